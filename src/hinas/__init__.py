@@ -1,0 +1,3 @@
+"""hinas: memory-efficient hierarchical neural architecture search for image restoration."""
+
+__version__ = "0.1.0"
