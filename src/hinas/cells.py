@@ -1,0 +1,106 @@
+"""Cells: the supercell searched over (mixed edges, paper Eq. 1–2) and the derived cell it becomes.
+
+A cell is a DAG with two inputs, `s0` (feature of two layers back, c_{k-2}) and `s1` (previous layer,
+c_{k-1}), and `N` intermediate nodes. Node `j` sums terms from inputs `0 .. j+1`, where input 0 is
+`s0`, input 1 is `s1` and input `2 + i` is node `i`. The cell output concatenates the `N` nodes.
+
+Both kinds are one class: a supercell has every (input, op) term of every edge and weights each by
+softmax(α); a derived cell keeps two (input, op) terms per node and sums them unweighted.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from hinas.errors import HinasError
+from hinas.ops import PRIMITIVES, get_op, leaky_relu
+
+
+def cell_edges(nodes: int) -> list[tuple[int, int]]:
+    """The (node, input) pairs of a supercell, in the row order of α."""
+    return [(j, inp) for j in range(nodes) for inp in range(2 + j)]
+
+
+def num_edges(nodes: int) -> int:
+    """Number of mixed edges in a supercell of `nodes` nodes (14 for 4 nodes)."""
+    return len(cell_edges(nodes))
+
+
+class Cell(nn.Module):
+    """A cell of `len(terms)` nodes whose node `j` sums `terms[j]`, a list of (input, op name).
+
+    `weight_index[j][t]` gives, for a supercell, the (edge row, op column) of α that scales term `t`
+    of node `j`; it is None for a derived cell.
+    """
+
+    def __init__(self, channels: int, terms: list[list[tuple[int, str]]], affine: bool,
+                 weight_index: list[list[tuple[int, int]]] | None = None):
+        super().__init__()
+        self.channels = channels
+        self.terms = [list(node) for node in terms]
+        self.weight_index = weight_index
+        self.act = leaky_relu()
+        self.preact = [[get_op(op).preact for _, op in node] for node in self.terms]
+        self.ops = nn.ModuleList(
+            nn.ModuleList(get_op(op).build(channels, affine) for _, op in node)
+            for node in self.terms
+        )
+        self._needs_act = self._inputs_needing_activation()
+
+    def _inputs_needing_activation(self) -> set[int]:
+        return {inp for node, pre in zip(self.terms, self.preact, strict=True)
+                for (inp, _), p in zip(node, pre, strict=True) if p}
+
+    @property
+    def nodes(self) -> int:
+        """Number of intermediate nodes."""
+        return len(self.terms)
+
+    @property
+    def out_channels(self) -> int:
+        """Channels of the cell output (nodes × node width)."""
+        return self.nodes * self.channels
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor,
+                weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Cell output for inputs `s0`, `s1`; `weights` = softmax(α) of shape [edges, ops]."""
+        states = [s0, s1]
+        acts: dict[int, torch.Tensor] = {}
+        for j, node in enumerate(self.terms):
+            for i in range(len(states)):
+                if i in self._needs_act and i not in acts:
+                    acts[i] = self.act(states[i])
+            total = None
+            for t, (inp, _) in enumerate(node):
+                x = acts[inp] if self.preact[j][t] else states[inp]
+                y = self.ops[j][t](x)
+                if self.weight_index is not None:
+                    row, col = self.weight_index[j][t]
+                    y = weights[row, col] * y
+                total = y if total is None else total + y
+            states.append(total)
+        return torch.cat(states[2:], dim=1)
+
+
+def supercell(nodes: int, channels: int, op_names: tuple[str, ...] = PRIMITIVES) -> Cell:
+    """A supercell with every non-`none` op on every edge; BN non-affine (DARTS convention)."""
+    terms: list[list[tuple[int, str]]] = [[] for _ in range(nodes)]
+    index: list[list[tuple[int, int]]] = [[] for _ in range(nodes)]
+    for row, (j, inp) in enumerate(cell_edges(nodes)):
+        for col, op in enumerate(op_names):
+            if get_op(op).build is not None:
+                terms[j].append((inp, op))
+                index[j].append((row, col))
+    return Cell(channels, terms, affine=False, weight_index=index)
+
+
+def derived_cell(channels: int, node_edges: list[list[tuple[int, str]]]) -> Cell:
+    """A discrete cell from a genotype's per-node (input, op) lists; BN affine."""
+    for j, node in enumerate(node_edges):
+        for inp, op in node:
+            if not 0 <= inp < j + 2:
+                raise HinasError(f"node {j} cannot take input {inp} (allowed 0..{j + 1})")
+            if get_op(op).build is None:
+                raise HinasError(f"node {j}: operation {op!r} cannot be part of a derived cell")
+    return Cell(channels, node_edges, affine=True)

@@ -1,0 +1,340 @@
+"""Typed configuration: dataclasses for task, search space, search, training and data, loaded from
+presets and YAML files, overridable with `key.sub=value`, validated with one-line errors.
+
+A preset file (`src/hinas/presets/<name>.yaml`) has a `common` section and optional `denoise` / `sr`
+sections applied on top for that task. The resolved `Config` is written into every run folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hinas.errors import HinasError
+from hinas.io import atomic_write_text
+from hinas.ops import OPS, PRIMITIVES
+
+TASKS = ("denoise", "sr")
+PRESETS = ("tiny", "cpu", "paper")
+
+
+@dataclass
+class TaskConfig:
+    """What is restored: `denoise` (AWGN at σ on the 0–255 scale) or `sr` (bicubic ×scale)."""
+
+    name: str = "denoise"
+    sigma: list[float] = field(default_factory=lambda: [50.0])
+    scale: int = 4
+    channels: int = 1
+
+    def validate(self) -> None:
+        """Raise HinasError on an impossible task."""
+        _check(self.name in TASKS, f"task.name must be one of {TASKS}, got {self.name!r}")
+        _check(self.channels in (1, 3), f"task.channels must be 1 or 3, got {self.channels}")
+        if self.name == "denoise":
+            _check(len(self.sigma) > 0 and all(s >= 0 for s in self.sigma),
+                   f"task.sigma must be a non-empty list of σ ≥ 0, got {self.sigma}")
+        else:
+            _check(self.scale in (2, 3, 4), f"task.scale must be 2, 3 or 4, got {self.scale}")
+
+    @property
+    def out_scale(self) -> int:
+        """Spatial up-scaling factor of the network (1 for denoising)."""
+        return self.scale if self.name == "sr" else 1
+
+    def describe(self) -> str:
+        """Short human name, e.g. `denoise σ=50` or `sr ×4`."""
+        if self.name == "sr":
+            return f"sr x{self.scale}"
+        return "denoise sigma=" + "/".join(f"{s:g}" for s in self.sigma)
+
+
+@dataclass
+class SpaceConfig:
+    """The hierarchical search space (SPEC §1): cells of `nodes` nodes, `layers` layers, node width
+    `width · width_factors[level]`, the supernet mode and the start/end parts."""
+
+    nodes: int = 4
+    layers: int = 3
+    width: int = 10
+    width_factors: list[float] = field(default_factory=lambda: [1.0, 2.0, 4.0])
+    ops: list[str] = field(default_factory=lambda: list(PRIMITIVES))
+    cell_sharing: bool = True
+    lwas: bool = True
+    residual: bool = True
+    checkpoint: bool = False
+    arch_init: str = "ones"
+
+    def validate(self) -> None:
+        """Raise HinasError on an impossible space."""
+        _check(self.nodes >= 1, f"space.nodes must be ≥ 1, got {self.nodes}")
+        _check(self.layers >= 1, f"space.layers must be ≥ 1, got {self.layers}")
+        _check(self.width >= 1, f"space.width must be ≥ 1, got {self.width}")
+        _check(len(self.width_factors) == 3 and all(f > 0 for f in self.width_factors),
+               f"space.width_factors must be 3 positive numbers, got {self.width_factors}")
+        unknown = [op for op in self.ops if op not in OPS]
+        _check(not unknown, f"space.ops: unknown operation(s) {unknown}; known: {list(OPS)}")
+        _check(any(OPS[op].build is not None for op in self.ops),
+               "space.ops must hold at least one operation other than 'none'")
+        _check(self.arch_init in ("ones", "randn"),
+               f"space.arch_init must be 'ones' or 'randn', got {self.arch_init!r}")
+
+    def level_width(self, level: int, multiplier: float = 1.0) -> int:
+        """Node width of a cell at `level` (times a width multiplier), at least 1."""
+        return max(1, round(self.width * self.width_factors[level] * multiplier))
+
+
+@dataclass
+class SearchConfig:
+    """Bilevel search (paper §3.3, §4.1). One epoch draws `crops_per_image` random crops from every
+    Train-W image; epochs are 1-based as in the paper."""
+
+    strategy: str = "hinas"
+    epochs: int = 100
+    warmup_epochs: int = 20
+    eval_from_epoch: int = 61
+    batch_size: int = 8
+    crop: int = 64
+    crops_per_image: int = 1
+    w_lr: float = 0.025
+    w_lr_min: float = 0.001
+    w_momentum: float = 0.9
+    w_weight_decay: float = 3e-4
+    a_lr: float = 1e-3
+    a_weight_decay: float = 1e-3
+    grad_clip: float = 5.0
+    loss: str = "mse+ssim"
+    ssim_weight: float = 0.6
+    val_fraction: float = 0.02
+    val_crop: int = 0
+    max_images: int = 0
+    samples: int = 100
+
+    def validate(self) -> None:
+        """Raise HinasError on impossible search settings."""
+        _check(self.strategy in ("hinas", "random"),
+               f"search.strategy must be 'hinas' or 'random', got {self.strategy!r}")
+        _check(self.epochs >= 1, f"search.epochs must be ≥ 1, got {self.epochs}")
+        _check(0 <= self.warmup_epochs <= self.epochs,
+               f"search.warmup_epochs must be in 0..epochs, got {self.warmup_epochs}")
+        _check(1 <= self.eval_from_epoch, "search.eval_from_epoch must be ≥ 1")
+        _check(self.batch_size >= 1, "search.batch_size must be ≥ 1")
+        _check(self.crop >= 8, f"search.crop must be ≥ 8, got {self.crop}")
+        _check(self.crops_per_image >= 1, "search.crops_per_image must be ≥ 1")
+        _check(0 < self.val_fraction < 1, "search.val_fraction must be in (0, 1)")
+        _check(self.samples >= 1, "search.samples must be ≥ 1")
+
+
+@dataclass
+class TrainConfig:
+    """Training of a derived (or baseline) network (paper §4.1 training settings)."""
+
+    iters: int = 400_000
+    batch_size: int = 24
+    crop: int = 64
+    lr: float = 0.05
+    lr_min: float = 1e-5
+    schedule: str = "cosine"
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    grad_clip: float = 0.4
+    loss: str = "mse+ssim"
+    ssim_weight: float = 0.6
+    width_multiplier: float = 2.0
+    val_every: int = 5000
+    val_fraction: float = 0.02
+    val_crop: int = 0
+    max_images: int = 0
+    log_every: int = 50
+
+    def validate(self) -> None:
+        """Raise HinasError on impossible training settings."""
+        _check(self.iters >= 1, f"train.iters must be ≥ 1, got {self.iters}")
+        _check(self.batch_size >= 1, "train.batch_size must be ≥ 1")
+        _check(self.schedule in ("cosine", "step"),
+               f"train.schedule must be 'cosine' or 'step', got {self.schedule!r}")
+        _check(self.width_multiplier > 0, "train.width_multiplier must be > 0")
+        _check(self.val_every >= 1, "train.val_every must be ≥ 1")
+        _check(0 < self.val_fraction < 1, "train.val_fraction must be in (0, 1)")
+
+
+@dataclass
+class DataConfig:
+    """Where images come from and how they are loaded."""
+
+    path: str = ""
+    workers: int = 0
+
+    def validate(self) -> None:
+        """Raise HinasError on impossible data settings."""
+        _check(self.workers >= 0, "data.workers must be ≥ 0")
+
+
+@dataclass
+class Config:
+    """Everything a run needs; written as `config.yaml` into every run folder."""
+
+    task: TaskConfig = field(default_factory=TaskConfig)
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    seed: int = 0
+    device: str = "cpu"
+    preset: str = ""
+
+    def validate(self) -> Config:
+        """Validate every section; return self."""
+        for section in (self.task, self.space, self.search, self.train, self.data):
+            section.validate()
+        _check(self.device == "cpu" or self.device.startswith("cuda"),
+               f"device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML/JSON serialisable)."""
+        return asdict(self)
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise HinasError(message)
+
+
+def _coerce(value: Any, kind: Any, key: str) -> Any:
+    """Convert `value` to the annotated type `kind`, or raise HinasError naming `key`."""
+    origin = typing.get_origin(kind)
+    if origin is list:
+        (item,) = typing.get_args(kind)
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        return [_coerce(v, item, key) for v in value]
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(kind):
+            try:
+                return _coerce(value, option, key)
+            except HinasError as err:
+                errors.append(str(err))
+        raise HinasError(errors[0])
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise HinasError(f"{key} must be true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise HinasError(f"{key} must be an integer, got {value!r}")
+    if kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise HinasError(f"{key} must be a number, got {value!r}")
+    if kind is str:
+        if isinstance(value, str):
+            return value
+        raise HinasError(f"{key} must be a string, got {value!r}")
+    if dataclasses.is_dataclass(kind):
+        return build_dataclass(kind, value, key)
+    raise TypeError(f"unsupported config type {kind} for {key}")
+
+
+def build_dataclass(cls: type, values: Any, prefix: str = "") -> Any:
+    """Instantiate dataclass `cls` from a (partial) dict, rejecting unknown keys."""
+    if not isinstance(values, dict):
+        raise HinasError(f"{prefix or 'config'} must be a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        where = f" in {prefix}" if prefix else ""
+        raise HinasError(f"unknown config key(s){where}: {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(names))}")
+    kwargs = {name: _coerce(v, hints[name], f"{prefix}.{name}" if prefix else name)
+              for name, v in values.items()}
+    return cls(**kwargs)
+
+
+def _merge(base: dict, update: dict) -> dict:
+    """Recursive dict merge: `update` wins."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """Turn `a.b=value` (value parsed as YAML) into the nested dict `{"a": {"b": value}}`."""
+    if "=" not in text:
+        raise HinasError(f"override {text!r} must look like key.sub=value")
+    key, raw = text.split("=", 1)
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    nested: dict[str, Any] = {}
+    node = nested
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return nested
+
+
+def preset_dict(name: str, task: str) -> dict[str, Any]:
+    """The settings of preset `name` for `task` (its `common` section plus the task's section)."""
+    if name not in PRESETS:
+        raise HinasError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    text = resources.files("hinas").joinpath("presets", f"{name}.yaml").read_text()
+    raw = yaml.safe_load(text) or {}
+    return _merge(raw.get("common", {}), raw.get(task, {}))
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file as a dict, with a clear error for a missing or broken file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise HinasError(f"{path}: cannot read config ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        raise HinasError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise HinasError(f"{path}: a config file must hold a mapping")
+    return data
+
+
+def from_dict(values: dict[str, Any]) -> Config:
+    """A validated Config from a (partial) nested dict."""
+    return build_dataclass(Config, values).validate()
+
+
+def resolve(task: str, preset: str | None = None, config_file: str | Path | None = None,
+            overrides: tuple[str, ...] | list[str] = (), **fields: Any) -> Config:
+    """Resolve a Config: defaults ← preset ← YAML file ← `fields` (e.g. task.sigma) ← overrides.
+
+    `fields` are nested dicts keyed by section, e.g. `task={"sigma": [25.0]}, seed=3`.
+    """
+    values: dict[str, Any] = {"task": {"name": task}}
+    if preset:
+        values = _merge(values, preset_dict(preset, task))
+        values["preset"] = preset
+    if config_file:
+        values = _merge(values, load_yaml(config_file))
+    values = _merge(values, {k: v for k, v in fields.items() if v is not None})
+    for text in overrides:
+        values = _merge(values, parse_override(text))
+    return from_dict(values)
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML (atomically)."""
+    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

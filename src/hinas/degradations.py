@@ -1,0 +1,263 @@
+"""Degradations: how a low-quality input is made from a clean image (SPEC §2–§4).
+
+Two tasks of the paper, one class each, in a registry so that a new degradation is one decorated
+class:
+
+- ``denoise``: additive white Gaussian noise, σ on the [0, 255] scale (:class:`GaussianNoise`);
+- ``sr``: MATLAB-compatible bicubic downsampling by an integer factor (:class:`BicubicDown`).
+
+Training crops go through ``degradation(hr, rng)`` (float32 in [0, 1], HxWxC). Evaluation uses the
+literature's fixed recipes instead: :func:`noisy_for_image` (noise seeded per image) and
+:func:`sr_pair_for_image` (modcrop, bicubic ↓, LR rounded to uint8); :func:`bicubic_sr` is the
+bicubic baseline of the SR tables.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import zlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from hinas.errors import HinasError
+from hinas.metrics import to_uint8
+
+# --------------------------------------------------------------------------------------------
+# MATLAB-compatible imresize (bicubic, antialiased when downscaling)
+# --------------------------------------------------------------------------------------------
+
+
+def _cubic(x: np.ndarray) -> np.ndarray:
+    """Keys' cubic convolution kernel with a = -0.5 (MATLAB's ``cubic``), support [-2, 2]."""
+    ax = np.abs(x)
+    ax2 = ax * ax
+    ax3 = ax2 * ax
+    return (1.5 * ax3 - 2.5 * ax2 + 1.0) * (ax <= 1) + (-0.5 * ax3 + 2.5 * ax2 - 4.0 * ax + 2.0) * (
+        (ax > 1) & (ax <= 2)
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _resize_matrix(in_len: int, out_len: int, scale: float) -> np.ndarray:
+    """Dense (out_len, in_len) matrix of MATLAB's ``contributions`` for one axis.
+
+    Follows MATLAB's ``imresize.m``: output pixel ``x`` (1-based) sits at input coordinate
+    ``u = x / scale + 0.5 (1 - 1 / scale)``; when downscaling the kernel is stretched by
+    ``1 / scale`` (antialiasing); ``ceil(width) + 2`` taps from ``floor(u - width / 2)``; weights
+    normalised to sum 1; out-of-range taps mirrored symmetrically (``[1..n, n..1]``, edge pixel
+    repeated). Mirrored taps landing on the same input pixel are summed.
+    """
+    if scale < 1:
+        width = 4.0 / scale
+
+        def kernel(d: np.ndarray) -> np.ndarray:
+            return scale * _cubic(scale * d)
+    else:
+        width = 4.0
+        kernel = _cubic
+    x = np.arange(1, out_len + 1, dtype=np.float64)
+    u = x / scale + 0.5 * (1.0 - 1.0 / scale)
+    left = np.floor(u - width / 2.0)
+    taps = int(math.ceil(width)) + 2
+    indices = left[:, None] + np.arange(taps, dtype=np.float64)[None, :]
+    weights = kernel(u[:, None] - indices)
+    weights /= weights.sum(axis=1, keepdims=True)
+    mirror = np.concatenate([np.arange(in_len), np.arange(in_len - 1, -1, -1)])
+    columns = mirror[np.mod(indices.astype(np.int64) - 1, 2 * in_len)]
+    matrix = np.zeros((out_len, in_len), dtype=np.float64)
+    rows = np.broadcast_to(np.arange(out_len)[:, None], columns.shape)
+    np.add.at(matrix, (rows, columns), weights)
+    matrix.setflags(write=False)
+    return matrix
+
+
+def imresize(img: np.ndarray, scale: float) -> np.ndarray:
+    """Resize ``img`` (HxW or HxWxC) by ``scale`` exactly like MATLAB's ``imresize(img, scale)``.
+
+    Bicubic (a = -0.5), antialiased when ``scale < 1``, symmetric boundary, output size
+    ``ceil(h * scale) x ceil(w * scale)``. Works in float64 on the input's value scale and returns
+    float64 with no clipping or rounding (MATLAB rounds and clips only for integer inputs; callers
+    that want that apply :func:`hinas.metrics.to_uint8`).
+    """
+    if scale <= 0:
+        raise ValueError(f"imresize: scale must be positive, got {scale}")
+    if img.ndim not in (2, 3):
+        raise ValueError(f"imresize: expected an HxW or HxWxC array, got shape {img.shape}")
+    x = np.asarray(img, dtype=np.float64)
+    h, w = x.shape[:2]
+    rows = _resize_matrix(h, math.ceil(h * scale), float(scale))
+    cols = _resize_matrix(w, math.ceil(w * scale), float(scale))
+    # rows first (MATLAB resizes the dimension with the smaller scale first, rows on a tie)
+    out = np.tensordot(rows, x, axes=(1, 0))
+    out = np.tensordot(cols, out, axes=(1, 1))  # (out_w, out_h, ...)
+    return np.ascontiguousarray(np.swapaxes(out, 0, 1))
+
+
+def modcrop(img: np.ndarray, s: int) -> np.ndarray:
+    """Crop the bottom/right of ``img`` so that height and width are multiples of ``s``."""
+    h, w = img.shape[:2]
+    return img[: h - h % s, : w - w % s]
+
+
+def bicubic_sr(lr: np.ndarray, scale: int) -> np.ndarray:
+    """The bicubic baseline of SR tables: MATLAB ``imresize(lr, scale)``, float64, unclipped.
+
+    Same value scale as ``lr``; score it after :func:`hinas.metrics.to_uint8` like any output.
+    """
+    return imresize(lr, scale)
+
+
+# --------------------------------------------------------------------------------------------
+# Registry of degradations (training: random crops, float32 in [0, 1])
+# --------------------------------------------------------------------------------------------
+
+DEGRADATIONS: dict[str, type] = {}
+
+
+def register_degradation(task: str) -> Callable[[type], type]:
+    """Class decorator registering a degradation under the task name ``task``.
+
+    A degradation class takes its options as constructor keywords, has an integer ``scale``
+    attribute (1 when the size is unchanged) and implements ``__call__(hr, rng) -> lq`` and
+    ``lq_size(hr_h, hr_w) -> (h, w)``.
+    """
+
+    def decorate(cls: type) -> type:
+        if task in DEGRADATIONS:
+            raise ValueError(f"degradation '{task}' is already registered")
+        cls.task = task
+        DEGRADATIONS[task] = cls
+        return cls
+
+    return decorate
+
+
+def list_degradations() -> list[str]:
+    """Names of the registered degradations (the tasks), sorted."""
+    return sorted(DEGRADATIONS)
+
+
+@register_degradation("denoise")
+class GaussianNoise:
+    """Additive white Gaussian noise ``lq = hr + N(0, (σ/255)²)``: float, unclipped, unquantised.
+
+    ``sigma`` is on the [0, 255] scale; a list of values means one is drawn per call (blind
+    training over several noise levels).
+    """
+
+    scale = 1
+
+    def __init__(self, sigma: float | Sequence[float]):
+        values = [float(s) for s in (sigma if isinstance(sigma, Sequence) else [sigma])]
+        if not values or any(not math.isfinite(s) or s < 0 for s in values):
+            raise HinasError(f"denoise: sigma must be one or more numbers >= 0, got {sigma!r}")
+        self.sigmas = values
+
+    def __call__(self, hr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Noisy copy of ``hr`` (float32 in [0, 1], HxWxC) with noise drawn from ``rng``."""
+        sigma = (
+            self.sigmas[rng.integers(len(self.sigmas))] if len(self.sigmas) > 1 else self.sigmas[0]
+        )
+        noise = rng.standard_normal(hr.shape, dtype=np.float32)
+        noise *= np.float32(sigma / 255.0)
+        return hr.astype(np.float32) + noise
+
+    def lq_size(self, hr_h: int, hr_w: int) -> tuple[int, int]:
+        """Size of the noisy image: unchanged."""
+        return hr_h, hr_w
+
+    def __repr__(self) -> str:
+        return f"GaussianNoise(sigma={self.sigmas if len(self.sigmas) > 1 else self.sigmas[0]})"
+
+
+@register_degradation("sr")
+class BicubicDown:
+    """MATLAB-compatible bicubic downsampling by an integer ``scale`` (2, 3, 4, ...).
+
+    The result is float32 and neither rounded nor clipped (training); evaluation rounds the LR to
+    uint8 like the MATLAB test scripts (:func:`sr_pair_for_image`).
+    """
+
+    def __init__(self, scale: int):
+        if isinstance(scale, bool) or int(scale) != scale or scale < 2:
+            raise HinasError(f"sr: scale must be an integer >= 2, got {scale!r}")
+        self.scale = int(scale)
+
+    def __call__(self, hr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Bicubic-downsampled ``hr`` (float32 in [0, 1], HxWxC, sides multiples of ``scale``)."""
+        return imresize(hr, 1.0 / self.scale).astype(np.float32)
+
+    def lq_size(self, hr_h: int, hr_w: int) -> tuple[int, int]:
+        """Size of the LR image: ``ceil(side / scale)``."""
+        return math.ceil(hr_h / self.scale), math.ceil(hr_w / self.scale)
+
+    def __repr__(self) -> str:
+        return f"BicubicDown(scale={self.scale})"
+
+
+def build_degradation(task: str, sigma=None, scale=None):
+    """Build the registered degradation for ``task`` from its options (``None`` = not given).
+
+    An option the degradation does not take is an error, unless it equals the class's own fixed
+    value (``scale=1`` for denoising).
+    """
+    if task not in DEGRADATIONS:
+        raise HinasError(f"unknown task '{task}' (known: {', '.join(list_degradations())})")
+    cls = DEGRADATIONS[task]
+    accepted = inspect.signature(cls).parameters
+    kwargs = {}
+    for name, value in (("sigma", sigma), ("scale", scale)):
+        if value is None:
+            continue
+        if name in accepted:
+            kwargs[name] = value
+        elif getattr(cls, name, None) != value:
+            raise HinasError(f"{task}: option {name}={value!r} does not apply to this task")
+    missing = [n for n, p in accepted.items() if p.default is p.empty and n not in kwargs]
+    if missing:
+        raise HinasError(f"{task}: missing option {', '.join(missing)}")
+    return cls(**kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation inputs (fixed, reproducible per image)
+# --------------------------------------------------------------------------------------------
+
+
+def noisy_for_image(
+    clean: np.ndarray,
+    sigma: float,
+    seed: int,
+    image_key: str,
+    clip: bool = False,
+    quantize: bool = False,
+) -> np.ndarray:
+    """Noisy test input ``clean + N(0, σ²)`` on the [0, 255] scale, float64 (SPEC §4).
+
+    The noise comes from ``default_rng([seed, crc32(image_key)])``: pass the image's file name as
+    ``image_key`` so every method and every run scores the same noisy input. The default is the
+    DnCNN/KAIR convention (not clipped, not quantised); ``clip`` clips to [0, 255] and
+    ``quantize`` rounds to integers (and clips), the variants some papers use.
+    """
+    rng = np.random.default_rng([seed, zlib.crc32(image_key.encode("utf-8"))])
+    clean = np.asarray(clean, dtype=np.float64)
+    noisy = clean + rng.standard_normal(clean.shape) * float(sigma)
+    if quantize:
+        return to_uint8(noisy).astype(np.float64)
+    if clip:
+        return np.clip(noisy, 0.0, 255.0)
+    return noisy
+
+
+def sr_pair_for_image(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """SR test pair of the literature (SPEC §4): ``(modcrop(hr, s), lr)``, both uint8.
+
+    ``lr = im2uint8(imresize(hr, 1/s))``: MATLAB bicubic of the 8-bit HR, rounded to uint8 as
+    MATLAB's ``imresize`` does for uint8 input. This variant reproduces the published bicubic
+    anchors (Set5/Set14, paper Table 12).
+    """
+    hr = modcrop(to_uint8(hr), scale)
+    return hr, to_uint8(imresize(hr, 1.0 / scale))

@@ -1,0 +1,134 @@
+"""The discrete architecture found by a search, and its versioned JSON file (SPEC §1.4).
+
+A genotype holds everything needed to build, train and export the network: the task (denoise σ or
+SR scale, channels), the space (N nodes, L layers, W, width factors, residual learning), the width
+level of every layer (`path`), every layer's cell as per-node lists of `[input, op]` (input 0 is
+`s0` = c_{k-2}, 1 is `s1` = c_{k-1}, 2 + j is node j), and the α/β values they were derived from.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hinas import __version__
+from hinas.config import SpaceConfig, TaskConfig, build_dataclass
+from hinas.errors import HinasError
+from hinas.io import atomic_write_text
+from hinas.ops import OPS
+
+FORMAT_VERSION = 1
+INPUT_NAMES = ("c_{k-2}", "c_{k-1}")
+
+
+def input_name(index: int) -> str:
+    """Human name of a cell input index: c_{k-2}, c_{k-1}, then node 0, node 1, ..."""
+    return INPUT_NAMES[index] if index < 2 else f"node {index - 2}"
+
+
+@dataclass
+class Genotype:
+    """A searched architecture: cell per layer + width level per layer (+ provenance)."""
+
+    task: TaskConfig
+    space: SpaceConfig
+    path: list[int]
+    cells: list[list[list[tuple[int, str]]]]
+    alpha: list | None = None
+    beta: list | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise HinasError when the architecture is not buildable."""
+        n, layers = self.space.nodes, self.space.layers
+        if len(self.path) != layers:
+            raise HinasError(f"path has {len(self.path)} levels for {layers} layers")
+        previous = 0
+        for layer, level in enumerate(self.path):
+            allowed = (0, 1) if layer == 0 else (0, 1, 2)
+            if level not in allowed or abs(level - previous) > 1:
+                raise HinasError(f"path {self.path}: layer {layer} cannot be at level {level}")
+            previous = level
+        if len(self.cells) != layers:
+            raise HinasError(f"{len(self.cells)} cells for {layers} layers")
+        for layer, cell in enumerate(self.cells):
+            if len(cell) != n:
+                raise HinasError(f"layer {layer}: cell has {len(cell)} nodes, expected {n}")
+            for j, node in enumerate(cell):
+                for inp, op in node:
+                    if not 0 <= inp < j + 2:
+                        raise HinasError(f"layer {layer} node {j}: input {inp} out of range")
+                    if op not in OPS or OPS[op].build is None:
+                        raise HinasError(f"layer {layer} node {j}: unusable operation {op!r}")
+
+    def widths(self, multiplier: float = 1.0) -> list[int]:
+        """Node width of each layer's cell."""
+        return [self.space.level_width(level, multiplier) for level in self.path]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict, with the format version and a legend for the cell inputs."""
+        return {
+            "format": "hinas-genotype",
+            "version": FORMAT_VERSION,
+            "hinas_version": __version__,
+            "task": asdict(self.task),
+            "space": asdict(self.space),
+            "path": list(self.path),
+            "cells": [[[[inp, op] for inp, op in node] for node in cell] for cell in self.cells],
+            "inputs_legend": "input 0 = c_{k-2} (layer l-2), 1 = c_{k-1} (layer l-1), "
+                             "2+j = node j",
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "genotype") -> Genotype:
+        """Parse and validate a genotype dict; errors name `source`."""
+        if not isinstance(data, dict) or data.get("format") != "hinas-genotype":
+            raise HinasError(f"{source}: not a hinas genotype file")
+        version = data.get("version")
+        if not isinstance(version, int):
+            raise HinasError(f"{source}: genotype has no integer 'version'")
+        if version > FORMAT_VERSION:
+            raise HinasError(f"{source}: genotype format version {version} is newer than this "
+                             f"hinas ({__version__}) reads (≤ {FORMAT_VERSION}); upgrade hinas")
+        missing = [k for k in ("task", "space", "path", "cells") if k not in data]
+        if missing:
+            raise HinasError(f"{source}: genotype lacks {', '.join(missing)}")
+        try:
+            return cls(
+                task=build_dataclass(TaskConfig, data["task"], "task"),
+                space=build_dataclass(SpaceConfig, data["space"], "space"),
+                path=[int(v) for v in data["path"]],
+                cells=[[[(int(inp), str(op)) for inp, op in node] for node in cell]
+                       for cell in data["cells"]],
+                alpha=data.get("alpha"),
+                beta=data.get("beta"),
+                meta=data.get("meta") or {},
+            )
+        except HinasError as err:
+            raise HinasError(f"{source}: {err}") from None
+        except (TypeError, ValueError) as err:
+            raise HinasError(f"{source}: malformed genotype ({err})") from None
+
+    def save(self, path: str | Path) -> None:
+        """Write the genotype as indented JSON, atomically."""
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Genotype:
+        """Read a genotype JSON file with a one-line error for a missing or malformed file."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except OSError as err:
+            raise HinasError(f"{path}: cannot read genotype ({err.strerror})") from None
+        except json.JSONDecodeError as err:
+            raise HinasError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+        return cls.from_dict(data, str(path))

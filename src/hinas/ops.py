@@ -1,0 +1,117 @@
+"""Candidate operations of the inner (cell) search space, in one registry (paper §3.1, SPEC §1.1).
+
+Every convolutional operation is LeakyReLU → conv → BatchNorm, stride 1, "same" padding. The
+LeakyReLU is applied by the cell once per input state and shared by every operation that reads that
+state (`OpSpec.preact`), so a mixed edge does not store five copies of the same activation; the
+operation modules themselves hold conv → BN. `none` is registered so that genotypes and α have a
+column for it, but it is never instantiated: a mixed edge skips it instead of multiplying by zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from hinas.errors import HinasError
+
+LEAKY_SLOPE = 0.2
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """A registered operation: its factory `build(channels, affine)` and what input it reads.
+
+    `preact` is True when the op consumes LeakyReLU(x) (all convolutional ops), False when it reads
+    x itself (skip). `build` is None for `none`, which contributes nothing.
+    """
+
+    name: str
+    build: Callable[[int, bool], nn.Module] | None
+    preact: bool
+
+
+OPS: dict[str, OpSpec] = {}
+
+
+def register_op(name: str, preact: bool = True):
+    """Register `factory(channels, affine) -> nn.Module` as operation `name`."""
+
+    def decorator(factory: Callable[[int, bool], nn.Module]):
+        if name in OPS:
+            raise ValueError(f"operation {name!r} is already registered")
+        OPS[name] = OpSpec(name, factory, preact)
+        return factory
+
+    return decorator
+
+
+def get_op(name: str) -> OpSpec:
+    """The registered operation called `name`; a clear error listing the known names otherwise."""
+    try:
+        return OPS[name]
+    except KeyError:
+        raise HinasError(f"unknown operation {name!r}; known: {', '.join(OPS)}") from None
+
+
+def leaky_relu() -> nn.Module:
+    """The activation used throughout hinas (LeakyReLU, slope 0.2)."""
+    return nn.LeakyReLU(LEAKY_SLOPE)
+
+
+def conv_bn(c_in: int, c_out: int, kernel: int, affine: bool, dilation: int = 1,
+            groups: int = 1) -> list[nn.Module]:
+    """Conv (no bias, same padding) followed by BatchNorm, as a list of layers."""
+    pad = dilation * (kernel - 1) // 2
+    return [
+        nn.Conv2d(c_in, c_out, kernel, padding=pad, dilation=dilation, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out, affine=affine, track_running_stats=affine),
+    ]
+
+
+def _separable(channels: int, kernel: int, dilation: int, affine: bool) -> nn.Module:
+    """Depthwise k×k (optionally dilated) then pointwise 1×1, then BN."""
+    depthwise = nn.Conv2d(channels, channels, kernel, padding=dilation * (kernel - 1) // 2,
+                          dilation=dilation, groups=channels, bias=False)
+    return nn.Sequential(depthwise, *conv_bn(channels, channels, 1, affine))
+
+
+OPS["none"] = OpSpec("none", None, preact=False)
+
+
+@register_op("skip_connect", preact=False)
+def _skip(channels: int, affine: bool) -> nn.Module:
+    return nn.Identity()
+
+
+@register_op("conv_3x3")
+def _conv3(channels: int, affine: bool) -> nn.Module:
+    return nn.Sequential(*conv_bn(channels, channels, 3, affine))
+
+
+@register_op("sep_conv_3x3")
+def _sep3(channels: int, affine: bool) -> nn.Module:
+    return _separable(channels, 3, 1, affine)
+
+
+@register_op("sep_conv_5x5")
+def _sep5(channels: int, affine: bool) -> nn.Module:
+    return _separable(channels, 5, 1, affine)
+
+
+@register_op("dil_conv_3x3")
+def _dil3(channels: int, affine: bool) -> nn.Module:
+    return _separable(channels, 3, 2, affine)
+
+
+@register_op("dil_conv_5x5")
+def _dil5(channels: int, affine: bool) -> nn.Module:
+    return _separable(channels, 5, 2, affine)
+
+
+PRIMITIVES: tuple[str, ...] = (
+    "none", "skip_connect", "conv_3x3", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3",
+    "dil_conv_5x5",
+)
+"""The paper's seven candidates, in the column order of α."""

@@ -1,0 +1,154 @@
+"""The supernet (paper §3.2, Fig. 2): start part, L layers × 3 width levels of supercells, end part.
+
+Levels and transitions (SPEC §1.2): layer 0 has levels 0 and 1, later layers 0, 1, 2. Cell `(l, i)`
+receives the outputs of levels `i-1, i, i+1` of layer `l-1` (the stem counts as layer -1 with level 0
+only), each projected by its own 1×1 conv + BN to the cell's node width. β is stored per source
+`(l, k)` over its three moves down / same / up (`beta[l, k, m]`, target level `k + m - 1`),
+soft-maxed over the moves that exist (Auto-DeepLab convention).
+
+Second input of a cell (`f_{l-2}^i`): the output of level `i` of layer `l-2` when that cell exists;
+otherwise a stem output — `h_{-2}` (first stem conv) for layer 0, `h_{-1}` (second stem conv) for
+layer 1 and for level 2 of layer 2 (layer 0 has no level 2). It is projected to the cell's width.
+
+Two ways to merge the incoming paths, selected by `cell_sharing`:
+- Eq. 5 (sharing): `h_l^i = C_l^i(Σ_k β_k^i f_{l-1}^k, f_{l-2}^i)` — one cell evaluation;
+- Eq. 6 (Auto-DeepLab): `h_l^i = Σ_k β_k^i C_l^i(f_{l-1}^k, f_{l-2}^i)` — one per incoming path.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from hinas.cells import num_edges, supercell
+from hinas.config import SpaceConfig, TaskConfig
+from hinas.network import Stem, Tail, projection
+
+MOVES = 3
+
+
+def layer_levels(layer: int) -> tuple[int, ...]:
+    """Levels present at `layer` (-1 and -2 are the stem: level 0 only)."""
+    if layer < 0:
+        return (0,)
+    return (0, 1) if layer == 0 else (0, 1, 2)
+
+
+def sources(layer: int, level: int) -> list[tuple[int, int]]:
+    """(source level in layer-1, move index) pairs feeding cell (layer, level)."""
+    out = []
+    for k in layer_levels(layer - 1):
+        move = level - k + 1
+        if 0 <= move < MOVES:
+            out.append((k, move))
+    return out
+
+
+def beta_mask(layers: int) -> torch.Tensor:
+    """Boolean [layers, 3, 3]: True where source (l-1, k) has move m to an existing level."""
+    mask = torch.zeros(layers, 3, MOVES, dtype=torch.bool)
+    for layer in range(layers):
+        for level in layer_levels(layer):
+            for k, move in sources(layer, level):
+                mask[layer, k, move] = True
+    return mask
+
+
+def second_input(layer: int, level: int) -> tuple[int, int]:
+    """(layer, level) of `f_{l-2}^i` per the module docstring's rule (stem layers are -2, -1)."""
+    if layer < 2:
+        return (layer - 2, 0)
+    if level in layer_levels(layer - 2):
+        return (layer - 2, level)
+    return (-1, 0)
+
+
+class Supernet(nn.Module):
+    """Continuous relaxation of the hierarchical space; α and β exposed by `arch_parameters()`."""
+
+    def __init__(self, space: SpaceConfig, task: TaskConfig):
+        super().__init__()
+        self.space, self.task = space, task
+        n, widths = space.nodes, [space.level_width(i) for i in range(3)]
+        self.widths = widths
+        self.stem = Stem(task.channels, n * widths[0])
+
+        def out_ch(layer: int, level: int) -> int:
+            return n * widths[0] if layer < 0 else n * widths[level]
+
+        self.cells = nn.ModuleDict()
+        self.proj = nn.ModuleDict()
+        for layer in range(space.layers):
+            for level in layer_levels(layer):
+                w = widths[level]
+                self.cells[f"{layer}_{level}"] = supercell(n, w, tuple(space.ops))
+                for k, _ in sources(layer, level):
+                    self.proj[f"{layer}_{k}_{level}"] = projection(out_ch(layer - 1, k), w, False)
+                src = second_input(layer, level)
+                self.proj[f"{layer}_s0_{level}"] = projection(out_ch(*src), w, False)
+        last = sum(out_ch(space.layers - 1, i) for i in layer_levels(space.layers - 1))
+        self.tail = Tail(last, n * widths[0], task, space.residual)
+
+        rows = space.layers if space.lwas else 1
+        shape_a, shape_b = (rows, num_edges(n), len(space.ops)), (space.layers, 3, MOVES)
+        if space.arch_init == "ones":
+            self.alpha = nn.Parameter(torch.ones(shape_a))
+            self.beta = nn.Parameter(torch.ones(shape_b))
+        else:
+            self.alpha = nn.Parameter(1e-3 * torch.randn(shape_a))
+            self.beta = nn.Parameter(1e-3 * torch.randn(shape_b))
+        self.register_buffer("beta_mask", beta_mask(space.layers), persistent=False)
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        """The architecture parameters α and β (their own optimizer group)."""
+        return [self.alpha, self.beta]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        """Every parameter except α and β."""
+        arch = {id(p) for p in self.arch_parameters()}
+        return [p for p in self.parameters() if id(p) not in arch]
+
+    def alpha_weights(self) -> torch.Tensor:
+        """softmax(α) over operations, shape [layers or 1, edges, ops]."""
+        return F.softmax(self.alpha, dim=-1)
+
+    def beta_weights(self) -> torch.Tensor:
+        """softmax(β) over each source's existing moves, 0 where a move does not exist."""
+        logits = self.beta.masked_fill(~self.beta_mask, float("-inf"))
+        probs = F.softmax(logits, dim=-1)
+        return torch.nan_to_num(probs, nan=0.0)
+
+    def _run_cell(self, cell: nn.Module, s0: torch.Tensor, s1: torch.Tensor,
+                  weights: torch.Tensor) -> torch.Tensor:
+        if self.space.checkpoint and torch.is_grad_enabled():
+            return checkpoint(cell, s0, s1, weights, use_reentrant=False)
+        return cell(s0, s1, weights)
+
+    def features(self, x: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
+        """Outputs of every cell (and of the stem at layers -2, -1), keyed by (layer, level)."""
+        alphas, betas = self.alpha_weights(), self.beta_weights()
+        h: dict[tuple[int, int], torch.Tensor] = {}
+        h[(-2, 0)], h[(-1, 0)] = self.stem(x)
+        for layer in range(self.space.layers):
+            weights = alphas[layer if self.space.lwas else 0]
+            for level in layer_levels(layer):
+                cell = self.cells[f"{layer}_{level}"]
+                s0 = self.proj[f"{layer}_s0_{level}"](h[second_input(layer, level)])
+                inputs = [(betas[layer, k, m],
+                           self.proj[f"{layer}_{k}_{level}"](h[(layer - 1, k)]))
+                          for k, m in sources(layer, level)]
+                if self.space.cell_sharing:
+                    s1 = sum(b * f for b, f in inputs)
+                    h[(layer, level)] = self._run_cell(cell, s0, s1, weights)
+                else:
+                    h[(layer, level)] = sum(b * self._run_cell(cell, s0, f, weights)
+                                            for b, f in inputs)
+        return h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Restored image from degraded input `x` (N, C, H, W) in [0, 1]."""
+        h = self.features(x)
+        last = self.space.layers - 1
+        return self.tail(torch.cat([h[(last, i)] for i in layer_levels(last)], dim=1), x)
