@@ -46,11 +46,6 @@ class Cell(nn.Module):
             nn.ModuleList(get_op(op).build(channels, affine) for _, op in node)
             for node in self.terms
         )
-        self._needs_act = self._inputs_needing_activation()
-
-    def _inputs_needing_activation(self) -> set[int]:
-        return {inp for node, pre in zip(self.terms, self.preact, strict=True)
-                for (inp, _), p in zip(node, pre, strict=True) if p}
 
     @property
     def nodes(self) -> int:
@@ -62,24 +57,32 @@ class Cell(nn.Module):
         """Channels of the cell output (nodes × node width)."""
         return self.nodes * self.channels
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor,
-                weights: torch.Tensor | None = None) -> torch.Tensor:
-        """Cell output for inputs `s0`, `s1`; `weights` = softmax(α) of shape [edges, ops]."""
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor | None = None,
+                active: frozenset[tuple[int, int]] | None = None) -> torch.Tensor:
+        """Cell output for inputs `s0`, `s1`; `weights` = softmax(α) of shape [edges, ops].
+
+        `active`, when given, lists the (edge, op) entries of `weights` that are non-zero; the
+        other terms are skipped (a sampled one-hot architecture costs only its own ops).
+        """
         states = [s0, s1]
         acts: dict[int, torch.Tensor] = {}
         for j, node in enumerate(self.terms):
-            for i in range(len(states)):
-                if i in self._needs_act and i not in acts:
-                    acts[i] = self.act(states[i])
             total = None
             for t, (inp, _) in enumerate(node):
-                x = acts[inp] if self.preact[j][t] else states[inp]
+                if active is not None and self.weight_index[j][t] not in active:
+                    continue
+                if self.preact[j][t]:
+                    if inp not in acts:
+                        acts[inp] = self.act(states[inp])
+                    x = acts[inp]
+                else:
+                    x = states[inp]
                 y = self.ops[j][t](x)
                 if self.weight_index is not None:
                     row, col = self.weight_index[j][t]
                     y = weights[row, col] * y
                 total = y if total is None else total + y
-            states.append(total)
+            states.append(total if total is not None else torch.zeros_like(s1))
         return torch.cat(states[2:], dim=1)
 
 

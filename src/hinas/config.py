@@ -317,19 +317,19 @@ def from_dict(values: dict[str, Any]) -> Config:
     return build_dataclass(Config, values).validate()
 
 
-def resolve(task: str, preset: str | None = None, config_file: str | Path | None = None,
+def resolve(task_name: str, preset: str | None = None, config_file: str | Path | None = None,
             overrides: tuple[str, ...] | list[str] = (), **fields: Any) -> Config:
     """Resolve a Config: defaults ← preset ← YAML file ← `fields` (e.g. task.sigma) ← overrides.
 
     `fields` are nested dicts keyed by section, e.g. `task={"sigma": [25.0]}, seed=3`.
     """
-    values: dict[str, Any] = {"task": {"name": task}}
+    values: dict[str, Any] = {"task": {"name": task_name}}
     if preset:
-        values = _merge(values, preset_dict(preset, task))
+        values = _merge(values, preset_dict(preset, task_name))
         values["preset"] = preset
     if config_file:
         values = _merge(values, load_yaml(config_file))
-    values = _merge(values, {k: v for k, v in fields.items() if v is not None})
+    values = _merge(values, {k: v for k, v in fields.items() if v is not None and v != {}})
     for text in overrides:
         values = _merge(values, parse_override(text))
     return from_dict(values)

@@ -47,8 +47,11 @@ def _resize_matrix(in_len: int, out_len: int, scale: float) -> np.ndarray:
     Follows MATLAB's ``imresize.m``: output pixel ``x`` (1-based) sits at input coordinate
     ``u = x / scale + 0.5 (1 - 1 / scale)``; when downscaling the kernel is stretched by
     ``1 / scale`` (antialiasing); ``ceil(width) + 2`` taps from ``floor(u - width / 2)``; weights
-    normalised to sum 1; out-of-range taps mirrored symmetrically (``[1..n, n..1]``, edge pixel
-    repeated). Mirrored taps landing on the same input pixel are summed.
+    normalised to sum 1; out-of-range taps clamped to the edge pixel (MATLAB: "Clamp out-of-range
+    indices; has the effect of replicating end-points"), their weights summed there.
+
+    Replicating (not mirroring, as BasicSR's Python port does) is what MATLAB outputs:
+    ``imresize([0 0 1 1 0], [1 10])`` ends in -0.0703 (mirroring gives -0.0938).
     """
     if scale < 1:
         width = 4.0 / scale
@@ -65,8 +68,7 @@ def _resize_matrix(in_len: int, out_len: int, scale: float) -> np.ndarray:
     indices = left[:, None] + np.arange(taps, dtype=np.float64)[None, :]
     weights = kernel(u[:, None] - indices)
     weights /= weights.sum(axis=1, keepdims=True)
-    mirror = np.concatenate([np.arange(in_len), np.arange(in_len - 1, -1, -1)])
-    columns = mirror[np.mod(indices.astype(np.int64) - 1, 2 * in_len)]
+    columns = np.clip(indices.astype(np.int64) - 1, 0, in_len - 1)
     matrix = np.zeros((out_len, in_len), dtype=np.float64)
     rows = np.broadcast_to(np.arange(out_len)[:, None], columns.shape)
     np.add.at(matrix, (rows, columns), weights)

@@ -17,14 +17,19 @@ Two ways to merge the incoming paths, selected by `cell_sharing`:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from hinas.cells import num_edges, supercell
+from hinas.cells import cell_edges, num_edges, supercell
 from hinas.config import SpaceConfig, TaskConfig
+from hinas.genotype import Genotype
 from hinas.network import Stem, Tail, projection
+from hinas.ops import OPS
 
 MOVES = 3
 
@@ -63,6 +68,52 @@ def second_input(layer: int, level: int) -> tuple[int, int]:
     if level in layer_levels(layer - 2):
         return (layer - 2, level)
     return (-1, 0)
+
+
+@dataclass(frozen=True)
+class SampledArch:
+    """One architecture of the space as one-hot weights (random search with weight sharing).
+
+    `alpha` [layers, edges, ops] and `beta` [layers, 3, 3] are 0/1; `active[layer]` lists the
+    (edge, op) entries set to 1. `genotype` is the same architecture as a genotype.
+    """
+
+    alpha: torch.Tensor
+    beta: torch.Tensor
+    active: tuple[frozenset[tuple[int, int]], ...]
+    genotype: Genotype
+
+
+def sample_arch(space: SpaceConfig, task: TaskConfig, rng: np.random.Generator) -> SampledArch:
+    """Draw an architecture uniformly: per node two distinct inputs, each with a random non-`none`
+    op; a width path by a uniform random walk over the existing moves from level 0."""
+    usable = [c for c, op in enumerate(space.ops) if OPS[op].build is not None]
+    edges = cell_edges(space.nodes)
+    alpha = torch.zeros(space.layers, len(edges), len(space.ops))
+    beta = torch.zeros(space.layers, 3, MOVES)
+    cells, active, path, level = [], [], [], 0
+    for layer in range(space.layers):
+        cell, on = [], set()
+        for j in range(space.nodes):
+            inputs = sorted(rng.choice(j + 2, size=2, replace=False).tolist())
+            node = []
+            for inp in inputs:
+                col = int(rng.choice(usable))
+                row = edges.index((j, inp))
+                alpha[layer, row, col] = 1.0
+                on.add((row, col))
+                node.append((inp, space.ops[col]))
+            cell.append(node)
+        cells.append(cell)
+        active.append(frozenset(on))
+        moves = [m for m in range(MOVES) if level + m - 1 in layer_levels(layer)]
+        move = int(rng.choice(moves))
+        beta[layer, level, move] = 1.0
+        level += move - 1
+        path.append(level)
+    genotype = Genotype(task=task, space=space, path=path, cells=cells,
+                        meta={"strategy": "random"})
+    return SampledArch(alpha, beta, tuple(active), genotype)
 
 
 class Supernet(nn.Module):
@@ -121,18 +172,27 @@ class Supernet(nn.Module):
         return torch.nan_to_num(probs, nan=0.0)
 
     def _run_cell(self, cell: nn.Module, s0: torch.Tensor, s1: torch.Tensor,
-                  weights: torch.Tensor) -> torch.Tensor:
+                  weights: torch.Tensor, active: frozenset | None) -> torch.Tensor:
         if self.space.checkpoint and torch.is_grad_enabled():
-            return checkpoint(cell, s0, s1, weights, use_reentrant=False)
-        return cell(s0, s1, weights)
+            return checkpoint(cell, s0, s1, weights, active, use_reentrant=False)
+        return cell(s0, s1, weights, active)
 
-    def features(self, x: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
-        """Outputs of every cell (and of the stem at layers -2, -1), keyed by (layer, level)."""
-        alphas, betas = self.alpha_weights(), self.beta_weights()
+    def features(self, x: torch.Tensor, arch: SampledArch | None = None
+                 ) -> dict[tuple[int, int], torch.Tensor]:
+        """Outputs of every cell (and of the stem at layers -2, -1), keyed by (layer, level).
+
+        With `arch` (random search), its one-hot α/β replace softmax(α)/softmax(β) and only its
+        operations are evaluated.
+        """
+        if arch is None:
+            alphas, betas, active = self.alpha_weights(), self.beta_weights(), None
+        else:
+            alphas, betas, active = arch.alpha.to(x), arch.beta.to(x), arch.active
         h: dict[tuple[int, int], torch.Tensor] = {}
         h[(-2, 0)], h[(-1, 0)] = self.stem(x)
         for layer in range(self.space.layers):
-            weights = alphas[layer if self.space.lwas else 0]
+            row = layer if self.space.lwas or arch is not None else 0
+            weights, layer_active = alphas[row], None if active is None else active[row]
             for level in layer_levels(layer):
                 cell = self.cells[f"{layer}_{level}"]
                 s0 = self.proj[f"{layer}_s0_{level}"](h[second_input(layer, level)])
@@ -141,14 +201,14 @@ class Supernet(nn.Module):
                           for k, m in sources(layer, level)]
                 if self.space.cell_sharing:
                     s1 = sum(b * f for b, f in inputs)
-                    h[(layer, level)] = self._run_cell(cell, s0, s1, weights)
+                    h[(layer, level)] = self._run_cell(cell, s0, s1, weights, layer_active)
                 else:
-                    h[(layer, level)] = sum(b * self._run_cell(cell, s0, f, weights)
+                    h[(layer, level)] = sum(b * self._run_cell(cell, s0, f, weights, layer_active)
                                             for b, f in inputs)
         return h
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Restored image from degraded input `x` (N, C, H, W) in [0, 1]."""
-        h = self.features(x)
+    def forward(self, x: torch.Tensor, arch: SampledArch | None = None) -> torch.Tensor:
+        """Restored image from degraded input `x` (N, C, H, W) in [0, 1] (see `features`)."""
+        h = self.features(x, arch)
         last = self.space.layers - 1
         return self.tail(torch.cat([h[(last, i)] for i in layer_levels(last)], dim=1), x)

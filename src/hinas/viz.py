@@ -6,11 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch  # noqa: E402
 
+from hinas.config import SpaceConfig  # noqa: E402
 from hinas.genotype import Genotype  # noqa: E402
 from hinas.io import atomic_path  # noqa: E402
 
@@ -95,4 +97,61 @@ def plot_genotype(genotype: Genotype, path: str | Path, multiplier: float = 1.0)
         _draw_cell(fig.add_subplot(grid[1 + layer]), genotype.cells[layer],
                    f"layer {layer}: level {genotype.path[layer]}, node width {widths[layer]}")
     fig.suptitle(f"hinas architecture — {genotype.task.describe()}", fontsize=12)
+    _save(fig, path)
+
+
+def plot_curves(records: list[dict], path: str | Path, x: str = "epoch") -> None:
+    """Loss and validation PSNR/SSIM curves from metrics.jsonl records, against `x`."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    for key, label in (("w_loss", "train loss (W)"), ("a_loss", "arch loss (A)"),
+                       ("loss", "train loss")):
+        pts = [(r[x], r[key]) for r in records if r.get(key) is not None]
+        if pts:
+            axes[0].plot(*zip(*pts, strict=True), label=label)
+    axes[0].set_xlabel(x)
+    axes[0].set_ylabel("loss")
+    axes[0].set_yscale("log")
+    axes[0].legend()
+    pts = [(r[x], r["val_psnr"], r["val_ssim"]) for r in records if r.get("val_psnr") is not None]
+    if pts:
+        xs, ps, ss = zip(*pts, strict=True)
+        axes[1].plot(xs, ps, "o-", color="tab:blue")
+        twin = axes[1].twinx()
+        twin.plot(xs, ss, "s--", color="tab:orange")
+        twin.set_ylabel("val SSIM", color="tab:orange")
+    axes[1].set_xlabel(x)
+    axes[1].set_ylabel("val PSNR (dB)", color="tab:blue")
+    axes[0].set_title("loss")
+    axes[1].set_title("validation")
+    _save(fig, path)
+
+
+def plot_arch_history(history: list[dict], space: SpaceConfig, path: str | Path) -> None:
+    """Evolution of α (mean op weight per layer) and β (move probabilities per layer) per epoch."""
+    if not history:
+        return
+    epochs = [h["epoch"] for h in history]
+    alpha = np.array([h["alpha"] for h in history])  # [T, rows, edges, ops]
+    beta = np.array([h["beta"] for h in history])  # [T, layers, 3, 3]
+    rows = space.layers
+    fig, axes = plt.subplots(rows, 2, figsize=(11, 2.8 * rows), layout="constrained",
+                             squeeze=False)
+    moves = ("down", "same", "up")
+    for layer in range(rows):
+        a = alpha[:, layer if alpha.shape[1] > 1 else 0].mean(axis=1)
+        for col, op in enumerate(space.ops):
+            axes[layer, 0].plot(epochs, a[:, col], label=op, color=OP_COLORS.get(op, "black"))
+        axes[layer, 0].set_title(f"layer {layer}: α (mean softmax weight over edges)", fontsize=9)
+        for k in range(3):
+            for m in range(3):
+                if beta[:, layer, k, m].max() > 0:
+                    axes[layer, 1].plot(epochs, beta[:, layer, k, m],
+                                        label=f"level {k} → {moves[m]}")
+        axes[layer, 1].set_title(f"layer {layer}: β (transition probability from layer "
+                                 f"{layer - 1 if layer else 'stem'})", fontsize=9)
+        axes[layer, 1].set_ylim(0, 1)
+    axes[0, 0].legend(fontsize=7, ncol=2)
+    axes[0, 1].legend(fontsize=7, ncol=2)
+    axes[-1, 0].set_xlabel("epoch")
+    axes[-1, 1].set_xlabel("epoch")
     _save(fig, path)

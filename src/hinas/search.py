@@ -1,0 +1,303 @@
+"""Architecture search (paper §3.3, §4.1; SPEC §2): bilevel first-order HiNAS, and random search
+with weight sharing (RSWS, Li & Talwalkar 2020) as a baseline.
+
+HiNAS: the training images are split into Train W (weights), Train A (α, β) and Validation V. The
+first `warmup_epochs` epochs update weights only; afterwards every step is a W-step (SGD) followed
+by an A-step (Adam). From `eval_from_epoch` the supernet is scored on V every epoch and the best one
+(weights, α, β) is kept; the genotype is derived from it.
+
+RSWS: each step trains the supernet on one uniformly sampled architecture; at the end `samples`
+architectures are scored on V with the shared weights and the best becomes the genotype.
+
+A run folder holds config.yaml, metrics.jsonl, arch_history.jsonl, checkpoints `last.pt` (every
+epoch) and `best.pt`, genotype.json and plots. `resume=True` continues exactly from `last.pt`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from hinas.config import Config, save_config
+from hinas.data import PatchDataset, list_images, load_images, split_images
+from hinas.degradations import build_degradation
+from hinas.derive import derive_genotype
+from hinas.errors import HinasError
+from hinas.evaluate import make_pairs, score_model
+from hinas.genotype import Genotype
+from hinas.losses import build_loss
+from hinas.runs import (
+    MetricsLog, Timer, frozen, load_checkpoint, peak_rss_mb, progress, rng_state,
+    save_checkpoint, seed_everything, set_rng_state,
+)
+from hinas.supernet import SampledArch, Supernet, sample_arch
+from hinas.viz import plot_arch_history, plot_curves, plot_genotype
+
+
+def make_optimizers(net: Supernet, cfg: Config) -> tuple[torch.optim.SGD, torch.optim.Adam]:
+    """SGD over the weights only and Adam over α, β only (never mixed)."""
+    s = cfg.search
+    w_opt = torch.optim.SGD(net.weight_parameters(), lr=s.w_lr, momentum=s.w_momentum,
+                            weight_decay=s.w_weight_decay)
+    a_opt = torch.optim.Adam(net.arch_parameters(), lr=s.a_lr, weight_decay=s.a_weight_decay)
+    return w_opt, a_opt
+
+
+def optimisation_step(net: nn.Module, optimizer: torch.optim.Optimizer,
+                      other: list[nn.Parameter], loss_fn: nn.Module, lq: torch.Tensor,
+                      gt: torch.Tensor, grad_clip: float = 0.0,
+                      arch: SampledArch | None = None) -> float:
+    """One forward/backward/update of `optimizer`'s parameters, with `other` parameters frozen so
+    autograd neither stores nor computes anything for them. Returns the loss; raises on NaN/inf."""
+    optimizer.zero_grad(set_to_none=True)
+    with frozen(other):
+        pred = net(lq) if arch is None else net(lq, arch)
+        loss = loss_fn(pred, gt)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise FloatingPointError(value)
+        loss.backward()
+    if grad_clip > 0:
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        nn.utils.clip_grad_norm_(params, grad_clip)
+    optimizer.step()
+    return value
+
+
+def search_step(net: Supernet, w_opt: torch.optim.Optimizer, a_opt: torch.optim.Optimizer | None,
+                loss_fn: nn.Module, w_batch: tuple[torch.Tensor, torch.Tensor],
+                a_batch: tuple[torch.Tensor, torch.Tensor] | None,
+                grad_clip: float) -> tuple[float, float | None]:
+    """One HiNAS step: the W-step on a Train-W batch, then (after warm-up) the A-step on a Train-A
+    batch (first-order alternation). Returns (W loss, A loss or None)."""
+    w_loss = optimisation_step(net, w_opt, net.arch_parameters(), loss_fn, *w_batch, grad_clip)
+    a_loss = None
+    if a_opt is not None and a_batch is not None:
+        a_loss = optimisation_step(net, a_opt, net.weight_parameters(), loss_fn, *a_batch)
+    return w_loss, a_loss
+
+
+@dataclass
+class SearchData:
+    """Loaded images of the three splits and the patch datasets drawn from W and A."""
+
+    train_w: PatchDataset
+    train_a: PatchDataset
+    val: dict[Path, np.ndarray]
+    split: dict[str, list[str]]
+
+
+def prepare_data(cfg: Config, data_dir: str | Path) -> SearchData:
+    """Split, load and wrap the training images of `data_dir` for a search."""
+    paths = list_images(data_dir)
+    if cfg.search.max_images:
+        rng = np.random.default_rng(cfg.seed)
+        keep = sorted(rng.permutation(len(paths))[:cfg.search.max_images].tolist())
+        paths = [paths[i] for i in keep]
+    images = load_images(paths, cfg.task.channels, min_size=cfg.search.crop)
+    w, a, v = split_images(list(images), cfg.seed, cfg.search.val_fraction)
+    degradation = build_degradation(cfg.task.name, sigma=cfg.task.sigma if
+                                    cfg.task.name == "denoise" else None,
+                                    scale=cfg.task.scale if cfg.task.name == "sr" else None)
+    steps = steps_per_epoch(cfg, len(w))
+    length = steps * cfg.search.batch_size
+
+    def dataset(split: list[Path], seed: int) -> PatchDataset:
+        return PatchDataset({p: images[p] for p in split}, cfg.search.crop, degradation,
+                            augment=True, length=length, seed=seed)
+
+    return SearchData(dataset(w, cfg.seed), dataset(a, cfg.seed + 1),
+                      {p: images[p] for p in v},
+                      {"w": [str(p) for p in w], "a": [str(p) for p in a],
+                       "v": [str(p) for p in v]})
+
+
+def steps_per_epoch(cfg: Config, n_w: int) -> int:
+    """Steps of one epoch: `crops_per_image` crops of every Train-W image, in batches."""
+    return max(1, math.ceil(n_w * cfg.search.crops_per_image / cfg.search.batch_size))
+
+
+def _batches(dataset: PatchDataset, epoch: int, cfg: Config, device: torch.device
+             ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    dataset.set_epoch(epoch)
+    loader = DataLoader(dataset, batch_size=cfg.search.batch_size, shuffle=False,
+                        num_workers=cfg.data.workers, drop_last=False)
+    for lq, gt in loader:
+        yield lq.to(device), gt.to(device)
+
+
+def _arch_record(net: Supernet, epoch: int) -> dict:
+    return {"epoch": epoch, "alpha": net.alpha_weights().detach().cpu().numpy().round(5).tolist(),
+            "beta": net.beta_weights().detach().cpu().numpy().round(5).tolist()}
+
+
+class SearchRun:
+    """A search in a run folder: build, resume, loop over epochs, derive, plot."""
+
+    def __init__(self, cfg: Config, data_dir: str | Path, out: str | Path, resume: bool = False,
+                 quiet: bool = False):
+        self.cfg, self.out, self.quiet = cfg, Path(out), quiet
+        self.device = torch.device(cfg.device)
+        if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+            raise HinasError("--device cuda requested but no CUDA device is available")
+        if not resume and (self.out / "last.pt").exists():
+            raise HinasError(f"{self.out}: holds a search already; use --resume or another --out")
+        self.out.mkdir(parents=True, exist_ok=True)
+        seed_everything(cfg.seed)
+        self.data = prepare_data(cfg, data_dir)
+        self.net = Supernet(cfg.space, cfg.task).to(self.device)
+        self.w_opt, self.a_opt = make_optimizers(self.net, cfg)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.w_opt, T_max=cfg.search.epochs, eta_min=cfg.search.w_lr_min)
+        self.loss_fn = build_loss(cfg.search.loss, cfg.search.ssim_weight)
+        self.val_pairs = make_pairs(self.data.val, cfg.task, cfg.seed, cfg.search.val_crop)
+        self.sample_rng = np.random.default_rng([cfg.seed, 7])
+        self.epoch, self.best = 0, {"psnr": -math.inf, "ssim": 0.0, "epoch": 0}
+        self.metrics = MetricsLog(self.out / "metrics.jsonl")
+        self.history = MetricsLog(self.out / "arch_history.jsonl")
+        if resume and (self.out / "last.pt").exists():
+            self._restore(load_checkpoint(self.out / "last.pt"))
+        elif resume:
+            raise HinasError(f"{self.out}: nothing to resume (no last.pt)")
+        else:
+            save_config(cfg, self.out / "config.yaml")
+            for log in (self.metrics, self.history):
+                log.path.unlink(missing_ok=True)
+
+    def _state(self) -> dict:
+        return {"model": self.net.state_dict(), "w_opt": self.w_opt.state_dict(),
+                "a_opt": self.a_opt.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "epoch": self.epoch, "best": dict(self.best), "rng": rng_state(),
+                "sample_rng": self.sample_rng.bit_generator.state,
+                "config": self.cfg.to_dict()}
+
+    def _restore(self, state: dict) -> None:
+        self.net.load_state_dict(state["model"])
+        self.w_opt.load_state_dict(state["w_opt"])
+        self.a_opt.load_state_dict(state["a_opt"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.best = state["epoch"], state["best"]
+        set_rng_state(state["rng"])
+        self.sample_rng.bit_generator.state = state["sample_rng"]
+        for log in (self.metrics, self.history):
+            log.truncate(self.epoch, "epoch")
+
+    def _validate(self, arch: SampledArch | None = None) -> dict[str, float]:
+        model = self.net if arch is None else _ArchBound(self.net, arch)
+        return score_model(model, self.val_pairs, self.cfg.task, self.device)[1]
+
+    def run(self) -> Genotype:
+        """Run the remaining epochs, then derive, save and plot the genotype."""
+        s = self.cfg.search
+        steps = steps_per_epoch(self.cfg, len(self.data.split["w"]))
+        bar = progress(s.epochs * steps, self.epoch * steps, self.quiet,
+                       f"search {self.cfg.task.describe()}")
+        try:
+            while self.epoch < s.epochs:
+                self._epoch(self.epoch + 1, bar)
+        finally:
+            bar.close()
+        return self._finish()
+
+    def _epoch(self, epoch: int, bar) -> None:
+        s, timer = self.cfg.search, Timer()
+        searching = s.strategy == "hinas" and epoch > s.warmup_epochs
+        a_batches = _batches(self.data.train_a, epoch, self.cfg, self.device)
+        w_losses, a_losses = [], []
+        self.net.train()
+        for step, w_batch in enumerate(_batches(self.data.train_w, epoch, self.cfg, self.device)):
+            try:
+                if s.strategy == "random":
+                    arch = sample_arch(self.cfg.space, self.cfg.task, self.sample_rng)
+                    w_losses.append(optimisation_step(
+                        self.net, self.w_opt, self.net.arch_parameters(), self.loss_fn, *w_batch,
+                        s.grad_clip, arch))
+                else:
+                    a_batch = next(a_batches) if searching else None
+                    w_loss, a_loss = search_step(self.net, self.w_opt,
+                                                 self.a_opt if searching else None, self.loss_fn,
+                                                 w_batch, a_batch, s.grad_clip)
+                    w_losses.append(w_loss)
+                    if a_loss is not None:
+                        a_losses.append(a_loss)
+            except FloatingPointError as err:
+                raise HinasError(
+                    f"loss became {err.args[0]} at epoch {epoch}, step {step + 1}; stopped. "
+                    f"The last good checkpoint {self.out / 'last.pt'} is kept (epoch "
+                    f"{self.epoch}); try a lower learning rate") from None
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{w_losses[-1]:.4f}",
+                            val_psnr=f"{self.best['psnr']:.2f}")
+        record = {"epoch": epoch, "phase": "search" if searching else "warmup",
+                  "w_loss": float(np.mean(w_losses)),
+                  "a_loss": float(np.mean(a_losses)) if a_losses else None,
+                  "w_lr": self.w_opt.param_groups[0]["lr"]}
+        self.scheduler.step()
+        self.epoch = epoch
+        if s.strategy == "hinas" and epoch >= s.eval_from_epoch:
+            scores = self._validate()
+            record.update(val_psnr=scores["psnr"], val_ssim=scores["ssim"])
+            if scores["psnr"] > self.best["psnr"]:
+                self.best = {"psnr": scores["psnr"], "ssim": scores["ssim"], "epoch": epoch}
+                save_checkpoint(self.out / "best.pt", self._state())
+            bar.set_postfix(epoch=epoch, loss=f"{record['w_loss']:.4f}",
+                            val_psnr=f"{self.best['psnr']:.2f}")
+        record.update(seconds=timer.seconds(), peak_rss_mb=peak_rss_mb())
+        save_checkpoint(self.out / "last.pt", self._state())
+        self.metrics.append(record)
+        if s.strategy == "hinas":
+            self.history.append(_arch_record(self.net, epoch))
+
+    def _finish(self) -> Genotype:
+        meta = {"strategy": self.cfg.search.strategy, "seed": self.cfg.seed,
+                "epochs": self.cfg.search.epochs, "data_split": self.data.split}
+        if self.cfg.search.strategy == "random":
+            genotype = self._random_best(meta)
+        else:
+            if (self.out / "best.pt").exists():
+                self.net.load_state_dict(load_checkpoint(self.out / "best.pt")["model"])
+            meta.update(best_epoch=self.best["epoch"], best_val_psnr=self.best["psnr"],
+                        best_val_ssim=self.best["ssim"])
+            genotype = derive_genotype(self.net, meta)
+        genotype.save(self.out / "genotype.json")
+        plot_genotype(genotype, self.out / "architecture.png")
+        plot_curves(self.metrics.read(), self.out / "curves.png", "epoch")
+        if self.cfg.search.strategy == "hinas":
+            plot_arch_history(self.history.read(), self.cfg.space, self.out / "arch_evolution.png")
+        return genotype
+
+    def _random_best(self, meta: dict) -> Genotype:
+        rng = np.random.default_rng([self.cfg.seed, 11])
+        scored = []
+        for _ in range(self.cfg.search.samples):
+            arch = sample_arch(self.cfg.space, self.cfg.task, rng)
+            scored.append((self._validate(arch), arch))
+        best_scores, best = max(scored, key=lambda t: t[0]["psnr"])
+        genotype = best.genotype
+        genotype.meta = {**meta, "samples": len(scored), "best_val_psnr": best_scores["psnr"],
+                         "best_val_ssim": best_scores["ssim"]}
+        return genotype
+
+
+class _ArchBound(nn.Module):
+    """A supernet evaluated at one sampled architecture (for scoring with shared weights)."""
+
+    def __init__(self, net: Supernet, arch: SampledArch):
+        super().__init__()
+        self.net, self.arch = net, arch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x, self.arch)
+
+
+def search(cfg: Config, data_dir: str | Path, out: str | Path, resume: bool = False,
+           quiet: bool = False) -> Genotype:
+    """Run (or resume) a search in run folder `out` on the images of `data_dir`."""
+    return SearchRun(cfg, data_dir, out, resume, quiet).run()
