@@ -1,0 +1,165 @@
+"""Degradations: MATLAB imresize, the degradation registry, reproducible evaluation inputs."""
+
+import numpy as np
+import pytest
+from skimage import data
+
+from hinas.degradations import (
+    BicubicDown,
+    GaussianNoise,
+    bicubic_sr,
+    build_degradation,
+    imresize,
+    list_degradations,
+    modcrop,
+    noisy_for_image,
+    sr_pair_for_image,
+)
+from hinas.errors import HinasError
+
+# --- imresize ----------------------------------------------------------------------------------
+
+
+def test_imresize_matches_matlab_output():
+    # MATLAB's own answer, quoted in https://stackoverflow.com/questions/17380407 (2013):
+    # imresize([0 0 1 1 0], [1 10]) -> 0 -0.0234 -0.0703 0.2031 0.7969 1.0938 1.0938 0.7969
+    # 0.2031 -0.0703. The last value shows MATLAB replicates the edge pixel (mirroring: -0.0938).
+    out = imresize(np.array([[0, 0, 1, 1, 0]], dtype=float), 2)
+    expected = [0, -0.0234, -0.0703, 0.2031, 0.7969, 1.0938, 1.0938, 0.7969, 0.2031, -0.0703]
+    assert out.shape == (2, 10)
+    np.testing.assert_allclose(out, [expected, expected], atol=5e-5)
+
+
+def test_imresize_antialiased_downscale_by_hand():
+    # imresize(1:4, 0.5), derived from MATLAB's contributions(): the antialiased kernel is
+    # 0.5*cubic(0.5*d), width 8; output 1 sits at u = 1.5, taps at input -2..5 with normalised
+    # weights [-3, -9, 29, 111, 111, 29, -9, -3] / 256; taps -2..0 clamp to pixel 1 and tap 5 to
+    # pixel 4: (-3 - 9 + 29 + 111 + 2*111 + 3*29 - 4*9 - 4*3) / 256 = 389/256 = 1.51953125, and
+    # by symmetry output 2 = 5 - 1.51953125.
+    ramp = np.tile(np.arange(1.0, 5.0), (4, 1))
+    out = imresize(ramp, 0.5)
+    np.testing.assert_allclose(out, [[389 / 256, 5 - 389 / 256]] * 2, rtol=0, atol=1e-12)
+    # separable: a 2-D ramp 4*i + j + 1 gives 4*r_a + c_b with r = c - 1
+    ramp2d = np.arange(16.0).reshape(4, 4) + 1
+    c = np.array([389 / 256, 5 - 389 / 256])
+    np.testing.assert_allclose(imresize(ramp2d, 0.5), 4 * (c[:, None] - 1) + c[None, :], atol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_imresize_upscale_reproduces_linear_ramp_inside(scale):
+    # Keys' cubic (a = -0.5) reproduces linear functions: output x sits at u = x/s + (1 - 1/s)/2
+    n = 20
+    out = imresize(np.arange(1.0, n + 1)[None, :].repeat(3, axis=0), scale)[1]
+    u = np.arange(1, n * scale + 1) / scale + 0.5 * (1 - 1 / scale)
+    inside = (u > 3) & (u < n - 2)
+    np.testing.assert_allclose(out[inside], u[inside], atol=1e-12)
+
+
+def test_imresize_sizes_constants_channels_and_no_clipping():
+    rng = np.random.default_rng(0)
+    assert imresize(np.zeros((10, 7)), 1 / 3).shape == (4, 3)  # ceil, like MATLAB
+    assert imresize(np.zeros((5, 6, 3)), 4).shape == (20, 24, 3)
+    np.testing.assert_allclose(imresize(np.full((9, 12), 77.0), 1 / 3), 77.0, atol=1e-12)
+    np.testing.assert_allclose(imresize(np.full((9, 12), 77.0), 4), 77.0, atol=1e-12)
+    rgb = rng.random((24, 18, 3))
+    per_channel = np.stack([imresize(rgb[..., k], 0.5) for k in range(3)], axis=-1)
+    np.testing.assert_allclose(imresize(rgb, 0.5), per_channel, atol=1e-12)
+    step = np.zeros((8, 8), np.float32)
+    step[:, 4:] = 255
+    up = imresize(step, 2)
+    assert up.dtype == np.float64 and up.min() < 0 and up.max() > 255  # overshoot kept
+
+
+def test_bicubic_sr_is_imresize_and_modcrop():
+    lr = data.camera()[:64, :48].astype(np.float64)
+    np.testing.assert_array_equal(bicubic_sr(lr, 3), imresize(lr, 3))
+    assert modcrop(np.zeros((13, 10, 3)), 4).shape == (12, 8, 3)
+    assert modcrop(np.zeros((12, 9)), 3).shape == (12, 9)
+
+
+# --- registry ----------------------------------------------------------------------------------
+
+# options for every registered degradation; a new degradation must be added here to be tested
+EXAMPLE_OPTIONS = {"denoise": {"sigma": 25}, "sr": {"scale": 3}}
+
+
+def test_every_degradation_has_example_options():
+    assert set(EXAMPLE_OPTIONS) == set(list_degradations())
+
+
+@pytest.mark.parametrize("task", list_degradations())
+def test_registered_degradation_contract(task):
+    deg = build_degradation(task, **EXAMPLE_OPTIONS[task])
+    hr = data.astronaut()[:48, :60].astype(np.float32) / 255
+    lq = deg(hr, np.random.default_rng(0))
+    assert lq.dtype == np.float32
+    assert lq.shape == (*deg.lq_size(48, 60), 3)
+    assert isinstance(deg.scale, int) and deg.scale >= 1
+    np.testing.assert_array_equal(lq, deg(hr, np.random.default_rng(0)))
+
+
+def test_build_degradation_errors():
+    with pytest.raises(HinasError, match="unknown task 'deblur'.*denoise, sr"):
+        build_degradation("deblur", sigma=25)
+    with pytest.raises(HinasError, match="missing option sigma"):
+        build_degradation("denoise")
+    with pytest.raises(HinasError, match="scale=4 does not apply"):
+        build_degradation("denoise", sigma=25, scale=4)
+    with pytest.raises(HinasError, match="sigma=25 does not apply"):
+        build_degradation("sr", sigma=25, scale=4)
+    with pytest.raises(HinasError, match="scale must be an integer >= 2"):
+        build_degradation("sr", scale=1.5)
+    with pytest.raises(HinasError, match="sigma must be"):
+        build_degradation("denoise", sigma=-1)
+    assert build_degradation("denoise", sigma=25, scale=1).scale == 1  # its own fixed scale
+
+
+def test_gaussian_noise_statistics_and_reproducibility():
+    hr = data.camera()[..., None].astype(np.float32) / 255
+    deg = GaussianNoise(sigma=50)
+    lq = deg(hr, np.random.default_rng(1))
+    noise = lq - hr
+    assert abs(noise.std() * 255 - 50) < 0.5 and abs(noise.mean()) * 255 < 0.5
+    assert lq.min() < 0 and lq.max() > 1  # not clipped
+    assert not np.allclose(noise * 255, np.round(noise * 255))  # not quantised
+    np.testing.assert_array_equal(lq, deg(hr, np.random.default_rng(1)))
+    assert not np.array_equal(lq, deg(hr, np.random.default_rng(2)))
+
+
+def test_gaussian_noise_draws_sigma_from_list():
+    hr = np.full((64, 64, 1), 0.5, np.float32)
+    deg = GaussianNoise(sigma=[15, 50])
+    stds = {round(float((deg(hr, np.random.default_rng(s)) - hr).std() * 255)) for s in range(20)}
+    assert stds <= {14, 15, 16, 49, 50, 51} and min(stds) <= 16 and max(stds) >= 49
+
+
+def test_bicubic_down_equals_imresize():
+    hr = data.astronaut()[:96, :96].astype(np.float32) / 255
+    lq = BicubicDown(4)(hr, np.random.default_rng(0))
+    assert lq.shape == (24, 24, 3)
+    np.testing.assert_allclose(lq, imresize(hr, 0.25), atol=1e-6)
+
+
+# --- evaluation inputs -------------------------------------------------------------------------
+
+
+def test_noisy_for_image_seeded_per_image():
+    clean = data.camera()
+    a = noisy_for_image(clean, 25, seed=0, image_key="01.png")
+    np.testing.assert_array_equal(a, noisy_for_image(clean.astype(float), 25, 0, "01.png"))
+    assert not np.array_equal(a, noisy_for_image(clean, 25, 0, "02.png"))
+    assert not np.array_equal(a, noisy_for_image(clean, 25, 1, "01.png"))
+    assert a.dtype == np.float64 and a.min() < 0 and a.max() > 255  # float, unclipped
+    assert abs((a - clean).std() - 25) < 0.2
+    clipped = noisy_for_image(clean, 25, 0, "01.png", clip=True)
+    np.testing.assert_array_equal(clipped, np.clip(a, 0, 255))
+    quantized = noisy_for_image(clean, 25, 0, "01.png", quantize=True)
+    np.testing.assert_array_equal(quantized, np.floor(np.clip(a, 0, 255) + 0.5))
+
+
+def test_sr_pair_for_image():
+    hr = data.astronaut()[:101, :98]
+    hr_c, lr = sr_pair_for_image(hr, 4)
+    assert hr_c.shape == (100, 96, 3) and lr.shape == (25, 24, 3)
+    assert hr_c.dtype == lr.dtype == np.uint8
+    np.testing.assert_array_equal(lr, np.floor(np.clip(imresize(hr_c, 0.25), 0, 255) + 0.5))
