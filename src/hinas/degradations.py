@@ -79,16 +79,16 @@ def _resize_matrix(in_len: int, out_len: int, scale: float) -> np.ndarray:
 def imresize(img: np.ndarray, scale: float) -> np.ndarray:
     """Resize ``img`` (HxW or HxWxC) by ``scale`` exactly like MATLAB's ``imresize(img, scale)``.
 
-    Bicubic (a = -0.5), antialiased when ``scale < 1``, symmetric boundary, output size
+    Bicubic (a = -0.5), antialiased when ``scale < 1``, edge pixels replicated, output size
     ``ceil(h * scale) x ceil(w * scale)``. Works in float64 on the input's value scale and returns
     float64 with no clipping or rounding (MATLAB rounds and clips only for integer inputs; callers
     that want that apply :func:`hinas.metrics.to_uint8`).
     """
+    x = np.asarray(img, dtype=np.float64)
     if scale <= 0:
         raise ValueError(f"imresize: scale must be positive, got {scale}")
-    if img.ndim not in (2, 3):
-        raise ValueError(f"imresize: expected an HxW or HxWxC array, got shape {img.shape}")
-    x = np.asarray(img, dtype=np.float64)
+    if x.ndim not in (2, 3):
+        raise ValueError(f"imresize: expected an HxW or HxWxC array, got shape {x.shape}")
     h, w = x.shape[:2]
     rows = _resize_matrix(h, math.ceil(h * scale), float(scale))
     cols = _resize_matrix(w, math.ceil(w * scale), float(scale))
