@@ -26,3 +26,20 @@ def dataset():
         return folder
 
     return get
+
+
+PHOTOS = ("camera", "astronaut", "coffee", "chelsea", "brick", "grass", "gravel", "moon", "rocket",
+          "page", "text", "coins")
+"""scikit-image photographs shipped inside the wheel (no download)."""
+
+
+@pytest.fixture(scope="session")
+def photo_folder(tmp_path_factory) -> Path:
+    """A folder of real photographs (scikit-image's embedded images) as PNG files."""
+    import skimage.data
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("photos")
+    for name in PHOTOS:
+        Image.fromarray(getattr(skimage.data, name)()).save(folder / f"{name}.png")
+    return folder

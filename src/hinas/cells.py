@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from hinas.errors import HinasError
 from hinas.ops import PRIMITIVES, get_op, leaky_relu
@@ -40,6 +41,7 @@ class Cell(nn.Module):
         self.channels = channels
         self.terms = [list(node) for node in terms]
         self.weight_index = weight_index
+        self.checkpoint = False
         self.act = leaky_relu()
         self.preact = [[get_op(op).preact for _, op in node] for node in self.terms]
         self.ops = nn.ModuleList(
@@ -62,28 +64,43 @@ class Cell(nn.Module):
         """Cell output for inputs `s0`, `s1`; `weights` = softmax(α) of shape [edges, ops].
 
         `active`, when given, lists the (edge, op) entries of `weights` that are non-zero; the
-        other terms are skipped (a sampled one-hot architecture costs only its own ops).
+        other terms are skipped (a sampled one-hot architecture costs only its own ops). With
+        `self.checkpoint` set (and gradients on), each node is recomputed in the backward pass
+        instead of storing its operations' activations: only node outputs are kept.
         """
         states = [s0, s1]
         acts: dict[int, torch.Tensor] = {}
-        for j, node in enumerate(self.terms):
-            total = None
-            for t, (inp, _) in enumerate(node):
-                if active is not None and self.weight_index[j][t] not in active:
-                    continue
-                if self.preact[j][t]:
-                    if inp not in acts:
-                        acts[inp] = self.act(states[inp])
-                    x = acts[inp]
-                else:
-                    x = states[inp]
-                y = self.ops[j][t](x)
-                if self.weight_index is not None:
-                    row, col = self.weight_index[j][t]
-                    y = weights[row, col] * y
-                total = y if total is None else total + y
-            states.append(total if total is not None else torch.zeros_like(s1))
+        for j in range(self.nodes):
+            if self.checkpoint and torch.is_grad_enabled():
+                node = checkpoint(self._node, j, states, weights, active, None,
+                                  use_reentrant=False)
+            else:
+                node = self._node(j, states, weights, active, acts)
+            states.append(node)
         return torch.cat(states[2:], dim=1)
+
+    def _node(self, j: int, states: list[torch.Tensor], weights: torch.Tensor | None,
+              active: frozenset[tuple[int, int]] | None,
+              acts: dict[int, torch.Tensor] | None) -> torch.Tensor:
+        """Node `j` from the states before it; `acts` caches LeakyReLU(state) across nodes
+        (None: a fresh cache, as a checkpointed node must recompute everything it saved)."""
+        acts = {} if acts is None else acts
+        total = None
+        for t, (inp, _) in enumerate(self.terms[j]):
+            if active is not None and self.weight_index[j][t] not in active:
+                continue
+            if self.preact[j][t]:
+                if inp not in acts:
+                    acts[inp] = self.act(states[inp])
+                x = acts[inp]
+            else:
+                x = states[inp]
+            y = self.ops[j][t](x)
+            if self.weight_index is not None:
+                row, col = self.weight_index[j][t]
+                y = weights[row, col] * y
+            total = y if total is None else total + y
+        return total if total is not None else torch.zeros_like(states[1])
 
 
 def supercell(nodes: int, channels: int, op_names: tuple[str, ...] = PRIMITIVES) -> Cell:

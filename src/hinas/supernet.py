@@ -23,7 +23,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from hinas.cells import cell_edges, num_edges, supercell
 from hinas.config import SpaceConfig, TaskConfig
@@ -134,7 +133,9 @@ class Supernet(nn.Module):
         for layer in range(space.layers):
             for level in layer_levels(layer):
                 w = widths[level]
-                self.cells[f"{layer}_{level}"] = supercell(n, w, tuple(space.ops))
+                cell = supercell(n, w, tuple(space.ops))
+                cell.checkpoint = space.checkpoint
+                self.cells[f"{layer}_{level}"] = cell
                 for k, _ in sources(layer, level):
                     self.proj[f"{layer}_{k}_{level}"] = projection(out_ch(layer - 1, k), w, False)
                 src = second_input(layer, level)
@@ -171,12 +172,6 @@ class Supernet(nn.Module):
         probs = F.softmax(logits, dim=-1)
         return torch.nan_to_num(probs, nan=0.0)
 
-    def _run_cell(self, cell: nn.Module, s0: torch.Tensor, s1: torch.Tensor,
-                  weights: torch.Tensor, active: frozenset | None) -> torch.Tensor:
-        if self.space.checkpoint and torch.is_grad_enabled():
-            return checkpoint(cell, s0, s1, weights, active, use_reentrant=False)
-        return cell(s0, s1, weights, active)
-
     def features(self, x: torch.Tensor, arch: SampledArch | None = None
                  ) -> dict[tuple[int, int], torch.Tensor]:
         """Outputs of every cell (and of the stem at layers -2, -1), keyed by (layer, level).
@@ -201,9 +196,9 @@ class Supernet(nn.Module):
                           for k, m in sources(layer, level)]
                 if self.space.cell_sharing:
                     s1 = sum(b * f for b, f in inputs)
-                    h[(layer, level)] = self._run_cell(cell, s0, s1, weights, layer_active)
+                    h[(layer, level)] = cell(s0, s1, weights, layer_active)
                 else:
-                    h[(layer, level)] = sum(b * self._run_cell(cell, s0, f, weights, layer_active)
+                    h[(layer, level)] = sum(b * cell(s0, f, weights, layer_active)
                                             for b, f in inputs)
         return h
 

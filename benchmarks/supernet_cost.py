@@ -1,0 +1,155 @@
+"""Memory and time of one full search step of the supernet in its three modes.
+
+For one configuration, each mode runs in a fresh subprocess (so peak RSS is its own): cell sharing
+(paper Eq. 5), Auto-DeepLab mode (Eq. 6) and cell sharing with per-cell gradient checkpointing. A
+search step is what the search loop runs after warm-up: a weight step (forward, backward, SGD) on a
+Train-W batch and an architecture step (forward, backward, Adam) on a Train-A batch. Prints JSON:
+
+    {"config": {...}, "sharing": {"peak_rss_mb", "step_s", "params"}, "eq6": {...},
+     "sharing_ckpt": {...}, "memory_ratio", "time_ratio", "theory_ratio", "device"}
+
+`theory_ratio` = Σ_cells(#incoming paths × width) / Σ_cells(width): the cell work of Eq. 6 over
+Eq. 5. Example: python benchmarks/supernet_cost.py --json benchmarks/results/supernet_cost.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+MODES = {"sharing": {"cell_sharing": True, "checkpoint": False},
+         "eq6": {"cell_sharing": False, "checkpoint": False},
+         "sharing_ckpt": {"cell_sharing": True, "checkpoint": True}}
+
+
+def theory_ratio(layers: int, widths: list[float]) -> float:
+    """Cell work of Auto-DeepLab mode over cell sharing for `layers` layers and level widths."""
+    from hinas.supernet import layer_levels, sources
+
+    shared = eq6 = 0.0
+    for layer in range(layers):
+        for level in layer_levels(layer):
+            shared += widths[level]
+            eq6 += len(sources(layer, level)) * widths[level]
+    return eq6 / shared
+
+
+def measure(args: argparse.Namespace, mode: str) -> dict:
+    """Run `args.steps` search steps in this process for `mode`; return peak RSS and median time."""
+    import torch
+
+    from hinas.config import SpaceConfig, TaskConfig, resolve
+    from hinas.losses import build_loss
+    from hinas.runs import peak_rss_mb
+    from hinas.search import make_optimizers, search_step
+    from hinas.supernet import Supernet
+
+    torch.manual_seed(0)
+    torch.set_num_threads(args.threads)
+    task = TaskConfig(name=args.task, sigma=[50.0], scale=args.scale, channels=args.channels)
+    space = SpaceConfig(nodes=args.nodes, layers=args.layers, width=args.width,
+                        width_factors=args.width_factors, **MODES[mode])
+    cfg = resolve(args.task)
+    net = Supernet(space, task)
+    w_opt, a_opt = make_optimizers(net, cfg)
+    loss_fn = build_loss("mse+ssim")
+    s = task.out_scale
+    lq_size = args.patch // s
+
+    def batch() -> tuple[torch.Tensor, torch.Tensor]:
+        gt = torch.rand(args.batch, args.channels, lq_size * s, lq_size * s)
+        lq = torch.rand(args.batch, args.channels, lq_size, lq_size)
+        return lq, gt
+
+    times = []
+    for _ in range(args.warmup + args.steps):
+        w_batch, a_batch = batch(), batch()
+        start = time.perf_counter()
+        search_step(net, w_opt, a_opt, loss_fn, w_batch, a_batch, grad_clip=5.0)
+        times.append(time.perf_counter() - start)
+    return {"peak_rss_mb": round(peak_rss_mb(), 1),
+            "step_s": round(statistics.median(times[args.warmup:]), 3),
+            "params": sum(p.numel() for p in net.weight_parameters())}
+
+
+def device_name() -> str:
+    """CPU model and core count of this machine."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, torch CPU"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--task", choices=("denoise", "sr"), default="denoise")
+    p.add_argument("--scale", type=int, default=4)
+    p.add_argument("--channels", type=int, default=None)
+    p.add_argument("--width", type=int, default=10)
+    p.add_argument("--width-factors", default="1,2,4")
+    p.add_argument("--layers", type=int, default=3)
+    p.add_argument("--nodes", type=int, default=4)
+    p.add_argument("--batch", type=int, default=6)
+    p.add_argument("--patch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=3, help="measured steps (median)")
+    p.add_argument("--warmup", type=int, default=1, help="unmeasured first steps")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--json", metavar="PATH", help="also write the JSON here")
+    p.add_argument("--_child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.width_factors = [float(v) for v in str(args.width_factors).split(",")]
+    if args.channels is None:
+        args.channels = 1 if args.task == "denoise" else 3
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Measure every mode in its own subprocess and print the JSON summary."""
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    if args._child:
+        print(json.dumps(measure(args, args._child)))
+        return {}
+    results = {}
+    for mode in args.modes.split(","):
+        out = subprocess.run([sys.executable, __file__, *argv, "--_child", mode],
+                             capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            raise SystemExit(f"mode {mode} failed:\n{out.stderr[-2000:]}")
+        results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+    widths = [args.width * f for f in args.width_factors]
+    config = {k: v for k, v in vars(args).items() if k not in ("json", "_child", "modes")}
+    summary = {"config": config, **results}
+    if "sharing" in results and "eq6" in results:
+        summary["memory_ratio"] = round(results["eq6"]["peak_rss_mb"]
+                                        / results["sharing"]["peak_rss_mb"], 3)
+        summary["time_ratio"] = round(results["eq6"]["step_s"] / results["sharing"]["step_s"], 3)
+    if "sharing" in results and "sharing_ckpt" in results:
+        summary["ckpt_memory_fraction"] = round(results["sharing_ckpt"]["peak_rss_mb"]
+                                                / results["sharing"]["peak_rss_mb"], 3)
+    summary["theory_ratio"] = round(theory_ratio(args.layers, widths), 3)
+    summary["device"] = device_name()
+    text = json.dumps(summary, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text + "\n")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
