@@ -1,8 +1,10 @@
-"""Cells: the supercell searched over (mixed edges, paper Eq. 1–2) and the derived cell it becomes.
+"""Cells: the supercell searched over (mixed edges, paper Eq. 1–2) and the derived
+cell it becomes.
 
-A cell is a DAG with two inputs, `s0` (feature of two layers back, c_{k-2}) and `s1` (previous layer,
-c_{k-1}), and `N` intermediate nodes. Node `j` sums terms from inputs `0 .. j+1`, where input 0 is
-`s0`, input 1 is `s1` and input `2 + i` is node `i`. The cell output concatenates the `N` nodes.
+A cell is a DAG with two inputs, `s0` (feature of two layers back, c_{k-2}) and `s1` (previous
+layer, c_{k-1}), and `N` intermediate nodes. Node `j` sums terms from inputs `0 .. j+1`, where
+input 0 is `s0`, input 1 is `s1` and input `2 + i` is node `i`. The cell output concatenates
+the `N` nodes.
 
 Both kinds are one class: a supercell has every (input, op) term of every edge and weights each by
 softmax(α); a derived cell keeps two (input, op) terms per node and sums them unweighted.

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import sys
-
 from pathlib import Path
 
 from hinas import __version__
-from hinas.config import PRESETS, TASKS, Config, from_dict, load_yaml, resolve
+from hinas.config import PRESETS, TASKS, Config, TaskConfig, from_dict, load_yaml, resolve
 from hinas.errors import HinasError
 
 
@@ -66,6 +67,101 @@ def _search(args: argparse.Namespace) -> None:
     print(f"genotype written to {Path(args.out) / 'genotype.json'} (path {genotype.path})")
 
 
+def _train(args: argparse.Namespace) -> None:
+    from hinas.genotype import Genotype
+    from hinas.train import train
+
+    out = Path(args.out)
+    if args.resume and (out / "config.yaml").exists():
+        cfg = from_dict(load_yaml(out / "config.yaml"))
+        if args.iters:
+            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, iters=args.iters))
+            cfg.validate()
+    else:
+        if args.genotype:  # task, σ/scale and channels default to the genotype's
+            g = Genotype.load(args.genotype).task
+            args.task = args.task or g.name
+            if args.task == g.name:
+                args.sigma = args.sigma or (g.sigma if g.name == "denoise" else None)
+                args.scale = args.scale or (g.scale if g.name == "sr" else None)
+            args.channels = args.channels or g.channels
+        args.task = args.task or "denoise"
+        cfg = config_from_args(args, train={"iters": args.iters})
+    data = args.data or cfg.data.path
+    if not data:
+        raise HinasError("no training images: give --data DIR")
+    spec = train(cfg, data, out, args.genotype, args.arch, resume=args.resume, quiet=args.quiet)
+    m = spec.meta
+    print(f"model written to {out} ({spec.arch}, {m['params']:,} parameters; best validation "
+          f"PSNR {m['best_val_psnr']:.2f} dB at iteration {m['best_iter']} of {m['iterations']})")
+
+
+def _eval_task(args: argparse.Namespace, base: TaskConfig | None, default_task: str) -> TaskConfig:
+    """The task to score: the model's (`base`), with --sigma overriding its noise level, or one
+    built from --task/--sigma/--scale/--channels for a baseline."""
+    name = args.task or (base.name if base else default_task)
+    if base is None:
+        if name == "denoise" and args.sigma is None:
+            raise HinasError("give the noise level to evaluate at: --sigma S (0-255 scale)")
+        if name == "sr" and args.scale is None:
+            raise HinasError("give the SR factor to evaluate at: --scale 2|3|4")
+        base = TaskConfig(name=name, channels=args.channels or (1 if name == "denoise" else 3))
+    elif args.channels and args.channels != base.channels:
+        raise HinasError(f"{args.model}: the model restores {base.channels}-channel images; "
+                         f"test images are converted to that (drop --channels)")
+    task = dataclasses.replace(base, name=name,
+                               sigma=[args.sigma] if args.sigma is not None else base.sigma,
+                               scale=args.scale or base.scale)
+    task.validate()
+    return task
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from hinas.evaluate import evaluate_baseline, evaluate_model, load_test_images
+
+    if (args.model is None) == (args.baseline is None):
+        raise HinasError("give either --model RUNDIR or --baseline NAME")
+    if args.model:
+        from hinas.models import ModelSpec, check_task, load_model
+
+        spec = ModelSpec.load(args.model)
+        task = _eval_task(args, spec.task, spec.task.name)
+        check_task(spec.task, task, args.model)
+        images, notes = load_test_images(args.data, task.channels)
+        report = evaluate_model(load_model(args.model, args.device), task, images,
+                                method=f"{spec.arch} ({args.model})", data=args.data,
+                                seed=args.seed, device=args.device, tile=args.tile,
+                                overlap=args.overlap, save_dir=args.save_images, notes=notes)
+    else:
+        from hinas.baselines import get_baseline
+
+        task = _eval_task(args, None, get_baseline(args.baseline).task)
+        images, notes = load_test_images(args.data, task.channels)
+        report = evaluate_baseline(args.baseline, task, images, data=args.data, seed=args.seed,
+                                   save_dir=args.save_images, notes=notes)
+    print(report.table())
+    if args.json:
+        report.save_json(args.json)
+        print(f"results written to {args.json}")
+
+
+def _restore(args: argparse.Namespace) -> None:
+    from hinas.restore import restore_images
+
+    written = restore_images(args.model, args.inputs, args.out, tile=args.tile,
+                             overlap=args.overlap, convert=args.convert, device=args.device,
+                             quiet=args.quiet)
+    print(f"restored {len(written)} image(s) into {args.out}")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from hinas.demo import run_demo
+
+    tiny = args.tiny or os.environ.get("HINAS_DEMO_TINY", "") not in ("", "0")
+    report = run_demo(args.out, tiny=tiny, quiet=args.quiet)
+    print(f"demo report written to {report}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `hinas` argument parser with all subcommands."""
     parser = argparse.ArgumentParser(
@@ -94,6 +190,55 @@ def build_parser() -> argparse.ArgumentParser:
     srch.add_argument("--resume", action="store_true", help="continue an interrupted search")
     srch.add_argument("--quiet", action="store_true", help="no progress bar")
     srch.set_defaults(func=_search)
+
+    trn = sub.add_parser("train", help="train a searched architecture on a folder of images")
+    add_config_args(trn)
+    trn.set_defaults(task=None)  # from the genotype unless given
+    trn.add_argument("--genotype", metavar="G.json", help="genotype.json written by `hinas search`")
+    trn.add_argument("--arch", default="hinas", help="architecture to train (default: hinas)")
+    trn.add_argument("--data", metavar="DIR", help="folder of training images (recursive)")
+    trn.add_argument("--out", metavar="RUNDIR", required=True, help="run folder")
+    trn.add_argument("--iters", type=int, help="training iterations (default: the preset's)")
+    trn.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    trn.add_argument("--quiet", action="store_true", help="no progress bar")
+    trn.set_defaults(func=_train)
+
+    evl = sub.add_parser("eval", help="score a trained model or a classic baseline on test images")
+    evl.add_argument("--model", metavar="RUNDIR", help="trained model folder (`hinas train`)")
+    evl.add_argument("--baseline", metavar="NAME",
+                     help="classic method instead of a model: bicubic (sr), noisy, bm3d (denoise)")
+    evl.add_argument("--data", metavar="DIR", required=True, help="folder of clean test images")
+    evl.add_argument("--task", choices=TASKS, help="default: the model's (baselines: their own)")
+    evl.add_argument("--sigma", type=float, help="noise level on the 0-255 scale (denoise)")
+    evl.add_argument("--scale", type=int, choices=(2, 3, 4), help="SR factor (sr)")
+    evl.add_argument("--channels", type=int, choices=(1, 3),
+                     help="baselines: 1 = gray, 3 = RGB (default: gray denoising, RGB SR)")
+    evl.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    evl.add_argument("--save-images", metavar="DIR", help="write the restored images (PNG)")
+    evl.add_argument("--tile", type=int, default=0, help="tile size in pixels (0 = whole image)")
+    evl.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels")
+    evl.add_argument("--seed", type=int, default=0, help="seed of the per-image test noise")
+    evl.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    evl.set_defaults(func=_eval)
+
+    rst = sub.add_parser("restore", help="restore images with a trained model")
+    rst.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    rst.add_argument("--model", metavar="RUNDIR", required=True, help="trained model folder")
+    rst.add_argument("-o", "--out", metavar="OUTDIR", required=True, help="output folder")
+    rst.add_argument("--tile", type=int, default=0, help="tile size in pixels (0 = whole image)")
+    rst.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels")
+    rst.add_argument("--convert", action="store_true",
+                     help="convert images whose channels differ from the model's (601 luma)")
+    rst.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    rst.add_argument("--quiet", action="store_true", help="no progress bar")
+    rst.set_defaults(func=_restore)
+
+    dem = sub.add_parser("demo", help="search, train and evaluate on built-in photographs")
+    dem.add_argument("--out", default="hinas-demo", help="output folder (default: hinas-demo)")
+    dem.add_argument("--tiny", action="store_true",
+                     help="a seconds-long smoke run (also HINAS_DEMO_TINY=1)")
+    dem.add_argument("--quiet", action="store_true", help="no progress bars")
+    dem.set_defaults(func=_demo)
     return parser
 
 

@@ -235,6 +235,11 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
             return int(value)
         raise HinasError(f"{key} must be an integer, got {value!r}")
     if kind is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e6" as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         raise HinasError(f"{key} must be a number, got {value!r}")

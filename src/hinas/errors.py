@@ -1,5 +1,12 @@
-"""The one exception type users see: a clear, one-line message about their input."""
+"""What users see when their input has a problem: one clear line, as an error or a warning."""
+
+import sys
 
 
 class HinasError(Exception):
     """A problem with the user's input or files, reported as one line by the CLI."""
+
+
+def warn(message: str) -> None:
+    """Tell the user about a problem that does not stop the run (one line on stderr)."""
+    print(f"hinas: warning: {message}", file=sys.stderr, flush=True)

@@ -4,21 +4,32 @@ inference (SPEC §3).
 Test inputs are made once per image: the noisy input from a generator seeded per image (so every
 method scores the same noisy input), the SR low-resolution image by MATLAB bicubic of the modcropped
 HR. Outputs are clipped and rounded to uint8 before scoring.
+
+`evaluate_model` / `evaluate_baseline` score a trained network or a classic method (see
+`hinas.baselines`) on a folder of test images and return an :class:`EvalReport` (table + JSON).
 """
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
+from hinas.baselines import get_baseline
+from hinas.complexity import count_macs, count_params
 from hinas.config import TaskConfig
+from hinas.data import list_images, load_image, save_image
 from hinas.degradations import noisy_for_image, sr_pair_for_image
-from hinas.metrics import Convention
+from hinas.errors import HinasError
+from hinas.io import atomic_write_text
+from hinas.metrics import Convention, to_uint8
 
 
 @dataclass
@@ -114,22 +125,40 @@ def _tiled(model: nn.Module, x: torch.Tensor, scale: int, tile: int,
 
 
 def score_model(model: nn.Module, pairs: list[EvalPair], task: TaskConfig,
-                device: str | torch.device, tile: int = 0,
-                overlap: int = 32) -> tuple[list[dict], dict[str, float]]:
-    """Per-image rows (name, psnr, ssim, seconds) and their mean, under the task's convention."""
-    convention = Convention.for_task(task.name, task.out_scale)
+                device: str | torch.device, tile: int = 0, overlap: int = 32,
+                save_dir: str | Path | None = None) -> tuple[list[dict], dict[str, float]]:
+    """Per-image rows (image, psnr, ssim, seconds) and their mean of `model` under the task's
+    convention (a gray image through an RGB model: see `run_on_channels`); with `save_dir`, the
+    outputs as 8-bit PNGs."""
     was_training = model.training
     model.eval()
-    rows = []
+
+    def restore(lq: np.ndarray) -> np.ndarray:
+        return run_on_channels(
+            lambda x: restore_array(model, x, task.out_scale, device, tile, overlap), lq,
+            task.channels)
+
     try:
-        for pair in pairs:
-            start = time.perf_counter()
-            out = restore_array(model, pair.lq, task.out_scale, device, tile, overlap)
-            seconds = time.perf_counter() - start
-            rows.append({"image": pair.name, **convention.score(out, pair.gt),
-                         "seconds": seconds})
+        return score_outputs(restore, pairs, task, save_dir)
     finally:
         model.train(was_training)
+
+
+def score_outputs(restore: Callable[[np.ndarray], np.ndarray], pairs: list[EvalPair],
+                  task: TaskConfig, save_dir: str | Path | None = None
+                  ) -> tuple[list[dict], dict[str, float]]:
+    """Per-image rows (image, psnr, ssim, seconds) and their mean of any method
+    `restore(lq) -> output` (0–255 float HxWxC arrays); with `save_dir`, the outputs (clipped and
+    rounded, as scored) as `<image stem>.png`."""
+    convention = Convention.for_task(task.name, task.out_scale)
+    rows = []
+    for pair in pairs:
+        start = time.perf_counter()
+        out = restore(pair.lq)
+        seconds = time.perf_counter() - start
+        rows.append({"image": pair.name, **convention.score(out, pair.gt), "seconds": seconds})
+        if save_dir is not None:
+            save_image(Path(save_dir) / f"{Path(pair.name).stem}.png", to_uint8(out))
     return rows, mean_scores(rows)
 
 
@@ -137,3 +166,160 @@ def mean_scores(rows: list[dict]) -> dict[str, float]:
     """Mean of every numeric column of per-image rows."""
     keys = [k for k, v in rows[0].items() if isinstance(v, float)] if rows else []
     return {k: float(np.mean([r[k] for r in rows])) for k in keys}
+
+
+# --------------------------------------------------------------------------------------------
+# Test sets, channels and the evaluation report
+# --------------------------------------------------------------------------------------------
+
+GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
+LUMA_601 = np.array([0.299, 0.587, 0.114])
+"""ITU-R 601-2 luma weights: Pillow's RGB → gray conversion, used for every explicit conversion."""
+
+
+def file_channels(path: str | Path) -> int:
+    """1 if the image file is gray (by its Pillow mode), else 3; HinasError naming a file that is
+    not an image."""
+    try:
+        with Image.open(path) as im:
+            return 1 if im.mode in GRAY_MODES else 3
+    except (OSError, ValueError) as err:
+        raise HinasError(f"{path}: cannot read image ({err})") from None
+
+
+def load_test_images(folder: str | Path, channels: int) -> tuple[dict[Path, np.ndarray], list[str]]:
+    """The images of `folder` as uint8 HxWxC for a method working on `channels`, and notes on the
+    conversions made (SPEC §4, §7).
+
+    For a gray method, RGB files are converted to gray (ITU-R 601-2 luma). For an RGB method, a
+    gray file stays gray and is scored on its own values (Set14's `bridge`, as the MATLAB
+    scripts do). A file that cannot be read is an error naming it: a test set is never silently
+    shortened.
+    """
+    images, converted, kept_gray = {}, 0, 0
+    for path in list_images(folder):
+        native = file_channels(path)
+        images[path] = load_image(path, 1 if native == 1 else channels)
+        converted += native == 3 and channels == 1
+        kept_gray += native == 1 and channels == 3
+    notes = []
+    if converted:
+        notes.append(f"{converted} RGB image(s) converted to gray (ITU-R 601-2 luma)")
+    if kept_gray:
+        notes.append(f"{kept_gray} gray image(s) kept gray and scored on their own values")
+    return images, notes
+
+
+def run_on_channels(restore: Callable[[np.ndarray], np.ndarray], lq: np.ndarray,
+                    channels: int) -> np.ndarray:
+    """Output of `restore` (a method on `channels`-channel images) for `lq`: a gray image through
+    an RGB method goes in as three equal channels and its output comes back as gray (601 luma)."""
+    c = lq.shape[2]
+    if c == channels:
+        return restore(lq)
+    if c == 1 and channels == 3:
+        return (restore(np.repeat(lq, 3, axis=2)) @ LUMA_601)[..., None]
+    raise HinasError(f"a {c}-channel image cannot go through a {channels}-channel method "
+                     f"(convert it to gray first)")
+
+
+def describe_device(device: str | torch.device) -> str:
+    """The device in words, e.g. `cpu (torch 2.13.0, 2 threads)` or `cuda:0 (NVIDIA H100)`."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)}, torch {torch.__version__})"
+    return f"{device} (torch {torch.__version__}, {torch.get_num_threads()} threads)"
+
+
+@dataclass
+class EvalReport:
+    """One method scored on one test set: per-image rows, mean, cost, and the convention used."""
+
+    method: str
+    task: TaskConfig
+    data: str
+    device: str
+    seed: int
+    rows: list[dict]
+    mean: dict[str, float]
+    params: int | None = None
+    macs: int | None = None
+    macs_input: tuple[int, int] | None = None
+    tile: int = 0
+    overlap: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def convention(self) -> Convention:
+        """The metric convention of the task."""
+        return Convention.for_task(self.task.name, self.task.out_scale)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict: the table's content plus the convention."""
+        return {"method": self.method, "task": asdict(self.task), "data": self.data,
+                "device": self.device, "seed": self.seed, "images": len(self.rows),
+                "rows": self.rows, "mean": self.mean,
+                "seconds_per_image": self.mean.get("seconds"),
+                "params": self.params, "macs": self.macs,
+                "macs_input": list(self.macs_input) if self.macs_input else None,
+                "tile": self.tile, "overlap": self.overlap, "notes": self.notes,
+                "convention": self.convention.as_dict()}
+
+    def save_json(self, path: str | Path) -> None:
+        """Write `to_dict()` as indented JSON, atomically."""
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
+
+    def table(self) -> str:
+        """The per-image and mean table with cost, device and convention, as text."""
+        width = max([len("mean"), *(len(r["image"]) for r in self.rows)])
+        lines = [f"{self.method} on {self.data}: {self.task.describe()}, "
+                 f"{self.task.channels} channel(s)",
+                 f"{'image':<{width}}  {'PSNR':>7}  {'SSIM':>7}  {'seconds':>8}"]
+        for r in [*self.rows, {"image": "mean", **self.mean}]:
+            lines.append(f"{r['image']:<{width}}  {r['psnr']:7.2f}  {r['ssim']:7.4f}  "
+                         f"{r['seconds']:8.3f}")
+        cost = []
+        if self.params is not None:
+            cost.append(f"parameters {self.params:,} ({self.params / 1e6:.4f} M)")
+        if self.macs is not None and self.macs_input:
+            cost.append(f"MACs {self.macs / 1e9:.3f} G at {self.macs_input[0]}x"
+                        f"{self.macs_input[1]} input")
+        cost.append(f"{self.mean['seconds']:.3f} s/image on {self.device}")
+        if self.tile:
+            cost.append(f"tiles {self.tile} px, overlap {self.overlap} px")
+        lines.append("; ".join(cost))
+        lines.extend(f"note: {n}" for n in self.notes)
+        lines.append(f"convention: {self.convention.describe()}")
+        return "\n".join(lines)
+
+
+def evaluate_model(model: nn.Module, task: TaskConfig, images: dict[Path, np.ndarray], *,
+                   method: str = "model", data: str = "", seed: int = 0,
+                   device: str | torch.device = "cpu", tile: int = 0, overlap: int = 32,
+                   save_dir: str | Path | None = None, notes: list[str] | None = None
+                   ) -> EvalReport:
+    """Score `model` (restoring `task`, with `task.channels`) on `images` under the task's
+    convention, with parameters and MACs at the first image's input size."""
+    pairs = make_pairs(images, task, seed)
+    if not pairs:
+        raise HinasError(f"{data or 'test set'}: no test images")
+    model = model.to(device)
+    h, w = pairs[0].lq.shape[:2]
+    macs = count_macs(model, task.channels, h, w)
+    rows, mean = score_model(model, pairs, task, device, tile, overlap, save_dir)
+    return EvalReport(method, task, data, describe_device(device), seed, rows, mean,
+                      count_params(model), macs, (w, h), tile, overlap if tile else 0,
+                      list(notes or []))
+
+
+def evaluate_baseline(name: str, task: TaskConfig, images: dict[Path, np.ndarray], *,
+                      data: str = "", seed: int = 0, save_dir: str | Path | None = None,
+                      notes: list[str] | None = None) -> EvalReport:
+    """Score the classic method `name` (see `hinas.baselines`) on `images` exactly as a model
+    would be scored (same seeded noisy inputs, same LR images, same convention)."""
+    baseline = get_baseline(name, task)
+    pairs = make_pairs(images, task, seed)
+    if not pairs:
+        raise HinasError(f"{data or 'test set'}: no test images")
+    rows, mean = score_outputs(lambda lq: baseline.restore(lq, task), pairs, task, save_dir)
+    return EvalReport(name, task, data, "cpu (numpy)", seed, rows, mean, notes=list(notes or []))

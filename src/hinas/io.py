@@ -1,5 +1,6 @@
-"""Atomic file writing: every checkpoint, genotype, log and image is written to a temporary file in
-the destination folder and renamed over the target, so an interrupted run never leaves a torn file."""
+"""Atomic file writing: every checkpoint, genotype, log and image is written to a temporary
+file in the destination folder and renamed over the target, so an interrupted run never leaves
+a torn file."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import IO
 
 @contextmanager
 def atomic_path(path: str | Path):
-    """Yield a temporary path beside `path`; on success it replaces `path`, on error it is removed."""
+    """Yield a temporary path beside `path`; it replaces `path` on success, is removed on error."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix,

@@ -5,8 +5,9 @@ LeakyReLU, then a 3×3 conv producing the residual (SPEC §1.3): for denoising `
 super-resolution ×s, `f` yields `C·s²` channels → PixelShuffle(s) → added to bicubic-upsampled `x`.
 With `residual` off the end part predicts the image itself.
 
-In the derived network, layer `l`'s cell takes the kept cell of layer `l-1` (or `h_{-1}`) as `s1` and
-that of layer `l-2` (or the stem outputs) as `s0`, each through a 1×1 conv + BN to its node width.
+In the derived network, layer `l`'s cell takes the kept cell of layer `l-1` (or `h_{-1}`) as
+`s1` and that of layer `l-2` (or the stem outputs) as `s0`, each through a 1×1 conv + BN to its
+node width.
 """
 
 from __future__ import annotations

@@ -100,7 +100,7 @@ def progress(total: int, initial: int, quiet: bool, desc: str) -> tqdm:
 
 @contextmanager
 def frozen(params: list[torch.nn.Parameter]):
-    """Temporarily stop gradients for `params` (so autograd neither computes nor stores for them)."""
+    """Temporarily stop gradients for `params` (autograd neither computes nor stores for them)."""
     flags = [p.requires_grad for p in params]
     for p in params:
         p.requires_grad_(False)

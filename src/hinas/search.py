@@ -29,13 +29,21 @@ from hinas.config import Config, save_config
 from hinas.data import PatchDataset, list_images, load_images, split_images
 from hinas.degradations import build_degradation
 from hinas.derive import derive_genotype
-from hinas.errors import HinasError
+from hinas.errors import HinasError, warn
 from hinas.evaluate import make_pairs, score_model
 from hinas.genotype import Genotype
 from hinas.losses import build_loss
 from hinas.runs import (
-    MetricsLog, Timer, frozen, load_checkpoint, peak_rss_mb, progress, rng_state,
-    save_checkpoint, seed_everything, set_rng_state,
+    MetricsLog,
+    Timer,
+    frozen,
+    load_checkpoint,
+    peak_rss_mb,
+    progress,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
 )
 from hinas.supernet import SampledArch, Supernet, sample_arch
 from hinas.viz import plot_arch_history, plot_curves, plot_genotype
@@ -101,7 +109,7 @@ def prepare_data(cfg: Config, data_dir: str | Path) -> SearchData:
         rng = np.random.default_rng(cfg.seed)
         keep = sorted(rng.permutation(len(paths))[:cfg.search.max_images].tolist())
         paths = [paths[i] for i in keep]
-    images = load_images(paths, cfg.task.channels, min_size=cfg.search.crop)
+    images = load_images(paths, cfg.task.channels, min_size=cfg.search.crop, warn=warn)
     w, a, v = split_images(list(images), cfg.seed, cfg.search.val_fraction)
     degradation = build_degradation(cfg.task.name, sigma=cfg.task.sigma if
                                     cfg.task.name == "denoise" else None,
@@ -228,10 +236,10 @@ class SearchRun:
                     if a_loss is not None:
                         a_losses.append(a_loss)
             except FloatingPointError as err:
-                raise HinasError(
-                    f"loss became {err.args[0]} at epoch {epoch}, step {step + 1}; stopped. "
-                    f"The last good checkpoint {self.out / 'last.pt'} is kept (epoch "
-                    f"{self.epoch}); try a lower learning rate") from None
+                kept = (f"the last good checkpoint {self.out / 'last.pt'} (epoch {self.epoch}) "
+                        "is kept" if self.epoch else "no epoch had finished")
+                raise HinasError(f"loss became {err.args[0]} at epoch {epoch}, step {step + 1}; "
+                                 f"stopped ({kept}); try a lower learning rate") from None
             bar.update(1)
             bar.set_postfix(epoch=epoch, loss=f"{w_losses[-1]:.4f}",
                             val_psnr=f"{self.best['psnr']:.2f}")

@@ -1,10 +1,10 @@
 """The supernet (paper §3.2, Fig. 2): start part, L layers × 3 width levels of supercells, end part.
 
 Levels and transitions (SPEC §1.2): layer 0 has levels 0 and 1, later layers 0, 1, 2. Cell `(l, i)`
-receives the outputs of levels `i-1, i, i+1` of layer `l-1` (the stem counts as layer -1 with level 0
-only), each projected by its own 1×1 conv + BN to the cell's node width. β is stored per source
-`(l, k)` over its three moves down / same / up (`beta[l, k, m]`, target level `k + m - 1`),
-soft-maxed over the moves that exist (Auto-DeepLab convention).
+receives the outputs of levels `i-1, i, i+1` of layer `l-1` (the stem counts as layer -1 with
+level 0 only), each projected by its own 1×1 conv + BN to the cell's node width. β is stored
+per source `(l, k)` over its three moves down / same / up (`beta[l, k, m]`, target level
+`k + m - 1`), soft-maxed over the moves that exist (Auto-DeepLab convention).
 
 Second input of a cell (`f_{l-2}^i`): the output of level `i` of layer `l-2` when that cell exists;
 otherwise a stem output — `h_{-2}` (first stem conv) for layer 0, `h_{-1}` (second stem conv) for

@@ -1,0 +1,215 @@
+"""Trainable restoration architectures in one registry, and the trained-model folder they live in.
+
+`build_model(arch, task, genotype, **options)` builds any registered architecture; `hinas` is the
+network a searched genotype describes (:class:`hinas.network.DerivedNet`). Adding an architecture
+(e.g. a DnCNN baseline) is one `@register_model` function.
+
+A trained model is a folder (the training run folder) holding
+
+- `model.json`: `{"format": "hinas-model", "version", "arch", "task", "options", "genotype",
+  "meta"}` — which architecture, for which task, with which build options;
+- `model.safetensors`: the weights (the best ones by validation PSNR);
+- `genotype.json` for architectures built from a genotype, and `config.yaml` of the run.
+
+:func:`load_model` rebuilds the network from these files in one call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from hinas import __version__
+from hinas.config import Config, TaskConfig, build_dataclass
+from hinas.errors import HinasError
+from hinas.genotype import Genotype
+from hinas.io import atomic_write, atomic_write_text
+from hinas.network import DerivedNet
+
+MODEL_FORMAT_VERSION = 1
+SPEC_FILE = "model.json"
+WEIGHTS_FILE = "model.safetensors"
+GENOTYPE_FILE = "genotype.json"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered architecture: its builder, the config values it takes, whether it needs a
+    genotype."""
+
+    name: str
+    build: Callable[..., nn.Module]
+    options: Callable[[Config], dict[str, Any]]
+    needs_genotype: bool
+
+
+MODELS: dict[str, ModelEntry] = {}
+
+
+def register_model(name: str, options: Callable[[Config], dict[str, Any]] = lambda cfg: {},
+                   needs_genotype: bool = False) -> Callable:
+    """Decorator registering `build(task, genotype, **options) -> nn.Module` as architecture
+    `name`; `options(cfg)` picks its build options from a resolved Config (saved in model.json)."""
+
+    def decorate(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in MODELS:
+            raise ValueError(f"model '{name}' is already registered")
+        MODELS[name] = ModelEntry(name, build, options, needs_genotype)
+        return build
+
+    return decorate
+
+
+def list_models() -> list[str]:
+    """Names of the registered architectures, sorted."""
+    return sorted(MODELS)
+
+
+def get_model_entry(name: str) -> ModelEntry:
+    """The registry entry of architecture `name` (HinasError if unknown)."""
+    if name not in MODELS:
+        raise HinasError(f"unknown architecture {name!r}; known: {', '.join(list_models())}")
+    return MODELS[name]
+
+
+@register_model("hinas", options=lambda cfg: {"width_multiplier": cfg.train.width_multiplier},
+                needs_genotype=True)
+def hinas_net(task: TaskConfig, genotype: Genotype, width_multiplier: float = 1.0) -> nn.Module:
+    """The compact network a HiNAS genotype describes (SPEC §1.4), node widths × multiplier."""
+    return DerivedNet(genotype, width_multiplier)
+
+
+def check_task(built_for: TaskConfig, task: TaskConfig, source: str) -> None:
+    """Raise HinasError unless a network built for `built_for` can do `task`: same task,
+    channels and (for SR) scale. The noise level may differ. Errors name `source`."""
+    problems = []
+    if built_for.name != task.name:
+        problems.append(f"not {task.name!r}")
+    elif task.name == "sr" and built_for.scale != task.scale:
+        problems.append(f"not x{task.scale}")
+    if built_for.channels != task.channels:
+        problems.append(f"{built_for.channels} channel(s), not {task.channels}")
+    if problems:
+        raise HinasError(f"{source}: built for {built_for.describe()} with {built_for.channels} "
+                         f"channel(s) ({', '.join(problems)} as asked)")
+
+
+@dataclass
+class ModelSpec:
+    """What `model.json` records: the architecture, the task it restores, its build options, the
+    genotype (for searched architectures) and provenance (`meta`)."""
+
+    arch: str
+    task: TaskConfig
+    options: dict[str, Any] = field(default_factory=dict)
+    genotype: Genotype | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, arch: str, cfg: Config, genotype: Genotype | None = None,
+                    source: str = "genotype") -> ModelSpec:
+        """The spec of architecture `arch` trained under `cfg` (genotype checked against the
+        task; errors name `source`)."""
+        entry = get_model_entry(arch)
+        if entry.needs_genotype and genotype is None:
+            raise HinasError(f"architecture {arch!r} is built from a searched genotype: "
+                             f"give --genotype G.json")
+        if not entry.needs_genotype and genotype is not None:
+            raise HinasError(f"architecture {arch!r} takes no genotype")
+        if genotype is not None:
+            check_task(genotype.task, cfg.task, source)
+        return cls(arch, cfg.task, entry.options(cfg), genotype)
+
+    def build(self) -> nn.Module:
+        """A freshly initialised network of this spec."""
+        entry = get_model_entry(self.arch)
+        return entry.build(self.task, self.genotype, **self.options)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON content of model.json (the genotype is referenced by file name)."""
+        return {"format": "hinas-model", "version": MODEL_FORMAT_VERSION,
+                "hinas_version": __version__, "arch": self.arch, "task": asdict(self.task),
+                "options": self.options,
+                "genotype": GENOTYPE_FILE if self.genotype is not None else None,
+                "weights": WEIGHTS_FILE, "meta": self.meta}
+
+    def save(self, folder: str | Path) -> None:
+        """Write model.json (and genotype.json when there is a genotype) into `folder`."""
+        folder = Path(folder)
+        if self.genotype is not None:
+            self.genotype.save(folder / GENOTYPE_FILE)
+        atomic_write_text(folder / SPEC_FILE, json.dumps(self.to_dict(), indent=1) + "\n")
+
+    @classmethod
+    def load(cls, folder: str | Path) -> ModelSpec:
+        """Read model.json (and its genotype) from a trained-model folder."""
+        folder = Path(folder)
+        path = folder / SPEC_FILE
+        if not folder.is_dir():
+            raise HinasError(f"{folder}: no such model folder")
+        try:
+            data = json.loads(path.read_text())
+        except OSError:
+            raise HinasError(f"{folder}: not a trained model (no {SPEC_FILE}; "
+                             f"train one with `hinas train`)") from None
+        except json.JSONDecodeError as err:
+            raise HinasError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+        if not isinstance(data, dict) or data.get("format") != "hinas-model":
+            raise HinasError(f"{path}: not a hinas model file")
+        if not isinstance(data.get("version"), int) or data["version"] > MODEL_FORMAT_VERSION:
+            raise HinasError(f"{path}: model format version {data.get('version')!r} is not "
+                             f"readable by hinas {__version__} (≤ {MODEL_FORMAT_VERSION})")
+        try:
+            task = build_dataclass(TaskConfig, data["task"], "task")
+            task.validate()
+            get_model_entry(data["arch"])
+        except (KeyError, TypeError) as err:
+            raise HinasError(f"{path}: malformed model file ({err})") from None
+        except HinasError as err:
+            raise HinasError(f"{path}: {err}") from None
+        genotype = Genotype.load(folder / data["genotype"]) if data.get("genotype") else None
+        return cls(data["arch"], task, dict(data.get("options") or {}), genotype,
+                   dict(data.get("meta") or {}))
+
+
+def save_weights(model: nn.Module, path: str | Path) -> None:
+    """Write `model`'s state dict as safetensors, atomically."""
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    blob = save(tensors, metadata={"format": "pt", "hinas_version": __version__})
+    atomic_write(path, lambda f: f.write(blob))
+
+
+def load_weights(model: nn.Module, path: str | Path) -> None:
+    """Load safetensors weights written by :func:`save_weights` into `model` (strict)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.exists():
+        raise HinasError(f"{path}: no weights file (is the training finished?)")
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise HinasError(f"{path}: unreadable weights ({err})") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+        raise HinasError(f"{path}: weights do not fit the architecture ({first})") from None
+
+
+def load_model(folder: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """The trained network of a model folder (written by `hinas train`), weights loaded, on
+    `device`, in eval mode."""
+    model = ModelSpec.load(folder).build()
+    load_weights(model, Path(folder) / WEIGHTS_FILE)
+    return model.to(device).eval()
+

@@ -1,0 +1,113 @@
+"""Restoring users' images with a trained model (SPEC §3): `hinas restore`.
+
+Inputs are image files or folders (searched recursively). Every output keeps its input's file name
+and format; inputs found in a folder keep their path relative to it. A denoising model takes noisy
+images; an SR model takes low-resolution images and returns them `scale` times larger.
+
+Channels: an image must have the model's channel count. With `convert`, an RGB image goes through
+a gray model as its ITU-R 601-2 luma, and a gray image through an RGB model as three equal
+channels whose output is converted back to gray; either way the output is gray.
+
+Bit depth: 16-bit gray PNG/TIFF inputs are processed at full precision and written as 16-bit.
+Pillow reads 16-bit RGB PNGs as 8-bit, so those come out 8-bit. JPEG outputs are written at
+Pillow's default quality (75): prefer PNG when quality matters.
+
+Inference is whole-image by default; `tile` > 0 processes tile×tile windows overlapping by
+`overlap` pixels and blends them linearly (bounded memory; equal to whole-image inference where
+the overlap covers the network's receptive field). Every input is read and checked before the
+first output is written, so a bad file stops the command before it has done half the job.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from hinas.data import IMAGE_EXTS, list_images, save_image
+from hinas.errors import HinasError
+from hinas.evaluate import GRAY_MODES, LUMA_601, restore_array, run_on_channels
+from hinas.models import ModelSpec, load_model
+from hinas.runs import progress
+
+WIDE_MODES = frozenset({"I", "I;16", "I;16B", "I;16L"})
+
+
+def collect_inputs(inputs: list[str | Path]) -> list[tuple[Path, Path]]:
+    """(image file, output path relative to the output folder) for every input file or folder."""
+    pairs = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            pairs.extend((p, p.relative_to(item)) for p in list_images(item))
+        elif item.is_file():
+            if item.suffix.lower() not in IMAGE_EXTS:
+                raise HinasError(f"{item}: not an image file (png/jpg/bmp/tif)")
+            pairs.append((item, Path(item.name)))
+        else:
+            raise HinasError(f"{item}: no such file or folder")
+    seen: dict[Path, Path] = {}
+    for src, rel in pairs:
+        if rel in seen:
+            raise HinasError(f"{src}: same output name as {seen[rel]} ({rel})")
+        seen[rel] = src
+    return pairs
+
+
+def read_input(path: str | Path, channels: int, convert: bool = False) -> tuple[np.ndarray, int]:
+    """An input image as float64 HxWxC on the 0–255 scale (16-bit values divided by 257, not
+    rounded) and its bit depth (8 or 16), checked against the model's `channels`."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode in WIDE_MODES:
+                arr, depth = np.asarray(im, dtype=np.float64)[..., None] / 257.0, 16
+            elif im.mode == "F":
+                raise HinasError(f"{path}: floating-point images (mode F) are not supported")
+            elif im.mode in GRAY_MODES:
+                arr, depth = np.asarray(im.convert("L"), dtype=np.float64)[..., None], 8
+            else:
+                arr, depth = np.asarray(im.convert("RGB"), dtype=np.float64), 8
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
+        raise HinasError(f"{path}: cannot read image ({err})") from None
+    have = arr.shape[2]
+    if have != channels:
+        kinds = {1: "gray", 3: "RGB"}
+        if not convert:
+            raise HinasError(f"{path}: {kinds[have]} image, but the model restores "
+                             f"{kinds[channels]} images; pass --convert to convert it")
+        if have == 3:
+            arr = (arr @ LUMA_601)[..., None]
+    return arr, depth
+
+
+def restore_images(model_dir: str | Path, inputs: list[str | Path], out_dir: str | Path, *,
+                   tile: int = 0, overlap: int = 32, convert: bool = False,
+                   device: str | torch.device = "cpu", quiet: bool = False) -> list[Path]:
+    """Restore every input image with the trained model of `model_dir` into `out_dir`; returns
+    the written paths."""
+    if tile and not 0 <= overlap < tile:
+        raise HinasError(f"--overlap must be in 0..{tile - 1} for {tile}-pixel tiles")
+    spec = ModelSpec.load(model_dir)
+    pairs = collect_inputs(inputs)
+    out_dir = Path(out_dir)
+    for src, rel in pairs:
+        read_input(src, spec.task.channels, convert)
+        if (out_dir / rel).resolve() == src.resolve():
+            raise HinasError(f"{src}: the output would overwrite the input; choose another -o")
+    model = load_model(model_dir, device)
+    written = []
+    bar = progress(len(pairs), 0, quiet, "restore")
+    try:
+        for src, rel in pairs:
+            lq, depth = read_input(src, spec.task.channels, convert)
+            out = run_on_channels(
+                lambda x: restore_array(model, x, spec.task.out_scale, device, tile, overlap),
+                lq, spec.task.channels)
+            save_image(out_dir / rel, np.clip(out / 255.0, 0.0, 1.0), bit_depth=depth)
+            written.append(out_dir / rel)
+            bar.update(1)
+    finally:
+        bar.close()
+    return written

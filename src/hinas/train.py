@@ -1,0 +1,254 @@
+"""Training a network on a folder of images (paper §4.1 "Training settings"; SPEC §3).
+
+- Optimiser: SGD (momentum `train.momentum`, weight decay `train.weight_decay`) from `train.lr`
+  (paper: 0.05, batch 24), gradients clipped to norm `train.grad_clip`.
+- Schedule, stepped every iteration: `cosine` (default) anneals the rate from `train.lr` to
+  `train.lr_min` over `train.iters` iterations (half a cosine period); `step` multiplies it by 0.1
+  at 50 % and again at 75 % of the iterations.
+- Batches: `train.batch_size` random `train.crop`×`train.crop` crops (HR crops for SR) with
+  rotations by k·90° and horizontal/vertical flips (:class:`hinas.data.PatchDataset`). The batch of
+  iteration `t` is "epoch" `t` of the patch dataset, so every batch is a pure function of
+  (seed, t) and a resumed run reproduces an uninterrupted one exactly.
+- Validation: the images are split with :func:`hinas.data.split_images` (`train.val_fraction`);
+  the Validation part is held back from training and scored (PSNR/SSIM under the task's
+  convention, central `train.val_crop` crops; 0 = whole images) every `train.val_every`
+  iterations and at the end. The weights with the best validation PSNR are the trained model.
+
+Run folder: `config.yaml`, `model.json` + `genotype.json` (what is trained, see
+:mod:`hinas.models`), `model.safetensors` (best weights so far), `last.pt` (model, optimizer,
+scheduler, RNG states, iteration, best; written at every validation and at the end),
+`metrics.jsonl` (every `train.log_every` iterations: iter, loss, lr, seconds; every validation:
+val_psnr, val_ssim, peak_rss_mb) and `curves.png`. `resume=True` continues from `last.pt`;
+raising `train.iters` on resume extends a finished run (the schedule is then recomputed for the
+new length from the resumed iteration on).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from hinas.complexity import count_params
+from hinas.config import Config, TaskConfig, TrainConfig, save_config
+from hinas.data import PatchDataset, list_images, load_images, split_images
+from hinas.degradations import build_degradation
+from hinas.errors import HinasError
+from hinas.evaluate import make_pairs, score_model
+from hinas.genotype import Genotype
+from hinas.losses import build_loss
+from hinas.models import WEIGHTS_FILE, ModelSpec, save_weights
+from hinas.runs import (
+    MetricsLog,
+    Timer,
+    load_checkpoint,
+    peak_rss_mb,
+    progress,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
+)
+from hinas.search import optimisation_step
+from hinas.viz import plot_curves
+
+STEP_MILESTONES = (0.5, 0.75)
+"""Fractions of `train.iters` at which the `step` schedule multiplies the rate by 0.1."""
+
+
+def lr_factor(t: TrainConfig, done: int) -> float:
+    """Factor of `train.lr` used for the iteration after `done` completed iterations."""
+    if t.schedule == "step":
+        return 0.1 ** sum(done >= round(m * t.iters) for m in STEP_MILESTONES)
+    floor = t.lr_min / t.lr
+    progress_ = min(done, t.iters) / t.iters
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress_))
+
+
+class IterationBatches(Dataset):
+    """Item `k` is the whole batch of iteration `first + k`: "epoch" `first + k` of `patches`
+    (whose length is the batch size)."""
+
+    def __init__(self, patches: PatchDataset, first: int, last: int):
+        self.patches, self.first, self.last = patches, first, last
+
+    def __len__(self) -> int:
+        return max(0, self.last - self.first + 1)
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        self.patches.set_epoch(self.first + k)
+        lq, gt = zip(*(self.patches[i] for i in range(len(self.patches))), strict=True)
+        return torch.stack(lq), torch.stack(gt)
+
+
+def task_degradation(task: TaskConfig):
+    """The training degradation of `task` (noise at its σ, or bicubic ↓ by its scale)."""
+    if task.name == "sr":
+        return build_degradation("sr", scale=task.scale)
+    return build_degradation(task.name, sigma=task.sigma)
+
+
+@dataclass
+class TrainData:
+    """Training patches, the held-back validation images, and which file went where."""
+
+    patches: PatchDataset
+    val: dict[Path, np.ndarray]
+    split: dict[str, list[str]]
+
+
+def prepare_data(cfg: Config, data_dir: str | Path) -> TrainData:
+    """Load the images of `data_dir` (at most `train.max_images`, a seeded choice) and split off
+    the validation images."""
+    t = cfg.train
+    paths = list_images(data_dir)
+    if t.max_images:
+        keep = np.random.default_rng(cfg.seed).permutation(len(paths))[:t.max_images]
+        paths = [paths[i] for i in sorted(keep.tolist())]
+    images = load_images(paths, cfg.task.channels, min_size=t.crop)
+    train_w, train_a, val = split_images(list(images), cfg.seed, t.val_fraction)
+    train = sorted(train_w + train_a, key=str)
+    patches = PatchDataset({p: images[p] for p in train}, t.crop, task_degradation(cfg.task),
+                           augment=True, length=t.batch_size, seed=cfg.seed)
+    return TrainData(patches, {p: images[p] for p in val},
+                     {"train": [str(p) for p in train], "val": [str(p) for p in val]})
+
+
+class TrainRun:
+    """A training run in a run folder: build, resume, iterate, validate, checkpoint, plot."""
+
+    def __init__(self, cfg: Config, spec: ModelSpec, data_dir: str | Path, out: str | Path,
+                 resume: bool = False, quiet: bool = False):
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=str(data_dir)))
+        self.cfg, self.spec, self.out, self.quiet = cfg, spec, Path(out), quiet
+        self.device = torch.device(cfg.device)
+        if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+            raise HinasError("--device cuda requested but no CUDA device is available")
+        last = self.out / "last.pt"
+        if not resume and last.exists():
+            raise HinasError(f"{self.out}: holds a training run already; use --resume or "
+                             f"another --out")
+        if resume and not last.exists():
+            raise HinasError(f"{self.out}: nothing to resume (no last.pt)")
+        self.out.mkdir(parents=True, exist_ok=True)
+        t = cfg.train
+        seed_everything(cfg.seed)
+        self.data = prepare_data(cfg, data_dir)
+        self.net = spec.build().to(self.device)
+        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=t.lr, momentum=t.momentum,
+                                         weight_decay=t.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda done: lr_factor(t, done))
+        self.loss_fn = build_loss(t.loss, t.ssim_weight)
+        self.val_pairs = make_pairs(self.data.val, cfg.task, cfg.seed, t.val_crop)
+        self.iteration, self.saved_iteration = 0, 0
+        self.best = {"psnr": -math.inf, "ssim": 0.0, "iter": 0}
+        self.pending: list[float] = []  # losses since the last log record
+        self.metrics = MetricsLog(self.out / "metrics.jsonl")
+        if resume:
+            self._restore(load_checkpoint(last))
+        else:
+            save_config(cfg, self.out / "config.yaml")
+            spec.save(self.out)
+            self.metrics.path.unlink(missing_ok=True)
+
+    def _state(self) -> dict:
+        return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "iteration": self.iteration,
+                "best": dict(self.best), "pending_losses": list(self.pending),
+                "rng": rng_state(), "config": self.cfg.to_dict(), "model_spec": self.spec.to_dict()}
+
+    def _restore(self, state: dict) -> None:
+        self.net.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.iteration = self.saved_iteration = state["iteration"]
+        self.best, self.pending = state["best"], list(state["pending_losses"])
+        set_rng_state(state["rng"])
+        self.metrics.truncate(self.iteration, "iter")
+
+    def run(self) -> ModelSpec:
+        """Train the remaining iterations; return the model spec with the run's summary."""
+        t = self.cfg.train
+        batches = DataLoader(IterationBatches(self.data.patches, self.iteration + 1, t.iters),
+                             batch_size=None, shuffle=False, num_workers=self.cfg.data.workers)
+        bar = progress(t.iters, min(self.iteration, t.iters), self.quiet,
+                       f"train {self.spec.arch} {self.cfg.task.describe()}")
+        timer = Timer()
+        self.net.train()
+        try:
+            for lq, gt in batches:
+                it = self.iteration + 1
+                lr = self.optimizer.param_groups[0]["lr"]
+                try:
+                    loss = optimisation_step(self.net, self.optimizer, [], self.loss_fn,
+                                             lq.to(self.device), gt.to(self.device), t.grad_clip)
+                except FloatingPointError as err:
+                    kept = (f"the last good checkpoint {self.out / 'last.pt'} (iteration "
+                            f"{self.saved_iteration}) is kept" if self.saved_iteration
+                            else "no checkpoint had been written yet")
+                    raise HinasError(f"loss became {err.args[0]} at iteration {it}; stopped, "
+                                     f"{kept}; try a lower learning rate "
+                                     f"(--set train.lr=...)") from None
+                self.scheduler.step()
+                self.iteration = it
+                self.pending.append(loss)
+                if it % t.log_every == 0 or it == t.iters:
+                    self.metrics.append({"iter": it, "loss": float(np.mean(self.pending)),
+                                         "lr": lr, "seconds": timer.seconds()})
+                    self.pending, timer = [], Timer()
+                if it % t.val_every == 0 or it == t.iters:
+                    self._validate_and_checkpoint()
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2g}",
+                                best_val_psnr=f"{self.best['psnr']:.2f}" if self.best["iter"]
+                                else "n/a")
+        finally:
+            bar.close()
+        return self._finish()
+
+    def _validate_and_checkpoint(self) -> None:
+        """Score the validation images; save the weights if best (before last.pt, so that a
+        resume never sees a best record without its weights); save last.pt."""
+        timer = Timer()
+        _, scores = score_model(self.net, self.val_pairs, self.cfg.task, self.device)
+        if scores["psnr"] > self.best["psnr"]:
+            self.best = {"psnr": scores["psnr"], "ssim": scores["ssim"], "iter": self.iteration}
+            save_weights(self.net, self.out / WEIGHTS_FILE)
+        self.metrics.append({"iter": self.iteration, "val_psnr": scores["psnr"],
+                             "val_ssim": scores["ssim"], "best_val_psnr": self.best["psnr"],
+                             "val_seconds": timer.seconds(), "peak_rss_mb": peak_rss_mb()})
+        save_checkpoint(self.out / "last.pt", self._state())
+        self.saved_iteration = self.iteration
+
+    def _finish(self) -> ModelSpec:
+        self.spec.meta.update(
+            iterations=self.iteration, best_iter=self.best["iter"],
+            best_val_psnr=self.best["psnr"], best_val_ssim=self.best["ssim"],
+            params=count_params(self.net), data=self.cfg.data.path, data_split=self.data.split,
+            seed=self.cfg.seed)
+        self.spec.save(self.out)
+        plot_curves(self.metrics.read(), self.out / "curves.png", "iter")
+        return self.spec
+
+
+def train(cfg: Config, data_dir: str | Path, out: str | Path,
+          genotype: Genotype | str | Path | None = None, arch: str = "hinas",
+          resume: bool = False, quiet: bool = False) -> ModelSpec:
+    """Train (or resume) architecture `arch` (from `genotype`, a Genotype or a genotype.json path,
+    for searched nets) on the images of `data_dir` in run folder `out`; returns the model spec
+    with the run's summary in `meta`. On resume the run folder's model.json is used."""
+    out = Path(out)
+    if resume and (out / "model.json").exists():
+        spec = ModelSpec.load(out)
+    else:
+        source = str(genotype) if isinstance(genotype, (str, Path)) else "genotype"
+        if isinstance(genotype, (str, Path)):
+            genotype = Genotype.load(genotype)
+        spec = ModelSpec.from_config(arch, cfg, genotype, source)
+    return TrainRun(cfg, spec, data_dir, out, resume, quiet).run()

@@ -1,0 +1,87 @@
+"""Genotype files: JSON round trip, version and malformed-file errors; derived network."""
+
+import json
+
+import pytest
+import torch
+
+from hinas.complexity import count_macs, count_params
+from hinas.config import SpaceConfig, TaskConfig
+from hinas.errors import HinasError
+from hinas.genotype import FORMAT_VERSION, Genotype
+from hinas.network import DerivedNet
+
+CELL = [[(0, "sep_conv_3x3"), (1, "skip_connect")], [(1, "conv_3x3"), (2, "dil_conv_5x5")],
+        [(0, "dil_conv_3x3"), (3, "sep_conv_5x5")]]
+
+
+def make(task=None, path=(0, 1, 1)) -> Genotype:
+    return Genotype(task=task or TaskConfig(sigma=[30.0]),
+                    space=SpaceConfig(nodes=3, layers=3, width=4), path=list(path),
+                    cells=[CELL, CELL, CELL], meta={"strategy": "hinas"})
+
+
+def test_round_trip(tmp_path):
+    g = make()
+    g.save(tmp_path / "g.json")
+    back = Genotype.load(tmp_path / "g.json")
+    assert back.to_dict() == g.to_dict()
+    data = json.loads((tmp_path / "g.json").read_text())
+    assert data["version"] == FORMAT_VERSION and data["path"] == [0, 1, 1]
+
+
+def test_newer_version_is_refused(tmp_path):
+    data = make().to_dict()
+    data["version"] = FORMAT_VERSION + 1
+    (tmp_path / "g.json").write_text(json.dumps(data))
+    with pytest.raises(HinasError, match=r"g\.json: genotype format version 2 is newer"):
+        Genotype.load(tmp_path / "g.json")
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.pop("cells"), "lacks cells"),
+    (lambda d: d.__setitem__("path", [0, 2, 1]), "cannot be at level 2"),
+    (lambda d: d["cells"][0][0].__setitem__(0, [0, "conv_9x9"]), "unusable operation"),
+    (lambda d: d["cells"][1][0].__setitem__(0, [4, "conv_3x3"]), "input 4 out of range"),
+    (lambda d: d["cells"][2][0].__setitem__(0, [0, "none"]), "unusable operation 'none'"),
+    (lambda d: d["space"].__setitem__("bogus", 1), "unknown config key"),
+    (lambda d: d.__setitem__("format", "other"), "not a hinas genotype"),
+])
+def test_malformed_files_get_clear_errors(tmp_path, mutate, message):
+    data = make().to_dict()
+    mutate(data)
+    (tmp_path / "g.json").write_text(json.dumps(data))
+    with pytest.raises(HinasError, match=message):
+        Genotype.load(tmp_path / "g.json")
+
+
+def test_broken_json(tmp_path):
+    (tmp_path / "g.json").write_text("{not json")
+    with pytest.raises(HinasError, match="not valid JSON"):
+        Genotype.load(tmp_path / "g.json")
+
+
+@pytest.mark.parametrize("task", [TaskConfig(channels=1), TaskConfig(channels=3),
+                                  TaskConfig("sr", scale=3, channels=3)])
+def test_derived_net_runs_on_any_size_and_counts_params(task):
+    g = make(task)
+    net = DerivedNet(g, width_multiplier=2.0).eval()
+    x = torch.rand(1, task.channels, 41, 29)
+    y = net(x)
+    assert y.shape == (1, task.channels, 41 * task.out_scale, 29 * task.out_scale)
+    buffers = {name for name, _ in net.named_buffers()}
+    assert count_params(net) == sum(t.numel() for name, t in net.state_dict().items()
+                                    if name not in buffers)
+    assert count_macs(net, task.channels, 41, 29) > 0
+    assert g.widths(2.0) == [8, 16, 16]
+
+
+def test_derived_net_has_affine_bn():
+    net = DerivedNet(make())
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and all(bn.affine and bn.track_running_stats for bn in bns)
+
+
+def test_macs_scale_with_area():
+    net = DerivedNet(make())
+    assert count_macs(net, 1, 64, 64) * 4 == count_macs(net, 1, 128, 128)

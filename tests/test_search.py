@@ -1,0 +1,139 @@
+"""Search end to end at the tiny preset: both tasks, RSWS, exact kill-and-resume, bad inputs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from PIL import Image
+
+from hinas.cli import main
+from hinas.config import resolve
+from hinas.errors import HinasError
+from hinas.genotype import Genotype
+from hinas.network import DerivedNet
+from hinas.search import search
+
+
+def run_cli(*args) -> int:
+    return main(["search", "--preset", "tiny", "--quiet", *map(str, args)])
+
+
+@pytest.mark.parametrize("task", [["--task", "denoise", "--sigma", "25"],
+                                  ["--task", "sr", "--scale", "3"]], ids=["denoise", "sr"])
+def test_tiny_search_writes_a_complete_run_folder(photo_folder, tmp_path, task):
+    out = tmp_path / "run"
+    assert run_cli(*task, "--data", photo_folder, "--out", out) == 0
+    for name in ("config.yaml", "genotype.json", "architecture.png", "metrics.jsonl",
+                 "arch_history.jsonl", "arch_evolution.png", "curves.png", "best.pt", "last.pt"):
+        assert (out / name).is_file(), name
+    genotype = Genotype.load(out / "genotype.json")
+    assert genotype.task.name == task[1]
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2, 3, 4]
+    assert records[0]["phase"] == "warmup" and records[-1]["phase"] == "search"
+    assert all(r["val_psnr"] > 5 for r in records[1:])
+    assert genotype.meta["best_epoch"] >= 2
+    net = DerivedNet(genotype)
+    import torch
+
+    x = torch.rand(1, genotype.task.channels, 30, 33)
+    assert net(x).shape[-1] == 33 * genotype.task.out_scale
+
+
+def test_random_search_baseline(photo_folder, tmp_path):
+    out = tmp_path / "rsws"
+    assert run_cli("--strategy", "random", "--samples", "3", "--data", photo_folder,
+                   "--out", out) == 0
+    genotype = Genotype.load(out / "genotype.json")
+    assert genotype.meta["strategy"] == "random" and genotype.meta["samples"] == 3
+    assert all(len(node) == 2 for cell in genotype.cells for node in cell)
+    DerivedNet(genotype)
+
+
+def test_kill_and_resume_gives_the_same_genotype(photo_folder, tmp_path):
+    common = ["--preset", "tiny", "--quiet", "--data", str(photo_folder), "--set",
+              "search.epochs=6", "--seed", "3"]
+    cfg = resolve("denoise", "tiny", overrides=["search.epochs=6"], seed=3)
+    straight = search(cfg, photo_folder, tmp_path / "straight", quiet=True)
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "hinas.cli", "search", *common,
+                             "--out", str(out)], stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    log = out / "metrics.jsonl"
+    while time.time() < deadline and proc.poll() is None:
+        if log.exists() and len(log.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "genotype.json").exists(), "the run finished before it could be killed"
+    assert main(["search", "--resume", "--out", str(out), *common]) == 0
+    resumed = Genotype.load(out / "genotype.json")
+    assert resumed.path == straight.path and resumed.cells == straight.cells
+    assert resumed.alpha == straight.alpha and resumed.beta == straight.beta
+    epochs = [json.loads(line)["epoch"] for line in log.read_text().splitlines()]
+    assert epochs == [1, 2, 3, 4, 5, 6]
+
+
+def test_missing_and_empty_folders(tmp_path, capsys):
+    assert run_cli("--data", tmp_path / "nope", "--out", tmp_path / "r") == 2
+    assert "nope: no such folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert run_cli("--data", tmp_path / "empty", "--out", tmp_path / "r") == 2
+    assert "no images" in capsys.readouterr().err
+
+
+def test_unreadable_image_is_skipped_with_a_warning(photo_folder, tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    for p in sorted(photo_folder.iterdir())[:6]:
+        (data / p.name).write_bytes(p.read_bytes())
+    (data / "broken.png").write_bytes(b"not an image at all")
+    assert run_cli("--data", data, "--out", tmp_path / "r", "--set", "search.epochs=1",
+                   "--set", "search.eval_from_epoch=1") == 0
+    assert "broken.png" in capsys.readouterr().err
+
+
+def test_only_unreadable_images_is_an_error(tmp_path, capsys):
+    (tmp_path / "a.png").write_bytes(b"garbage")
+    (tmp_path / "b.jpg").write_bytes(b"garbage")
+    assert run_cli("--data", tmp_path, "--out", tmp_path / "r") == 2
+    assert "none of the 2 images could be read" in capsys.readouterr().err
+
+
+def test_image_smaller_than_crop(photo_folder, tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    for p in sorted(photo_folder.iterdir())[:4]:
+        (data / p.name).write_bytes(p.read_bytes())
+    Image.new("L", (20, 16)).save(data / "tiny.png")
+    assert run_cli("--data", data, "--out", tmp_path / "r") == 2
+    assert "tiny.png: image is 20x16, smaller than the 24x24 crop" in capsys.readouterr().err
+
+
+def test_nan_loss_stops_with_a_clear_message(photo_folder, tmp_path, capsys):
+    code = run_cli("--data", photo_folder, "--out", tmp_path / "r", "--set", "search.w_lr=1e9",
+                   "--set", "search.grad_clip=0", "--set", "search.warmup_epochs=4")
+    assert code == 2
+    assert "loss became" in capsys.readouterr().err
+
+
+def test_unknown_preset_and_key(photo_folder, tmp_path, capsys):
+    assert main(["search", "--preset", "huge", "--data", str(photo_folder),
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "unknown preset 'huge'" in capsys.readouterr().err
+    assert run_cli("--data", photo_folder, "--out", tmp_path / "r", "--set", "search.epoch=3") == 2
+    assert "unknown config key(s) in search: epoch" in capsys.readouterr().err
+
+
+def test_existing_run_is_not_overwritten(photo_folder, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "last.pt").write_bytes(b"x")
+    with pytest.raises(HinasError, match="holds a search already"):
+        search(resolve("denoise", "tiny"), photo_folder, out, quiet=True)
