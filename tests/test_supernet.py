@@ -1,4 +1,4 @@
-"""Supernet: shapes for every task, gradients to α/β, the two modes (Eq. 5 / Eq. 6), checkpointing."""
+"""Supernet: shapes for every task, gradients to α/β, the two modes (Eq. 5 / 6), checkpointing."""
 
 import sys
 from pathlib import Path

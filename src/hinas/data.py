@@ -37,6 +37,19 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return paths
 
 
+def collect_images(folders: str | os.PathLike | Sequence[str | os.PathLike],
+                   max_images: int = 0, seed: int = 0) -> list[Path]:
+    """The images of one or several folders (see :func:`list_images`); with ``max_images`` > 0,
+    a seeded random subset of that many, in path order."""
+    if isinstance(folders, (str, os.PathLike)):
+        folders = [folders]
+    paths = [p for folder in folders for p in list_images(folder)]
+    if max_images:
+        keep = np.random.default_rng(seed).permutation(len(paths))[:max_images]
+        paths = [paths[i] for i in sorted(keep.tolist())]
+    return paths
+
+
 def load_image(path: str | os.PathLike, channels: int) -> np.ndarray:
     """Decode ``path`` to a uint8 HxWxC array with ``channels`` = 1 (gray) or 3 (RGB).
 

@@ -26,7 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from hinas.config import Config, save_config
-from hinas.data import PatchDataset, list_images, load_images, split_images
+from hinas.data import PatchDataset, collect_images, load_images, split_images
 from hinas.degradations import build_degradation
 from hinas.derive import derive_genotype
 from hinas.errors import HinasError, warn
@@ -102,13 +102,9 @@ class SearchData:
     split: dict[str, list[str]]
 
 
-def prepare_data(cfg: Config, data_dir: str | Path) -> SearchData:
-    """Split, load and wrap the training images of `data_dir` for a search."""
-    paths = list_images(data_dir)
-    if cfg.search.max_images:
-        rng = np.random.default_rng(cfg.seed)
-        keep = sorted(rng.permutation(len(paths))[:cfg.search.max_images].tolist())
-        paths = [paths[i] for i in keep]
+def prepare_data(cfg: Config, data_dir: str | Path | list) -> SearchData:
+    """Split, load and wrap the training images of `data_dir` (one or several folders)."""
+    paths = collect_images(data_dir, cfg.search.max_images, cfg.seed)
     images = load_images(paths, cfg.task.channels, min_size=cfg.search.crop, warn=warn)
     w, a, v = split_images(list(images), cfg.seed, cfg.search.val_fraction)
     degradation = build_degradation(cfg.task.name, sigma=cfg.task.sigma if
