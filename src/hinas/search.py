@@ -242,7 +242,8 @@ class SearchRun:
         record = {"epoch": epoch, "phase": "search" if searching else "warmup",
                   "w_loss": float(np.mean(w_losses)),
                   "a_loss": float(np.mean(a_losses)) if a_losses else None,
-                  "w_lr": self.w_opt.param_groups[0]["lr"]}
+                  "w_lr": self.w_opt.param_groups[0]["lr"],
+                  "a_lr": self.a_opt.param_groups[0]["lr"] if searching else None}
         self.scheduler.step()
         self.epoch = epoch
         if s.strategy == "hinas" and epoch >= s.eval_from_epoch:

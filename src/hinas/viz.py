@@ -146,12 +146,13 @@ def plot_arch_history(history: list[dict], space: SpaceConfig, path: str | Path)
             for m in range(3):
                 if beta[:, layer, k, m].max() > 0:
                     axes[layer, 1].plot(epochs, beta[:, layer, k, m],
-                                        label=f"level {k} → {moves[m]}")
-        axes[layer, 1].set_title(f"layer {layer}: β (transition probability from layer "
-                                 f"{layer - 1 if layer else 'stem'})", fontsize=9)
+                                        label=f"from level {k}: {moves[m]}")
+        source = f"layer {layer - 1}" if layer else "the stem"
+        axes[layer, 1].set_title(f"layer {layer}: β (move probabilities out of {source})",
+                                 fontsize=9)
         axes[layer, 1].set_ylim(0, 1)
+        axes[layer, 1].legend(fontsize=7, ncol=3)
     axes[0, 0].legend(fontsize=7, ncol=2)
-    axes[0, 1].legend(fontsize=7, ncol=2)
     axes[-1, 0].set_xlabel("epoch")
     axes[-1, 1].set_xlabel("epoch")
     _save(fig, path)
