@@ -87,9 +87,7 @@ def _train(args: argparse.Namespace) -> None:
             args.channels = args.channels or g.channels
         args.task = args.task or "denoise"
         cfg = config_from_args(args, train={"iters": args.iters})
-    data = args.data or cfg.data.path
-    if not data:
-        raise HinasError("no training images: give --data DIR")
+    data = args.data or cfg.data.path or None
     spec = train(cfg, data, out, args.genotype, args.arch, resume=args.resume, quiet=args.quiet)
     m = spec.meta
     print(f"model written to {out} ({spec.arch}, {m['params']:,} parameters; best validation "
@@ -196,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     trn.set_defaults(task=None)  # from the genotype unless given
     trn.add_argument("--genotype", metavar="G.json", help="genotype.json written by `hinas search`")
     trn.add_argument("--arch", default="hinas", help="architecture to train (default: hinas)")
-    trn.add_argument("--data", metavar="DIR", help="folder of training images (recursive)")
+    trn.add_argument("--data", metavar="DIR", nargs="+",
+                     help="folder(s) of training images (recursive)")
     trn.add_argument("--out", metavar="RUNDIR", required=True, help="run folder")
     trn.add_argument("--iters", type=int, help="training iterations (default: the preset's)")
     trn.add_argument("--resume", action="store_true", help="continue an interrupted run")

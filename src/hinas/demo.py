@@ -52,6 +52,7 @@ TRAIN_IMAGES = ("brick", "coffee", "coins", "grass", "gravel", "moon", "rocket",
                 "motorcycle_left", "hubble_deep_field")
 TEST_IMAGES = ("camera", "astronaut", "chelsea")
 SIGMA = 25.0
+METHOD_LABELS = {"noisy": "noisy input", "bm3d": "BM3D", "hinas": "hinas (found and trained)"}
 
 DEMO_BUDGETS: dict[str, dict[str, Any]] = {
     "full": {"preset": "cpu", "test_crop": 0, "crop_view": 160, "overrides": [
@@ -119,7 +120,8 @@ def _results_table(reports: list[EvalReport]) -> tuple[list[str], list[list[str]
     header = ["method", *[Path(n).stem for n in names], "mean PSNR", "mean SSIM", "s/image"]
     rows = []
     for rep in reports:
-        rows.append([rep.method, *[f"{r['psnr']:.2f} / {r['ssim']:.3f}" for r in rep.rows],
+        rows.append([METHOD_LABELS.get(rep.method, rep.method),
+                     *[f"{r['psnr']:.2f} / {r['ssim']:.3f}" for r in rep.rows],
                      f"{rep.mean['psnr']:.2f}", f"{rep.mean['ssim']:.4f}",
                      f"{rep.mean['seconds']:.2f}"])
     return header, rows

@@ -25,7 +25,6 @@ new length from the resumed iteration on).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +35,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from hinas.complexity import count_params
 from hinas.config import Config, TaskConfig, TrainConfig, save_config
-from hinas.data import PatchDataset, list_images, load_images, split_images
+from hinas.data import PatchDataset, collect_images, load_images, split_images
 from hinas.degradations import build_degradation
-from hinas.errors import HinasError
+from hinas.errors import HinasError, warn
 from hinas.evaluate import make_pairs, score_model
 from hinas.genotype import Genotype
 from hinas.losses import build_loss
@@ -102,15 +101,12 @@ class TrainData:
     split: dict[str, list[str]]
 
 
-def prepare_data(cfg: Config, data_dir: str | Path) -> TrainData:
-    """Load the images of `data_dir` (at most `train.max_images`, a seeded choice) and split off
+def prepare_data(cfg: Config, data_dirs: list[str]) -> TrainData:
+    """Load the images of `data_dirs` (at most `train.max_images`, a seeded choice) and split off
     the validation images."""
     t = cfg.train
-    paths = list_images(data_dir)
-    if t.max_images:
-        keep = np.random.default_rng(cfg.seed).permutation(len(paths))[:t.max_images]
-        paths = [paths[i] for i in sorted(keep.tolist())]
-    images = load_images(paths, cfg.task.channels, min_size=t.crop)
+    paths = collect_images(data_dirs, t.max_images, cfg.seed)
+    images = load_images(paths, cfg.task.channels, min_size=t.crop, warn=warn)
     train_w, train_a, val = split_images(list(images), cfg.seed, t.val_fraction)
     train = sorted(train_w + train_a, key=str)
     patches = PatchDataset({p: images[p] for p in train}, t.crop, task_degradation(cfg.task),
@@ -122,9 +118,8 @@ def prepare_data(cfg: Config, data_dir: str | Path) -> TrainData:
 class TrainRun:
     """A training run in a run folder: build, resume, iterate, validate, checkpoint, plot."""
 
-    def __init__(self, cfg: Config, spec: ModelSpec, data_dir: str | Path, out: str | Path,
+    def __init__(self, cfg: Config, spec: ModelSpec, data_dirs: list[str], out: str | Path,
                  resume: bool = False, quiet: bool = False):
-        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=str(data_dir)))
         self.cfg, self.spec, self.out, self.quiet = cfg, spec, Path(out), quiet
         self.device = torch.device(cfg.device)
         if cfg.device.startswith("cuda") and not torch.cuda.is_available():
@@ -138,7 +133,8 @@ class TrainRun:
         self.out.mkdir(parents=True, exist_ok=True)
         t = cfg.train
         seed_everything(cfg.seed)
-        self.data = prepare_data(cfg, data_dir)
+        self.data = prepare_data(cfg, data_dirs)
+        spec.meta.update(data=data_dirs, data_split=self.data.split, seed=cfg.seed)
         self.net = spec.build().to(self.device)
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=t.lr, momentum=t.momentum,
                                          weight_decay=t.weight_decay)
@@ -230,19 +226,19 @@ class TrainRun:
         self.spec.meta.update(
             iterations=self.iteration, best_iter=self.best["iter"],
             best_val_psnr=self.best["psnr"], best_val_ssim=self.best["ssim"],
-            params=count_params(self.net), data=self.cfg.data.path, data_split=self.data.split,
-            seed=self.cfg.seed)
+            params=count_params(self.net))
         self.spec.save(self.out)
         plot_curves(self.metrics.read(), self.out / "curves.png", "iter")
         return self.spec
 
 
-def train(cfg: Config, data_dir: str | Path, out: str | Path,
+def train(cfg: Config, data: str | Path | list[str | Path] | None, out: str | Path,
           genotype: Genotype | str | Path | None = None, arch: str = "hinas",
           resume: bool = False, quiet: bool = False) -> ModelSpec:
     """Train (or resume) architecture `arch` (from `genotype`, a Genotype or a genotype.json path,
-    for searched nets) on the images of `data_dir` in run folder `out`; returns the model spec
-    with the run's summary in `meta`. On resume the run folder's model.json is used."""
+    for searched nets) on the images of `data` (one or several folders) in run folder `out`;
+    returns the model spec with the run's summary in `meta`. On resume the run folder's
+    model.json is used, and `data=None` means the folders it records."""
     out = Path(out)
     if resume and (out / "model.json").exists():
         spec = ModelSpec.load(out)
@@ -251,4 +247,9 @@ def train(cfg: Config, data_dir: str | Path, out: str | Path,
         if isinstance(genotype, (str, Path)):
             genotype = Genotype.load(genotype)
         spec = ModelSpec.from_config(arch, cfg, genotype, source)
-    return TrainRun(cfg, spec, data_dir, out, resume, quiet).run()
+    if data is None or data == []:
+        data = spec.meta.get("data") if resume else None
+        if not data:
+            raise HinasError("no training images: give --data DIR")
+    folders = [str(d) for d in ([data] if isinstance(data, (str, Path)) else data)]
+    return TrainRun(cfg, spec, folders, out, resume, quiet).run()

@@ -1,0 +1,129 @@
+"""Restoring users' images: names and formats kept, 16-bit in/out, channel and corrupt-file errors,
+tiled inference agreeing with whole-image inference (denoising and SR)."""
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+import hinas
+from hinas.cli import main
+from hinas.config import TaskConfig
+from hinas.degradations import noisy_for_image, sr_pair_for_image
+from hinas.evaluate import restore_array
+from hinas.metrics import psnr, to_uint8
+from tiny_runs import RGB_PHOTOS, tiny_genotype, train_tiny, write_photos
+
+
+@pytest.fixture(scope="module")
+def denoiser(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train")
+    task = TaskConfig(name="denoise", sigma=[25.0], channels=1)
+    return train_tiny(folder / "run", write_photos(folder / "photos"), tiny_genotype(task))
+
+
+@pytest.fixture(scope="module")
+def upscaler(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train_sr")
+    task = TaskConfig(name="sr", scale=2, channels=3)
+    photos = write_photos(folder / "photos", RGB_PHOTOS)
+    return train_tiny(folder / "run", photos, tiny_genotype(task), "--iters", "10")
+
+
+@pytest.fixture(scope="module")
+def noisy_camera():
+    """The cameraman with σ = 25 noise, as an 8-bit image file would hold it."""
+    return to_uint8(noisy_for_image(data.camera()[..., None], 25, 0, "camera.png"))
+
+
+def test_restore_files_and_folders_keep_names_and_formats(denoiser, noisy_camera, tmp_path):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    Image.fromarray(noisy_camera[..., 0]).save(src / "camera.png")
+    Image.fromarray(noisy_camera[:200, :300, 0]).save(src / "sub" / "crop.bmp")
+    Image.fromarray(noisy_camera[:100, :120, 0]).save(tmp_path / "single.jpg")
+    rc = main(["restore", "--model", str(denoiser), str(src), str(tmp_path / "single.jpg"),
+               "-o", str(tmp_path / "out"), "--quiet"])
+    assert rc == 0
+    out = tmp_path / "out"
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.*")) == \
+        ["camera.png", "single.jpg", "sub/crop.bmp"]
+    with Image.open(out / "sub" / "crop.bmp") as im:
+        assert (im.format, im.mode, im.size) == ("BMP", "L", (300, 200))
+    with Image.open(out / "single.jpg") as im:
+        assert im.format == "JPEG"
+    restored = np.asarray(Image.open(out / "camera.png"))
+    expected = restore_array(hinas.load_model(denoiser), noisy_camera.astype(np.float64), 1,
+                             "cpu")
+    np.testing.assert_array_equal(restored, to_uint8(expected)[..., 0])
+
+
+def test_16bit_in_16bit_out(denoiser, noisy_camera, tmp_path):
+    wide = noisy_camera[:128, :128, 0].astype(np.uint16) * 257 + 100
+    Image.fromarray(wide).save(tmp_path / "wide.png")
+    assert main(["restore", "--model", str(denoiser), str(tmp_path / "wide.png"), "-o",
+                 str(tmp_path / "out"), "--quiet"]) == 0
+    with Image.open(tmp_path / "out" / "wide.png") as im:
+        assert im.mode == "I;16"
+        out16 = np.asarray(im).astype(np.float64)
+    expected = restore_array(hinas.load_model(denoiser), wide[..., None] / 257.0, 1, "cpu")
+    np.testing.assert_allclose(out16, np.clip(expected[..., 0], 0, 255) * 257, atol=0.51)
+    assert len(np.unique(out16 % 257)) > 1  # real 16-bit values, not 8-bit ones scaled up
+
+
+def test_wrong_channels_need_convert(denoiser, tmp_path, capsys):
+    Image.fromarray(data.astronaut()[:64, :64]).save(tmp_path / "rgb.png")
+    out = tmp_path / "out"
+    assert main(["restore", "--model", str(denoiser), str(tmp_path / "rgb.png"), "-o",
+                 str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"hinas: error: {tmp_path / 'rgb.png'}: RGB image, but the model restores "
+                   f"gray images; pass --convert to convert it")
+    assert not out.exists()
+    assert main(["restore", "--model", str(denoiser), str(tmp_path / "rgb.png"), "-o",
+                 str(out), "--quiet", "--convert"]) == 0
+    with Image.open(out / "rgb.png") as im:
+        assert im.mode == "L" and im.size == (64, 64)
+
+
+def test_corrupt_file_is_named_and_nothing_is_written(denoiser, noisy_camera, tmp_path, capsys):
+    Image.fromarray(noisy_camera[:64, :64, 0]).save(tmp_path / "a_good.png")
+    (tmp_path / "b_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    assert main(["restore", "--model", str(denoiser), str(tmp_path), "-o",
+                 str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"{tmp_path / 'b_broken.png'}: cannot read image" in err
+    assert not (tmp_path / "out").exists()  # every input is checked before any output
+
+
+def test_restore_errors(denoiser, tmp_path, capsys):
+    assert main(["restore", "--model", str(denoiser), str(tmp_path / "nope.png"), "-o",
+                 str(tmp_path)]) == 2
+    assert "nope.png: no such file or folder" in capsys.readouterr().err
+    assert main(["restore", "--model", str(tmp_path), str(tmp_path), "-o", str(tmp_path)]) == 2
+    assert "not a trained model" in capsys.readouterr().err
+
+
+def test_tiled_matches_whole_image_denoising(denoiser, noisy_camera):
+    model = hinas.load_model(denoiser)
+    clean, lq = data.camera()[..., None], noisy_camera.astype(np.float64)
+    whole = restore_array(model, lq, 1, "cpu")
+    tiled = restore_array(model, lq, 1, "cpu", tile=128, overlap=32)
+    seams = restore_array(model, lq, 1, "cpu", tile=128, overlap=0)
+    assert abs(psnr(to_uint8(whole), clean) - psnr(to_uint8(tiled), clean)) <= 0.01
+    assert np.abs(whole - tiled).max() < 1.0  # 0-255 scale: no visible seams
+    assert np.abs(whole - seams).max() > 3 * np.abs(whole - tiled).max()  # blending matters
+
+
+def test_tiled_matches_whole_image_sr(upscaler, tmp_path):
+    model = hinas.load_model(upscaler)
+    hr, lr = sr_pair_for_image(data.astronaut()[:200, :250], 2)
+    whole = restore_array(model, lr.astype(np.float64), 2, "cpu")
+    tiled = restore_array(model, lr.astype(np.float64), 2, "cpu", tile=64, overlap=24)
+    assert whole.shape == tiled.shape == hr.shape
+    assert abs(psnr(to_uint8(whole), hr, 2, True) - psnr(to_uint8(tiled), hr, 2, True)) <= 0.01
+    Image.fromarray(lr).save(tmp_path / "lr.png")
+    assert main(["restore", "--model", str(upscaler), str(tmp_path / "lr.png"), "-o",
+                 str(tmp_path / "out"), "--tile", "64", "--overlap", "24", "--quiet"]) == 0
+    with Image.open(tmp_path / "out" / "lr.png") as im:
+        assert im.size == (hr.shape[1], hr.shape[0]) and im.mode == "RGB"

@@ -1,0 +1,190 @@
+"""Training: the run folder, best weights, exact resume, NaN handling, task checks, schedules,
+and the trained-model format (`hinas.load_model`)."""
+
+import json
+import math
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+import hinas
+import hinas.train as train_module
+from hinas.cli import main
+from hinas.config import TaskConfig, TrainConfig, resolve
+from hinas.data import load_image
+from hinas.errors import HinasError
+from hinas.evaluate import make_pairs, score_model
+from hinas.genotype import Genotype
+from hinas.models import ModelSpec, list_models
+from hinas.runs import load_checkpoint
+from hinas.train import lr_factor, train
+from tiny_runs import GRAY_PHOTOS, tiny_genotype, train_tiny, write_photos
+
+DENOISE = TaskConfig(name="denoise", sigma=[25.0], channels=1)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    return write_photos(tmp_path_factory.mktemp("photos"))
+
+
+@pytest.fixture(scope="module")
+def genotype_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("genotype") / "genotype.json"
+    tiny_genotype(DENOISE).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, photos):
+    return train_tiny(tmp_path_factory.mktemp("train") / "run", photos, tiny_genotype(DENOISE))
+
+
+def _cfg():
+    return resolve("denoise", "tiny", task={"sigma": [25.0]})
+
+
+def test_run_folder_records_everything(run, photos):
+    for name in ("config.yaml", "model.json", "genotype.json", "model.safetensors", "last.pt",
+                 "metrics.jsonl", "curves.png"):
+        assert (run / name).is_file(), name
+    spec = json.loads((run / "model.json").read_text())
+    assert spec["arch"] == "hinas" and spec["genotype"] == "genotype.json"
+    assert spec["task"]["name"] == "denoise" and spec["task"]["sigma"] == [25.0]  # from genotype
+    assert spec["meta"]["iterations"] == 30 and spec["meta"]["data"] == [str(photos)]
+    assert Genotype.load(run / "genotype.json").to_dict()["cells"] == \
+        tiny_genotype(DENOISE).to_dict()["cells"]
+    assert yaml.safe_load((run / "config.yaml").read_text())["preset"] == "tiny"
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    logs = [r for r in records if "loss" in r]
+    vals = [r for r in records if "val_psnr" in r]
+    assert [r["iter"] for r in logs] == [5, 10, 15, 20, 25, 30]  # tiny: log_every 5
+    assert [r["iter"] for r in vals] == [10, 20, 30]  # tiny: val_every 10
+    assert all({"loss", "lr", "seconds"} <= set(r) for r in logs)
+    assert all({"val_ssim", "peak_rss_mb"} <= set(r) for r in vals)
+    assert logs[0]["lr"] == pytest.approx(0.05 * lr_factor(TrainConfig(iters=30, lr=0.05), 4))
+    # the validation images are held back from training
+    split = spec["meta"]["data_split"]
+    assert len(split["val"]) == 1 and not set(split["val"]) & set(split["train"])
+    assert len(split["train"]) == len(GRAY_PHOTOS) - 1
+
+
+def test_load_model_gives_the_best_weights_in_eval_mode(run):
+    model = hinas.load_model(run, device="cpu")
+    assert isinstance(model, torch.nn.Module) and not model.training
+    saved = load_file(str(run / "model.safetensors"))
+    assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
+    spec = ModelSpec.load(run)
+    val = {p: load_image(p, 1) for p in spec.meta["data_split"]["val"]}
+    cfg = _cfg()
+    _, scores = score_model(model, make_pairs(val, spec.task, cfg.seed, cfg.train.val_crop),
+                            spec.task, "cpu")
+    assert scores["psnr"] == pytest.approx(spec.meta["best_val_psnr"], abs=1e-9)
+    best = max(json.loads(line).get("val_psnr", -1) for line in
+               (run / "metrics.jsonl").read_text().splitlines())
+    assert spec.meta["best_val_psnr"] == best
+
+
+def test_resume_after_a_kill_is_exact(tmp_path, photos, genotype_file, monkeypatch):
+    cfg = _cfg()
+    train(cfg, photos, tmp_path / "straight", genotype_file, quiet=True)
+    real_step, calls = train_module.optimisation_step, []
+
+    def dies_at_25(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 25:
+            raise KeyboardInterrupt  # killed between the checkpoints of iterations 20 and 30
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "optimisation_step", dies_at_25)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, photos, tmp_path / "resumed", genotype_file, quiet=True)
+    monkeypatch.setattr(train_module, "optimisation_step", real_step)
+    assert load_checkpoint(tmp_path / "resumed" / "last.pt")["iteration"] == 20
+    assert main(["train", "--out", str(tmp_path / "resumed"), "--resume", "--quiet"]) == 0
+
+    a = load_checkpoint(tmp_path / "straight" / "last.pt")
+    b = load_checkpoint(tmp_path / "resumed" / "last.pt")
+    assert a["iteration"] == b["iteration"] == 30
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    best_a = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    best_b = load_file(str(tmp_path / "resumed" / "model.safetensors"))
+    assert best_a.keys() == best_b.keys()
+    assert all(torch.equal(best_a[k], best_b[k]) for k in best_a)
+
+    def strip(path):  # timings aside, the logs agree line by line
+        drop = {"seconds", "val_seconds", "peak_rss_mb"}
+        return [{k: v for k, v in json.loads(line).items() if k not in drop}
+                for line in path.read_text().splitlines()]
+
+    assert strip(tmp_path / "straight" / "metrics.jsonl") == \
+        strip(tmp_path / "resumed" / "metrics.jsonl")
+
+
+def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path, photos, genotype_file,
+                                                      monkeypatch):
+    real_step, calls = train_module.optimisation_step, []
+
+    def nan_at_15(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 15:
+            raise FloatingPointError(math.nan)
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "optimisation_step", nan_at_15)
+    with pytest.raises(HinasError, match=r"loss became nan at iteration 15; stopped, the last "
+                                         r"good checkpoint .*last.pt \(iteration 10\) is kept"):
+        train(_cfg(), photos, tmp_path / "run", genotype_file, quiet=True)
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["iteration"] == 10
+
+
+def test_diverging_run_is_a_one_line_error(tmp_path, photos, genotype_file, capsys):
+    rc = main(["train", "--genotype", str(genotype_file), "--data", str(photos), "--out",
+               str(tmp_path / "run"), "--preset", "tiny", "--quiet", "--set", "train.lr=1e12",
+               "--set", "train.grad_clip=0"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err
+    assert "loss became" in err and "no checkpoint had been written yet" in err
+
+
+def test_task_must_match_the_genotype(tmp_path, photos, genotype_file, capsys):
+    base = ["train", "--genotype", str(genotype_file), "--data", str(photos), "--preset", "tiny",
+            "--quiet"]
+    assert main([*base, "--out", str(tmp_path / "a"), "--task", "sr", "--scale", "2"]) == 2
+    assert "built for denoise sigma=25 with 1 channel(s) (not 'sr'" in capsys.readouterr().err
+    assert main([*base, "--out", str(tmp_path / "b"), "--channels", "3"]) == 2
+    assert "1 channel(s), not 3" in capsys.readouterr().err
+    assert main(["train", "--data", str(photos), "--out", str(tmp_path / "c")]) == 2
+    assert "give --genotype" in capsys.readouterr().err
+    assert main([*base, "--out", str(tmp_path / "d"), "--arch", "nope"]) == 2
+    assert "unknown architecture 'nope'" in capsys.readouterr().err
+
+
+def test_existing_run_needs_resume(run, photos, genotype_file, capsys):
+    assert main(["train", "--genotype", str(genotype_file), "--data", str(photos), "--out",
+                 str(run), "--preset", "tiny", "--quiet"]) == 2
+    assert "holds a training run already; use --resume" in capsys.readouterr().err
+
+
+def test_learning_rate_schedules():
+    cosine = TrainConfig(iters=100, lr=0.05, lr_min=1e-5)
+    assert lr_factor(cosine, 0) == 1.0
+    assert lr_factor(cosine, 50) == pytest.approx((1 + 1e-5 / 0.05) / 2)
+    assert lr_factor(cosine, 100) == pytest.approx(1e-5 / 0.05)
+    step = TrainConfig(iters=100, schedule="step")
+    assert [lr_factor(step, d) for d in (0, 49, 50, 74, 75, 99)] == \
+        pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
+
+
+def test_model_registry_and_folder_errors(tmp_path):
+    assert "hinas" in list_models()
+    with pytest.raises(HinasError, match="no such model folder"):
+        hinas.load_model(tmp_path / "missing")
+    with pytest.raises(HinasError, match="not a trained model"):
+        hinas.load_model(tmp_path)
+    (tmp_path / "model.json").write_text("{")
+    with pytest.raises(HinasError, match="model.json: not valid JSON"):
+        hinas.load_model(tmp_path)
