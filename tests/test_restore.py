@@ -102,6 +102,13 @@ def test_restore_errors(denoiser, tmp_path, capsys):
     assert "nope.png: no such file or folder" in capsys.readouterr().err
     assert main(["restore", "--model", str(tmp_path), str(tmp_path), "-o", str(tmp_path)]) == 2
     assert "not a trained model" in capsys.readouterr().err
+    Image.fromarray(data.camera()[:64, :64]).save(tmp_path / "cam.png")
+    assert main(["restore", "--model", str(denoiser), str(tmp_path / "cam.png"), "-o",
+                 str(tmp_path / "out"), "--tile", "32", "--overlap", "32", "--quiet"]) == 2
+    assert "tile overlap must be in 0..31 for 32-pixel tiles" in capsys.readouterr().err
+    assert main(["restore", "--model", str(denoiser), str(tmp_path / "cam.png"), "-o",
+                 str(tmp_path)]) == 2
+    assert "the output would overwrite the input" in capsys.readouterr().err
 
 
 def test_tiled_matches_whole_image_denoising(denoiser, noisy_camera):

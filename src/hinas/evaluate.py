@@ -74,6 +74,9 @@ def restore_array(model: nn.Module, lq: np.ndarray, scale: int, device: str | to
     With `tile` > 0 the input is cut into tile×tile windows overlapping by `overlap` pixels, and
     the outputs are blended with a linear ramp across each overlap (bounded memory).
     """
+    if tile and not 0 <= overlap < tile:
+        raise HinasError(f"tile overlap must be in 0..{tile - 1} for {tile}-pixel tiles, "
+                         f"got {overlap}")
     x = torch.from_numpy(np.ascontiguousarray(lq.transpose(2, 0, 1), dtype=np.float32) / 255.0)
     x = x.unsqueeze(0).to(device)
     if tile <= 0 or (lq.shape[0] <= tile and lq.shape[1] <= tile):

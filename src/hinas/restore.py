@@ -87,8 +87,6 @@ def restore_images(model_dir: str | Path, inputs: list[str | Path], out_dir: str
                    device: str | torch.device = "cpu", quiet: bool = False) -> list[Path]:
     """Restore every input image with the trained model of `model_dir` into `out_dir`; returns
     the written paths."""
-    if tile and not 0 <= overlap < tile:
-        raise HinasError(f"--overlap must be in 0..{tile - 1} for {tile}-pixel tiles")
     spec = ModelSpec.load(model_dir)
     pairs = collect_inputs(inputs)
     out_dir = Path(out_dir)
