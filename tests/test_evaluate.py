@@ -21,7 +21,7 @@ from hinas.evaluate import (
     make_pairs,
     run_on_channels,
 )
-from tiny_runs import GRAY_PHOTOS, tiny_genotype, train_tiny, write_photos
+from tiny_runs import GRAY_PHOTOS, RGB_PHOTOS, tiny_genotype, train_tiny, write_photos
 
 DENOISE = TaskConfig(name="denoise", sigma=[25.0], channels=1)
 
@@ -38,6 +38,14 @@ def photos(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, photos):
     return train_tiny(tmp_path_factory.mktemp("train") / "run", photos, tiny_genotype(DENOISE))
+
+
+@pytest.fixture(scope="module")
+def sr_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train_sr")
+    photos = write_photos(folder / "photos", RGB_PHOTOS)
+    task = TaskConfig(name="sr", scale=4, channels=3)
+    return train_tiny(folder / "run", photos, tiny_genotype(task), "--iters", "10")
 
 
 def identity_model():
@@ -160,3 +168,16 @@ def test_sr_eval_pairs_are_modcropped(dataset):
     task = TaskConfig(name="sr", scale=4, channels=3)
     for pair in make_pairs(images, task, 0):
         assert pair.gt.shape[0] == 4 * pair.lq.shape[0] and pair.gt.shape[1] == 4 * pair.lq.shape[1]
+
+
+def test_sr_model_eval_with_a_gray_image_in_the_set(sr_run, dataset, tmp_path):
+    out = tmp_path / "sr.json"
+    assert main(["eval", "--model", str(sr_run), "--data", str(dataset("Set14/HR")),
+                 "--json", str(out), "--save-images", str(tmp_path / "sr")]) == 0
+    result = json.loads(out.read_text())
+    assert result["task"]["scale"] == 4 and result["convention"]["crop_border"] == 4
+    assert result["images"] == 14 and 15 < result["mean"]["psnr"] < 35
+    with Image.open(tmp_path / "sr" / "bridge.png") as im:  # gray in, gray out, HR size
+        assert im.mode == "L" and im.size == (512, 512)
+    assert main(["eval", "--model", str(sr_run), "--data", str(dataset("Set5/HR")),
+                 "--scale", "2"]) == 2
