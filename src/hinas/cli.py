@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     srch = sub.add_parser("search", help="search an architecture on a folder of images")
     add_config_args(srch)
-    srch.add_argument("--data", metavar="DIR", help="folder of training images (recursive)")
+    srch.add_argument("--data", metavar="DIR", nargs="+",
+                      help="folder(s) of training images (recursive)")
     srch.add_argument("--out", metavar="RUNDIR", required=True, help="run folder")
     srch.add_argument("--strategy", choices=("hinas", "random"),
                       help="hinas (default) or random search with weight sharing (RSWS)")
