@@ -181,3 +181,13 @@ def test_sr_model_eval_with_a_gray_image_in_the_set(sr_run, dataset, tmp_path):
         assert im.mode == "L" and im.size == (512, 512)
     assert main(["eval", "--model", str(sr_run), "--data", str(dataset("Set5/HR")),
                  "--scale", "2"]) == 2
+
+
+@pytest.mark.slow
+def test_bm3d_matches_published_set12_numbers(dataset, tmp_path):
+    # DnCNN paper (Zhang et al. 2017) Table 3, BM3D at sigma 25: C.man 29.45, House 32.85 dB
+    pytest.importorskip("bm3d")
+    for name in ("01.png", "02.png"):
+        (tmp_path / name).symlink_to(dataset("Set12") / name)
+    report = evaluate_baseline("bm3d", DENOISE, load_test_images(tmp_path, 1)[0])
+    assert [r["psnr"] for r in report.rows] == pytest.approx([29.45, 32.85], abs=0.15)
