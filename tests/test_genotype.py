@@ -85,3 +85,20 @@ def test_derived_net_has_affine_bn():
 def test_macs_scale_with_area():
     net = DerivedNet(make())
     assert count_macs(net, 1, 64, 64) * 4 == count_macs(net, 1, 128, 128)
+
+
+def test_saved_files_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    make().save(tmp_path / "g.json")
+    mode = stat.S_IMODE(os.stat(tmp_path / "g.json").st_mode)
+    assert mode == 0o666 & ~_current_umask()
+
+
+def _current_umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
