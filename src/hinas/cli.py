@@ -9,7 +9,16 @@ import sys
 from pathlib import Path
 
 from hinas import __version__
-from hinas.config import PRESETS, TASKS, Config, TaskConfig, from_dict, load_yaml, resolve
+from hinas.config import (
+    PRESETS,
+    TASKS,
+    Config,
+    TaskConfig,
+    from_dict,
+    load_yaml,
+    parse_override,
+    resolve,
+)
 from hinas.errors import HinasError
 
 
@@ -88,7 +97,9 @@ def _train(args: argparse.Namespace) -> None:
         args.task = args.task or "denoise"
         cfg = config_from_args(args, train={"iters": args.iters})
     data = args.data or cfg.data.path or None
-    spec = train(cfg, data, out, args.genotype, args.arch, resume=args.resume, quiet=args.quiet)
+    options = {k: v for text in args.arch_options for k, v in parse_override(text).items()}
+    spec = train(cfg, data, out, args.genotype, args.arch, resume=args.resume, quiet=args.quiet,
+                 options=options)
     m = spec.meta
     print(f"model written to {out} ({spec.arch}, {m['params']:,} parameters; best validation "
           f"PSNR {m['best_val_psnr']:.2f} dB at iteration {m['best_iter']} of {m['iterations']})")
@@ -194,7 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_args(trn)
     trn.set_defaults(task=None)  # from the genotype unless given
     trn.add_argument("--genotype", metavar="G.json", help="genotype.json written by `hinas search`")
-    trn.add_argument("--arch", default="hinas", help="architecture to train (default: hinas)")
+    trn.add_argument("--arch", default="hinas",
+                     help="architecture to train: hinas (default), hinas-w40, hinas-wm (from "
+                          "--genotype), dncnn (denoise), fsrcnn (sr)")
+    trn.add_argument("--arch-option", dest="arch_options", action="append", default=[],
+                     metavar="KEY=VALUE", help="architecture build option, e.g. depth=10 (dncnn)")
     trn.add_argument("--data", metavar="DIR", nargs="+",
                      help="folder(s) of training images (recursive)")
     trn.add_argument("--out", metavar="RUNDIR", required=True, help="run folder")

@@ -1,6 +1,10 @@
-"""Model cost: parameter count and multiply-accumulates (MACs) for a given input size."""
+"""Model cost: parameter count, multiply-accumulates (MACs) and latency for a given input size."""
 
 from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -42,3 +46,19 @@ def count_macs(model: nn.Module, channels: int, height: int, width: int) -> int:
         for h in hooks:
             h.remove()
     return total
+
+
+@torch.no_grad()
+def measure_latency(run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                    repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time in seconds of `run(x)` over `repeats` calls, after `warmup` unmeasured
+    calls (CUDA work is synchronised before the clock is read)."""
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
+    times = []
+    for i in range(warmup + repeats):
+        start = time.perf_counter()
+        run(x)
+        sync()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)

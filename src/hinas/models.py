@@ -1,8 +1,9 @@
 """Trainable restoration architectures in one registry, and the trained-model folder they live in.
 
 `build_model(arch, task, genotype, **options)` builds any registered architecture; `hinas` is the
-network a searched genotype describes (:class:`hinas.network.DerivedNet`). Adding an architecture
-(e.g. a DnCNN baseline) is one `@register_model` function.
+network a searched genotype describes (:class:`hinas.network.DerivedNet`); the baselines (DnCNN,
+FSRCNN, the fixed-width HiNAS variants) are registered in :mod:`hinas.zoo`. Adding an architecture
+is one `@register_model` function.
 
 A trained model is a folder (the training run folder) holding
 
@@ -16,6 +17,7 @@ A trained model is a folder (the training run folder) holding
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -41,26 +43,46 @@ GENOTYPE_FILE = "genotype.json"
 @dataclass(frozen=True)
 class ModelEntry:
     """A registered architecture: its builder, the config values it takes, whether it needs a
-    genotype."""
+    genotype, and the tasks it can restore (None: any)."""
 
     name: str
     build: Callable[..., nn.Module]
     options: Callable[[Config], dict[str, Any]]
     needs_genotype: bool
+    tasks: tuple[str, ...] | None = None
+
+    def check_task(self, task: TaskConfig) -> None:
+        """Raise HinasError unless this architecture restores `task`."""
+        if self.tasks is not None and task.name not in self.tasks:
+            raise HinasError(f"architecture {self.name!r} is for the {' / '.join(self.tasks)} "
+                             f"task, not {task.name!r}")
+
+    def build_options(self, cfg: Config, overrides: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
+        """The build options under `cfg`, updated with `overrides` (HinasError naming an option
+        the builder does not take)."""
+        known = [n for n in inspect.signature(self.build).parameters
+                 if n not in ("task", "genotype")]
+        unknown = sorted(set(overrides or {}) - set(known))
+        if unknown:
+            raise HinasError(f"architecture {self.name!r} has no option(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(known) or 'none'}")
+        return {**self.options(cfg), **(overrides or {})}
 
 
 MODELS: dict[str, ModelEntry] = {}
 
 
 def register_model(name: str, options: Callable[[Config], dict[str, Any]] = lambda cfg: {},
-                   needs_genotype: bool = False) -> Callable:
+                   needs_genotype: bool = False, tasks: tuple[str, ...] | None = None) -> Callable:
     """Decorator registering `build(task, genotype, **options) -> nn.Module` as architecture
-    `name`; `options(cfg)` picks its build options from a resolved Config (saved in model.json)."""
+    `name` for `tasks` (None: any); `options(cfg)` picks its build options from a resolved Config
+    (saved in model.json)."""
 
     def decorate(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in MODELS:
             raise ValueError(f"model '{name}' is already registered")
-        MODELS[name] = ModelEntry(name, build, options, needs_genotype)
+        MODELS[name] = ModelEntry(name, build, options, needs_genotype, tasks)
         return build
 
     return decorate
@@ -113,10 +135,11 @@ class ModelSpec:
 
     @classmethod
     def from_config(cls, arch: str, cfg: Config, genotype: Genotype | None = None,
-                    source: str = "genotype") -> ModelSpec:
-        """The spec of architecture `arch` trained under `cfg` (genotype checked against the
-        task; errors name `source`)."""
+                    source: str = "genotype", options: dict[str, Any] | None = None) -> ModelSpec:
+        """The spec of architecture `arch` trained under `cfg`, with build `options` overriding
+        the config's (task and genotype checked; errors name `source`)."""
         entry = get_model_entry(arch)
+        entry.check_task(cfg.task)
         if entry.needs_genotype and genotype is None:
             raise HinasError(f"architecture {arch!r} is built from a searched genotype: "
                              f"give --genotype G.json")
@@ -124,11 +147,12 @@ class ModelSpec:
             raise HinasError(f"architecture {arch!r} takes no genotype")
         if genotype is not None:
             check_task(genotype.task, cfg.task, source)
-        return cls(arch, cfg.task, entry.options(cfg), genotype)
+        return cls(arch, cfg.task, entry.build_options(cfg, options), genotype)
 
     def build(self) -> nn.Module:
         """A freshly initialised network of this spec."""
         entry = get_model_entry(self.arch)
+        entry.check_task(self.task)
         return entry.build(self.task, self.genotype, **self.options)
 
     def to_dict(self) -> dict[str, Any]:
@@ -213,3 +237,6 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> nn.Mod
     load_weights(model, Path(folder) / WEIGHTS_FILE)
     return model.to(device).eval()
 
+
+
+from hinas import zoo  # noqa: E402, F401  (registers the baseline architectures)

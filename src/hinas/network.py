@@ -18,6 +18,7 @@ from torch import nn
 
 from hinas.cells import derived_cell
 from hinas.config import TaskConfig
+from hinas.errors import HinasError
 from hinas.genotype import Genotype
 from hinas.ops import conv_bn, leaky_relu
 
@@ -63,18 +64,28 @@ class Tail(nn.Module):
 
 
 class DerivedNet(nn.Module):
-    """The compact network a genotype describes: one cell per layer on the decoded width path."""
+    """The compact network a genotype describes: one cell per layer on the decoded width path.
 
-    def __init__(self, genotype: Genotype, width_multiplier: float = 1.0):
+    `widths` overrides the node width of each layer's cell (the fixed-width variants of paper
+    Table 3); the stem and tail keep the genotype's level-0 width × `width_multiplier`.
+    """
+
+    def __init__(self, genotype: Genotype, width_multiplier: float = 1.0,
+                 widths: list[int] | None = None):
         super().__init__()
         self.genotype, self.width_multiplier = genotype, width_multiplier
         space, n = genotype.space, genotype.space.nodes
+        if widths is None:
+            widths = genotype.widths(width_multiplier)
+        elif len(widths) != space.layers or min(widths) < 1:
+            raise HinasError(f"widths {widths}: need {space.layers} positive node widths, one "
+                             f"per layer")
+        self.widths = list(widths)
         stem_width = n * space.level_width(0, width_multiplier)
         self.stem = Stem(genotype.task.channels, stem_width)
         out_ch = [stem_width, stem_width]
         self.cells, self.proj0, self.proj1 = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
-        for layer, level in enumerate(genotype.path):
-            w = space.level_width(level, width_multiplier)
+        for layer, w in enumerate(self.widths):
             self.proj0.append(projection(out_ch[-2], w, True))
             self.proj1.append(projection(out_ch[-1], w, True))
             cell = derived_cell(w, genotype.cells[layer])

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -234,11 +235,13 @@ class TrainRun:
 
 def train(cfg: Config, data: str | Path | list[str | Path] | None, out: str | Path,
           genotype: Genotype | str | Path | None = None, arch: str = "hinas",
-          resume: bool = False, quiet: bool = False) -> ModelSpec:
+          resume: bool = False, quiet: bool = False,
+          options: dict[str, Any] | None = None) -> ModelSpec:
     """Train (or resume) architecture `arch` (from `genotype`, a Genotype or a genotype.json path,
-    for searched nets) on the images of `data` (one or several folders) in run folder `out`;
-    returns the model spec with the run's summary in `meta`. On resume the run folder's
-    model.json is used, and `data=None` means the folders it records."""
+    for searched nets; build `options` such as DnCNN's `depth` override the defaults) on the
+    images of `data` (one or several folders) in run folder `out`; returns the model spec with
+    the run's summary in `meta`. On resume the run folder's model.json is used, and `data=None`
+    means the folders it records."""
     out = Path(out)
     if resume and (out / "model.json").exists():
         spec = ModelSpec.load(out)
@@ -246,7 +249,7 @@ def train(cfg: Config, data: str | Path | list[str | Path] | None, out: str | Pa
         source = str(genotype) if isinstance(genotype, (str, Path)) else "genotype"
         if isinstance(genotype, (str, Path)):
             genotype = Genotype.load(genotype)
-        spec = ModelSpec.from_config(arch, cfg, genotype, source)
+        spec = ModelSpec.from_config(arch, cfg, genotype, source, options)
     if data is None or data == []:
         data = spec.meta.get("data") if resume else None
         if not data:

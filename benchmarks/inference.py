@@ -1,0 +1,234 @@
+"""Inference cost of HiNAS-derived networks against DnCNN (denoising) and FSRCNN (SR).
+
+For every network: parameters, MACs (`hinas.complexity`) and the median latency of one forward pass
+(`hinas.complexity.measure_latency`: `--warmup` unmeasured calls, then `--repeats`) with
+`torch.set_num_threads(--threads)`, on a 481×321 gray image (denoising) and a 128×128 RGB image
+upscaled ×4 (SR), in several execution variants:
+
+- `eager`: the module as trained (eval mode, no autograd);
+- `channels_last`: the module and the input in channels-last memory format;
+- `compile`: `torch.compile(module)` (compilation happens in the warm-up calls);
+- `onnxruntime`: exported with `torch.onnx.export` and run by ONNX Runtime, where `onnxruntime`
+  is importable.
+
+A variant that fails is recorded as `"unavailable: <reason>"` instead of a time.
+
+`--genotype` (repeatable) gives searched genotypes; their task says where they go. Without one for
+a task, a built-in genotype stands in (`BUILTIN_CELLS`, a plausible hand-written architecture at
+the paper's search space — denoising L=3, N=4, W=10, path 0→1→1; SR L=2, N=3, W=8, path 0→1 —
+not a searched one); the JSON records which. Derived nets use `--width-multiplier` (default 2, the
+paper's). Prints (and with `--json` writes) JSON:
+
+    {"benchmark": "inference", "config": {...}, "device": str, "notes": [...],
+     "models": {"denoise"|"sr": {name: {"arch", "genotype", "params", "macs",
+                                       "input": [W, H, C], "latency_s": {variant: s | str}}}}}
+
+Example: python benchmarks/inference.py --genotype runs/search/genotype.json --json
+benchmarks/results/inference.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+VARIANTS = ("eager", "channels_last", "compile", "onnxruntime")
+BUILTIN_CELLS = {
+    "denoise": ([0, 1, 1], [
+        [(0, "conv_3x3"), (1, "sep_conv_3x3")], [(1, "dil_conv_3x3"), (2, "skip_connect")],
+        [(2, "sep_conv_5x5"), (3, "conv_3x3")], [(1, "skip_connect"), (4, "dil_conv_5x5")]]),
+    "sr": ([0, 1], [
+        [(0, "conv_3x3"), (1, "sep_conv_3x3")], [(1, "dil_conv_3x3"), (2, "conv_3x3")],
+        [(2, "skip_connect"), (3, "sep_conv_3x3")]]),
+}
+"""Per task: (width path, the cell used at every layer) of the built-in genotype."""
+BUILTIN_SPACE = {"denoise": {"layers": 3, "nodes": 4, "width": 10},
+                 "sr": {"layers": 2, "nodes": 3, "width": 8}}
+BASELINE_ARCH = {"denoise": "dncnn", "sr": "fsrcnn"}
+
+
+def builtin_genotype(task):
+    """The built-in (hand-written, not searched) genotype for `task`, see `BUILTIN_CELLS`."""
+    from hinas.config import SpaceConfig
+    from hinas.genotype import Genotype
+
+    path, cell = BUILTIN_CELLS[task.name]
+    space = SpaceConfig(**BUILTIN_SPACE[task.name])
+    return Genotype(task, space, path, [cell] * space.layers, meta={"builtin": True})
+
+
+def run_variant(model, x, variant: str, args: argparse.Namespace) -> float | str:
+    """Median latency of `model` on `x` in `variant`, or "unavailable: <reason>"."""
+    import torch
+
+    from hinas.complexity import measure_latency
+
+    try:
+        if variant == "eager":
+            return measure_latency(model, x, args.repeats, args.warmup)
+        if variant == "channels_last":
+            cl = torch.channels_last
+            return measure_latency(model.to(memory_format=cl), x.to(memory_format=cl),
+                                   args.repeats, args.warmup)
+        if variant == "compile":
+            return measure_latency(torch.compile(model), x, args.repeats, max(1, args.warmup))
+        if variant == "onnxruntime":
+            if importlib.util.find_spec("onnxruntime") is None:
+                return "unavailable: onnxruntime is not installed"
+            return onnxruntime_latency(model, x, args)
+        raise ValueError(f"unknown variant {variant!r}")
+    except Exception as err:  # a variant that cannot run is a result, not a failure
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return f"unavailable: {type(err).__name__}: {reason[:300]}"
+    finally:
+        model.to(memory_format=torch.contiguous_format)
+
+
+def onnxruntime_latency(model, x, args: argparse.Namespace) -> float:
+    """Median latency of `model` exported to ONNX and run by ONNX Runtime on the CPU."""
+    import numpy as np
+    import onnxruntime
+    import torch
+
+    from hinas.complexity import measure_latency
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "model.onnx")
+        torch.onnx.export(model, (x,), path, input_names=["x"], output_names=["y"])
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = args.threads
+        session = onnxruntime.InferenceSession(path, options,
+                                               providers=["CPUExecutionProvider"])
+        feed = {"x": x.cpu().numpy().astype(np.float32)}
+        return measure_latency(lambda _: session.run(None, feed), x, args.repeats, args.warmup)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """`WxH` → (W, H)."""
+    w, h = text.lower().split("x")
+    return int(w), int(h)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--genotype", action="append", default=[], metavar="G.json",
+                   help="searched genotype (repeatable; default: built-in ones)")
+    p.add_argument("--tasks", default="denoise,sr", help="tasks to measure")
+    p.add_argument("--width-multiplier", type=float, default=2.0)
+    p.add_argument("--repeats", type=int, default=10, help="measured calls (median)")
+    p.add_argument("--warmup", type=int, default=2, help="unmeasured first calls")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--denoise-size", type=parse_size, default=(481, 321), metavar="WxH")
+    p.add_argument("--sr-size", type=parse_size, default=(128, 128), metavar="WxH",
+                   help="LR input size")
+    p.add_argument("--sr-scale", type=int, choices=(2, 3, 4), default=4)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", metavar="PATH", help="also write the JSON here")
+    return p.parse_args(argv)
+
+
+def networks(args: argparse.Namespace) -> dict[str, list[tuple[str, object]]]:
+    """Per task: (name, ModelSpec) of every network to measure."""
+    from hinas.config import TaskConfig
+    from hinas.genotype import Genotype
+    from hinas.models import ModelSpec
+
+    tasks = args.tasks.split(",")
+    given: dict[str, list[tuple[str, Genotype]]] = {t: [] for t in tasks}
+    for path in args.genotype:
+        genotype = Genotype.load(path)
+        if genotype.task.name in given:
+            given[genotype.task.name].append((Path(path).stem, genotype))
+    specs = {}
+    for name in tasks:
+        task = (TaskConfig(name="denoise", channels=1) if name == "denoise"
+                else TaskConfig(name="sr", scale=args.sr_scale, channels=3))
+        found = given[name] or [("built-in", builtin_genotype(task))]
+        specs[name] = [
+            ("hinas" if len(found) == 1 else f"hinas:{stem}",
+             ModelSpec("hinas", g.task, {"width_multiplier": args.width_multiplier}, g,
+                       {"genotype": stem}))
+            for stem, g in found]
+        specs[name].append((BASELINE_ARCH[name], ModelSpec(BASELINE_ARCH[name], task)))
+    return specs
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Measure every network in every variant; return the summary."""
+    import torch
+
+    from hinas.complexity import count_macs, count_params
+    from hinas.evaluate import describe_device
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    variants = args.variants.split(",")
+    models: dict[str, dict] = {}
+    notes = []
+    for task_name, specs in networks(args).items():
+        w, h = args.denoise_size if task_name == "denoise" else args.sr_size
+        models[task_name] = {}
+        for name, spec in specs:
+            model = spec.build().to(args.device).eval()
+            c = spec.task.channels
+            x = torch.rand(1, c, h, w, device=args.device)
+            genotype = spec.meta.get("genotype")
+            if genotype == "built-in":
+                notes.append(f"{task_name}/{name}: built-in genotype (not searched)")
+            models[task_name][name] = {
+                "arch": spec.arch, "genotype": genotype, "params": count_params(model),
+                "macs": count_macs(model, c, h, w), "input": [w, h, c],
+                "latency_s": {v: run_variant(model, x, v, args) for v in variants}}
+    config = {k: v for k, v in vars(args).items() if k != "json"}
+    return {"benchmark": "inference", "config": config, "notes": notes,
+            "device": f"{describe_device(args.device)}, {os.cpu_count()} cores",
+            "models": models}
+
+
+def markdown(summary: dict) -> str:
+    """The networks of an inference summary as a markdown table (latency in ms)."""
+    variants = summary["config"]["variants"].split(",")
+    lines = [f"Inference on {summary['device']} (median of {summary['config']['repeats']})",
+             "",
+             "| task | network | input | params (M) | MACs (G) | "
+             + " | ".join(f"{v} (ms)" for v in variants) + " |",
+             "|---|---|---|---:|---:|" + "---:|" * len(variants)]
+    for task, entries in summary["models"].items():
+        for name, m in entries.items():
+            w, h, c = m["input"]
+            times = [f"{t * 1e3:.1f}" if isinstance(t, (int, float)) else "n/a"
+                     for t in (m["latency_s"][v] for v in variants)]
+            lines.append(f"| {task} | {name} | {w}×{h}×{c} | {m['params'] / 1e6:.4f} | "
+                         f"{m['macs'] / 1e9:.2f} | " + " | ".join(times) + " |")
+    reasons = sorted({f"{v}: {t}" for e in summary["models"].values() for m in e.values()
+                      for v, t in m["latency_s"].items() if isinstance(t, str)})
+    lines += [f"\nnote: {n}" for n in [*summary["notes"], *reasons]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmark, print the JSON and write it where asked."""
+    args = parse_args(argv)
+    from hinas.errors import HinasError
+
+    try:
+        summary = run(args)
+    except HinasError as err:
+        raise SystemExit(f"inference: error: {err}") from None
+    text = json.dumps(summary, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text + "\n")
+    return summary
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,217 @@
+"""Restoration quality of HiNAS against its baselines, all trained under one identical budget.
+
+Every network is trained by `hinas.train.train` with the same resolved config (iterations, batch,
+crop, learning rate, seed, training folders) and scored by `hinas.evaluate` on the same test
+images (same seeded noisy inputs / LR images, same metric convention):
+
+- denoising: `hinas` (genotype of `--genotype`, or found here by `hinas.search.search`), `rsws`
+  (random search with weight sharing: `--rsws-genotype`, or searched here), `hinas-w40` and
+  `hinas-wm` (the hinas cells at fixed widths, paper Table 3), `dncnn`; plus the classic
+  `noisy` input and `bm3d` (skipped with a note where the package is missing);
+- super-resolution: `hinas`, `rsws`, `fsrcnn`, and `bicubic`.
+
+Prints (and with `--json` writes) JSON:
+
+    {"benchmark": "quality", "config": {...}, "device": str, "notes": [...],
+     "methods": {name: {"kind": "network"|"classic", "arch", "psnr", "ssim", "params", "macs",
+                        "cost_input": [W, H, C], "latency_s", "seconds_per_image",
+                        "search_seconds", "train_seconds", "best_val_psnr", "device"}}}
+
+`params`, `macs` and `latency_s` (median forward time, `hinas.complexity.measure_latency`) are
+taken at a 481×321 input for denoising (a BSD500 image) and a 128×128 LR input for SR
+(`--cost-size` changes it); `search_seconds` is the search that produced the genotype (None when
+it was given); classic methods have no parameters, MACs or latency. `--markdown` writes the table.
+
+Example: python benchmarks/quality.py --task denoise --sigma 50 --train data/BSD400 --test
+data/BSD68 --iters 3000 --preset cpu --json benchmarks/results/quality_denoise.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+NETWORKS = {
+    "denoise": [("hinas", "hinas", "hinas"), ("rsws", "hinas", "random"),
+                ("hinas-w40", "hinas-w40", "hinas"), ("hinas-wm", "hinas-wm", "hinas"),
+                ("dncnn", "dncnn", None)],
+    "sr": [("hinas", "hinas", "hinas"), ("rsws", "hinas", "random"), ("fsrcnn", "fsrcnn", None)],
+}
+"""Per task: (method name, architecture, search strategy of its genotype or None)."""
+CLASSICS = {"denoise": ["noisy", "bm3d"], "sr": ["bicubic"]}
+COST_SIZE = {"denoise": (481, 321), "sr": (128, 128)}
+"""Input width × height at which parameters, MACs and latency are taken."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--task", choices=("denoise", "sr"), default="denoise")
+    p.add_argument("--sigma", type=float, default=50.0, help="noise level (denoise)")
+    p.add_argument("--scale", type=int, choices=(2, 3, 4), default=4, help="SR factor (sr)")
+    p.add_argument("--train", nargs="+", required=True, metavar="DIR", help="training folders")
+    p.add_argument("--test", required=True, metavar="DIR", help="folder of clean test images")
+    p.add_argument("--iters", type=int, required=True, help="training iterations of every net")
+    p.add_argument("--genotype", metavar="G.json", help="HiNAS genotype (default: search here)")
+    p.add_argument("--rsws-genotype", metavar="G.json", help="RSWS genotype (default: search)")
+    p.add_argument("--preset", default="cpu", help="config preset of search and training")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for every run, e.g. train.batch_size=8")
+    p.add_argument("--arch-option", dest="arch_options", action="append", default=[],
+                   metavar="ARCH.KEY=VALUE", help="build option of one architecture, "
+                   "e.g. dncnn.depth=10")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--cost-size", metavar="WxH", help="input size of params/MACs/latency")
+    p.add_argument("--repeats", type=int, default=3, help="latency repeats (median)")
+    p.add_argument("--out", metavar="WORKDIR", help="keep the run folders here (default: temp)")
+    p.add_argument("--json", metavar="PATH", help="also write the JSON here")
+    p.add_argument("--markdown", metavar="PATH", help="also write the markdown table here")
+    args = p.parse_args(argv)
+    w, h = (map(int, args.cost_size.lower().split("x")) if args.cost_size
+            else COST_SIZE[args.task])
+    args.cost_size = (w, h)
+    return args
+
+
+def markdown(summary: dict) -> str:
+    """The methods of a quality summary as a markdown table."""
+    c = summary["config"]
+    what = f"σ={c['sigma']:g}" if c["task"] == "denoise" else f"×{c['scale']}"
+    w, h = c["cost_size"]
+    lines = [f"**{c['task']} {what}**, test `{c['test']}`, {c['iters']} training iterations "
+             f"(batch {c['batch_size']}, crop {c['crop']}, preset {c['preset']}) on "
+             f"{summary['device']}; params / MACs / latency at {w}×{h}",
+             "",
+             "| method | PSNR (dB) | SSIM | params (M) | MACs (G) | latency (ms) | search (s) "
+             "| train (s) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def num(value, fmt: str, scale: float = 1.0) -> str:
+        return "–" if value is None else format(value * scale, fmt)
+
+    for name, m in summary["methods"].items():
+        lines.append(f"| {name} | {m['psnr']:.2f} | {m['ssim']:.4f} | "
+                     f"{num(m['params'], '.4f', 1e-6)} | {num(m['macs'], '.2f', 1e-9)} | "
+                     f"{num(m['latency_s'], '.1f', 1e3)} | {num(m['search_seconds'], '.0f')} | "
+                     f"{num(m['train_seconds'], '.0f')} |")
+    lines += [f"\nnote: {n}" for n in summary["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def find_genotype(cfg, strategy: str, given: str | None, data: list[str], work: Path):
+    """The genotype of `strategy` (`hinas` or `random`) and its search time: loaded from `given`
+    (time None), or searched on `data` in `work/search-<strategy>`."""
+    from hinas.genotype import Genotype
+    from hinas.search import search
+
+    if given:
+        return Genotype.load(given), None
+    cfg = dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, strategy=strategy))
+    start = time.perf_counter()
+    genotype = search(cfg, data, work / f"search-{strategy}", quiet=True)
+    return genotype, time.perf_counter() - start
+
+
+def run(args: argparse.Namespace, work: Path) -> dict:
+    """Search (where needed), train, and score every method; return the summary."""
+    import torch
+
+    from hinas.baselines import get_baseline
+    from hinas.complexity import count_macs, count_params, measure_latency
+    from hinas.config import parse_override, resolve
+    from hinas.errors import HinasError
+    from hinas.evaluate import (
+        describe_device,
+        evaluate_baseline,
+        evaluate_model,
+        load_test_images,
+    )
+    from hinas.models import load_model
+    from hinas.train import train
+
+    task = {"sigma": [args.sigma]} if args.task == "denoise" else {"scale": args.scale}
+    cfg = resolve(args.task, args.preset, None, args.overrides, task=task,
+                  train={"iters": args.iters}, seed=args.seed, device=args.device)
+    options: dict = {}
+    for text in args.arch_options:
+        options.update(parse_override(text))
+    images, notes = load_test_images(args.test, cfg.task.channels)
+    genotypes = {}
+    for strategy, given in (("hinas", args.genotype), ("random", args.rsws_genotype)):
+        genotypes[strategy] = find_genotype(cfg, strategy, given, args.train, work)
+    w, h = args.cost_size
+    x = torch.rand(1, cfg.task.channels, h, w, device=cfg.device)
+    methods = {}
+    for name, arch, strategy in NETWORKS[args.task]:
+        genotype, search_s = genotypes[strategy] if strategy else (None, None)
+        start = time.perf_counter()
+        spec = train(cfg, args.train, work / name, genotype, arch, quiet=True,
+                     options=options.get(arch))
+        train_s = time.perf_counter() - start
+        model = load_model(work / name, cfg.device)
+        report = evaluate_model(model, cfg.task, images, method=name, data=args.test,
+                                seed=args.seed, device=cfg.device)
+        methods[name] = {
+            "kind": "network", "arch": arch, "psnr": report.mean["psnr"],
+            "ssim": report.mean["ssim"], "params": count_params(model),
+            "macs": count_macs(model, cfg.task.channels, h, w),
+            "cost_input": [w, h, cfg.task.channels],
+            "latency_s": measure_latency(model, x, args.repeats),
+            "seconds_per_image": report.mean["seconds"], "search_seconds": search_s,
+            "train_seconds": train_s, "best_val_psnr": spec.meta["best_val_psnr"],
+            "device": report.device}
+    for name in CLASSICS[args.task]:
+        try:
+            get_baseline(name, cfg.task)
+        except HinasError as err:
+            notes.append(f"{name} skipped: {err}")
+            continue
+        report = evaluate_baseline(name, cfg.task, images, data=args.test, seed=args.seed)
+        methods[name] = {
+            "kind": "classic", "arch": None, "psnr": report.mean["psnr"],
+            "ssim": report.mean["ssim"], "params": None, "macs": None, "cost_input": None,
+            "latency_s": None, "seconds_per_image": report.mean["seconds"],
+            "search_seconds": None, "train_seconds": None, "best_val_psnr": None,
+            "device": report.device}
+    t = cfg.train
+    config = {"task": args.task, "sigma": args.sigma, "scale": args.scale,
+              "channels": cfg.task.channels, "train": args.train, "test": args.test,
+              "images": len(images), "iters": t.iters, "batch_size": t.batch_size,
+              "crop": t.crop, "lr": t.lr, "seed": cfg.seed, "preset": args.preset,
+              "overrides": args.overrides, "arch_options": options,
+              "genotype": args.genotype, "rsws_genotype": args.rsws_genotype,
+              "cost_size": [w, h], "repeats": args.repeats}
+    return {"benchmark": "quality", "config": config, "device": describe_device(cfg.device),
+            "notes": notes, "methods": methods}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmark, print the JSON and write the requested files."""
+    args = parse_args(argv)
+    from hinas.errors import HinasError
+
+    try:
+        if args.out:
+            summary = run(args, Path(args.out))
+        else:
+            with tempfile.TemporaryDirectory(prefix="hinas-quality-") as work:
+                summary = run(args, Path(work))
+    except HinasError as err:
+        raise SystemExit(f"quality: error: {err}") from None
+    text = json.dumps(summary, indent=2)
+    print(text)
+    for path, content in ((args.json, text + "\n"), (args.markdown, markdown(summary))):
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(content)
+    return summary
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,127 @@
+"""Wall time and peak memory of a whole search with and without cell sharing (paper §3.2, Eq. 5/6).
+
+The same search (`hinas.search.search`: same preset, seed, data and overrides) runs twice, each in
+a fresh subprocess so that peak RSS is its own: `sharing` (paper Eq. 5, the default) and `eq6`
+(Auto-DeepLab mode, `space.cell_sharing=false`). Without `--data` it searches on the demo's
+training photographs (`hinas.demo.write_demo_data`, shipped with scikit-image). Prints (and with
+`--json` writes) JSON:
+
+    {"benchmark": "search_cost", "config": {...}, "device": str,
+     "sharing": {"seconds", "peak_rss_mb", "epochs", "best_val_psnr", "path"}, "eq6": {...},
+     "time_ratio", "memory_ratio"}
+
+The paper reports 1.0 h vs 3.6 h (denoising) and 3.5 h vs 12.6 h (SR) on a GTX 1080Ti (SPEC §2).
+Example: python benchmarks/search_cost.py --preset cpu --json benchmarks/results/search_cost.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MODES = {"sharing": True, "eq6": False}
+"""Mode name → `space.cell_sharing`."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", nargs="+", metavar="DIR", help="training folders (default: demo's)")
+    p.add_argument("--task", choices=("denoise", "sr"), default="denoise")
+    p.add_argument("--sigma", type=float, default=50.0, help="noise level (denoise)")
+    p.add_argument("--scale", type=int, choices=(2, 3, 4), default=4, help="SR factor (sr)")
+    p.add_argument("--preset", default="cpu")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for both searches, e.g. search.epochs=5")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--json", metavar="PATH", help="also write the JSON here")
+    p.add_argument("--_child", help=argparse.SUPPRESS)
+    p.add_argument("--_out", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def measure(args: argparse.Namespace, mode: str) -> dict:
+    """Run the whole search in this process for `mode`; return its wall time and peak RSS."""
+    import torch
+
+    from hinas.config import resolve
+    from hinas.runs import peak_rss_mb
+    from hinas.search import search
+
+    torch.set_num_threads(args.threads)
+    task = {"sigma": [args.sigma]} if args.task == "denoise" else {"scale": args.scale}
+    cfg = resolve(args.task, args.preset, None, args.overrides, task=task, seed=args.seed,
+                  space={"cell_sharing": MODES[mode]})
+    start = time.perf_counter()
+    genotype = search(cfg, args.data, args._out, quiet=True)
+    return {"seconds": round(time.perf_counter() - start, 2),
+            "peak_rss_mb": round(peak_rss_mb(), 1), "epochs": cfg.search.epochs,
+            "best_val_psnr": genotype.meta.get("best_val_psnr"), "path": genotype.path}
+
+
+def markdown(summary: dict) -> str:
+    """A search-cost summary as a markdown table."""
+    c = summary["config"]
+    lines = [f"Whole search, {c['task']}, preset {c['preset']} "
+             f"{' '.join(c['overrides'])}".rstrip() + f", on {summary['device']}",
+             "",
+             "| mode | wall time (s) | peak RSS (MB) | best val PSNR (dB) | width path |",
+             "|---|---:|---:|---:|---|"]
+    for mode in MODES:
+        if mode in summary:
+            m = summary[mode]
+            psnr = "–" if m["best_val_psnr"] is None else f"{m['best_val_psnr']:.2f}"
+            lines.append(f"| {mode} | {m['seconds']:.1f} | {m['peak_rss_mb']:.0f} | {psnr} | "
+                         f"{m['path']} |")
+    if "time_ratio" in summary:
+        lines.append(f"\nEq. 6 / Eq. 5: time ×{summary['time_ratio']}, "
+                     f"memory ×{summary['memory_ratio']}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run every mode in its own subprocess and print the JSON summary."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    if args._child:
+        print(json.dumps(measure(args, args._child)))
+        return {}
+    from hinas.demo import write_demo_data
+    from supernet_cost import device_name
+
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="hinas-search-cost-") as tmp:
+        if not args.data:
+            args.data = [str(write_demo_data(Path(tmp) / "data")[0])]
+            argv += ["--data", *args.data]
+        for mode in args.modes.split(","):
+            out = subprocess.run([sys.executable, __file__, *argv, "--_child", mode,
+                                  "--_out", str(Path(tmp) / mode)],
+                                 capture_output=True, text=True, check=False)
+            if out.returncode != 0:
+                raise SystemExit(f"mode {mode} failed:\n{out.stderr[-2000:]}")
+            results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+    config = {k: v for k, v in vars(args).items() if k not in ("json", "_child", "_out")}
+    summary = {"benchmark": "search_cost", "config": config,
+               "device": f"{device_name()}, {args.threads} threads", **results}
+    if "sharing" in results and "eq6" in results:
+        summary["time_ratio"] = round(results["eq6"]["seconds"] / results["sharing"]["seconds"], 3)
+        summary["memory_ratio"] = round(results["eq6"]["peak_rss_mb"]
+                                        / results["sharing"]["peak_rss_mb"], 3)
+    text = json.dumps(summary, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text + "\n")
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Benchmark scripts end to end at tiny settings: quality (both tasks), inference, search cost,
+and the report that turns their JSON into README tables and a plot."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from hinas.config import TaskConfig
+from tiny_runs import GRAY_PHOTOS, RGB_PHOTOS, tiny_genotype, write_photos
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+import inference  # noqa: E402
+import quality  # noqa: E402
+import report  # noqa: E402
+import search_cost  # noqa: E402
+
+METHOD_KEYS = {"kind", "arch", "psnr", "ssim", "params", "macs", "cost_input", "latency_s",
+               "seconds_per_image", "search_seconds", "train_seconds", "best_val_psnr", "device"}
+TINY_SEARCH = ["--set", "search.epochs=2", "--set", "search.eval_from_epoch=2",
+               "--set", "search.samples=2"]
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    return {"gray": write_photos(root / "gray", GRAY_PHOTOS[:5], 48),
+            "gray_test": write_photos(root / "gray_test", GRAY_PHOTOS[5:], 40),
+            "rgb": write_photos(root / "rgb", RGB_PHOTOS[:4], 48),
+            "rgb_test": write_photos(root / "rgb_test", RGB_PHOTOS[4:5], 36), "root": root}
+
+
+def test_quality_denoise_searches_trains_and_scores_every_method(folders, tmp_path):
+    out = tmp_path / "q.json"
+    summary = quality.main([
+        "--task", "denoise", "--sigma", "50", "--train", str(folders["gray"]),
+        "--test", str(folders["gray_test"]), "--iters", "2", "--preset", "tiny", *TINY_SEARCH,
+        "--set", "train.val_every=2", "--arch-option", "dncnn.depth=3",
+        "--arch-option", "dncnn.width=4", "--arch-option", "hinas-w40.width=3",
+        "--arch-option", "hinas-wm.base_width=2", "--cost-size", "24x16", "--repeats", "1",
+        "--json", str(out), "--markdown", str(tmp_path / "q.md"), "--out", str(tmp_path / "w")])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(summary))
+    methods = summary["methods"]
+    assert list(methods)[:5] == ["hinas", "rsws", "hinas-w40", "hinas-wm", "dncnn"]
+    assert "noisy" in methods and ("bm3d" in methods or "bm3d skipped" in str(summary["notes"]))
+    for name, m in methods.items():
+        assert set(m) == METHOD_KEYS and 5 < m["psnr"] < 60 and 0 < m["ssim"] <= 1, name
+    for name in ("hinas", "rsws", "hinas-w40", "hinas-wm"):
+        assert methods[name]["search_seconds"] > 0
+    net = methods["dncnn"]
+    assert net["cost_input"] == [24, 16, 1] and net["params"] > 0 and net["macs"] > 0
+    assert net["latency_s"] > 0 and net["train_seconds"] > 0 and net["search_seconds"] is None
+    assert methods["noisy"]["params"] is None
+    # one identical budget: every run folder records the same training settings
+    configs = {(tmp_path / "w" / n / "config.yaml").read_text() for n in
+               ("hinas", "rsws", "hinas-w40", "hinas-wm", "dncnn")}
+    assert len(configs) == 1
+    assert (tmp_path / "w" / "search-random" / "genotype.json").is_file()
+    assert "| dncnn |" in (tmp_path / "q.md").read_text()
+
+
+def test_quality_sr_with_given_genotypes(folders, tmp_path):
+    g = tmp_path / "g.json"
+    tiny_genotype(TaskConfig(name="sr", scale=2, channels=3)).save(g)
+    summary = quality.main([
+        "--task", "sr", "--scale", "2", "--train", str(folders["rgb"]),
+        "--test", str(folders["rgb_test"]), "--iters", "2", "--preset", "tiny",
+        "--set", "train.val_every=2", "--genotype", str(g), "--rsws-genotype", str(g),
+        "--arch-option", "fsrcnn.d=4", "--cost-size", "16x16", "--repeats", "1"])
+    assert list(summary["methods"]) == ["hinas", "rsws", "fsrcnn", "bicubic"]
+    assert summary["methods"]["hinas"]["search_seconds"] is None  # genotype given
+    assert summary["methods"]["fsrcnn"]["cost_input"] == [16, 16, 3]
+
+
+def test_inference_records_latencies_and_unavailable_variants(folders, tmp_path):
+    g = tmp_path / "g.json"
+    tiny_genotype(TaskConfig(name="denoise", channels=1)).save(g)
+    summary = inference.main(["--genotype", str(g), "--repeats", "1", "--warmup", "0",
+                              "--threads", "1", "--variants", "eager,channels_last,onnxruntime",
+                              "--denoise-size", "33x21", "--sr-size", "11x9",
+                              "--json", str(tmp_path / "i.json")])
+    assert json.loads((tmp_path / "i.json").read_text())["benchmark"] == "inference"
+    models = summary["models"]
+    assert set(models["denoise"]) == {"hinas", "dncnn"} and set(models["sr"]) == {"hinas",
+                                                                                   "fsrcnn"}
+    assert models["denoise"]["hinas"]["genotype"] == "g"
+    assert models["sr"]["hinas"]["genotype"] == "built-in"
+    assert models["sr"]["fsrcnn"]["input"] == [11, 9, 3]
+    for entries in models.values():
+        for m in entries.values():
+            assert m["params"] > 0 and m["macs"] > 0
+            assert m["latency_s"]["eager"] > 0 and m["latency_s"]["channels_last"] > 0
+            ort = m["latency_s"]["onnxruntime"]
+            assert isinstance(ort, float) or ort.startswith("unavailable: ")
+
+
+def test_search_cost_runs_both_modes_in_subprocesses(folders, tmp_path):
+    summary = search_cost.main(["--data", str(folders["gray"]), "--preset", "tiny",
+                                *TINY_SEARCH, "--threads", "1", "--json",
+                                str(tmp_path / "s.json")])
+    assert json.loads((tmp_path / "s.json").read_text()) == summary
+    for mode in ("sharing", "eq6"):
+        assert summary[mode]["seconds"] > 0 and summary[mode]["peak_rss_mb"] > 0
+        assert summary[mode]["epochs"] == 2
+    assert summary["time_ratio"] > 0 and summary["memory_ratio"] > 0
+
+
+def _fixture_results(folder: Path) -> None:
+    quality_summary = {
+        "benchmark": "quality", "device": "cpu", "notes": ["bm3d skipped"],
+        "config": {"task": "denoise", "sigma": 50.0, "scale": 4, "test": "BSD68", "iters": 10,
+                   "batch_size": 4, "crop": 24, "preset": "tiny", "cost_size": [481, 321]},
+        "methods": {
+            "hinas": {"psnr": 26.5, "ssim": 0.73, "params": 340000, "macs": 2e10,
+                      "latency_s": 0.2, "search_seconds": 60.0, "train_seconds": 100.0},
+            "noisy": {"psnr": 14.2, "ssim": 0.2, "params": None, "macs": None,
+                      "latency_s": None, "search_seconds": None, "train_seconds": None}}}
+    supernet = {"config": {"task": "denoise", "width": 10, "width_factors": [1.0, 2.0, 4.0],
+                           "layers": 3, "nodes": 4, "batch": 6, "patch": 64},
+                "sharing": {"peak_rss_mb": 4000.0, "step_s": 10.0, "params": 1000},
+                "eq6": {"peak_rss_mb": 7000.0, "step_s": 30.0, "params": 1000},
+                "memory_ratio": 1.75, "time_ratio": 3.0, "theory_ratio": 1.706, "device": "cpu"}
+    (folder / "quality_denoise.json").write_text(json.dumps(quality_summary))
+    (folder / "supernet_cost.json").write_text(json.dumps(supernet))
+
+
+def test_report_replaces_the_marked_readme_section(tmp_path, capsys):
+    _fixture_results(tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text("# title\n\n<!-- results:start -->\nold table\n<!-- results:end -->\nend\n")
+    report.main(["--results", str(tmp_path), "--readme", str(readme)])
+    text = readme.read_text()
+    assert text.startswith("# title\n\n<!-- results:start -->\n") and text.endswith(
+        "<!-- results:end -->\nend\n")
+    assert "old table" not in text
+    assert "| hinas | 26.50 | 0.7300 | 0.3400 | 20.00 | 200.0 | 60 | 100 |" in text
+    assert "| noisy | 14.20 | 0.2000 | – |" in text
+    assert "| eq6 | 30.00 | 7000 | 1,000 |" in text and "memory Eq. 6 / Eq. 5 1.75" in text
+    assert (tmp_path / report.PLOT).stat().st_size > 1000
+    # without markers: the file is left alone and the markdown printed
+    readme.write_text("no markers\n")
+    capsys.readouterr()
+    report.main(["--results", str(tmp_path), "--readme", str(readme)])
+    assert readme.read_text() == "no markers\n" and "| hinas |" in capsys.readouterr().out
