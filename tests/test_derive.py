@@ -76,7 +76,8 @@ def test_viterbi_respects_masked_moves():
     beta = np.where(beta_mask(4).numpy(), 1.0 / 3, 0.0)
     beta[:, :, 2] *= 2  # prefer going up wherever that exists
     path = viterbi(beta)
-    assert path[0] in (0, 1) and all(abs(b - a) <= 1 for a, b in zip([0, *path], path, strict=False))
+    steps = zip([0, *path], path, strict=False)
+    assert path[0] in (0, 1) and all(abs(b - a) <= 1 for a, b in steps)
     assert max(path) <= 2
 
 

@@ -1,7 +1,7 @@
 """Trainable restoration architectures in one registry, and the trained-model folder they live in.
 
-`build_model(arch, task, genotype, **options)` builds any registered architecture; `hinas` is the
-network a searched genotype describes (:class:`hinas.network.DerivedNet`); the baselines (DnCNN,
+`ModelSpec(arch, task, options, genotype).build()` builds any registered architecture; `hinas` is
+the network a searched genotype describes (:class:`hinas.network.DerivedNet`); the baselines (DnCNN,
 FSRCNN, the fixed-width HiNAS variants) are registered in :mod:`hinas.zoo`. Adding an architecture
 is one `@register_model` function.
 
