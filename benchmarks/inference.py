@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import sys
 import tempfile
@@ -222,11 +221,9 @@ def main(argv: list[str] | None = None) -> dict:
         summary = run(args)
     except HinasError as err:
         raise SystemExit(f"inference: error: {err}") from None
-    text = json.dumps(summary, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(text + "\n")
+    from jsonout import emit
+
+    emit(summary, args.json)
     return summary
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import tempfile
 import time
@@ -204,12 +203,9 @@ def main(argv: list[str] | None = None) -> dict:
                 summary = run(args, Path(work))
     except HinasError as err:
         raise SystemExit(f"quality: error: {err}") from None
-    text = json.dumps(summary, indent=2)
-    print(text)
-    for path, content in ((args.json, text + "\n"), (args.markdown, markdown(summary))):
-        if path:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(content)
+    from jsonout import emit
+
+    emit(summary, args.json, {args.markdown: markdown(summary)})
     return summary
 
 

@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(measure(args, args._child)))
         return {}
     from hinas.demo import write_demo_data
-    from supernet_cost import device_name
+    from hinas.evaluate import describe_device
+    from jsonout import emit
 
     results = {}
     with tempfile.TemporaryDirectory(prefix="hinas-search-cost-") as tmp:
@@ -110,16 +111,12 @@ def main(argv: list[str] | None = None) -> dict:
             results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
     config = {k: v for k, v in vars(args).items() if k not in ("json", "_child", "_out")}
     summary = {"benchmark": "search_cost", "config": config,
-               "device": f"{device_name()}, {args.threads} threads", **results}
+               "device": describe_device("cpu"), **results}
     if "sharing" in results and "eq6" in results:
         summary["time_ratio"] = round(results["eq6"]["seconds"] / results["sharing"]["seconds"], 3)
         summary["memory_ratio"] = round(results["eq6"]["peak_rss_mb"]
                                         / results["sharing"]["peak_rss_mb"], 3)
-    text = json.dumps(summary, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(text + "\n")
+    emit(summary, args.json)
     return summary
 
 

@@ -17,12 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 MODES = {"sharing": {"cell_sharing": True, "checkpoint": False},
          "eq6": {"cell_sharing": False, "checkpoint": False},
@@ -79,19 +77,6 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
             "params": sum(p.numel() for p in net.weight_parameters())}
 
 
-def device_name() -> str:
-    """CPU model and core count of this machine."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, torch CPU"
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -124,6 +109,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args._child:
         print(json.dumps(measure(args, args._child)))
         return {}
+    from hinas.evaluate import describe_device
+    from jsonout import emit
+
     results = {}
     for mode in args.modes.split(","):
         out = subprocess.run([sys.executable, __file__, *argv, "--_child", mode],
@@ -142,12 +130,8 @@ def main(argv: list[str] | None = None) -> dict:
         summary["ckpt_memory_fraction"] = round(results["sharing_ckpt"]["peak_rss_mb"]
                                                 / results["sharing"]["peak_rss_mb"], 3)
     summary["theory_ratio"] = round(theory_ratio(args.layers, widths), 3)
-    summary["device"] = device_name()
-    text = json.dumps(summary, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(text + "\n")
+    summary["device"] = describe_device("cpu")
+    emit(summary, args.json)
     return summary
 
 

@@ -12,6 +12,8 @@ HR. Outputs are clipped and rounded to uint8 before scoring.
 from __future__ import annotations
 
 import json
+import os
+import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -227,11 +229,23 @@ def run_on_channels(restore: Callable[[np.ndarray], np.ndarray], lq: np.ndarray,
 
 
 def describe_device(device: str | torch.device) -> str:
-    """The device in words, e.g. `cpu (torch 2.13.0, 2 threads)` or `cuda:0 (NVIDIA H100)`."""
+    """The device in words, e.g. `cpu (AMD EPYC, 2 cores; torch 2.13.0, 2 threads)` or
+    `cuda:0 (NVIDIA H100, torch 2.13.0)`."""
     device = torch.device(device)
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)}, torch {torch.__version__})"
-    return f"{device} (torch {torch.__version__}, {torch.get_num_threads()} threads)"
+    return (f"{device} ({_cpu_model()}, {os.cpu_count()} cores; torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads)")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 @dataclass

@@ -1,0 +1,19 @@
+"""What every benchmark script does with its result: print it as JSON and optionally save it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def emit(summary: dict, json_path: str | None = None, extra: dict[str, str] | None = None) -> str:
+    """Print `summary` as indented JSON; write it to `json_path` and each text of `extra`
+    (path -> content) to its path, creating folders. Returns the JSON text."""
+    text = json.dumps(summary, indent=2)
+    print(text)
+    outputs = {json_path: text + "\n", **(extra or {})}
+    for path, content in outputs.items():
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(content)
+    return text
