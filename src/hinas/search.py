@@ -237,8 +237,7 @@ class SearchRun:
                 raise HinasError(f"loss became {err.args[0]} at epoch {epoch}, step {step + 1}; "
                                  f"stopped ({kept}); try a lower learning rate") from None
             bar.update(1)
-            bar.set_postfix(epoch=epoch, loss=f"{w_losses[-1]:.4f}",
-                            val_psnr=f"{self.best['psnr']:.2f}")
+            self._postfix(bar, epoch, w_losses[-1])
         record = {"epoch": epoch, "phase": "search" if searching else "warmup",
                   "w_loss": float(np.mean(w_losses)),
                   "a_loss": float(np.mean(a_losses)) if a_losses else None,
@@ -252,13 +251,17 @@ class SearchRun:
             if scores["psnr"] > self.best["psnr"]:
                 self.best = {"psnr": scores["psnr"], "ssim": scores["ssim"], "epoch": epoch}
                 save_checkpoint(self.out / "best.pt", self._state())
-            bar.set_postfix(epoch=epoch, loss=f"{record['w_loss']:.4f}",
-                            val_psnr=f"{self.best['psnr']:.2f}")
+            self._postfix(bar, epoch, record["w_loss"])
         record.update(seconds=timer.seconds(), peak_rss_mb=peak_rss_mb())
         save_checkpoint(self.out / "last.pt", self._state())
         self.metrics.append(record)
         if s.strategy == "hinas":
             self.history.append(_arch_record(self.net, epoch))
+
+    def _postfix(self, bar, epoch: int, loss: float) -> None:
+        best = self.best["psnr"]
+        bar.set_postfix(epoch=epoch, loss=f"{loss:.4f}",
+                        best_val_psnr=f"{best:.2f}" if math.isfinite(best) else "n/a")
 
     def _finish(self) -> Genotype:
         meta = {"strategy": self.cfg.search.strategy, "seed": self.cfg.seed,
