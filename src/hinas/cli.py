@@ -171,6 +171,14 @@ def _demo(args: argparse.Namespace) -> None:
     print(f"demo report written to {report}")
 
 
+def add_inference_args(parser: argparse.ArgumentParser) -> None:
+    """Options of commands that run a model on whole images: tiling and device."""
+    parser.add_argument("--tile", type=int, default=0,
+                        help="tile size in pixels (0 = whole image)")
+    parser.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `hinas` argument parser with all subcommands."""
     parser = argparse.ArgumentParser(
@@ -230,21 +238,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="baselines: 1 = gray, 3 = RGB (default: gray denoising, RGB SR)")
     evl.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     evl.add_argument("--save-images", metavar="DIR", help="write the restored images (PNG)")
-    evl.add_argument("--tile", type=int, default=0, help="tile size in pixels (0 = whole image)")
-    evl.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels")
+    add_inference_args(evl)
     evl.add_argument("--seed", type=int, default=0, help="seed of the per-image test noise")
-    evl.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     evl.set_defaults(func=_eval)
 
     rst = sub.add_parser("restore", help="restore images with a trained model")
     rst.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     rst.add_argument("--model", metavar="RUNDIR", required=True, help="trained model folder")
     rst.add_argument("-o", "--out", metavar="OUTDIR", required=True, help="output folder")
-    rst.add_argument("--tile", type=int, default=0, help="tile size in pixels (0 = whole image)")
-    rst.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels")
+    add_inference_args(rst)
     rst.add_argument("--convert", action="store_true",
                      help="convert images whose channels differ from the model's (601 luma)")
-    rst.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     rst.add_argument("--quiet", action="store_true", help="no progress bar")
     rst.set_defaults(func=_restore)
 
