@@ -7,8 +7,12 @@ training photographs (`hinas.demo.write_demo_data`, shipped with scikit-image). 
 `--json` writes) JSON:
 
     {"benchmark": "search_cost", "config": {...}, "device": str,
-     "sharing": {"seconds", "peak_rss_mb", "epochs", "best_val_psnr", "path"}, "eq6": {...},
-     "time_ratio", "memory_ratio"}
+     "sharing": {"seconds", "peak_rss_mb", "epochs", "best_val_psnr", "path", "params", "macs",
+                 "cost_input"}, "eq6": {...}, "time_ratio", "memory_ratio"}
+
+`params` and `macs` are those of the found network as `hinas train` builds it (the preset's
+`train.width_multiplier`), at a 481×321 input for denoising and a 128×128 LR input for SR (as in
+`quality.py`). With `--out DIR` the run folders (genotype, plots, logs) are kept in DIR/<mode>.
 
 The paper reports 1.0 h vs 3.6 h (denoising) and 3.5 h vs 12.6 h (SR) on a GTX 1080Ti (SPEC §2).
 Example: python benchmarks/search_cost.py --preset cpu --json benchmarks/results/search_cost.json
@@ -41,6 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--out", metavar="DIR", help="keep the run folders here (default: temp)")
     p.add_argument("--json", metavar="PATH", help="also write the JSON here")
     p.add_argument("--_child", help=argparse.SUPPRESS)
     p.add_argument("--_out", help=argparse.SUPPRESS)
@@ -51,7 +56,11 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
     """Run the whole search in this process for `mode`; return its wall time and peak RSS."""
     import torch
 
+    from quality import COST_SIZE
+
+    from hinas.complexity import count_macs, count_params
     from hinas.config import resolve
+    from hinas.models import hinas_net
     from hinas.runs import peak_rss_mb
     from hinas.search import search
 
@@ -61,9 +70,13 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
                   space={"cell_sharing": MODES[mode]})
     start = time.perf_counter()
     genotype = search(cfg, args.data, args._out, quiet=True)
-    return {"seconds": round(time.perf_counter() - start, 2),
-            "peak_rss_mb": round(peak_rss_mb(), 1), "epochs": cfg.search.epochs,
-            "best_val_psnr": genotype.meta.get("best_val_psnr"), "path": genotype.path}
+    seconds, peak = round(time.perf_counter() - start, 2), round(peak_rss_mb(), 1)
+    net = hinas_net(cfg.task, genotype, cfg.train.width_multiplier)
+    w, h = COST_SIZE[args.task]
+    return {"seconds": seconds, "peak_rss_mb": peak, "epochs": cfg.search.epochs,
+            "best_val_psnr": genotype.meta.get("best_val_psnr"), "path": genotype.path,
+            "params": count_params(net), "macs": count_macs(net, cfg.task.channels, h, w),
+            "cost_input": [w, h, cfg.task.channels]}
 
 
 def markdown(summary: dict) -> str:
@@ -72,14 +85,18 @@ def markdown(summary: dict) -> str:
     lines = [f"Whole search, {c['task']}, preset {c['preset']} "
              f"{' '.join(c['overrides'])}".rstrip() + f", on {summary['device']}",
              "",
-             "| mode | wall time (s) | peak RSS (MB) | best val PSNR (dB) | width path |",
-             "|---|---:|---:|---:|---|"]
+             "| mode | wall time | peak RSS (MB) | best val PSNR (dB) | width path | params "
+             "| MACs (G) at input |",
+             "|---|---:|---:|---:|---|---:|---:|"]
     for mode in MODES:
         if mode in summary:
             m = summary[mode]
             psnr = "–" if m["best_val_psnr"] is None else f"{m['best_val_psnr']:.2f}"
-            lines.append(f"| {mode} | {m['seconds']:.1f} | {m['peak_rss_mb']:.0f} | {psnr} | "
-                         f"{m['path']} |")
+            minutes, seconds = divmod(round(m["seconds"]), 60)
+            w, h, ch = m["cost_input"]
+            lines.append(f"| {mode} | {minutes} min {seconds:02d} s | {m['peak_rss_mb']:.0f} | "
+                         f"{psnr} | {m['path']} | {m['params']:,} | "
+                         f"{m['macs'] / 1e9:.2f} at {w}×{h}×{ch} |")
     if "time_ratio" in summary:
         lines.append(f"\nEq. 6 / Eq. 5: time ×{summary['time_ratio']}, "
                      f"memory ×{summary['memory_ratio']}")
@@ -99,17 +116,18 @@ def main(argv: list[str] | None = None) -> dict:
 
     results = {}
     with tempfile.TemporaryDirectory(prefix="hinas-search-cost-") as tmp:
+        runs = Path(args.out) if args.out else Path(tmp)
         if not args.data:
             args.data = [str(write_demo_data(Path(tmp) / "data")[0])]
             argv += ["--data", *args.data]
         for mode in args.modes.split(","):
             out = subprocess.run([sys.executable, __file__, *argv, "--_child", mode,
-                                  "--_out", str(Path(tmp) / mode)],
+                                  "--_out", str(runs / mode)],
                                  capture_output=True, text=True, check=False)
             if out.returncode != 0:
                 raise SystemExit(f"mode {mode} failed:\n{out.stderr[-2000:]}")
             results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
-    config = {k: v for k, v in vars(args).items() if k not in ("json", "_child", "_out")}
+    config = {k: v for k, v in vars(args).items() if k not in ("json", "out", "_child", "_out")}
     summary = {"benchmark": "search_cost", "config": config,
                "device": describe_device("cpu"), **results}
     if "sharing" in results and "eq6" in results:
