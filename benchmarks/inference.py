@@ -221,8 +221,9 @@ def main(argv: list[str] | None = None) -> dict:
         summary = run(args)
     except HinasError as err:
         raise SystemExit(f"inference: error: {err}") from None
-    from jsonout import emit
+    from jsonout import command_line, emit
 
+    summary["command"] = command_line(__file__, argv)
     emit(summary, args.json)
     return summary
 

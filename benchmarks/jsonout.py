@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 from pathlib import Path
+
+
+def command_line(script_file: str, argv: list[str] | None) -> str:
+    """The shell command that runs benchmark `script_file` with `argv` (None: this process's)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    return shlex.join(["python", f"benchmarks/{Path(script_file).name}", *args])
 
 
 def emit(summary: dict, json_path: str | None = None, extra: dict[str, str] | None = None) -> str:

@@ -66,6 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "e.g. dncnn.depth=10")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--cost-size", metavar="WxH", help="input size of params/MACs/latency")
     p.add_argument("--repeats", type=int, default=3, help="latency repeats (median)")
     p.add_argument("--out", metavar="WORKDIR", help="keep the run folders here (default: temp)")
@@ -85,7 +86,8 @@ def markdown(summary: dict) -> str:
     w, h = c["cost_size"]
     lines = [f"**{c['task']} {what}**, test `{c['test']}`, {c['iters']} training iterations "
              f"(batch {c['batch_size']}, crop {c['crop']}, preset {c['preset']}) on "
-             f"{summary['device']}; params / MACs / latency at {w}×{h}",
+             f"{summary['device']}, {c.get('threads', 2)} threads; params / MACs / latency at "
+             f"{w}×{h}",
              "",
              "| method | PSNR (dB) | SSIM | params (M) | MACs (G) | latency (ms) | search (s) "
              "| train (s) |",
@@ -134,6 +136,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     from hinas.models import load_model
     from hinas.train import train
 
+    torch.set_num_threads(args.threads)
     task = {"sigma": [args.sigma]} if args.task == "denoise" else {"scale": args.scale}
     cfg = resolve(args.task, args.preset, None, args.overrides, task=task,
                   train={"iters": args.iters}, seed=args.seed, device=args.device)
@@ -185,7 +188,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
               "crop": t.crop, "lr": t.lr, "seed": cfg.seed, "preset": args.preset,
               "overrides": args.overrides, "arch_options": options,
               "genotype": args.genotype, "rsws_genotype": args.rsws_genotype,
-              "cost_size": [w, h], "repeats": args.repeats}
+              "cost_size": [w, h], "repeats": args.repeats, "threads": args.threads}
     return {"benchmark": "quality", "config": config, "device": describe_device(cfg.device),
             "notes": notes, "methods": methods}
 
@@ -203,8 +206,9 @@ def main(argv: list[str] | None = None) -> dict:
                 summary = run(args, Path(work))
     except HinasError as err:
         raise SystemExit(f"quality: error: {err}") from None
-    from jsonout import emit
+    from jsonout import command_line, emit
 
+    summary["command"] = command_line(__file__, argv)
     emit(summary, args.json, {args.markdown: markdown(summary)})
     return summary
 

@@ -101,6 +101,7 @@ def render(folder: Path) -> str:
     if not results:
         return f"No benchmark results in `{folder}` yet.\n"
     parts = [f"#### {titles[kind]} (`{path.name}`)\n\n{renderers[kind](summary)}"
+             + (f"\nMeasured with `{summary['command']}`\n" if "command" in summary else "")
              for kind, path, summary in results]
     quality = [(path, summary) for kind, path, summary in results if kind == "quality"]
     if quality:

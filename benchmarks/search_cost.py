@@ -13,6 +13,8 @@ training photographs (`hinas.demo.write_demo_data`, shipped with scikit-image). 
 `params` and `macs` are those of the found network as `hinas train` builds it (the preset's
 `train.width_multiplier`), at a 481×321 input for denoising and a 128×128 LR input for SR (as in
 `quality.py`). With `--out DIR` the run folders (genotype, plots, logs) are kept in DIR/<mode>.
+`--merge EARLIER.json` adds the modes of an earlier run of the same search (same task, data,
+preset, overrides and seed), so that the two modes can be measured at different times.
 
 The paper reports 1.0 h vs 3.6 h (denoising) and 3.5 h vs 12.6 h (SR) on a GTX 1080Ti (SPEC §2).
 Example: python benchmarks/search_cost.py --preset cpu --json benchmarks/results/search_cost.json
@@ -45,6 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--merge", metavar="EARLIER.json",
+                   help="add the modes measured by an earlier run of the same search")
     p.add_argument("--out", metavar="DIR", help="keep the run folders here (default: temp)")
     p.add_argument("--json", metavar="PATH", help="also write the JSON here")
     p.add_argument("--_child", help=argparse.SUPPRESS)
@@ -56,13 +60,12 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
     """Run the whole search in this process for `mode`; return its wall time and peak RSS."""
     import torch
 
-    from quality import COST_SIZE
-
     from hinas.complexity import count_macs, count_params
     from hinas.config import resolve
     from hinas.models import hinas_net
     from hinas.runs import peak_rss_mb
     from hinas.search import search
+    from quality import COST_SIZE
 
     torch.set_num_threads(args.threads)
     task = {"sigma": [args.sigma]} if args.task == "denoise" else {"scale": args.scale}
@@ -79,11 +82,38 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
             "cost_input": [w, h, cfg.task.channels]}
 
 
+SEARCH_KEYS = ("data", "task", "sigma", "scale", "preset", "overrides", "seed", "threads")
+"""Config entries that must agree for two measurements to be of the same search."""
+
+
+def command(config: dict) -> str:
+    """The `hinas search` command line of the sharing mode of a search-cost config."""
+    task = (f"--task denoise --sigma {config['sigma']:g}" if config["task"] == "denoise"
+            else f"--task sr --scale {config['scale']}")
+    sets = "".join(f" --set {o}" for o in config["overrides"])
+    return (f"hinas search {task} --preset {config['preset']}{sets} --seed {config['seed']} "
+            f"--data {' '.join(config['data'])} --out RUNDIR")
+
+
+def merge(summary: dict, earlier_path: str) -> dict:
+    """`summary` with the modes of the earlier search-cost summary at `earlier_path` added."""
+    earlier = json.loads(Path(earlier_path).read_text())
+    for key in SEARCH_KEYS:
+        if earlier["config"].get(key) != summary["config"][key]:
+            raise SystemExit(f"search_cost: {earlier_path}: another search ({key} "
+                             f"{earlier['config'].get(key)!r} ≠ {summary['config'][key]!r})")
+    modes = {m: earlier[m] for m in MODES if m in earlier and m not in summary}
+    config = {**summary["config"],
+              "modes": ",".join(m for m in MODES if m in summary or m in modes)}
+    return {**summary, "config": config, **modes}
+
+
 def markdown(summary: dict) -> str:
     """A search-cost summary as a markdown table."""
     c = summary["config"]
     lines = [f"Whole search, {c['task']}, preset {c['preset']} "
-             f"{' '.join(c['overrides'])}".rstrip() + f", on {summary['device']}",
+             f"{' '.join(c['overrides'])}".rstrip() + f", {c['threads']} threads, "
+             f"on {summary['device']}; the sharing row is `{command(c)}`",
              "",
              "| mode | wall time | peak RSS (MB) | best val PSNR (dB) | width path | params "
              "| MACs (G) at input |",
@@ -112,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
     from hinas.demo import write_demo_data
     from hinas.evaluate import describe_device
-    from jsonout import emit
+    from jsonout import command_line, emit
 
     results = {}
     with tempfile.TemporaryDirectory(prefix="hinas-search-cost-") as tmp:
@@ -127,13 +157,18 @@ def main(argv: list[str] | None = None) -> dict:
             if out.returncode != 0:
                 raise SystemExit(f"mode {mode} failed:\n{out.stderr[-2000:]}")
             results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
-    config = {k: v for k, v in vars(args).items() if k not in ("json", "out", "_child", "_out")}
+    config = {k: v for k, v in vars(args).items()
+              if k not in ("json", "out", "merge", "_child", "_out")}
     summary = {"benchmark": "search_cost", "config": config,
                "device": describe_device("cpu"), **results}
+    if args.merge:
+        summary = merge(summary, args.merge)
+        results = {m: summary[m] for m in MODES if m in summary}
     if "sharing" in results and "eq6" in results:
         summary["time_ratio"] = round(results["eq6"]["seconds"] / results["sharing"]["seconds"], 3)
         summary["memory_ratio"] = round(results["eq6"]["peak_rss_mb"]
                                         / results["sharing"]["peak_rss_mb"], 3)
+    summary["command"] = command_line(__file__, argv)
     emit(summary, args.json)
     return summary
 

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(measure(args, args._child)))
         return {}
     from hinas.evaluate import describe_device
-    from jsonout import emit
+    from jsonout import command_line, emit
 
     results = {}
     for mode in args.modes.split(","):
@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> dict:
                                                 / results["sharing"]["peak_rss_mb"], 3)
     summary["theory_ratio"] = round(theory_ratio(args.layers, widths), 3)
     summary["device"] = describe_device("cpu")
+    summary["command"] = command_line(__file__, argv)
     emit(summary, args.json)
     return summary
 

@@ -95,15 +95,26 @@ def test_inference_records_latencies_and_unavailable_variants(folders, tmp_path)
             assert isinstance(ort, float) or ort.startswith("unavailable: ")
 
 
-def test_search_cost_runs_both_modes_in_subprocesses(folders, tmp_path):
-    summary = search_cost.main(["--data", str(folders["gray"]), "--preset", "tiny",
-                                *TINY_SEARCH, "--threads", "1", "--json",
-                                str(tmp_path / "s.json")])
-    assert json.loads((tmp_path / "s.json").read_text()) == summary
+def test_search_cost_measures_each_mode_in_a_subprocess_and_merges(folders, tmp_path):
+    common = ["--data", str(folders["gray"]), "--preset", "tiny", *TINY_SEARCH, "--threads", "1"]
+    first = search_cost.main([*common, "--modes", "sharing", "--out", str(tmp_path / "runs"),
+                              "--json", str(tmp_path / "a.json")])
+    assert json.loads((tmp_path / "a.json").read_text()) == first
+    assert "eq6" not in first and "time_ratio" not in first
+    assert (tmp_path / "runs" / "sharing" / "genotype.json").is_file()
+    summary = search_cost.main([*common, "--modes", "eq6", "--merge", str(tmp_path / "a.json")])
     for mode in ("sharing", "eq6"):
         assert summary[mode]["seconds"] > 0 and summary[mode]["peak_rss_mb"] > 0
         assert summary[mode]["epochs"] == 2
+        assert summary[mode]["params"] > 0 and summary[mode]["macs"] > 0
+    assert summary["sharing"] == first["sharing"]
     assert summary["time_ratio"] > 0 and summary["memory_ratio"] > 0
+    table = search_cost.markdown(summary)
+    assert "| eq6 |" in table and "hinas search --task denoise --sigma 50 --preset tiny" in table
+    other = {**first, "config": {**first["config"], "seed": 1}}
+    (tmp_path / "b.json").write_text(json.dumps(other))
+    with pytest.raises(SystemExit, match="another search"):
+        search_cost.merge(summary, str(tmp_path / "b.json"))
 
 
 def _fixture_results(folder: Path) -> None:
@@ -121,6 +132,7 @@ def _fixture_results(folder: Path) -> None:
                 "sharing": {"peak_rss_mb": 4000.0, "step_s": 10.0, "params": 1000},
                 "eq6": {"peak_rss_mb": 7000.0, "step_s": 30.0, "params": 1000},
                 "memory_ratio": 1.75, "time_ratio": 3.0, "theory_ratio": 1.706, "device": "cpu"}
+    quality_summary["command"] = "python benchmarks/quality.py --iters 10"
     (folder / "quality_denoise.json").write_text(json.dumps(quality_summary))
     (folder / "supernet_cost.json").write_text(json.dumps(supernet))
 
@@ -137,6 +149,7 @@ def test_report_replaces_the_marked_readme_section(tmp_path, capsys):
     assert "| hinas | 26.50 | 0.7300 | 0.3400 | 20.00 | 200.0 | 60 | 100 |" in text
     assert "| noisy | 14.20 | 0.2000 | – |" in text
     assert "| eq6 | 30.00 | 7000 | 1,000 |" in text and "memory Eq. 6 / Eq. 5 1.75" in text
+    assert "Measured with `python benchmarks/quality.py --iters 10`" in text
     assert (tmp_path / report.PLOT).stat().st_size > 1000
     # without markers: the file is left alone and the markdown printed
     readme.write_text("no markers\n")
