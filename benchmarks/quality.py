@@ -20,10 +20,11 @@ Prints (and with `--json` writes) JSON:
 `params`, `macs` and `latency_s` (median forward time, `hinas.complexity.measure_latency`) are
 taken at a 481×321 input for denoising (a BSD500 image) and a 128×128 LR input for SR
 (`--cost-size` changes it); `search_seconds` is the search that produced the genotype (None when
-it was given); classic methods have no parameters, MACs or latency. `--markdown` writes the table.
+it was given and did not record it); classic methods have no parameters, MACs or latency.
+`--markdown` writes the table.
 
-Example: python benchmarks/quality.py --task denoise --sigma 50 --train data/BSD400 --test
-data/BSD68 --iters 3000 --preset cpu --json benchmarks/results/quality_denoise.json
+Example: python benchmarks/quality.py --task denoise --sigma 50 --train ../shared/data/BSDS500
+--test ../shared/data/Set12 --iters 3000 --preset cpu --json benchmarks/results/quality_denoise.json
 """
 
 from __future__ import annotations
@@ -107,12 +108,13 @@ def markdown(summary: dict) -> str:
 
 def find_genotype(cfg, strategy: str, given: str | None, data: list[str], work: Path):
     """The genotype of `strategy` (`hinas` or `random`) and its search time: loaded from `given`
-    (time None), or searched on `data` in `work/search-<strategy>`."""
+    (the time its search recorded, if any), or searched on `data` in `work/search-<strategy>`."""
     from hinas.genotype import Genotype
     from hinas.search import search
 
     if given:
-        return Genotype.load(given), None
+        genotype = Genotype.load(given)
+        return genotype, genotype.meta.get("search_seconds")
     cfg = dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, strategy=strategy))
     start = time.perf_counter()
     genotype = search(cfg, data, work / f"search-{strategy}", quiet=True)

@@ -105,7 +105,8 @@ def merge(summary: dict, earlier_path: str) -> dict:
     modes = {m: earlier[m] for m in MODES if m in earlier and m not in summary}
     config = {**summary["config"],
               "modes": ",".join(m for m in MODES if m in summary or m in modes)}
-    return {**summary, "config": config, **modes}
+    commands = [c for c in (earlier.get("command"), summary.get("command")) if c]
+    return {**summary, "config": config, **modes, "command": ", then ".join(commands)}
 
 
 def markdown(summary: dict) -> str:
@@ -161,14 +162,13 @@ def main(argv: list[str] | None = None) -> dict:
               if k not in ("json", "out", "merge", "_child", "_out")}
     summary = {"benchmark": "search_cost", "config": config,
                "device": describe_device("cpu"), **results}
+    summary["command"] = command_line(__file__, argv)
     if args.merge:
         summary = merge(summary, args.merge)
-        results = {m: summary[m] for m in MODES if m in summary}
-    if "sharing" in results and "eq6" in results:
-        summary["time_ratio"] = round(results["eq6"]["seconds"] / results["sharing"]["seconds"], 3)
-        summary["memory_ratio"] = round(results["eq6"]["peak_rss_mb"]
-                                        / results["sharing"]["peak_rss_mb"], 3)
-    summary["command"] = command_line(__file__, argv)
+    if "sharing" in summary and "eq6" in summary:
+        sharing, eq6 = summary["sharing"], summary["eq6"]
+        summary["time_ratio"] = round(eq6["seconds"] / sharing["seconds"], 3)
+        summary["memory_ratio"] = round(eq6["peak_rss_mb"] / sharing["peak_rss_mb"], 3)
     emit(summary, args.json)
     return summary
 

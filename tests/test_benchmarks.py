@@ -111,6 +111,7 @@ def test_search_cost_measures_each_mode_in_a_subprocess_and_merges(folders, tmp_
     assert summary["time_ratio"] > 0 and summary["memory_ratio"] > 0
     table = search_cost.markdown(summary)
     assert "| eq6 |" in table and "hinas search --task denoise --sigma 50 --preset tiny" in table
+    assert summary["command"].count("benchmarks/search_cost.py") == 2
     other = {**first, "config": {**first["config"], "seed": 1}}
     (tmp_path / "b.json").write_text(json.dumps(other))
     with pytest.raises(SystemExit, match="another search"):

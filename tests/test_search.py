@@ -37,6 +37,7 @@ def test_tiny_search_writes_a_complete_run_folder(photo_folder, tmp_path, task):
     assert records[0]["phase"] == "warmup" and records[-1]["phase"] == "search"
     assert all(r["val_psnr"] > 5 for r in records[1:])
     assert genotype.meta["best_epoch"] >= 2
+    assert 0 < sum(r["seconds"] for r in records) <= genotype.meta["search_seconds"]
     net = DerivedNet(genotype)
     import torch
 
@@ -50,6 +51,7 @@ def test_random_search_baseline(photo_folder, tmp_path):
                    "--out", out) == 0
     genotype = Genotype.load(out / "genotype.json")
     assert genotype.meta["strategy"] == "random" and genotype.meta["samples"] == 3
+    assert genotype.meta["search_seconds"] > 0
     assert all(len(node) == 2 for cell in genotype.cells for node in cell)
     DerivedNet(genotype)
 

@@ -264,6 +264,7 @@ class SearchRun:
                         best_val_psnr=f"{best:.2f}" if math.isfinite(best) else "n/a")
 
     def _finish(self) -> Genotype:
+        timer = Timer()
         meta = {"strategy": self.cfg.search.strategy, "seed": self.cfg.seed,
                 "epochs": self.cfg.search.epochs, "data_split": self.data.split}
         if self.cfg.search.strategy == "random":
@@ -274,6 +275,8 @@ class SearchRun:
             meta.update(best_epoch=self.best["epoch"], best_val_psnr=self.best["psnr"],
                         best_val_ssim=self.best["ssim"])
             genotype = derive_genotype(self.net, meta)
+        epochs_s = sum(record["seconds"] for record in self.metrics.read())
+        genotype.meta["search_seconds"] = round(epochs_s + timer.seconds(), 2)
         genotype.save(self.out / "genotype.json")
         plot_genotype(genotype, self.out / "architecture.png")
         plot_curves(self.metrics.read(), self.out / "curves.png", "epoch")
