@@ -113,8 +113,8 @@ def markdown(summary: dict) -> str:
     """A search-cost summary as a markdown table."""
     c = summary["config"]
     lines = [f"Whole search, {c['task']}, preset {c['preset']} "
-             f"{' '.join(c['overrides'])}".rstrip() + f", {c['threads']} threads, "
-             f"on {summary['device']}; the sharing row is `{command(c)}`",
+             f"{' '.join(c['overrides'])}".rstrip() + f", on {summary['device']}; the sharing "
+             f"row is `{command(c)}`",
              "",
              "| mode | wall time | peak RSS (MB) | best val PSNR (dB) | width path | params "
              "| MACs (G) at input |",

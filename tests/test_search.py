@@ -52,6 +52,8 @@ def test_random_search_baseline(photo_folder, tmp_path):
     genotype = Genotype.load(out / "genotype.json")
     assert genotype.meta["strategy"] == "random" and genotype.meta["samples"] == 3
     assert genotype.meta["search_seconds"] > 0
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert {r["phase"] for r in records} == {"random"}
     assert all(len(node) == 2 for cell in genotype.cells for node in cell)
     DerivedNet(genotype)
 

@@ -238,7 +238,8 @@ class SearchRun:
                                  f"stopped ({kept}); try a lower learning rate") from None
             bar.update(1)
             self._postfix(bar, epoch, w_losses[-1])
-        record = {"epoch": epoch, "phase": "search" if searching else "warmup",
+        phase = "random" if s.strategy == "random" else "search" if searching else "warmup"
+        record = {"epoch": epoch, "phase": phase,
                   "w_loss": float(np.mean(w_losses)),
                   "a_loss": float(np.mean(a_losses)) if a_losses else None,
                   "w_lr": self.w_opt.param_groups[0]["lr"],
