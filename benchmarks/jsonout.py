@@ -25,3 +25,19 @@ def emit(summary: dict, json_path: str | None = None, extra: dict[str, str] | No
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             Path(path).write_text(content)
     return text
+
+
+def load_compatible(path: str, config: dict, keys: tuple[str, ...], script: str) -> dict:
+    """The earlier summary at `path`, after checking that its config agrees with `config` on
+    `keys` (SystemExit naming the first that differs)."""
+    earlier = json.loads(Path(path).read_text())
+    for key in keys:
+        if earlier["config"].get(key) != config.get(key):
+            raise SystemExit(f"{script}: {path}: another run ({key} "
+                             f"{earlier['config'].get(key)!r} ≠ {config.get(key)!r})")
+    return earlier
+
+
+def joined_commands(earlier: dict, summary: dict) -> str:
+    """The command lines of two merged summaries, in the order they ran."""
+    return ", then ".join(c for c in (earlier.get("command"), summary.get("command")) if c)

@@ -21,7 +21,8 @@ Prints (and with `--json` writes) JSON:
 taken at a 481×321 input for denoising (a BSD500 image) and a 128×128 LR input for SR
 (`--cost-size` changes it); `search_seconds` is the search that produced the genotype (None when
 it was given and did not record it); classic methods have no parameters, MACs or latency.
-`--markdown` writes the table.
+`--markdown` writes the table. `--methods` runs a subset (e.g. to spread the trainings over several
+processes) and `--merge EARLIER.json` adds the methods of an earlier run with the same config.
 
 Example: python benchmarks/quality.py --task denoise --sigma 50 --train ../shared/data/BSDS500
 --test ../shared/data/Set12 --iters 3000 --preset cpu --json benchmarks/results/quality_denoise.json
@@ -70,6 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--cost-size", metavar="WxH", help="input size of params/MACs/latency")
     p.add_argument("--repeats", type=int, default=3, help="latency repeats (median)")
+    p.add_argument("--methods", metavar="A,B", help="methods to run (default: all of the task)")
+    p.add_argument("--merge", metavar="EARLIER.json",
+                   help="add the methods of an earlier run with the same config")
     p.add_argument("--out", metavar="WORKDIR", help="keep the run folders here (default: temp)")
     p.add_argument("--json", metavar="PATH", help="also write the JSON here")
     p.add_argument("--markdown", metavar="PATH", help="also write the markdown table here")
@@ -77,6 +81,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     w, h = (map(int, args.cost_size.lower().split("x")) if args.cost_size
             else COST_SIZE[args.task])
     args.cost_size = (w, h)
+    known = [n for n, _, _ in NETWORKS[args.task]] + CLASSICS[args.task]
+    args.methods = args.methods.split(",") if args.methods else known
+    unknown = sorted(set(args.methods) - set(known))
+    if unknown:
+        p.error(f"unknown method(s) {', '.join(unknown)} for {args.task}; known: "
+                f"{', '.join(known)}")
     return args
 
 
@@ -146,13 +156,15 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     for text in args.arch_options:
         options.update(parse_override(text))
     images, notes = load_test_images(args.test, cfg.task.channels)
+    networks = [n for n in NETWORKS[args.task] if n[0] in args.methods]
     genotypes = {}
     for strategy, given in (("hinas", args.genotype), ("random", args.rsws_genotype)):
-        genotypes[strategy] = find_genotype(cfg, strategy, given, args.train, work)
+        if any(s == strategy for _, _, s in networks):
+            genotypes[strategy] = find_genotype(cfg, strategy, given, args.train, work)
     w, h = args.cost_size
     x = torch.rand(1, cfg.task.channels, h, w, device=cfg.device)
     methods = {}
-    for name, arch, strategy in NETWORKS[args.task]:
+    for name, arch, strategy in networks:
         genotype, search_s = genotypes[strategy] if strategy else (None, None)
         start = time.perf_counter()
         spec = train(cfg, args.train, work / name, genotype, arch, quiet=True,
@@ -170,7 +182,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
             "seconds_per_image": report.mean["seconds"], "search_seconds": search_s,
             "train_seconds": train_s, "best_val_psnr": spec.meta["best_val_psnr"],
             "device": report.device}
-    for name in CLASSICS[args.task]:
+    for name in (n for n in CLASSICS[args.task] if n in args.methods):
         try:
             get_baseline(name, cfg.task)
         except HinasError as err:
@@ -195,6 +207,26 @@ def run(args: argparse.Namespace, work: Path) -> dict:
             "notes": notes, "methods": methods}
 
 
+RUN_KEYS = ("task", "sigma", "scale", "channels", "train", "test", "iters", "batch_size", "crop",
+            "lr", "seed", "preset", "overrides", "arch_options", "genotype", "rsws_genotype",
+            "cost_size")
+"""Config entries that must agree for two quality runs to be merged."""
+
+
+def merge(summary: dict, earlier_path: str) -> dict:
+    """`summary` with the methods (and notes) of the earlier quality summary at `earlier_path`
+    added, in the task's method order."""
+    from jsonout import joined_commands, load_compatible
+
+    earlier = load_compatible(earlier_path, summary["config"], RUN_KEYS, "quality")
+    found = {**earlier["methods"], **summary["methods"]}
+    task = summary["config"]["task"]
+    order = [n for n, _, _ in NETWORKS[task]] + CLASSICS[task]
+    notes = earlier["notes"] + [n for n in summary["notes"] if n not in earlier["notes"]]
+    return {**summary, "notes": notes, "methods": {n: found[n] for n in order if n in found},
+            "command": joined_commands(earlier, summary)}
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark, print the JSON and write the requested files."""
     args = parse_args(argv)
@@ -211,6 +243,8 @@ def main(argv: list[str] | None = None) -> dict:
     from jsonout import command_line, emit
 
     summary["command"] = command_line(__file__, argv)
+    if args.merge:
+        summary = merge(summary, args.merge)
     emit(summary, args.json, {args.markdown: markdown(summary)})
     return summary
 

@@ -97,16 +97,13 @@ def command(config: dict) -> str:
 
 def merge(summary: dict, earlier_path: str) -> dict:
     """`summary` with the modes of the earlier search-cost summary at `earlier_path` added."""
-    earlier = json.loads(Path(earlier_path).read_text())
-    for key in SEARCH_KEYS:
-        if earlier["config"].get(key) != summary["config"][key]:
-            raise SystemExit(f"search_cost: {earlier_path}: another search ({key} "
-                             f"{earlier['config'].get(key)!r} ≠ {summary['config'][key]!r})")
+    from jsonout import joined_commands, load_compatible
+
+    earlier = load_compatible(earlier_path, summary["config"], SEARCH_KEYS, "search_cost")
     modes = {m: earlier[m] for m in MODES if m in earlier and m not in summary}
     config = {**summary["config"],
               "modes": ",".join(m for m in MODES if m in summary or m in modes)}
-    commands = [c for c in (earlier.get("command"), summary.get("command")) if c]
-    return {**summary, "config": config, **modes, "command": ", then ".join(commands)}
+    return {**summary, "config": config, **modes, "command": joined_commands(earlier, summary)}
 
 
 def markdown(summary: dict) -> str:

@@ -60,17 +60,28 @@ def test_quality_denoise_searches_trains_and_scores_every_method(folders, tmp_pa
     assert "| dncnn |" in (tmp_path / "q.md").read_text()
 
 
-def test_quality_sr_with_given_genotypes(folders, tmp_path):
+def test_quality_sr_with_given_genotypes_in_two_merged_runs(folders, tmp_path):
     g = tmp_path / "g.json"
     tiny_genotype(TaskConfig(name="sr", scale=2, channels=3)).save(g)
-    summary = quality.main([
-        "--task", "sr", "--scale", "2", "--train", str(folders["rgb"]),
-        "--test", str(folders["rgb_test"]), "--iters", "2", "--preset", "tiny",
-        "--set", "train.val_every=2", "--genotype", str(g), "--rsws-genotype", str(g),
-        "--arch-option", "fsrcnn.d=4", "--cost-size", "16x16", "--repeats", "1"])
+    common = ["--task", "sr", "--scale", "2", "--train", str(folders["rgb"]),
+              "--test", str(folders["rgb_test"]), "--iters", "2", "--preset", "tiny",
+              "--set", "train.val_every=2", "--genotype", str(g), "--rsws-genotype", str(g),
+              "--arch-option", "fsrcnn.d=4", "--cost-size", "16x16", "--repeats", "1"]
+    first = quality.main([*common, "--methods", "bicubic,hinas", "--json",
+                          str(tmp_path / "a.json")])
+    assert list(first["methods"]) == ["hinas", "bicubic"]
+    summary = quality.main([*common, "--methods", "rsws,fsrcnn", "--merge",
+                            str(tmp_path / "a.json")])
     assert list(summary["methods"]) == ["hinas", "rsws", "fsrcnn", "bicubic"]
-    assert summary["methods"]["hinas"]["search_seconds"] is None  # genotype given
+    assert summary["methods"]["hinas"] == first["methods"]["hinas"]
+    assert summary["command"].count("--methods") == 2
+    assert summary["methods"]["hinas"]["search_seconds"] is None  # given, none recorded
     assert summary["methods"]["fsrcnn"]["cost_input"] == [16, 16, 3]
+    with pytest.raises(SystemExit, match="another run"):
+        quality.main([*common[:-4], "--cost-size", "8x8", "--repeats", "1", "--methods",
+                      "bicubic", "--merge", str(tmp_path / "a.json")])
+    with pytest.raises(SystemExit):
+        quality.parse_args([*common, "--methods", "dncnn"])
 
 
 def test_inference_records_latencies_and_unavailable_variants(folders, tmp_path):
@@ -114,7 +125,7 @@ def test_search_cost_measures_each_mode_in_a_subprocess_and_merges(folders, tmp_
     assert summary["command"].count("benchmarks/search_cost.py") == 2
     other = {**first, "config": {**first["config"], "seed": 1}}
     (tmp_path / "b.json").write_text(json.dumps(other))
-    with pytest.raises(SystemExit, match="another search"):
+    with pytest.raises(SystemExit, match="another run"):
         search_cost.merge(summary, str(tmp_path / "b.json"))
 
 
