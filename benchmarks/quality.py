@@ -97,8 +97,7 @@ def markdown(summary: dict) -> str:
     w, h = c["cost_size"]
     lines = [f"**{c['task']} {what}**, test `{c['test']}`, {c['iters']} training iterations "
              f"(batch {c['batch_size']}, crop {c['crop']}, preset {c['preset']}) on "
-             f"{summary['device']}, {c.get('threads', 2)} threads; params / MACs / latency at "
-             f"{w}×{h}",
+             f"{summary['device']}; params / MACs / latency at {w}×{h}",
              "",
              "| method | PSNR (dB) | SSIM | params (M) | MACs (G) | latency (ms) | search (s) "
              "| train (s) |",
