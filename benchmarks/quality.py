@@ -90,8 +90,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+TARGETS = {
+    "denoise": [("hinas", ">=", "dncnn", ("params", "latency_s")), ("hinas", ">", "rsws", ()),
+                ("hinas", ">=", "hinas-w40", ("params",)), ("*", ">=1dB", "bm3d", ())],
+    "sr": [("hinas", ">", "rsws", ()), ("hinas", ">=", "fsrcnn", ()),
+           ("hinas", ">", "bicubic", ())],
+}
+"""Per task, the quality targets (issue 6): (method or `*` for every network, PSNR relation,
+other method, costs in which the method must be lower)."""
+
+
+COST_FORMAT = {"params": lambda v: f"{v:,}", "latency_s": lambda v: f"{v * 1e3:.1f} ms"}
+
+
+def target_checks(summary: dict) -> list[str]:
+    """One line per quality target whose methods are in `summary`: met or missed, with the
+    figures it was judged on."""
+    methods, lines = summary["methods"], []
+    for left, relation, right, costs in TARGETS[summary["config"]["task"]]:
+        names = ([n for n, m in methods.items() if m["kind"] == "network"] if left == "*"
+                 else [left])
+        if right not in methods or not all(n in methods for n in names) or not names:
+            continue
+        for name in names:
+            a, b = methods[name], methods[right]
+            margin = a["psnr"] - b["psnr"]
+            ok = {">=": margin >= 0, ">": margin > 0, ">=1dB": margin >= 1}[relation]
+            parts = [f"PSNR {a['psnr']:.2f} vs {b['psnr']:.2f} dB ({margin:+.3f})"]
+            for cost in costs:
+                ok = ok and a[cost] < b[cost]
+                parts.append(f"{cost} {COST_FORMAT[cost](a[cost])} vs {COST_FORMAT[cost](b[cost])}")
+            wanted = {">=": "≥", ">": ">", ">=1dB": "≥ 1 dB above"}[relation]
+            lower = f" with lower {' and '.join(costs)}" if costs else ""
+            lines.append(f"- {'met' if ok else 'MISSED'}: {name} {wanted} {right}{lower} — "
+                         f"{', '.join(parts)}")
+    return lines
+
+
 def markdown(summary: dict) -> str:
-    """The methods of a quality summary as a markdown table."""
+    """The methods of a quality summary as a markdown table, then the issue's targets."""
     c = summary["config"]
     what = f"σ={c['sigma']:g}" if c["task"] == "denoise" else f"×{c['scale']}"
     w, h = c["cost_size"]
@@ -111,6 +148,9 @@ def markdown(summary: dict) -> str:
                      f"{num(m['params'], '.4f', 1e-6)} | {num(m['macs'], '.2f', 1e-9)} | "
                      f"{num(m['latency_s'], '.1f', 1e3)} | {num(m['search_seconds'], '.0f')} | "
                      f"{num(m['train_seconds'], '.0f')} |")
+    checks = target_checks(summary)
+    if checks:
+        lines += ["", "Targets:", "", *checks]
     lines += [f"\nnote: {n}" for n in summary["notes"]]
     return "\n".join(lines) + "\n"
 

@@ -84,6 +84,25 @@ def test_quality_sr_with_given_genotypes_in_two_merged_runs(folders, tmp_path):
         quality.parse_args([*common, "--methods", "dncnn"])
 
 
+def test_quality_targets_are_judged_from_the_figures():
+    def net(psnr, params, latency):
+        return {"kind": "network", "psnr": psnr, "params": params, "latency_s": latency}
+
+    summary = {"config": {"task": "denoise"}, "methods": {
+        "hinas": net(26.0, 100, 0.1), "rsws": net(26.0, 50, 0.05),
+        "hinas-w40": net(25.0, 200, 0.3), "dncnn": net(25.5, 500, 0.2),
+        "bm3d": {"kind": "classic", "psnr": 25.2}}}
+    checks = quality.target_checks(summary)
+    assert checks[0].startswith("- met: hinas ≥ dncnn with lower params and latency_s")
+    assert "params 100 vs 500" in checks[0] and "latency_s 100.0 ms vs 200.0 ms" in checks[0]
+    assert checks[1].startswith("- MISSED: hinas > rsws")
+    assert checks[2].startswith("- met: hinas ≥ hinas-w40")
+    by_net = [c for c in checks if "≥ 1 dB above bm3d" in c]
+    assert len(by_net) == 4 and all(c.startswith("- MISSED") for c in by_net)
+    del summary["methods"]["bm3d"]
+    assert len(quality.target_checks(summary)) == 3
+
+
 def test_inference_records_latencies_and_unavailable_variants(folders, tmp_path):
     g = tmp_path / "g.json"
     tiny_genotype(TaskConfig(name="denoise", channels=1)).save(g)
