@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -187,7 +186,7 @@ def run(args: argparse.Namespace) -> dict:
                 "latency_s": {v: run_variant(model, x, v, args) for v in variants}}
     config = {k: v for k, v in vars(args).items() if k != "json"}
     return {"benchmark": "inference", "config": config, "notes": notes,
-            "device": f"{describe_device(args.device)}, {os.cpu_count()} cores",
+            "device": describe_device(args.device),
             "models": models}
 
 

@@ -79,7 +79,8 @@ def plot_speed_quality(quality: list[tuple[Path, dict]], path: Path) -> None:
                             xytext=(2, 2), textcoords="offset points", fontsize=8, color="gray")
         w, h = c["cost_size"]
         what = f"σ={c['sigma']:g}" if c["task"] == "denoise" else f"×{c['scale']}"
-        ax.set(xlabel=f"latency at {w}×{h} (ms)", ylabel="PSNR (dB)",
+        ax.set_xscale("log")
+        ax.set(xlabel=f"latency at {w}×{h} (ms, log scale)", ylabel="PSNR (dB)",
                title=f"{c['task']} {what} ({source.stem})")
         ax.grid(alpha=0.3)
     fig.tight_layout()
