@@ -154,9 +154,9 @@ def _fixture_results(folder: Path) -> None:
         "config": {"task": "denoise", "sigma": 50.0, "scale": 4, "test": "BSD68", "iters": 10,
                    "batch_size": 4, "crop": 24, "preset": "tiny", "cost_size": [481, 321]},
         "methods": {
-            "hinas": {"psnr": 26.5, "ssim": 0.73, "params": 340000, "macs": 2e10,
+            "hinas": {"kind": "network", "psnr": 26.5, "ssim": 0.73, "params": 340000, "macs": 2e10,
                       "latency_s": 0.2, "search_seconds": 60.0, "train_seconds": 100.0},
-            "noisy": {"psnr": 14.2, "ssim": 0.2, "params": None, "macs": None,
+            "noisy": {"kind": "classic", "psnr": 14.2, "ssim": 0.2, "params": None, "macs": None,
                       "latency_s": None, "search_seconds": None, "train_seconds": None}}}
     supernet = {"config": {"task": "denoise", "width": 10, "width_factors": [1.0, 2.0, 4.0],
                            "layers": 3, "nodes": 4, "batch": 6, "patch": 64},
