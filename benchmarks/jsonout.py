@@ -1,11 +1,24 @@
-"""What every benchmark script does with its result: print it as JSON and optionally save it."""
+"""Plumbing shared by the benchmark scripts: measuring a mode in its own process, the command
+line, printing and saving the JSON, and merging with an earlier run."""
 
 from __future__ import annotations
 
 import json
 import shlex
+import subprocess
 import sys
 from pathlib import Path
+
+
+def child_result(script_file: str, argv: list[str], mode: str, *extra: str) -> dict:
+    """The JSON that `script_file` prints on its last line when rerun with `argv`, `--_child mode`
+    and `extra` in a fresh Python process (so that its peak RSS is its own); SystemExit with the
+    end of its stderr if it fails."""
+    out = subprocess.run([sys.executable, script_file, *argv, "--_child", mode, *extra],
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"mode {mode} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def command_line(script_file: str, argv: list[str] | None) -> str:

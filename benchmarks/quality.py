@@ -127,12 +127,17 @@ def target_checks(summary: dict) -> list[str]:
     return lines
 
 
+def task_label(config: dict) -> str:
+    """`denoise σ=50` or `sr ×4`: the task of a quality config."""
+    what = f"σ={config['sigma']:g}" if config["task"] == "denoise" else f"×{config['scale']}"
+    return f"{config['task']} {what}"
+
+
 def markdown(summary: dict) -> str:
     """The methods of a quality summary as a markdown table, then the issue's targets."""
     c = summary["config"]
-    what = f"σ={c['sigma']:g}" if c["task"] == "denoise" else f"×{c['scale']}"
     w, h = c["cost_size"]
-    lines = [f"**{c['task']} {what}**, test `{c['test']}`, {c['iters']} training iterations "
+    lines = [f"**{task_label(c)}**, test `{c['test']}`, {c['iters']} training iterations "
              f"(batch {c['batch_size']}, crop {c['crop']}, preset {c['preset']}) on "
              f"{summary['device']}; params / MACs / latency at {w}×{h}",
              "",

@@ -65,6 +65,8 @@ def plot_speed_quality(quality: list[tuple[Path, dict]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from quality import task_label
+
     fig, axes = plt.subplots(1, len(quality), figsize=(5.5 * len(quality), 4.2), squeeze=False)
     for ax, (source, summary) in zip(axes[0], quality, strict=True):
         c = summary["config"]
@@ -78,10 +80,9 @@ def plot_speed_quality(quality: list[tuple[Path, dict]], path: Path) -> None:
                 ax.annotate(name, (0, m["psnr"]), xycoords=("axes fraction", "data"),
                             xytext=(2, 2), textcoords="offset points", fontsize=8, color="gray")
         w, h = c["cost_size"]
-        what = f"σ={c['sigma']:g}" if c["task"] == "denoise" else f"×{c['scale']}"
         ax.set_xscale("log")
         ax.set(xlabel=f"latency at {w}×{h} (ms, log scale)", ylabel="PSNR (dB)",
-               title=f"{c['task']} {what} ({source.stem})")
+               title=f"{task_label(c)} ({source.stem})")
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

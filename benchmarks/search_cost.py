@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -140,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
     from hinas.demo import write_demo_data
     from hinas.evaluate import describe_device
-    from jsonout import command_line, emit
+    from jsonout import child_result, command_line, emit
 
     results = {}
     with tempfile.TemporaryDirectory(prefix="hinas-search-cost-") as tmp:
@@ -149,12 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
             args.data = [str(write_demo_data(Path(tmp) / "data")[0])]
             argv += ["--data", *args.data]
         for mode in args.modes.split(","):
-            out = subprocess.run([sys.executable, __file__, *argv, "--_child", mode,
-                                  "--_out", str(runs / mode)],
-                                 capture_output=True, text=True, check=False)
-            if out.returncode != 0:
-                raise SystemExit(f"mode {mode} failed:\n{out.stderr[-2000:]}")
-            results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+            results[mode] = child_result(__file__, argv, mode, "--_out", str(runs / mode))
     config = {k: v for k, v in vars(args).items()
               if k not in ("json", "out", "merge", "_child", "_out")}
     summary = {"benchmark": "search_cost", "config": config,

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -110,15 +109,11 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(measure(args, args._child)))
         return {}
     from hinas.evaluate import describe_device
-    from jsonout import command_line, emit
+    from jsonout import child_result, command_line, emit
 
     results = {}
     for mode in args.modes.split(","):
-        out = subprocess.run([sys.executable, __file__, *argv, "--_child", mode],
-                             capture_output=True, text=True, check=False)
-        if out.returncode != 0:
-            raise SystemExit(f"mode {mode} failed:\n{out.stderr[-2000:]}")
-        results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+        results[mode] = child_result(__file__, argv, mode)
     widths = [args.width * f for f in args.width_factors]
     config = {k: v for k, v in vars(args).items() if k not in ("json", "_child", "modes")}
     summary = {"config": config, **results}

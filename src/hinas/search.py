@@ -276,11 +276,12 @@ class SearchRun:
             meta.update(best_epoch=self.best["epoch"], best_val_psnr=self.best["psnr"],
                         best_val_ssim=self.best["ssim"])
             genotype = derive_genotype(self.net, meta)
-        epochs_s = sum(record["seconds"] for record in self.metrics.read())
+        records = self.metrics.read()
+        epochs_s = sum(record["seconds"] for record in records)
         genotype.meta["search_seconds"] = round(epochs_s + timer.seconds(), 2)
         genotype.save(self.out / "genotype.json")
         plot_genotype(genotype, self.out / "architecture.png")
-        plot_curves(self.metrics.read(), self.out / "curves.png", "epoch")
+        plot_curves(records, self.out / "curves.png", "epoch")
         if self.cfg.search.strategy == "hinas":
             plot_arch_history(self.history.read(), self.cfg.space, self.out / "arch_evolution.png")
         return genotype
