@@ -98,10 +98,12 @@ class Cell(nn.Module):
             else:
                 x = states[inp]
             y = self.ops[j][t](x)
-            if self.weight_index is not None:
+            if self.weight_index is None:
+                total = y if total is None else total + y
+            else:
                 row, col = self.weight_index[j][t]
-                y = weights[row, col] * y
-            total = y if total is None else total + y
+                total = weights[row, col] * y if total is None else torch.addcmul(
+                    total, weights[row, col], y)
         return total if total is not None else torch.zeros_like(states[1])
 
 

@@ -116,6 +116,8 @@ class SearchConfig:
     val_crop: int = 0
     max_images: int = 0
     samples: int = 100
+    path_prior: str = "correct"
+    channels_last: bool = True
 
     def validate(self) -> None:
         """Raise HinasError on impossible search settings."""
@@ -130,6 +132,8 @@ class SearchConfig:
         _check(self.crops_per_image >= 1, "search.crops_per_image must be ≥ 1")
         _check(0 < self.val_fraction < 1, "search.val_fraction must be in (0, 1)")
         _check(self.samples >= 1, "search.samples must be ≥ 1")
+        _check(self.path_prior in ("correct", "keep"),
+               f"search.path_prior must be 'correct' or 'keep', got {self.path_prior!r}")
 
 
 @dataclass

@@ -15,11 +15,12 @@ from typing import Any
 
 from hinas import __version__
 from hinas.config import SpaceConfig, TaskConfig, build_dataclass
-from hinas.errors import HinasError
+from hinas.errors import HinasError, warn
 from hinas.io import atomic_write_text
-from hinas.ops import OPS
+from hinas.ops import LEGACY_OPS, OPS
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: `dil_conv_*` is a full dilated convolution (format 1 meant a separable one)."""
 INPUT_NAMES = ("c_{k-2}", "c_{k-1}")
 
 
@@ -101,6 +102,8 @@ class Genotype:
         missing = [k for k in ("task", "space", "path", "cells") if k not in data]
         if missing:
             raise HinasError(f"{source}: genotype lacks {', '.join(missing)}")
+        if version == 1:
+            data = _upgrade_v1(data, source)
         try:
             return cls(
                 task=build_dataclass(TaskConfig, data["task"], "task"),
@@ -132,3 +135,25 @@ class Genotype:
         except json.JSONDecodeError as err:
             raise HinasError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
         return cls.from_dict(data, str(path))
+
+
+def _upgrade_v1(data: dict, source: str) -> dict:
+    """A format-1 genotype with its separable `dil_conv_*` renamed to `dil_sep_conv_*`, so that it
+    builds exactly the network it described; says so once on stderr."""
+    def rename(op: Any) -> Any:
+        return LEGACY_OPS.get(op, op) if isinstance(op, str) else op
+
+    try:
+        cells = [[[[inp, rename(op)] for inp, op in node] for node in cell]
+                 for cell in data["cells"]]
+    except (TypeError, ValueError) as err:
+        raise HinasError(f"{source}: malformed genotype ({err})") from None
+    space = dict(data["space"]) if isinstance(data["space"], dict) else data["space"]
+    if isinstance(space, dict) and isinstance(space.get("ops"), list):
+        space["ops"] = [rename(op) for op in space["ops"]]
+    if any(op in LEGACY_OPS.values() for cell in cells for node in cell for _, op in node):
+        warn(f"{source}: genotype format 1; its dil_conv ops were separable and are built as "
+             "dil_sep_conv (the network it described)")
+    meta = dict(data.get("meta") or {})
+    meta["upgraded_from_version"] = 1
+    return {**data, "cells": cells, "space": space, "meta": meta}

@@ -3,8 +3,11 @@
 Every convolutional operation is LeakyReLU → conv → BatchNorm, stride 1, "same" padding. The
 LeakyReLU is applied by the cell once per input state and shared by every operation that reads that
 state (`OpSpec.preact`), so a mixed edge does not store five copies of the same activation; the
-operation modules themselves hold conv → BN. `none` is registered so that genotypes and α have a
-column for it, but it is never instantiated: a mixed edge skips it instead of multiplying by zero.
+operation modules themselves hold conv → BN. `dil_conv_*` is a full k×k convolution with dilation
+2, as the paper describes it; the separable dilated variant of DARTS (what genotype format 1 meant
+by `dil_conv_*`) is registered as `dil_sep_conv_*` so old genotypes build what they always built.
+`none` is registered so that genotypes and α have a column for it, but it is never instantiated: a
+mixed edge skips it instead of multiplying by zero.
 """
 
 from __future__ import annotations
@@ -102,11 +105,21 @@ def _sep5(channels: int, affine: bool) -> nn.Module:
 
 @register_op("dil_conv_3x3")
 def _dil3(channels: int, affine: bool) -> nn.Module:
-    return _separable(channels, 3, 2, affine)
+    return nn.Sequential(*conv_bn(channels, channels, 3, affine, dilation=2))
 
 
 @register_op("dil_conv_5x5")
 def _dil5(channels: int, affine: bool) -> nn.Module:
+    return nn.Sequential(*conv_bn(channels, channels, 5, affine, dilation=2))
+
+
+@register_op("dil_sep_conv_3x3")
+def _dil_sep3(channels: int, affine: bool) -> nn.Module:
+    return _separable(channels, 3, 2, affine)
+
+
+@register_op("dil_sep_conv_5x5")
+def _dil_sep5(channels: int, affine: bool) -> nn.Module:
     return _separable(channels, 5, 2, affine)
 
 
@@ -115,3 +128,7 @@ PRIMITIVES: tuple[str, ...] = (
     "dil_conv_5x5",
 )
 """The paper's seven candidates, in the column order of α."""
+
+LEGACY_OPS: dict[str, str] = {"dil_conv_3x3": "dil_sep_conv_3x3",
+                              "dil_conv_5x5": "dil_sep_conv_5x5"}
+"""What `dil_conv_*` meant in genotype format 1 (a separable dilated conv), by today's names."""

@@ -16,6 +16,7 @@ epoch) and `best.pt`, genotype.json and plots. `resume=True` continues exactly f
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from torch.utils.data import DataLoader
 from hinas.config import Config, save_config
 from hinas.data import PatchDataset, collect_images, load_images, split_images
 from hinas.degradations import build_degradation
-from hinas.derive import derive_genotype
+from hinas.derive import decisiveness, derive_genotype, verdict
 from hinas.errors import HinasError, warn
 from hinas.evaluate import make_pairs, score_model
 from hinas.genotype import Genotype
@@ -128,13 +129,31 @@ def steps_per_epoch(cfg: Config, n_w: int) -> int:
     return max(1, math.ceil(n_w * cfg.search.crops_per_image / cfg.search.batch_size))
 
 
+def arch_budget(cfg: Config, n_w: int) -> dict[str, float]:
+    """The architecture-step budget of a search: how many A-steps it makes and the logit budget
+    a_lr × A-steps, which bounds how far Adam can move α and β (about lr per step)."""
+    s = cfg.search
+    searching = s.epochs - s.warmup_epochs if s.strategy == "hinas" else 0
+    a_steps = searching * steps_per_epoch(cfg, n_w)
+    return {"a_steps": a_steps, "a_lr": s.a_lr, "logit_budget": round(s.a_lr * a_steps, 4)}
+
+
+DECISIVENESS_KEYS = ("alpha_entropy", "beta_entropy", "path_margin", "edge_margin",
+                     "choices_changed")
+
+MIN_LOGIT_BUDGET = 1.0
+MIN_A_STEPS = 500
+"""Below either, α/β barely leave their initial values: a warning names the numbers."""
+
+
 def _batches(dataset: PatchDataset, epoch: int, cfg: Config, device: torch.device
              ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     dataset.set_epoch(epoch)
     loader = DataLoader(dataset, batch_size=cfg.search.batch_size, shuffle=False,
                         num_workers=cfg.data.workers, drop_last=False)
+    fmt = torch.channels_last if cfg.search.channels_last else torch.contiguous_format
     for lq, gt in loader:
-        yield lq.to(device), gt.to(device)
+        yield lq.to(device, memory_format=fmt), gt.to(device)
 
 
 def _arch_record(net: Supernet, epoch: int) -> dict:
@@ -157,6 +176,8 @@ class SearchRun:
         seed_everything(cfg.seed)
         self.data = prepare_data(cfg, data_dir)
         self.net = Supernet(cfg.space, cfg.task).to(self.device)
+        if cfg.search.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
         self.w_opt, self.a_opt = make_optimizers(self.net, cfg)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.w_opt, T_max=cfg.search.epochs, eta_min=cfg.search.w_lr_min)
@@ -166,6 +187,7 @@ class SearchRun:
         self.epoch, self.best = 0, {"psnr": -math.inf, "ssim": 0.0, "epoch": 0}
         self.metrics = MetricsLog(self.out / "metrics.jsonl")
         self.history = MetricsLog(self.out / "arch_history.jsonl")
+        self.budget = arch_budget(cfg, len(self.data.split["w"]))
         if resume and (self.out / "last.pt").exists():
             self._restore(load_checkpoint(self.out / "last.pt"))
         elif resume:
@@ -201,6 +223,15 @@ class SearchRun:
         """Run the remaining epochs, then derive, save and plot the genotype."""
         s = self.cfg.search
         steps = steps_per_epoch(self.cfg, len(self.data.split["w"]))
+        if s.strategy == "hinas":
+            b = self.budget
+            if not self.quiet:
+                print(f"hinas: architecture-step budget: {b['a_steps']} A-steps × a_lr {s.a_lr:g}"
+                      f" = logit budget {b['logit_budget']:g}", file=sys.stderr, flush=True)
+            if b["logit_budget"] < MIN_LOGIT_BUDGET or b["a_steps"] < MIN_A_STEPS:
+                warn(f"{b['a_steps']} A-steps at a_lr {s.a_lr:g} (logit budget "
+                     f"{b['logit_budget']:g}) may not decide: α/β need a logit budget ≥ "
+                     f"{MIN_LOGIT_BUDGET:g} over ≥ {MIN_A_STEPS} A-steps")
         bar = progress(s.epochs * steps, self.epoch * steps, self.quiet,
                        f"search {self.cfg.task.describe()}")
         try:
@@ -213,6 +244,8 @@ class SearchRun:
     def _epoch(self, epoch: int, bar) -> None:
         s, timer = self.cfg.search, Timer()
         searching = s.strategy == "hinas" and epoch > s.warmup_epochs
+        before = (derive_genotype(self.net, prior=s.path_prior) if s.strategy == "hinas"
+                  else None)
         a_batches = _batches(self.data.train_a, epoch, self.cfg, self.device)
         w_losses, a_losses = [], []
         self.net.train()
@@ -239,11 +272,17 @@ class SearchRun:
             bar.update(1)
             self._postfix(bar, epoch, w_losses[-1])
         phase = "random" if s.strategy == "random" else "search" if searching else "warmup"
+        per_epoch = steps_per_epoch(self.cfg, len(self.data.split["w"]))
+        done_a = max(0, epoch - s.warmup_epochs) * per_epoch if s.strategy == "hinas" else 0
         record = {"epoch": epoch, "phase": phase,
                   "w_loss": float(np.mean(w_losses)),
                   "a_loss": float(np.mean(a_losses)) if a_losses else None,
                   "w_lr": self.w_opt.param_groups[0]["lr"],
-                  "a_lr": self.a_opt.param_groups[0]["lr"] if searching else None}
+                  "a_lr": self.a_opt.param_groups[0]["lr"] if searching else None,
+                  "a_steps": done_a, "a_steps_total": self.budget["a_steps"],
+                  "logit_budget_used": round(s.a_lr * done_a, 4)}
+        if before is not None:
+            record.update(self._decisiveness(before))
         self.scheduler.step()
         self.epoch = epoch
         if s.strategy == "hinas" and epoch >= s.eval_from_epoch:
@@ -259,6 +298,12 @@ class SearchRun:
         if s.strategy == "hinas":
             self.history.append(_arch_record(self.net, epoch))
 
+    def _decisiveness(self, before: Genotype) -> dict:
+        """Decisiveness of the current α/β, with the choices changed since `before`."""
+        current = derive_genotype(self.net, prior=self.cfg.search.path_prior)
+        return decisiveness(np.array(current.alpha), np.array(current.beta), self.cfg.space,
+                            before, current, self.cfg.search.path_prior)
+
     def _postfix(self, bar, epoch: int, loss: float) -> None:
         best = self.best["psnr"]
         bar.set_postfix(epoch=epoch, loss=f"{loss:.4f}",
@@ -266,24 +311,33 @@ class SearchRun:
 
     def _finish(self) -> Genotype:
         timer = Timer()
-        meta = {"strategy": self.cfg.search.strategy, "seed": self.cfg.seed,
-                "epochs": self.cfg.search.epochs, "data_split": self.data.split}
-        if self.cfg.search.strategy == "random":
+        s = self.cfg.search
+        meta = {"strategy": s.strategy, "seed": self.cfg.seed,
+                "epochs": s.epochs, "data_split": self.data.split}
+        records = self.metrics.read()
+        if s.strategy == "random":
             genotype = self._random_best(meta)
         else:
             if (self.out / "best.pt").exists():
                 self.net.load_state_dict(load_checkpoint(self.out / "best.pt")["model"])
+            upto = self.best["epoch"] or self.epoch
+            decision = verdict(records, upto)
             meta.update(best_epoch=self.best["epoch"], best_val_psnr=self.best["psnr"],
-                        best_val_ssim=self.best["ssim"])
-            genotype = derive_genotype(self.net, meta)
-        records = self.metrics.read()
+                        best_val_ssim=self.best["ssim"], path_prior=s.path_prior,
+                        arch_budget=self.budget, verdict=decision,
+                        decisiveness={k: v for r in records if r["epoch"] == upto
+                                      for k, v in r.items() if k in DECISIVENESS_KEYS})
+            genotype = derive_genotype(self.net, meta, s.path_prior)
+            if not self.quiet:
+                print(f"hinas: search {decision['message']}", file=sys.stderr, flush=True)
         epochs_s = sum(record["seconds"] for record in records)
         genotype.meta["search_seconds"] = round(epochs_s + timer.seconds(), 2)
         genotype.save(self.out / "genotype.json")
         plot_genotype(genotype, self.out / "architecture.png")
         plot_curves(records, self.out / "curves.png", "epoch")
-        if self.cfg.search.strategy == "hinas":
-            plot_arch_history(self.history.read(), self.cfg.space, self.out / "arch_evolution.png")
+        if s.strategy == "hinas":
+            plot_arch_history(self.history.read(), self.cfg.space, self.out / "arch_evolution.png",
+                              records)
         return genotype
 
     def _random_best(self, meta: dict) -> Genotype:

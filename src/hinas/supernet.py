@@ -25,9 +25,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from hinas.cells import cell_edges, num_edges, supercell
+from hinas.complexity import count_params
 from hinas.config import SpaceConfig, TaskConfig
+from hinas.errors import HinasError
 from hinas.genotype import Genotype
-from hinas.network import Stem, Tail, projection
+from hinas.network import DerivedNet, Stem, Tail, projection
 from hinas.ops import OPS
 
 MOVES = 3
@@ -83,14 +85,39 @@ class SampledArch:
     genotype: Genotype
 
 
+def count_paths(layers: int) -> list[dict[int, int]]:
+    """`counts[l][prev]`: how many valid level sequences for layers l .. layers-1 follow level
+    `prev` at layer l-1 (`counts[layers]` is 1 for every level); used to draw paths uniformly."""
+    counts: list[dict[int, int]] = [dict() for _ in range(layers + 1)]
+    counts[layers] = {level: 1 for level in (0, 1, 2)}
+    for layer in range(layers - 1, -1, -1):
+        for prev in layer_levels(layer - 1):
+            counts[layer][prev] = sum(counts[layer + 1][nxt] for nxt in layer_levels(layer)
+                                      if abs(nxt - prev) <= 1)
+    return counts
+
+
+def sample_path(layers: int, rng: np.random.Generator) -> list[int]:
+    """A width path drawn uniformly from all valid paths (start at level 0 before layer 0, one
+    level step at most per layer), not a random walk, which would favour some paths."""
+    counts = count_paths(layers)
+    path, prev = [], 0
+    for layer in range(layers):
+        nexts = [nxt for nxt in layer_levels(layer) if abs(nxt - prev) <= 1]
+        weights = np.array([counts[layer + 1][nxt] for nxt in nexts], dtype=float)
+        prev = int(nexts[rng.choice(len(nexts), p=weights / weights.sum())])
+        path.append(prev)
+    return path
+
+
 def sample_arch(space: SpaceConfig, task: TaskConfig, rng: np.random.Generator) -> SampledArch:
     """Draw an architecture uniformly: per node two distinct inputs, each with a random non-`none`
-    op; a width path by a uniform random walk over the existing moves from level 0."""
+    op; a width path uniformly among the valid paths (`sample_path`)."""
     usable = [c for c, op in enumerate(space.ops) if OPS[op].build is not None]
     edges = cell_edges(space.nodes)
     alpha = torch.zeros(space.layers, len(edges), len(space.ops))
     beta = torch.zeros(space.layers, 3, MOVES)
-    cells, active, path, level = [], [], [], 0
+    cells, active = [], []
     for layer in range(space.layers):
         cell, on = [], set()
         for j in range(space.nodes):
@@ -105,14 +132,28 @@ def sample_arch(space: SpaceConfig, task: TaskConfig, rng: np.random.Generator) 
             cell.append(node)
         cells.append(cell)
         active.append(frozenset(on))
-        moves = [m for m in range(MOVES) if level + m - 1 in layer_levels(layer)]
-        move = int(rng.choice(moves))
-        beta[layer, level, move] = 1.0
-        level += move - 1
-        path.append(level)
+    path = sample_path(space.layers, rng)
+    for layer, (before, level) in enumerate(zip([0, *path[:-1]], path, strict=True)):
+        beta[layer, before, level - before + 1] = 1.0
     genotype = Genotype(task=task, space=space, path=path, cells=cells,
                         meta={"strategy": "random"})
     return SampledArch(alpha, beta, tuple(active), genotype)
+
+
+def random_genotype(space: SpaceConfig, task: TaskConfig, rng: np.random.Generator,
+                    target_params: int | None = None, tolerance: float = 0.15,
+                    width_multiplier: float = 1.0, tries: int = 2000) -> Genotype:
+    """A genotype drawn uniformly from the space (as `sample_arch`); with `target_params`, redrawn
+    until the network it builds at `width_multiplier` has within ±`tolerance` of that many
+    parameters (a clear error after `tries` draws)."""
+    for attempt in range(1, tries + 1):
+        genotype = sample_arch(space, task, rng).genotype
+        params = count_params(DerivedNet(genotype, width_multiplier))
+        if target_params is None or abs(params - target_params) <= tolerance * target_params:
+            genotype.meta.update(params=params, draws=attempt)
+            return genotype
+    raise HinasError(f"no random genotype within ±{tolerance:.0%} of {target_params:,} "
+                     f"parameters in {tries} draws; widen the tolerance")
 
 
 class Supernet(nn.Module):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 
 matplotlib.use("Agg")
@@ -126,16 +127,19 @@ def plot_curves(records: list[dict], path: str | Path, x: str = "epoch") -> None
     _save(fig, path)
 
 
-def plot_arch_history(history: list[dict], space: SpaceConfig, path: str | Path) -> None:
-    """Evolution of α (mean op weight per layer) and β (move probabilities per layer) per epoch."""
+def plot_arch_history(history: list[dict], space: SpaceConfig, path: str | Path,
+                      records: list[dict] | None = None) -> None:
+    """Evolution of α (mean op weight per layer) and β (move probabilities per layer) per epoch,
+    and, from the metrics `records`, how decided the search is (entropies and margins)."""
     if not history:
         return
     epochs = [h["epoch"] for h in history]
     alpha = np.array([h["alpha"] for h in history])  # [T, rows, edges, ops]
     beta = np.array([h["beta"] for h in history])  # [T, layers, 3, 3]
     rows = space.layers
-    fig, axes = plt.subplots(rows, 2, figsize=(11, 2.8 * rows), layout="constrained",
-                             squeeze=False)
+    decided = [r for r in records or [] if r.get("path_margin") is not None]
+    fig, axes = plt.subplots(rows + bool(decided), 2, figsize=(11, 2.8 * (rows + bool(decided))),
+                             layout="constrained", squeeze=False)
     moves = ("down", "same", "up")
     for layer in range(rows):
         a = alpha[:, layer if alpha.shape[1] > 1 else 0].mean(axis=1)
@@ -153,6 +157,25 @@ def plot_arch_history(history: list[dict], space: SpaceConfig, path: str | Path)
         axes[layer, 1].set_ylim(0, 1)
         axes[layer, 1].legend(fontsize=7, ncol=3)
     axes[0, 0].legend(fontsize=7, ncol=2)
+    if decided:
+        _plot_decisiveness(axes[rows], decided)
+    for ax in axes.flat:
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     axes[-1, 0].set_xlabel("epoch")
     axes[-1, 1].set_xlabel("epoch")
     _save(fig, path)
+
+
+def _plot_decisiveness(axes: np.ndarray, records: list[dict]) -> None:
+    """Normalised entropies (1 = undecided) and the path / edge margins per epoch."""
+    epochs = [r["epoch"] for r in records]
+    entropy = np.array([r["alpha_entropy"] for r in records])
+    for row in range(entropy.shape[1]):
+        axes[0].plot(epochs, entropy[:, row], label=f"α, layer {row}")
+    axes[0].plot(epochs, [r["beta_entropy"] for r in records], "k--", label="β")
+    axes[0].set_title("normalised entropy (1 = uniform, 0 = decided)", fontsize=9)
+    axes[0].legend(fontsize=7, ncol=2)
+    axes[1].plot(epochs, [r["path_margin"] for r in records], label="width path margin (nats)")
+    axes[1].plot(epochs, [r["edge_margin"] for r in records], label="top-2 edge margin")
+    axes[1].set_title("margins of the derived choices", fontsize=9)
+    axes[1].legend(fontsize=7)
