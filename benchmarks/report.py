@@ -31,7 +31,7 @@ def supernet_cost_markdown(summary: dict) -> str:
              "",
              "| mode | step (s) | peak RSS (MB) | weight parameters |",
              "|---|---:|---:|---:|"]
-    for mode in ("sharing", "eq6", "sharing_ckpt"):
+    for mode in ("sharing", "eq6", "sharing_ckpt", "sharing_cl"):
         if mode in summary:
             m = summary[mode]
             lines.append(f"| {mode} | {m['step_s']:.2f} | {m['peak_rss_mb']:.0f} | "
@@ -39,7 +39,8 @@ def supernet_cost_markdown(summary: dict) -> str:
     ratios = [f"{label} {summary[key]}" for key, label in
               (("memory_ratio", "memory Eq. 6 / Eq. 5"), ("time_ratio", "time Eq. 6 / Eq. 5"),
                ("theory_ratio", "cell work Eq. 6 / Eq. 5"),
-               ("ckpt_memory_fraction", "memory with checkpointing / without"))
+               ("ckpt_memory_fraction", "memory with checkpointing / without"),
+               ("channels_last_speedup", "step speed-up with channels-last (sharing / sharing_cl)"))
               if key in summary]
     if ratios:
         lines.append("\n" + "; ".join(ratios))

@@ -6,10 +6,13 @@ search step is what the search loop runs after warm-up: a weight step (forward, 
 Train-W batch and an architecture step (forward, backward, Adam) on a Train-A batch. Prints JSON:
 
     {"config": {...}, "sharing": {"peak_rss_mb", "step_s", "params"}, "eq6": {...},
-     "sharing_ckpt": {...}, "memory_ratio", "time_ratio", "theory_ratio", "device"}
+     "sharing_ckpt": {...}, "sharing_cl": {...}, "memory_ratio", "time_ratio",
+     "channels_last_speedup", "theory_ratio", "device"}
 
 `theory_ratio` = Σ_cells(#incoming paths × width) / Σ_cells(width): the cell work of Eq. 6 over
-Eq. 5. Example: python benchmarks/supernet_cost.py --json benchmarks/results/supernet_cost.json
+Eq. 5. Example: python benchmarks/supernet_cost.py --json benchmarks/results/supernet_cost.json;
+at the `cpu` preset's search config, before/after channels-last:
+python benchmarks/supernet_cost.py --width 4 --batch 4 --patch 32 --modes sharing,sharing_cl
 """
 
 from __future__ import annotations
@@ -23,7 +26,11 @@ import time
 
 MODES = {"sharing": {"cell_sharing": True, "checkpoint": False},
          "eq6": {"cell_sharing": False, "checkpoint": False},
-         "sharing_ckpt": {"cell_sharing": True, "checkpoint": True}}
+         "sharing_ckpt": {"cell_sharing": True, "checkpoint": True},
+         "sharing_cl": {"cell_sharing": True, "checkpoint": False}}
+CHANNELS_LAST = {"sharing_cl"}
+"""Modes run in channels-last memory format (what `search.channels_last` does); the others run
+contiguous, the layout searches used before, so `sharing` vs `sharing_cl` is the before/after."""
 
 
 def theory_ratio(layers: int, widths: list[float]) -> float:
@@ -55,6 +62,8 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
                         width_factors=args.width_factors, **MODES[mode])
     cfg = resolve(args.task)
     net = Supernet(space, task)
+    fmt = torch.channels_last if mode in CHANNELS_LAST else torch.contiguous_format
+    net = net.to(memory_format=fmt)
     w_opt, a_opt = make_optimizers(net, cfg)
     loss_fn = build_loss("mse+ssim")
     s = task.out_scale
@@ -63,7 +72,7 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
     def batch() -> tuple[torch.Tensor, torch.Tensor]:
         gt = torch.rand(args.batch, args.channels, lq_size * s, lq_size * s)
         lq = torch.rand(args.batch, args.channels, lq_size, lq_size)
-        return lq, gt
+        return lq.contiguous(memory_format=fmt), gt
 
     times = []
     for _ in range(args.warmup + args.steps):
@@ -121,6 +130,9 @@ def main(argv: list[str] | None = None) -> dict:
         summary["memory_ratio"] = round(results["eq6"]["peak_rss_mb"]
                                         / results["sharing"]["peak_rss_mb"], 3)
         summary["time_ratio"] = round(results["eq6"]["step_s"] / results["sharing"]["step_s"], 3)
+    if "sharing" in results and "sharing_cl" in results:
+        summary["channels_last_speedup"] = round(results["sharing"]["step_s"]
+                                                 / results["sharing_cl"]["step_s"], 3)
     if "sharing" in results and "sharing_ckpt" in results:
         summary["ckpt_memory_fraction"] = round(results["sharing_ckpt"]["peak_rss_mb"]
                                                 / results["sharing"]["peak_rss_mb"], 3)

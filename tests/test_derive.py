@@ -1,11 +1,21 @@
-"""Derivation: top-2 edges per node (never `none`), Viterbi width path, genotype of a supernet."""
+"""Derivation: top-2 edges per node (never `none`), Viterbi width path (prior-corrected and the
+paper's), genotype of a supernet, decisiveness measures and the search verdict."""
 
 import numpy as np
 import pytest
+import torch
 
 from hinas.cells import cell_edges
 from hinas.config import SpaceConfig, TaskConfig
-from hinas.derive import derive_genotype, top2_cell, viterbi
+from hinas.derive import (
+    decisiveness,
+    derive_genotype,
+    normalised_entropy,
+    path_scores,
+    top2_cell,
+    verdict,
+    viterbi,
+)
 from hinas.ops import PRIMITIVES
 from hinas.supernet import Supernet, beta_mask
 
@@ -88,3 +98,92 @@ def test_derive_genotype_from_supernet():
     assert len(genotype.cells) == 3 and all(len(c) == 3 for c in genotype.cells)
     assert len(genotype.path) == 3 and genotype.meta["note"] == "test"
     assert np.asarray(genotype.alpha).shape == (3, 9, 7)
+
+
+def all_paths(layers: int) -> list[list[int]]:
+    """Every valid width path, enumerated by brute force."""
+    paths = [[]]
+    for layer in range(layers):
+        levels = (0, 1) if layer == 0 else (0, 1, 2)
+        paths = [p + [lv] for p in paths for lv in levels if abs(lv - (p[-1] if p else 0)) <= 1]
+    return paths
+
+
+def uniform_beta(layers: int) -> np.ndarray:
+    mask = beta_mask(layers).numpy()
+    return np.where(mask, 1.0 / np.maximum(mask.sum(-1, keepdims=True), 1), 0.0)
+
+
+def test_prior_corrected_decode_favours_no_path_when_beta_is_uniform():
+    beta = uniform_beta(3)
+    corrected = path_scores(beta, "correct", best=100)
+    assert len(corrected) == len(all_paths(3)) == 12
+    assert all(score == pytest.approx(0.0) for score, _ in corrected)
+    kept = path_scores(beta, "keep", best=100)  # the paper's decode prefers the narrow edge
+    assert kept[0][1] == [0, 0, 0] and kept[0][0] - kept[-1][0] > 0.4
+
+
+def test_decisive_beta_gives_the_same_path_under_both_decodes():
+    beta = uniform_beta(3)
+    beta[0, 0] = [0, 0.05, 0.95]  # stem → level 1
+    beta[1, 1] = [0.02, 0.03, 0.95]  # → level 2
+    beta[2, 2] = [0.9, 0.1, 0]  # → level 1
+    assert viterbi(beta, "correct") == viterbi(beta, "keep") == [1, 2, 1]
+    (best, path), (second, _) = path_scores(beta, "correct")
+    assert path == [1, 2, 1] and best - second > 1.0
+
+
+def test_path_scores_rank_every_path_like_brute_force():
+    rng = np.random.default_rng(0)
+    mask = beta_mask(4).numpy()
+    beta = np.where(mask, rng.random(mask.shape), 0.0)
+    beta /= np.maximum(beta.sum(-1, keepdims=True), 1e-12)
+    prior = uniform_beta(4)
+
+    def score(path):
+        level, total = 0, 0.0
+        for layer, nxt in enumerate(path):
+            move = nxt - level + 1
+            total += np.log(beta[layer, level, move] / prior[layer, level, move])
+            level = nxt
+        return total
+
+    brute = sorted((score(p) for p in all_paths(4)), reverse=True)
+    ranked = path_scores(beta, "correct", best=2)
+    assert [s for s, _ in ranked] == pytest.approx(brute[:2])
+    assert score(ranked[0][1]) == pytest.approx(brute[0])
+
+
+def test_normalised_entropy_and_decisiveness_measures():
+    assert normalised_entropy(np.full(7, 1 / 7)) == pytest.approx(1.0)
+    assert normalised_entropy(np.eye(3)[0]) == pytest.approx(0.0)
+    space = SpaceConfig(width=2, nodes=3, layers=3)
+    net = Supernet(space, TaskConfig())
+    g0 = derive_genotype(net)
+    record = decisiveness(np.array(g0.alpha), np.array(g0.beta), space, g0, g0)
+    assert record["alpha_entropy"] == pytest.approx([1.0] * 3)
+    assert record["beta_entropy"] == pytest.approx(1.0)
+    assert record["path_margin"] == pytest.approx(0.0) and record["choices_changed"] == 0
+    with torch.no_grad():
+        net.alpha[0, 0, PRIMITIVES.index("conv_3x3")] += 3.0
+    g1 = derive_genotype(net)
+    moved = decisiveness(np.array(g1.alpha), np.array(g1.beta), space, g0, g1)
+    assert moved["alpha_entropy"][0] < 1.0 and moved["alpha_entropy"][1] == pytest.approx(1.0)
+    assert moved["choices_changed"] == (g0.cells != g1.cells) * sum(
+        len(set(a) ^ set(b)) // 2 for a, b in zip(g0.cells[0], g1.cells[0], strict=True))
+
+
+def test_verdict_needs_a_margin_above_noise_and_stable_choices():
+    def rec(epoch, margin, changed):
+        return {"epoch": epoch, "phase": "search", "path_margin": margin,
+                "choices_changed": changed}
+
+    steady = [rec(e, 1.0 + 0.01 * e, 0) for e in range(1, 8)]
+    assert verdict(steady, 7)["decided"]
+    noisy = [rec(e, m, 0) for e, m in enumerate([0.02, 0.3, 0.01, 0.25, 0.03], 1)]
+    assert not verdict(noisy, 5)["path_decided"]
+    flipping = [rec(e, 1.0, 2) for e in range(1, 6)]
+    result = verdict(flipping, 5)
+    assert result["path_decided"] and not result["cells_decided"]
+    assert "6 (input, op) choice(s) changed" in result["message"]
+    assert not verdict([{"epoch": 1, "phase": "warmup"}], 1)["decided"]

@@ -103,3 +103,19 @@ def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_format_1_genotype_builds_the_separable_dilated_convs_it_described(tmp_path, capsys):
+    data = make().to_dict()
+    data["version"] = 1
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    old = Genotype.load(tmp_path / "old.json")
+    assert "old.json: genotype format 1" in capsys.readouterr().err
+    ops = [op for node in old.cells[0] for _, op in node]
+    assert "dil_sep_conv_5x5" in ops and "dil_sep_conv_3x3" in ops and "dil_conv_5x5" not in ops
+    assert "dil_sep_conv_3x3" in old.space.ops and old.meta["upgraded_from_version"] == 1
+    new = make()
+    assert count_params(DerivedNet(old)) < count_params(DerivedNet(new))  # separable is smaller
+    old.save(tmp_path / "again.json")  # saved in the current format, still the same network
+    again = Genotype.load(tmp_path / "again.json")
+    assert again.cells == old.cells and capsys.readouterr().err == ""

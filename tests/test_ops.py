@@ -61,3 +61,14 @@ def test_registry_is_open_to_new_ops():
             register_op(name)(lambda c, a: nn.Identity())
     finally:
         del OPS[name]
+
+
+@pytest.mark.parametrize("name,kernel", [("dil_conv_3x3", 3), ("dil_conv_5x5", 5)])
+def test_dilated_convs_are_full_convolutions_with_dilation_2(name, kernel):
+    convs = [m for m in get_op(name).build(4, True).modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 1
+    assert convs[0].groups == 1 and convs[0].dilation == (2, 2)
+    assert convs[0].weight.shape == (4, 4, kernel, kernel)
+    legacy = [m for m in get_op(name.replace("dil_", "dil_sep_")).build(4, True).modules()
+              if isinstance(m, nn.Conv2d)]
+    assert [c.groups for c in legacy] == [4, 1]  # depthwise (dilated) then pointwise

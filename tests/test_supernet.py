@@ -9,7 +9,17 @@ import torch
 
 from hinas.config import SpaceConfig, TaskConfig, resolve
 from hinas.search import make_optimizers
-from hinas.supernet import Supernet, beta_mask, layer_levels, sample_arch, second_input, sources
+from hinas.supernet import (
+    Supernet,
+    beta_mask,
+    count_paths,
+    layer_levels,
+    random_genotype,
+    sample_arch,
+    sample_path,
+    second_input,
+    sources,
+)
 
 TASKS = [TaskConfig("denoise", channels=1), TaskConfig("denoise", channels=3),
          TaskConfig("sr", scale=2, channels=3), TaskConfig("sr", scale=3, channels=3),
@@ -130,3 +140,29 @@ def test_theory_ratio_matches_issue():
     from supernet_cost import theory_ratio
 
     assert theory_ratio(3, [10, 20, 40]) == pytest.approx(1.71, abs=0.005)
+
+
+def test_width_paths_are_sampled_uniformly_over_valid_paths():
+    counts = count_paths(3)
+    assert counts[0][0] == 12  # the 12 valid paths of a 3-layer space
+    rng = np.random.default_rng(0)
+    draws = [tuple(sample_path(3, rng)) for _ in range(6000)]
+    freq = np.array([draws.count(p) for p in set(draws)])
+    assert len(freq) == 12 and freq.min() > 400 and freq.max() < 600  # 500 each expected
+    # a random walk would give (0, 0, 0) 1/2·1/3·1/2... — here the edge paths are as likely
+
+
+def test_random_genotype_matches_a_parameter_count_or_says_it_cannot():
+    from hinas.complexity import count_params
+    from hinas.errors import HinasError
+    from hinas.network import DerivedNet
+
+    space, task = SpaceConfig(width=4, nodes=3, layers=3), TaskConfig()
+    rng = np.random.default_rng(1)
+    free = random_genotype(space, task, rng)
+    target = count_params(DerivedNet(free))
+    matched = random_genotype(space, task, rng, target_params=target, tolerance=0.15)
+    assert abs(matched.meta["params"] - target) <= 0.15 * target
+    assert matched.meta["params"] == count_params(DerivedNet(matched))
+    with pytest.raises(HinasError, match="no random genotype within ±15% of 10 parameters"):
+        random_genotype(space, task, rng, target_params=10, tries=20)

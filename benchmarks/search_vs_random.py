@@ -1,0 +1,354 @@
+"""Does the search beat random architectures? HiNAS against random genotypes and RSWS, all trained
+under one identical recipe and scored on held-apart test images.
+
+Units of work, each in its own run folder under `--out` (a unit already finished is reused, an
+interrupted one resumes, so the benchmark can be run in pieces, e.g. two processes with disjoint
+`--units`, and finished with `--report`):
+
+- `hinas_s<K>`: a HiNAS search with seed K (`--search-seeds`);
+- `rsws_s<K>`: random search with weight sharing (RSWS) with seed K (`--rsws-seeds`);
+- `random_<K>`: a genotype drawn uniformly from the same space (uniform op and edge choice per
+  node, uniform valid width path), redrawn until its trained network has within ±`--tolerance`
+  of the parameters of the first HiNAS genotype (`--random` of them);
+- training: every genotype trained with the same config (`--preset`, `--iters`, seed 0) in
+  `train/<name>`, plus `hinas_s<first>` trained again with seeds 1.. (`--train-seeds`) as
+  `hinas_s<first>_t<seed>` to measure training noise. A unit named after a genotype makes that
+  genotype (searching or drawing it) and trains it.
+
+The report scores every trained network on `--test` (PSNR / SSIM under the task's convention,
+parameters, MACs and latency at 481×321) and states: each HiNAS genotype's percentile among the
+random ones; one-sided Mann–Whitney U p-values for HiNAS > random and HiNAS > RSWS; a bootstrap
+95 % CI of the mean gap HiNAS − random (dB); the training-seed spread; how much the search seeds
+agree (same width path, share of identical (input, op) choices); and a PSNR-vs-parameters plot.
+`--export DIR` copies every genotype and trained model (safetensors) with a JSON manifest.
+
+Example (pieces, then the report):
+python benchmarks/search_vs_random.py --data ../shared/data/BSDS500 --test ../shared/data/Set12
+  --out /tmp/svr --units hinas_s0,hinas_s1 --threads 1
+python benchmarks/search_vs_random.py --data ../shared/data/BSDS500 --test ../shared/data/Set12
+  --out /tmp/svr --report --json benchmarks/results/search_vs_random.json
+  --export benchmarks/results/search_vs_random
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+COST_SIZE = (481, 321)
+"""Input width × height at which parameters, MACs and latency are taken (a BSDS500 image)."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", nargs="+", required=True, metavar="DIR",
+                   help="training folders (search and training)")
+    p.add_argument("--test", required=True, metavar="DIR", help="folder of clean test images")
+    p.add_argument("--sigma", type=float, default=50.0, help="noise level")
+    p.add_argument("--preset", default="cpu", help="config preset of searches and trainings")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for every search and training")
+    p.add_argument("--iters", type=int, required=True, help="training iterations of every net")
+    p.add_argument("--search-seeds", default="0,1,2")
+    p.add_argument("--rsws-seeds", default="0,1,2")
+    p.add_argument("--random", type=int, default=8, help="random genotypes (K)")
+    p.add_argument("--tolerance", type=float, default=0.15,
+                   help="parameter window of the random genotypes (fraction)")
+    p.add_argument("--train-seeds", type=int, default=3,
+                   help="trainings of the first HiNAS genotype (training noise)")
+    p.add_argument("--units", help="comma-separated units to run now (default: all)")
+    p.add_argument("--report", action="store_true", help="score what is trained and report")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--out", required=True, metavar="WORKDIR", help="run folders (kept)")
+    p.add_argument("--json", metavar="PATH", help="also write the report JSON here")
+    p.add_argument("--export", metavar="DIR", help="copy genotypes, models and a manifest here")
+    args = p.parse_args(argv)
+    args.search_seeds = [int(s) for s in args.search_seeds.split(",") if s != ""]
+    args.rsws_seeds = [int(s) for s in args.rsws_seeds.split(",") if s != ""]
+    if not args.search_seeds:
+        p.error("--search-seeds needs at least one seed")
+    return args
+
+
+def config(args: argparse.Namespace, seed: int = 0, strategy: str = "hinas"):
+    """The resolved config of one unit (same for every unit except the seed and strategy)."""
+    from hinas.config import resolve
+
+    cfg = resolve("denoise", args.preset, None, args.overrides, task={"sigma": [args.sigma]},
+                  train={"iters": args.iters}, seed=seed)
+    return dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, strategy=strategy))
+
+
+def genotype_units(args: argparse.Namespace) -> list[str]:
+    """Names of every genotype of the benchmark, searched or drawn."""
+    return ([f"hinas_s{s}" for s in args.search_seeds] + [f"rsws_s{s}" for s in args.rsws_seeds]
+            + [f"random_{k}" for k in range(args.random)])
+
+
+def train_units(args: argparse.Namespace) -> list[tuple[str, str, int]]:
+    """(training run name, genotype name, training seed) of every training."""
+    first = f"hinas_s{args.search_seeds[0]}"
+    return ([(name, name, 0) for name in genotype_units(args)]
+            + [(f"{first}_t{t}", first, t) for t in range(1, args.train_seeds)])
+
+
+def genotype_path(work: Path, name: str) -> Path:
+    """Where the genotype of unit `name` is written."""
+    return work / "genotypes" / name / "genotype.json"
+
+
+def make_genotype(args: argparse.Namespace, work: Path, name: str):
+    """Search (or resume searching) or draw the genotype of unit `name`; reuse a finished one."""
+    import numpy as np
+
+    from hinas.complexity import count_params
+    from hinas.genotype import Genotype
+    from hinas.network import DerivedNet
+    from hinas.search import search
+    from hinas.supernet import random_genotype
+
+    path = genotype_path(work, name)
+    if path.exists():
+        return Genotype.load(path)
+    kind, _, index = name.partition("_")
+    if kind in ("hinas", "rsws"):
+        seed = int(index.lstrip("s"))
+        run = path.parent
+        return search(config(args, seed, "hinas" if kind == "hinas" else "random"), args.data,
+                      run, resume=(run / "last.pt").exists(), quiet=True)
+    reference = make_genotype(args, work, f"hinas_s{args.search_seeds[0]}")
+    cfg = config(args)
+    multiplier = cfg.train.width_multiplier
+    target = count_params(DerivedNet(reference, multiplier))
+    genotype = random_genotype(reference.space, reference.task,
+                               np.random.default_rng([int(index), 2024]), target,
+                               args.tolerance, multiplier)
+    genotype.meta.update(matched_to=reference.meta.get("strategy", "hinas"), target_params=target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    genotype.save(path)
+    return genotype
+
+
+def train_unit(args: argparse.Namespace, work: Path, run: str, name: str, seed: int) -> None:
+    """Train genotype `name` with training seed `seed` in `work/train/run` (resumed if cut)."""
+    from hinas.train import train
+
+    out = work / "train" / run
+    if (out / "model.safetensors").exists() and (out / "done").exists():
+        return
+    genotype = make_genotype(args, work, name)
+    cfg = config(args, seed)
+    train(cfg, args.data, out, genotype, resume=(out / "model.json").exists(), quiet=True)
+    (out / "done").write_text("")
+
+
+def choice_agreement(a, b) -> float:
+    """Share of identical (input, op) choices of two genotypes (same space), over all nodes."""
+    same = total = 0
+    for cell_a, cell_b in zip(a.cells, b.cells, strict=True):
+        for node_a, node_b in zip(cell_a, cell_b, strict=True):
+            same += len(set(map(tuple, node_a)) & set(map(tuple, node_b)))
+            total += len(node_a)
+    return same / total
+
+
+def statistics(scores: dict, args: argparse.Namespace, genotypes: dict) -> dict:
+    """Percentiles, one-sided Mann–Whitney U p-values, bootstrap CI of the mean gap, training
+    noise and search-seed agreement, from the PSNR of every trained network."""
+    import numpy as np
+    from scipy.stats import mannwhitneyu
+
+    def psnrs(prefix: str) -> list[float]:
+        return [scores[n]["psnr"] for n in scores if n.startswith(prefix) and "_t" not in n]
+
+    hinas, rsws, rand = psnrs("hinas_s"), psnrs("rsws_s"), psnrs("random_")
+    first = f"hinas_s{args.search_seeds[0]}"
+    seeds = [scores[n]["psnr"] for n in scores if n == first or n.startswith(first + "_t")]
+    out: dict = {"n": {"hinas": len(hinas), "rsws": len(rsws), "random": len(rand),
+                       "training_seeds": len(seeds)}}
+    if hinas and rand:
+        out["percentile_among_random"] = {
+            n: round(100.0 * np.mean([r < scores[n]["psnr"] for r in rand]), 1)
+            for n in scores if n.startswith("hinas_s") and "_t" not in n}
+        out["p_hinas_gt_random"] = float(mannwhitneyu(hinas, rand, alternative="greater").pvalue)
+        rng = np.random.default_rng(0)
+        gaps = [rng.choice(hinas, len(hinas)).mean() - rng.choice(rand, len(rand)).mean()
+                for _ in range(10000)]
+        out["mean_gap_vs_random_db"] = round(float(np.mean(hinas) - np.mean(rand)), 4)
+        out["mean_gap_vs_random_ci95_db"] = [round(float(v), 4)
+                                             for v in np.percentile(gaps, [2.5, 97.5])]
+    if hinas and rsws:
+        out["p_hinas_gt_rsws"] = float(mannwhitneyu(hinas, rsws, alternative="greater").pvalue)
+        out["mean_gap_vs_rsws_db"] = round(float(np.mean(hinas) - np.mean(rsws)), 4)
+    if len(seeds) > 1:
+        out["training_seed_spread_db"] = round(float(max(seeds) - min(seeds)), 4)
+        out["training_seed_std_db"] = round(float(np.std(seeds, ddof=1)), 4)
+    searched = [genotypes[f"hinas_s{s}"] for s in args.search_seeds
+                if f"hinas_s{s}" in genotypes]
+    if len(searched) > 1:
+        pairs = list(itertools.combinations(searched, 2))
+        out["search_seed_agreement"] = {
+            "paths": [g.path for g in searched],
+            "same_path": all(a.path == b.path for a, b in pairs),
+            "choice_agreement": round(float(np.mean([choice_agreement(a, b)
+                                                     for a, b in pairs])), 4)}
+    out["targets"] = targets(out)
+    return out
+
+
+def targets(stats: dict) -> list[str]:
+    """The benchmark's targets judged from `stats`: met or MISSED, with the figures."""
+    lines = []
+    if "p_hinas_gt_random" in stats:
+        p = stats["p_hinas_gt_random"]
+        lines.append(f"{'met' if p < 0.05 else 'MISSED'}: HiNAS above random genotypes at "
+                     f"p < 0.05 — p = {p:.3g}, mean gap {stats['mean_gap_vs_random_db']:+.3f} dB")
+    if "mean_gap_vs_rsws_db" in stats:
+        gap = stats["mean_gap_vs_rsws_db"]
+        lines.append(f"{'met' if gap > 0 else 'MISSED'}: HiNAS above RSWS — mean gap "
+                     f"{gap:+.3f} dB, p = {stats['p_hinas_gt_rsws']:.3g}")
+    if "training_seed_spread_db" in stats and "mean_gap_vs_random_db" in stats:
+        gap, spread = stats["mean_gap_vs_random_db"], stats["training_seed_spread_db"]
+        lines.append(f"{'met' if gap > spread else 'MISSED'}: gap to random larger than the "
+                     f"training-seed spread — {gap:+.3f} vs {spread:.3f} dB")
+    return lines
+
+
+def score(args: argparse.Namespace, work: Path) -> tuple[dict, dict]:
+    """PSNR / SSIM / params / MACs / latency of every finished training, and the genotypes."""
+    import torch
+
+    from hinas.complexity import count_macs, count_params, measure_latency
+    from hinas.evaluate import evaluate_model, load_test_images
+    from hinas.genotype import Genotype
+    from hinas.models import load_model
+
+    cfg = config(args)
+    images, _ = load_test_images(args.test, cfg.task.channels)
+    genotypes = {name: Genotype.load(genotype_path(work, name)) for name in genotype_units(args)
+                 if genotype_path(work, name).exists()}
+    w, h = COST_SIZE
+    x = torch.rand(1, cfg.task.channels, h, w)
+    scores = {}
+    for run, name, seed in train_units(args):
+        folder = work / "train" / run
+        if not (folder / "done").exists():
+            continue
+        model = load_model(folder)
+        report = evaluate_model(model, cfg.task, images, method=run, data=args.test, seed=0)
+        meta = genotypes[name].meta
+        scores[run] = {"genotype": name, "train_seed": seed, "psnr": report.mean["psnr"],
+                       "ssim": report.mean["ssim"], "params": count_params(model),
+                       "macs": count_macs(model, cfg.task.channels, h, w),
+                       "latency_s": measure_latency(model, x, 3), "path": genotypes[name].path,
+                       "search_seconds": meta.get("search_seconds"),
+                       "verdict": (meta.get("verdict") or {}).get("message")}
+    return scores, genotypes
+
+
+def plot(scores: dict, path: Path) -> None:
+    """PSNR against parameters, one colour per kind of genotype."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    kinds = {"hinas_s": ("HiNAS (search seeds)", "tab:red"), "rsws_s": ("RSWS", "tab:blue"),
+             "random_": ("random, matched params", "tab:gray")}
+    for prefix, (label, color) in kinds.items():
+        pts = [(s["params"], s["psnr"]) for n, s in scores.items()
+               if n.startswith(prefix) and "_t" not in n]
+        if pts:
+            ax.scatter(*zip(*pts, strict=True), label=label, color=color)
+    seeds = [(s["params"], s["psnr"]) for n, s in scores.items() if "_t" in n]
+    if seeds:
+        ax.scatter(*zip(*seeds, strict=True), label="HiNAS, other training seeds",
+                   color="tab:red", marker="x")
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("PSNR (dB)")
+    ax.ticklabel_format(style="plain", useOffset=False)
+    ax.legend(fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def export(scores: dict, args: argparse.Namespace, work: Path, dest: Path) -> None:
+    """Copy every genotype and trained model (model.json, model.safetensors, genotype.json) to
+    `dest` with a manifest.json listing them and their scores."""
+    manifest = {"test": Path(args.test).name, "sigma": args.sigma, "models": {}}
+    for name in genotype_units(args):
+        src = genotype_path(work, name)
+        if src.exists():
+            (dest / "genotypes").mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dest / "genotypes" / f"{name}.json")
+    for run, entry in scores.items():
+        target = dest / "models" / run
+        target.mkdir(parents=True, exist_ok=True)
+        for file in ("model.json", "model.safetensors", "genotype.json"):
+            if (work / "train" / run / file).exists():
+                shutil.copy(work / "train" / run / file, target / file)
+        manifest["models"][run] = {"folder": f"models/{run}",
+                                   "genotype": f"genotypes/{entry['genotype']}.json",
+                                   **{k: entry[k] for k in ("train_seed", "psnr", "ssim",
+                                                            "params")}}
+    (dest / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the requested units, then (with --report) score, judge and write the results."""
+    args = parse_args(argv)
+    import torch
+
+    from hinas.errors import HinasError
+
+    torch.set_num_threads(args.threads)
+    work = Path(args.out)
+    names = [run for run, _, _ in train_units(args)]
+    wanted = args.units.split(",") if args.units else ([] if args.report else names)
+    unknown = sorted(set(wanted) - set(names))
+    if unknown:
+        raise SystemExit(f"search_vs_random: unknown unit(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(names)}")
+    started = time.perf_counter()
+    try:
+        for run, name, seed in train_units(args):
+            if run in wanted:
+                train_unit(args, work, run, name, seed)
+        if not args.report:
+            return {}
+        scores, genotypes = score(args, work)
+    except HinasError as err:
+        raise SystemExit(f"search_vs_random: error: {err}") from None
+    from hinas.evaluate import describe_device
+    from jsonout import command_line, emit
+
+    summary = {"benchmark": "search_vs_random",
+               "config": {"data": args.data, "test": args.test, "sigma": args.sigma,
+                          "preset": args.preset, "overrides": args.overrides,
+                          "iters": args.iters, "search_seeds": args.search_seeds,
+                          "rsws_seeds": args.rsws_seeds, "random": args.random,
+                          "tolerance": args.tolerance, "train_seeds": args.train_seeds,
+                          "cost_size": list(COST_SIZE), "threads": args.threads},
+               "device": describe_device("cpu"), "scores": scores,
+               "statistics": statistics(scores, args, genotypes),
+               "report_seconds": round(time.perf_counter() - started, 1),
+               "command": command_line(__file__, argv)}
+    plot(scores, work / "psnr_vs_params.png")
+    if args.export:
+        export(scores, args, work, Path(args.export))
+        plot(scores, Path(args.export) / "psnr_vs_params.png")
+    emit(summary, args.json)
+    return summary
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
