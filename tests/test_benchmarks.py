@@ -1,5 +1,6 @@
 """Benchmark scripts end to end at tiny settings: quality (both tasks), inference, search cost,
-and the report that turns their JSON into README tables and a plot."""
+search against random architectures, and the report that turns their JSON into README tables
+and a plot."""
 
 import json
 import sys
@@ -15,6 +16,7 @@ import inference  # noqa: E402
 import quality  # noqa: E402
 import report  # noqa: E402
 import search_cost  # noqa: E402
+import search_vs_random  # noqa: E402
 
 METHOD_KEYS = {"kind", "arch", "psnr", "ssim", "params", "macs", "cost_input", "latency_s",
                "seconds_per_image", "search_seconds", "train_seconds", "best_val_psnr", "device"}
@@ -187,3 +189,48 @@ def test_report_replaces_the_marked_readme_section(tmp_path, capsys):
     capsys.readouterr()
     report.main(["--results", str(tmp_path), "--readme", str(readme)])
     assert readme.read_text() == "no markers\n" and "| hinas |" in capsys.readouterr().out
+
+
+def test_search_vs_random_runs_in_pieces_and_reports(folders, tmp_path):
+    common = ["--data", str(folders["gray"]), "--test", str(folders["gray_test"]),
+              "--preset", "tiny", "--iters", "2", "--search-seeds", "0,1", "--rsws-seeds", "0",
+              "--random", "2", "--train-seeds", "2", "--tolerance", "0.5", "--threads", "1",
+              "--out", str(tmp_path / "work"), *TINY_SEARCH, "--set", "train.val_every=2"]
+    assert search_vs_random.main([*common, "--units", "hinas_s0,random_1"]) == {}
+    assert sorted(p.name for p in (tmp_path / "work" / "train").iterdir()) == [
+        "hinas_s0", "random_1"]
+    search_vs_random.main([*common, "--units", "hinas_s1,rsws_s0,random_0,hinas_s0_t1"])
+    summary = search_vs_random.main([*common, "--report", "--json", str(tmp_path / "r.json"),
+                                     "--export", str(tmp_path / "export")])
+    assert set(summary["scores"]) == {"hinas_s0", "hinas_s1", "rsws_s0", "random_0", "random_1",
+                                      "hinas_s0_t1"}
+    stats = summary["statistics"]
+    assert stats["n"] == {"hinas": 2, "rsws": 1, "random": 2, "training_seeds": 2}
+    assert 0 <= stats["p_hinas_gt_random"] <= 1 and len(stats["targets"]) == 3
+    reference = summary["scores"]["hinas_s0"]["params"]
+    for name in ("random_0", "random_1"):
+        assert abs(summary["scores"][name]["params"] - reference) <= 0.5 * reference
+    manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
+    assert set(manifest["models"]) == set(summary["scores"])
+    assert (tmp_path / "export" / "models" / "random_0" / "model.safetensors").exists()
+    assert (tmp_path / "export" / "psnr_vs_params.png").exists()
+    with pytest.raises(SystemExit, match="unknown unit"):
+        search_vs_random.main([*common, "--units", "nope"])
+
+
+def test_search_vs_random_statistics_from_known_scores():
+    args = search_vs_random.parse_args(["--data", "d", "--test", "t", "--iters", "1", "--out",
+                                        "o", "--random", "4"])
+    psnr = {"hinas_s0": 30.0, "hinas_s1": 30.2, "hinas_s2": 30.1, "rsws_s0": 29.0,
+            "rsws_s1": 29.1, "rsws_s2": 29.2, "random_0": 28.0, "random_1": 28.5,
+            "random_2": 29.5, "random_3": 30.15, "hinas_s0_t1": 30.05, "hinas_s0_t2": 29.9}
+    scores = {n: {"psnr": v} for n, v in psnr.items()}
+    stats = search_vs_random.statistics(scores, args, {})
+    assert stats["percentile_among_random"] == {"hinas_s0": 75.0, "hinas_s1": 100.0,
+                                                "hinas_s2": 75.0}
+    assert stats["mean_gap_vs_random_db"] == pytest.approx(30.1 - 29.0375)
+    low, high = stats["mean_gap_vs_random_ci95_db"]
+    assert low < stats["mean_gap_vs_random_db"] < high
+    assert stats["p_hinas_gt_rsws"] == pytest.approx(0.05)  # exact U test, 3 vs 3, all above
+    assert stats["training_seed_spread_db"] == pytest.approx(0.15)
+    assert stats["targets"][1].startswith("met: HiNAS above RSWS")
