@@ -96,8 +96,8 @@ TARGETS = {
     "sr": [("hinas", ">", "rsws", ()), ("hinas", ">=", "fsrcnn", ()),
            ("hinas", ">", "bicubic", ())],
 }
-"""Per task, the quality targets (issue 6): (method or `*` for every network, PSNR relation,
-other method, costs in which the method must be lower)."""
+"""Per task, the quality targets (docs/benchmarks.md): (method or `*` for every network, PSNR
+relation, other method, costs in which the method must be lower)."""
 
 
 COST_FORMAT = {"params": lambda v: f"{v:,}", "latency_s": lambda v: f"{v * 1e3:.1f} ms"}
@@ -134,7 +134,7 @@ def task_label(config: dict) -> str:
 
 
 def markdown(summary: dict) -> str:
-    """The methods of a quality summary as a markdown table, then the issue's targets."""
+    """The methods of a quality summary as a markdown table, then the quality targets."""
     c = summary["config"]
     w, h = c["cost_size"]
     lines = [f"**{task_label(c)}**, test `{c['test']}`, {c['iters']} training iterations "

@@ -58,8 +58,8 @@ class TaskConfig:
 
 @dataclass
 class SpaceConfig:
-    """The hierarchical search space (SPEC §1): cells of `nodes` nodes, `layers` layers, node width
-    `width · width_factors[level]`, the supernet mode and the start/end parts."""
+    """The hierarchical search space (docs/decisions.md §1): cells of `nodes` nodes, `layers`
+    layers, node width `width · width_factors[level]`, the supernet mode and the start/end parts."""
 
     nodes: int = 4
     layers: int = 3

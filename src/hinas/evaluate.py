@@ -1,5 +1,5 @@
-"""Scoring restoration models under the literature's conventions (SPEC §4), and whole-image or tiled
-inference (SPEC §3).
+"""Scoring restoration models under the literature's conventions (docs/metrics.md), and whole-image
+or tiled inference (docs/decisions.md §3).
 
 Test inputs are made once per image: the noisy input from a generator seeded per image (so every
 method scores the same noisy input), the SR low-resolution image by MATLAB bicubic of the modcropped
@@ -194,7 +194,7 @@ def file_channels(path: str | Path) -> int:
 
 def load_test_images(folder: str | Path, channels: int) -> tuple[dict[Path, np.ndarray], list[str]]:
     """The images of `folder` as uint8 HxWxC for a method working on `channels`, and notes on the
-    conversions made (SPEC §4, §7).
+    conversions made (docs/metrics.md, docs/data.md).
 
     For a gray method, RGB files are converted to gray (ITU-R 601-2 luma). For an RGB method, a
     gray file stays gray and is scored on its own values (Set14's `bridge`, as the MATLAB

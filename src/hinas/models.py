@@ -103,7 +103,8 @@ def get_model_entry(name: str) -> ModelEntry:
 @register_model("hinas", options=lambda cfg: {"width_multiplier": cfg.train.width_multiplier},
                 needs_genotype=True)
 def hinas_net(task: TaskConfig, genotype: Genotype, width_multiplier: float = 1.0) -> nn.Module:
-    """The compact network a HiNAS genotype describes (SPEC §1.4), node widths × multiplier."""
+    """The compact network a HiNAS genotype describes, node widths × multiplier
+    (docs/decisions.md §1.4)."""
     return DerivedNet(genotype, width_multiplier)
 
 

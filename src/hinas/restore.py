@@ -1,4 +1,4 @@
-"""Restoring users' images with a trained model (SPEC §3): `hinas restore`.
+"""Restoring users' images with a trained model (docs/decisions.md §3): `hinas restore`.
 
 Inputs are image files or folders (searched recursively). Every output keeps its input's file name
 and format; inputs found in a folder keep their path relative to it. A denoising model takes noisy

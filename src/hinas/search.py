@@ -1,5 +1,5 @@
-"""Architecture search (paper §3.3, §4.1; SPEC §2): bilevel first-order HiNAS, and random search
-with weight sharing (RSWS, Li & Talwalkar 2020) as a baseline.
+"""Architecture search (paper §3.3, §4.1; docs/decisions.md §2): bilevel first-order HiNAS, and
+random search with weight sharing (RSWS, Li & Talwalkar 2020) as a baseline.
 
 HiNAS: the training images are split into Train W (weights), Train A (α, β) and Validation V. The
 first `warmup_epochs` epochs update weights only; afterwards every step is a W-step (SGD) followed

@@ -1,4 +1,4 @@
-"""Training a network on a folder of images (paper §4.1 "Training settings"; SPEC §3).
+"""Training a network on a folder of images (paper §4.1 "Training settings"; docs/decisions.md §3).
 
 - Optimiser: SGD (momentum `train.momentum`, weight decay `train.weight_decay`) from `train.lr`
   (paper: 0.05, batch 24), gradients clipped to norm `train.grad_clip`.
