@@ -23,6 +23,7 @@ from hinas.ops import OPS, PRIMITIVES
 
 TASKS = ("denoise", "sr")
 PRESETS = ("tiny", "cpu", "paper")
+DEFAULT_PRESET = "cpu"
 
 
 @dataclass
@@ -171,10 +172,14 @@ class TrainConfig:
 
 @dataclass
 class DataConfig:
-    """Where images come from and how they are loaded."""
+    """Where images come from (`path`: the training folders; a run records those it used, so that
+    `--resume` needs no `--data`) and how they are loaded."""
 
-    path: str = ""
+    path: list[str] = field(default_factory=list)
     workers: int = 0
+
+    def __post_init__(self) -> None:
+        self.path = [p for p in self.path if p]  # run folders of older versions hold `path: ''`
 
     def validate(self) -> None:
         """Raise HinasError on impossible data settings."""

@@ -27,7 +27,7 @@ from torch import nn
 from hinas.baselines import get_baseline
 from hinas.complexity import count_macs, count_params
 from hinas.config import TaskConfig
-from hinas.data import list_images, load_image, save_image
+from hinas.data import collect_images, load_image, save_image
 from hinas.degradations import noisy_for_image, sr_pair_for_image
 from hinas.errors import HinasError
 from hinas.io import atomic_write_text
@@ -192,17 +192,24 @@ def file_channels(path: str | Path) -> int:
         raise HinasError(f"{path}: cannot read image ({err})") from None
 
 
-def load_test_images(folder: str | Path, channels: int) -> tuple[dict[Path, np.ndarray], list[str]]:
-    """The images of `folder` as uint8 HxWxC for a method working on `channels`, and notes on the
-    conversions made (docs/metrics.md, docs/data.md).
+def load_test_images(folders: str | Path | list[str | Path], channels: int
+                     ) -> tuple[dict[Path, np.ndarray], list[str]]:
+    """The images of one or several `folders` as uint8 HxWxC for a method working on `channels`,
+    and notes on the conversions made (docs/metrics.md, docs/data.md).
 
     For a gray method, RGB files are converted to gray (ITU-R 601-2 luma). For an RGB method, a
     gray file stays gray and is scored on its own values (Set14's `bridge`, as the MATLAB
     scripts do). A file that cannot be read is an error naming it: a test set is never silently
-    shortened.
+    shortened. Two images of the same file name are an error too, since the name seeds the test
+    noise and names the row and the saved output.
     """
     images, converted, kept_gray = {}, 0, 0
-    for path in list_images(folder):
+    seen: dict[str, Path] = {}
+    for path in collect_images(folders):
+        if path.name in seen:
+            raise HinasError(f"{path}: same file name as {seen[path.name]}; test images need "
+                             f"distinct names")
+        seen[path.name] = path
         native = file_channels(path)
         images[path] = load_image(path, 1 if native == 1 else channels)
         converted += native == 3 and channels == 1
