@@ -15,7 +15,8 @@ Prints (and with `--json` writes) JSON:
     {"benchmark": "quality", "config": {...}, "device": str, "notes": [...],
      "methods": {name: {"kind": "network"|"classic", "arch", "psnr", "ssim", "params", "macs",
                         "cost_input": [W, H, C], "latency_s", "seconds_per_image",
-                        "search_seconds", "train_seconds", "best_val_psnr", "device"}}}
+                        "search_seconds", "train_seconds", "best_val_psnr", "device",
+                        "load_1min"}}}
 
 `params`, `macs` and `latency_s` (median forward time, `hinas.complexity.measure_latency`) are
 taken at a 481×321 input for denoising (a BSD500 image) and a 128×128 LR input for SR
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import tempfile
 import time
@@ -223,6 +225,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
             "macs": count_macs(model, cfg.task.channels, h, w),
             "cost_input": [w, h, cfg.task.channels],
             "latency_s": measure_latency(model, x, args.repeats),
+            "load_1min": round(os.getloadavg()[0], 2),  # machine load while it was measured
             "seconds_per_image": report.mean["seconds"], "search_seconds": search_s,
             "train_seconds": train_s, "best_val_psnr": spec.meta["best_val_psnr"],
             "device": report.device}
@@ -238,7 +241,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
             "ssim": report.mean["ssim"], "params": None, "macs": None, "cost_input": None,
             "latency_s": None, "seconds_per_image": report.mean["seconds"],
             "search_seconds": None, "train_seconds": None, "best_val_psnr": None,
-            "device": report.device}
+            "device": report.device, "load_1min": None}
     t = cfg.train
     config = {"task": args.task, "sigma": args.sigma, "scale": args.scale,
               "channels": cfg.task.channels, "train": args.train, "test": args.test,
