@@ -218,7 +218,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         train_s = time.perf_counter() - start
         model = load_model(work / name, cfg.device)
         report = evaluate_model(model, cfg.task, images, method=name, data=args.test,
-                                seed=args.seed, device=cfg.device)
+                                seed=args.seed, device=cfg.device, quiet=True)
         methods[name] = {
             "kind": "network", "arch": arch, "psnr": report.mean["psnr"],
             "ssim": report.mean["ssim"], "params": count_params(model),
@@ -235,7 +235,8 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         except HinasError as err:
             notes.append(f"{name} skipped: {err}")
             continue
-        report = evaluate_baseline(name, cfg.task, images, data=args.test, seed=args.seed)
+        report = evaluate_baseline(name, cfg.task, images, data=args.test, seed=args.seed,
+                                   quiet=True)
         methods[name] = {
             "kind": "classic", "arch": None, "psnr": report.mean["psnr"],
             "ssim": report.mean["ssim"], "params": None, "macs": None, "cost_input": None,

@@ -100,9 +100,14 @@ def test_eval_takes_several_folders(run, photos, tmp_path, capsys):
     result = json.loads(out.read_text())
     assert result["images"] == len(GRAY_PHOTOS) + 2 and result["data"] == f"{photos} {more}"
     assert "2 RGB image(s) converted to gray" in result["notes"][0]
-    printed = capsys.readouterr().out.splitlines()
+    captured = capsys.readouterr()
+    assert "eval denoise sigma=50" in captured.err and "100%" in captured.err  # progress bar
+    printed = captured.out.splitlines()
     assert printed[-2] == f"results written to {out}"
     assert printed[-1] == f"next: hinas restore --model {run} INPUT... -o OUTDIR"
+    assert main(["eval", "--baseline", "noisy", "--sigma", "50", "--data", str(photos),
+                 "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
     write_photos(tmp_path / "again", GRAY_PHOTOS[:1])
     assert main(["eval", "--model", str(run), "--data", str(photos), str(tmp_path / "again"),
                  "--sigma", "50"]) == 2

@@ -38,6 +38,11 @@ def test_tiny_search_writes_a_complete_run_folder(photo_folder, tmp_path, task):
     assert all(r["val_psnr"] > 5 for r in records[1:])
     assert genotype.meta["best_epoch"] >= 2
     assert 0 < sum(r["seconds"] for r in records) <= genotype.meta["search_seconds"]
+    log = (out / "run.log").read_text().splitlines()
+    assert "search started" in log[0] and len(log) == 1 + 4 + 1
+    assert "  epoch 1/4  phase warmup  w_loss " in log[1] and "val_psnr" not in log[1]
+    assert "  epoch 4/4  phase search  " in log[4] and " val_psnr " in log[4]
+    assert "genotype written to" in log[5]
     net = DerivedNet(genotype)
     import torch
 
@@ -82,6 +87,9 @@ def test_kill_and_resume_gives_the_same_genotype(photo_folder, tmp_path):
     assert resumed.alpha == straight.alpha and resumed.beta == straight.beta
     epochs = [json.loads(line)["epoch"] for line in log.read_text().splitlines()]
     assert epochs == [1, 2, 3, 4, 5, 6]
+    text = (out / "run.log").read_text()
+    assert "search started" in text and "search resumed after epoch" in text
+    assert "  epoch 6/6  " in text
 
 
 def test_run_folder_records_its_data_and_names_the_next_command(photo_folder, tmp_path, capsys):

@@ -191,7 +191,8 @@ def _eval(args: argparse.Namespace) -> None:
         report = evaluate_model(load_model(args.model, args.device), task, images,
                                 method=f"{spec.arch} ({args.model})", data=" ".join(args.data),
                                 seed=args.seed, device=args.device, tile=args.tile,
-                                overlap=args.overlap, save_dir=args.save_images, notes=notes)
+                                overlap=args.overlap, save_dir=args.save_images, notes=notes,
+                                quiet=args.quiet)
     else:
         from hinas.baselines import get_baseline
 
@@ -199,7 +200,7 @@ def _eval(args: argparse.Namespace) -> None:
         images, notes = load_test_images(args.data, task.channels)
         report = evaluate_baseline(args.baseline, task, images, data=" ".join(args.data),
                                    seed=args.seed,
-                                   save_dir=args.save_images, notes=notes)
+                                   save_dir=args.save_images, notes=notes, quiet=args.quiet)
     print(report.table())
     written = [f"results written to {args.json}"] if args.json else []
     if args.json:
@@ -317,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--save-images", metavar="DIR", help="write the restored images (PNG)")
     add_inference_args(evl)
     evl.add_argument("--seed", type=int, default=0, help="seed of the per-image test noise")
+    evl.add_argument("--quiet", action="store_true", help="no progress bar")
     evl.set_defaults(func=_eval)
 
     rst = add_command(sub, "restore", "restore images with a trained model",
