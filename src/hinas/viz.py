@@ -7,7 +7,6 @@ import math
 from pathlib import Path
 
 import matplotlib
-import matplotlib.ticker
 import numpy as np
 
 matplotlib.use("Agg")
@@ -213,8 +212,6 @@ def plot_arch_history(history: list[dict], space: SpaceConfig, path: str | Path,
     axes[0, 0].legend(fontsize=7, ncol=2)
     if decided:
         _plot_decisiveness(axes[rows], decided)
-    for ax in axes.flat:
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     axes[-1, 0].set_xlabel("epoch")
     axes[-1, 1].set_xlabel("epoch")
     for ax in axes.flat:
