@@ -15,7 +15,8 @@ Prints (and with `--json` writes) JSON:
     {"benchmark": "quality", "config": {...}, "device": str, "notes": [...],
      "methods": {name: {"kind": "network"|"classic", "arch", "psnr", "ssim", "params", "macs",
                         "cost_input": [W, H, C], "latency_s", "seconds_per_image",
-                        "search_seconds", "train_seconds", "best_val_psnr", "device"}}}
+                        "search_seconds", "train_seconds", "best_val_psnr", "device",
+                        "load_1min"}}}
 
 `params`, `macs` and `latency_s` (median forward time, `hinas.complexity.measure_latency`) are
 taken at a 481×321 input for denoising (a BSD500 image) and a 128×128 LR input for SR
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import tempfile
 import time
@@ -96,8 +98,8 @@ TARGETS = {
     "sr": [("hinas", ">", "rsws", ()), ("hinas", ">=", "fsrcnn", ()),
            ("hinas", ">", "bicubic", ())],
 }
-"""Per task, the quality targets (issue 6): (method or `*` for every network, PSNR relation,
-other method, costs in which the method must be lower)."""
+"""Per task, the quality targets (docs/benchmarks.md): (method or `*` for every network, PSNR
+relation, other method, costs in which the method must be lower)."""
 
 
 COST_FORMAT = {"params": lambda v: f"{v:,}", "latency_s": lambda v: f"{v * 1e3:.1f} ms"}
@@ -134,7 +136,7 @@ def task_label(config: dict) -> str:
 
 
 def markdown(summary: dict) -> str:
-    """The methods of a quality summary as a markdown table, then the issue's targets."""
+    """The methods of a quality summary as a markdown table, then the quality targets."""
     c = summary["config"]
     w, h = c["cost_size"]
     lines = [f"**{task_label(c)}**, test `{c['test']}`, {c['iters']} training iterations "
@@ -216,13 +218,14 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         train_s = time.perf_counter() - start
         model = load_model(work / name, cfg.device)
         report = evaluate_model(model, cfg.task, images, method=name, data=args.test,
-                                seed=args.seed, device=cfg.device)
+                                seed=args.seed, device=cfg.device, quiet=True)
         methods[name] = {
             "kind": "network", "arch": arch, "psnr": report.mean["psnr"],
             "ssim": report.mean["ssim"], "params": count_params(model),
             "macs": count_macs(model, cfg.task.channels, h, w),
             "cost_input": [w, h, cfg.task.channels],
             "latency_s": measure_latency(model, x, args.repeats),
+            "load_1min": round(os.getloadavg()[0], 2),  # machine load while it was measured
             "seconds_per_image": report.mean["seconds"], "search_seconds": search_s,
             "train_seconds": train_s, "best_val_psnr": spec.meta["best_val_psnr"],
             "device": report.device}
@@ -232,13 +235,14 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         except HinasError as err:
             notes.append(f"{name} skipped: {err}")
             continue
-        report = evaluate_baseline(name, cfg.task, images, data=args.test, seed=args.seed)
+        report = evaluate_baseline(name, cfg.task, images, data=args.test, seed=args.seed,
+                                   quiet=True)
         methods[name] = {
             "kind": "classic", "arch": None, "psnr": report.mean["psnr"],
             "ssim": report.mean["ssim"], "params": None, "macs": None, "cost_input": None,
             "latency_s": None, "seconds_per_image": report.mean["seconds"],
             "search_seconds": None, "train_seconds": None, "best_val_psnr": None,
-            "device": report.device}
+            "device": report.device, "load_1min": None}
     t = cfg.train
     config = {"task": args.task, "sigma": args.sigma, "scale": args.scale,
               "channels": cfg.task.channels, "train": args.train, "test": args.test,

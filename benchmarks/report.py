@@ -59,32 +59,80 @@ def load_results(folder: Path) -> list[tuple[str, Path, dict]]:
     return found
 
 
+def test_set_name(path: str) -> str:
+    """The name of a test set folder: `Set12` for `.../Set12`, `Set14` for `.../Set14/HR`."""
+    parts = Path(path).parts
+    return parts[-2] if len(parts) > 1 and parts[-1] in ("HR", "LR") else parts[-1]
+
+
+def load_text(methods: dict) -> str:
+    """The machine load recorded with the latencies, in words."""
+    loads = [m["load_1min"] for m in methods.values() if m.get("load_1min") is not None]
+    if not loads:
+        return "machine load not recorded (see the notes under the table)"
+    return f"1-min load average {min(loads):.1f}–{max(loads):.1f} while measured"
+
+
+def _spread(ax, points: list[tuple[float, float, str]], min_gap: float = 13.0) -> None:
+    """Label points beside them (left of a point that has a neighbour close on its right),
+    moving labels up until they are `min_gap` display points apart from nearby labels."""
+    scale = 72 / ax.figure.dpi
+    pts = [(*(ax.transData.transform((x, y)) * scale), name) for x, y, name in points]
+    placed: list[tuple[float, float, int]] = []
+    for (px, py, name), (x, y, _) in sorted(zip(pts, points, strict=True),
+                                            key=lambda t: t[0][1]):
+        side = -1 if any(0 < qx - px < 70 and abs(qy - py) < min_gap for qx, qy, _ in pts) else 1
+        ty = py
+        for qx, qy, qside in placed:
+            if qside == side and abs(qx - px) < 90 and ty - qy < min_gap:
+                ty = qy + min_gap
+        placed.append((px, ty, side))
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6 * side, ty - py - 3),
+                    ha="left" if side > 0 else "right", fontsize=9,
+                    arrowprops={"arrowstyle": "-", "color": "#999999", "lw": 0.6}
+                    if ty - py > 4 else None)
+
+
 def plot_speed_quality(quality: list[tuple[Path, dict]], path: Path) -> None:
-    """PSNR against latency of the networks of each quality summary (one panel each)."""
+    """PSNR against latency of the networks of each quality summary (one panel each), classic
+    methods as horizontal lines; each panel states the test set, budget, threads and load."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from hinas.viz import plain_log_ticks
     from quality import task_label
 
-    fig, axes = plt.subplots(1, len(quality), figsize=(5.5 * len(quality), 4.2), squeeze=False)
-    for ax, (source, summary) in zip(axes[0], quality, strict=True):
-        c = summary["config"]
-        for name, m in summary["methods"].items():
-            if m["latency_s"] is not None:
-                ax.scatter(m["latency_s"] * 1e3, m["psnr"])
-                ax.annotate(name, (m["latency_s"] * 1e3, m["psnr"]), textcoords="offset points",
-                            xytext=(4, 4), fontsize=8)
-            else:
-                ax.axhline(m["psnr"], ls="--", lw=0.8, color="gray")
-                ax.annotate(name, (0, m["psnr"]), xycoords=("axes fraction", "data"),
-                            xytext=(2, 2), textcoords="offset points", fontsize=8, color="gray")
-        w, h = c["cost_size"]
+    fig, axes = plt.subplots(1, len(quality), figsize=(6.4 * len(quality), 5.2), squeeze=False)
+    for ax, (_, summary) in zip(axes[0], quality, strict=True):
+        c, methods = summary["config"], summary["methods"]
+        nets = {n: m for n, m in methods.items() if m["latency_s"] is not None}
+        xs = [m["latency_s"] * 1e3 for m in nets.values()]
+        ax.scatter(xs, [m["psnr"] for m in nets.values()], color="#0072B2", zorder=3)
         ax.set_xscale("log")
-        ax.set(xlabel=f"latency at {w}×{h} (ms, log scale)", ylabel="PSNR (dB)",
-               title=f"{task_label(c)} ({source.stem})")
-        ax.grid(alpha=0.3)
+        ax.set_xlim(min(xs) / 1.5, max(xs) * 2.5)
+        for name, m in methods.items():
+            if m["latency_s"] is None:
+                ax.axhline(m["psnr"], ls="--", lw=0.8, color="gray")
+                ax.annotate(f"{name} (classic)", (1, m["psnr"]), xycoords=("axes fraction", "data"),
+                            xytext=(-4, 3), textcoords="offset points", ha="right", fontsize=9,
+                            color="dimgray")
+        plain_log_ticks(ax.xaxis)
+        ax.yaxis.get_major_formatter().set_useOffset(False)
+        psnrs = [m["psnr"] for m in methods.values() if m["psnr"] > 0]
+        ax.set_ylim(min(psnrs) - 0.5, max(psnrs) + 0.5)
+        fig.canvas.draw()  # label placement needs the final axis limits
+        _spread(ax, [(m["latency_s"] * 1e3, m["psnr"], n) for n, m in nets.items()])
+        w, h = c["cost_size"]
+        ax.set_xlabel(f"forward latency at {w}×{h} px (ms, log scale)", fontsize=10)
+        ax.set_ylabel("PSNR (dB)", fontsize=10)
+        ax.set_title(f"{task_label(c)} on {test_set_name(c['test'])} ({c['images']} images), "
+                     f"{c['iters']} training iterations each", fontsize=10)
+        ax.text(0, -0.2, f"latency: median of {c['repeats']} runs on {summary['device']}\n"
+                f"{load_text(methods)}", transform=ax.transAxes,
+                fontsize=8, va="top", color="dimgray")
+        ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

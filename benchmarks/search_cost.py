@@ -16,7 +16,8 @@ training photographs (`hinas.demo.write_demo_data`, shipped with scikit-image). 
 `--merge EARLIER.json` adds the modes of an earlier run of the same search (same task, data,
 preset, overrides and seed), so that the two modes can be measured at different times.
 
-The paper reports 1.0 h vs 3.6 h (denoising) and 3.5 h vs 12.6 h (SR) on a GTX 1080Ti (SPEC §2).
+The paper reports 1.0 h vs 3.6 h (denoising) and 3.5 h vs 12.6 h (SR) on a GTX 1080Ti; the
+targets are in docs/benchmarks.md.
 Example: python benchmarks/search_cost.py --preset cpu --json benchmarks/results/search_cost.json
 """
 

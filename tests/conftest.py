@@ -1,4 +1,4 @@
-"""Shared test fixtures: where the real image sets are (SPEC §7)."""
+"""Shared test fixtures: where the real image sets are (docs/data.md)."""
 
 from __future__ import annotations
 

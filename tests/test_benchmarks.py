@@ -19,7 +19,8 @@ import search_cost  # noqa: E402
 import search_vs_random  # noqa: E402
 
 METHOD_KEYS = {"kind", "arch", "psnr", "ssim", "params", "macs", "cost_input", "latency_s",
-               "seconds_per_image", "search_seconds", "train_seconds", "best_val_psnr", "device"}
+               "seconds_per_image", "search_seconds", "train_seconds", "best_val_psnr", "device",
+               "load_1min"}
 TINY_SEARCH = ["--set", "search.epochs=2", "--set", "search.eval_from_epoch=2",
                "--set", "search.samples=2"]
 
@@ -53,6 +54,7 @@ def test_quality_denoise_searches_trains_and_scores_every_method(folders, tmp_pa
     net = methods["dncnn"]
     assert net["cost_input"] == [24, 16, 1] and net["params"] > 0 and net["macs"] > 0
     assert net["latency_s"] > 0 and net["train_seconds"] > 0 and net["search_seconds"] is None
+    assert net["load_1min"] >= 0 and methods["noisy"]["load_1min"] is None
     assert methods["noisy"]["params"] is None
     # one identical budget: every run folder records the same training settings
     configs = {(tmp_path / "w" / n / "config.yaml").read_text() for n in
@@ -154,7 +156,8 @@ def _fixture_results(folder: Path) -> None:
     quality_summary = {
         "benchmark": "quality", "device": "cpu", "notes": ["bm3d skipped"],
         "config": {"task": "denoise", "sigma": 50.0, "scale": 4, "test": "BSD68", "iters": 10,
-                   "batch_size": 4, "crop": 24, "preset": "tiny", "cost_size": [481, 321]},
+                   "batch_size": 4, "crop": 24, "preset": "tiny", "cost_size": [481, 321],
+                   "images": 68, "repeats": 3, "threads": 2},
         "methods": {
             "hinas": {"kind": "network", "psnr": 26.5, "ssim": 0.73, "params": 340000, "macs": 2e10,
                       "latency_s": 0.2, "search_seconds": 60.0, "train_seconds": 100.0},
@@ -168,6 +171,15 @@ def _fixture_results(folder: Path) -> None:
     quality_summary["command"] = "python benchmarks/quality.py --iters 10"
     (folder / "quality_denoise.json").write_text(json.dumps(quality_summary))
     (folder / "supernet_cost.json").write_text(json.dumps(supernet))
+
+
+def test_report_names_test_sets_and_load_in_words():
+    assert report.test_set_name("data/Set14/HR") == "Set14"
+    assert report.test_set_name("data/Set12") == "Set12"
+    assert report.load_text({"a": {"load_1min": 1.94}, "b": {"load_1min": 0.5},
+                             "bm3d": {"load_1min": None}}) == \
+        "1-min load average 0.5–1.9 while measured"
+    assert report.load_text({"a": {}}).startswith("machine load not recorded")
 
 
 def test_report_replaces_the_marked_readme_section(tmp_path, capsys):

@@ -92,6 +92,28 @@ def test_model_eval_json_and_table(run, photos, tmp_path, capsys):
         sorted(f"{n}.png" for n in GRAY_PHOTOS)
 
 
+def test_eval_takes_several_folders(run, photos, tmp_path, capsys):
+    more = write_photos(tmp_path / "more", RGB_PHOTOS[:2])
+    out = tmp_path / "eval.json"
+    assert main(["eval", "--model", str(run), "--data", str(photos), str(more), "--sigma", "50",
+                 "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["images"] == len(GRAY_PHOTOS) + 2 and result["data"] == f"{photos} {more}"
+    assert "2 RGB image(s) converted to gray" in result["notes"][0]
+    captured = capsys.readouterr()
+    assert "eval denoise sigma=50" in captured.err and "100%" in captured.err  # progress bar
+    printed = captured.out.splitlines()
+    assert printed[-2] == f"results written to {out}"
+    assert printed[-1] == f"next: hinas restore --model {run} INPUT... -o OUTDIR"
+    assert main(["eval", "--baseline", "noisy", "--sigma", "50", "--data", str(photos),
+                 "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+    write_photos(tmp_path / "again", GRAY_PHOTOS[:1])
+    assert main(["eval", "--model", str(run), "--data", str(photos), str(tmp_path / "again"),
+                 "--sigma", "50"]) == 2
+    assert "same file name as" in capsys.readouterr().err
+
+
 def test_every_method_sees_the_same_noisy_input(photos):
     images, _ = load_test_images(photos, 1)
     as_model = evaluate_model(identity_model(), DENOISE, images, seed=3)

@@ -114,7 +114,7 @@ def test_convention_describes_itself_and_scores(pair_rgb):
         Convention.for_task("deblur")
 
 
-# Bicubic baseline of the SR literature (SPEC §4, paper Table 12 and the SRCNN/VDSR tables):
+# Bicubic baseline of the SR literature (docs/metrics.md, paper Table 12 and the SRCNN/VDSR tables):
 # (scale, set) -> (PSNR dB, SSIM), Y channel, `scale` border pixels cropped.
 ANCHORS = {
     (2, "Set5"): (33.66, 0.9299),

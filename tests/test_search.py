@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from hinas.cli import main
-from hinas.config import resolve
+from hinas.config import load_yaml, resolve
 from hinas.errors import HinasError
 from hinas.genotype import Genotype
 from hinas.network import DerivedNet
@@ -38,6 +38,11 @@ def test_tiny_search_writes_a_complete_run_folder(photo_folder, tmp_path, task):
     assert all(r["val_psnr"] > 5 for r in records[1:])
     assert genotype.meta["best_epoch"] >= 2
     assert 0 < sum(r["seconds"] for r in records) <= genotype.meta["search_seconds"]
+    log = (out / "run.log").read_text().splitlines()
+    assert "search started" in log[0] and len(log) == 1 + 4 + 1
+    assert "  epoch 1/4  phase warmup  w_loss " in log[1] and "val_psnr" not in log[1]
+    assert "  epoch 4/4  phase search  " in log[4] and " val_psnr " in log[4]
+    assert "genotype written to" in log[5]
     net = DerivedNet(genotype)
     import torch
 
@@ -76,12 +81,29 @@ def test_kill_and_resume_gives_the_same_genotype(photo_folder, tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "genotype.json").exists(), "the run finished before it could be killed"
-    assert main(["search", "--resume", "--out", str(out), *common]) == 0
+    assert main(["search", "--resume", "--out", str(out), "--quiet"]) == 0  # data: the run's
     resumed = Genotype.load(out / "genotype.json")
     assert resumed.path == straight.path and resumed.cells == straight.cells
     assert resumed.alpha == straight.alpha and resumed.beta == straight.beta
     epochs = [json.loads(line)["epoch"] for line in log.read_text().splitlines()]
     assert epochs == [1, 2, 3, 4, 5, 6]
+    text = (out / "run.log").read_text()
+    assert "search started" in text and "search resumed after epoch" in text
+    assert "  epoch 6/6  " in text
+
+
+def test_run_folder_records_its_data_and_names_the_next_command(photo_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_cli("--data", photo_folder, "--out", out) == 0
+    assert load_yaml(out / "config.yaml")["data"]["path"] == [str(photo_folder)]
+    printed = capsys.readouterr().out.splitlines()
+    assert f"genotype written to {out / 'genotype.json'}" in printed[-2]
+    assert "architecture.png" in printed[-2] and "metrics.jsonl" in printed[-2]
+    assert printed[-1] == (f"next: hinas train --genotype {out / 'genotype.json'} --data "
+                           f"{photo_folder} --preset tiny --out {out}-train")
+    (out / "genotype.json").unlink()  # a finished run resumes to its end and derives again
+    assert main(["search", "--resume", "--out", str(out), "--quiet"]) == 0
+    assert (out / "genotype.json").is_file()
 
 
 def test_missing_and_empty_folders(tmp_path, capsys):

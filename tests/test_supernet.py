@@ -135,7 +135,7 @@ def test_sampled_architecture_runs_only_its_ops():
     assert 0 < touched < sum(1 for c in used for _ in c.parameters())
 
 
-def test_theory_ratio_matches_issue():
+def test_cell_work_ratio_matches_the_documented_value():
     sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
     from supernet_cost import theory_ratio
 

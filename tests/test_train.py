@@ -3,6 +3,7 @@ and the trained-model format (`hinas.load_model`)."""
 
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -69,6 +70,13 @@ def test_run_folder_records_everything(run, photos):
     split = spec["meta"]["data_split"]
     assert len(split["val"]) == 1 and not set(split["val"]) & set(split["train"])
     assert len(split["train"]) == len(GRAY_PHOTOS) - 1
+    # the plain-text log: a header, one line per metrics record, the result
+    log = (run / "run.log").read_text().splitlines()
+    assert len(log) == 1 + len(records) + 1
+    assert "train hinas started: denoise sigma=25" in log[0] and str(photos) in log[0]
+    assert re.search(r"  iter 5/30  loss \d\.\d+  lr 0\.0\d+  seconds \d", log[1])
+    assert re.search(r"  iter 30/30  val_psnr \d+\.\d\d  val_ssim 0\.\d{4}", log[-2])
+    assert "model written to" in log[-1] and "best validation PSNR" in log[-1]
 
 
 def test_load_model_gives_the_best_weights_in_eval_mode(run):

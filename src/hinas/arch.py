@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hinas.complexity import count_macs, count_params
+from hinas.config import DEFAULT_PRESET, from_dict, load_yaml, resolve
 from hinas.genotype import Genotype, input_name
 from hinas.network import DerivedNet
 
 SUMMARY_SIZE = (321, 481)
 """(height, width) at which MACs are reported: a BSDS500 image."""
+
+
+def genotype_to_show(target: str | Path, multiplier: float | None = None
+                     ) -> tuple[Genotype, float, str]:
+    """The genotype of `target` (a genotype.json, or a search or training run folder), the
+    node-width multiplier its network is trained at, and where that multiplier comes from.
+
+    The multiplier is `multiplier` when given; else the one the run folder records (model.json of
+    a trained model, else the run's config.yaml); else the training multiplier of the default
+    preset, which `hinas train` would use.
+    """
+    target = Path(target)
+    folder = target if target.is_dir() else target.parent
+    genotype = Genotype.load(folder / "genotype.json" if target.is_dir() else target)
+    if multiplier is not None:
+        return genotype, multiplier, "--width-multiplier"
+    if (folder / "model.json").exists():
+        from hinas.models import ModelSpec
+
+        options = ModelSpec.load(folder).options
+        if "width_multiplier" in options:
+            return genotype, options["width_multiplier"], str(folder / "model.json")
+    if (folder / "config.yaml").exists():
+        cfg = from_dict(load_yaml(folder / "config.yaml"))
+        return genotype, cfg.train.width_multiplier, str(folder / "config.yaml")
+    cfg = resolve(genotype.task.name, DEFAULT_PRESET)
+    source = f"train.width_multiplier of the {DEFAULT_PRESET} preset"
+    return genotype, cfg.train.width_multiplier, source
 
 
 def describe_genotype(genotype: Genotype, width_multiplier: float = 1.0) -> str:

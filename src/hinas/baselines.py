@@ -1,4 +1,4 @@
-"""Classic (not learned) reference methods, scored exactly like trained models (SPEC §4).
+"""Classic (not learned) reference methods, scored exactly like trained models (docs/metrics.md).
 
 - `noisy` (denoising): the noisy input itself — the "before" row of a denoising table;
 - `bicubic` (SR): MATLAB-compatible bicubic upsampling of the LR input, the first row of every SR

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hinas import __version__
 from hinas.config import (
+    DEFAULT_PRESET,
     PRESETS,
     TASKS,
     Config,
@@ -22,33 +23,67 @@ from hinas.config import (
 from hinas.errors import HinasError
 
 
-def _arch_show(args: argparse.Namespace) -> None:
-    from hinas.arch import describe_genotype
-    from hinas.genotype import Genotype
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default (where it has one) and keeps the examples' line breaks."""
 
-    genotype = Genotype.load(args.genotype)
-    print(describe_genotype(genotype, args.width_multiplier))
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False, [], argparse.SUPPRESS):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def add_command(sub, name: str, help: str, example: str) -> argparse.ArgumentParser:
+    """A subcommand parser whose --help shows defaults and ends with `example`."""
+    return sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".",
+                          formatter_class=HelpFormatter, epilog=f"example:\n  {example}")
+
+
+def finished(outputs: str, next_command: str) -> None:
+    """The last lines of a command: what it wrote, and the natural next command."""
+    print(outputs)
+    print(f"next: {next_command}")
+
+
+def run_files(folder: Path) -> str:
+    """The record files of a run folder, comma-separated."""
+    kinds = (".yaml", ".jsonl", ".log", ".json", ".png", ".safetensors")
+    return ", ".join(sorted(p.name for p in folder.iterdir() if p.suffix in kinds))
+
+
+def _arch_show(args: argparse.Namespace) -> None:
+    from hinas.arch import describe_genotype, genotype_to_show
+
+    genotype, multiplier, source = genotype_to_show(args.genotype, args.width_multiplier)
+    print(describe_genotype(genotype, multiplier))
+    print(f"width multiplier {multiplier:g} from {source}")
     if args.plot:
         from hinas.viz import plot_genotype
 
-        plot_genotype(genotype, args.plot, args.width_multiplier)
+        plot_genotype(genotype, args.plot, multiplier)
         print(f"plot written to {args.plot}")
+    target = Path(args.genotype)
+    if (target / "model.json").exists():
+        print(f"next: hinas eval --model {target} --data TEST_DIR")
+    else:
+        genotype_file = target / "genotype.json" if target.is_dir() else target
+        print(f"next: hinas train --genotype {genotype_file} --data DIR --out RUNDIR")
 
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
     """Options shared by commands that resolve a Config (task, preset, YAML, overrides, seed)."""
     parser.add_argument("--task", choices=TASKS, default="denoise", help="restoration task")
     parser.add_argument("--sigma", type=float, nargs="+",
-                        help="noise level(s) on the 0-255 scale (denoise; several = sampled)")
-    parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="SR factor (sr)")
+                        help="noise level(s) on the 0-255 scale (denoise; several = sampled; "
+                             "default: 50)")
+    parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="SR factor (sr; default: 4)")
     parser.add_argument("--channels", type=int, choices=(1, 3),
                         help="1 = gray, 3 = RGB (default: preset's)")
-    parser.add_argument("--preset", default="cpu", help=f"one of {', '.join(PRESETS)}")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, help=f"one of {', '.join(PRESETS)}")
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML config applied on the preset")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override a config value, e.g. search.epochs=5")
-    parser.add_argument("--seed", type=int, help="random seed")
-    parser.add_argument("--device", help="cpu or cuda[:N]")
+    parser.add_argument("--seed", type=int, help="random seed (default: 0)")
+    parser.add_argument("--device", help="cpu or cuda[:N] (default: cpu)")
 
 
 def config_from_args(args: argparse.Namespace, **sections: dict) -> Config:
@@ -61,19 +96,31 @@ def config_from_args(args: argparse.Namespace, **sections: dict) -> Config:
                    seed=args.seed, device=args.device, **sections)
 
 
+def with_data(cfg: Config, data: list[str] | None) -> Config:
+    """`cfg` recording the training folders `data` (given, or else those `cfg` holds), so that the
+    run folder's config.yaml names them; HinasError when there are none."""
+    folders = [str(d) for d in (data or cfg.data.path)]
+    if not folders:
+        raise HinasError("no training images: give --data DIR")
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=folders))
+
+
 def _search(args: argparse.Namespace) -> None:
     from hinas.search import search
 
-    if args.resume and args.out and (Path(args.out) / "config.yaml").exists():
-        cfg = from_dict(load_yaml(Path(args.out) / "config.yaml"))
+    out = Path(args.out)
+    if args.resume and (out / "config.yaml").exists():
+        cfg = from_dict(load_yaml(out / "config.yaml"))
     else:
         cfg = config_from_args(args, search={"strategy": args.strategy,
                                              "samples": args.samples})
-    data = args.data or cfg.data.path
-    if not data:
-        raise HinasError("no training images: give --data DIR")
-    genotype = search(cfg, data, args.out, resume=args.resume, quiet=args.quiet)
-    print(f"genotype written to {Path(args.out) / 'genotype.json'} (path {genotype.path})")
+    cfg = with_data(cfg, args.data)
+    genotype = search(cfg, cfg.data.path, out, resume=args.resume, quiet=args.quiet)
+    preset = f" --preset {cfg.preset}" if cfg.preset else ""
+    finished(f"genotype written to {out / 'genotype.json'} (width path {genotype.path}); "
+             f"run folder {out}: {run_files(out)}",
+             f"hinas train --genotype {out / 'genotype.json'} --data {' '.join(cfg.data.path)}"
+             f"{preset} --out {out}-train")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -96,13 +143,17 @@ def _train(args: argparse.Namespace) -> None:
             args.channels = args.channels or g.channels
         args.task = args.task or "denoise"
         cfg = config_from_args(args, train={"iters": args.iters})
-    data = args.data or cfg.data.path or None
+    data = args.data or cfg.data.path
+    if data:
+        cfg = with_data(cfg, data)
     options = {k: v for text in args.arch_options for k, v in parse_override(text).items()}
-    spec = train(cfg, data, out, args.genotype, args.arch, resume=args.resume, quiet=args.quiet,
-                 options=options)
+    spec = train(cfg, data or None, out, args.genotype, args.arch, resume=args.resume,
+                 quiet=args.quiet, options=options)
     m = spec.meta
-    print(f"model written to {out} ({spec.arch}, {m['params']:,} parameters; best validation "
-          f"PSNR {m['best_val_psnr']:.2f} dB at iteration {m['best_iter']} of {m['iterations']})")
+    finished(f"model written to {out} ({spec.arch}, {m['params']:,} parameters; best validation "
+             f"PSNR {m['best_val_psnr']:.2f} dB at iteration {m['best_iter']} of "
+             f"{m['iterations']}); run folder: {run_files(out)}",
+             f"hinas eval --model {out} --data TEST_DIR")
 
 
 def _eval_task(args: argparse.Namespace, base: TaskConfig | None, default_task: str) -> TaskConfig:
@@ -138,20 +189,29 @@ def _eval(args: argparse.Namespace) -> None:
         check_task(spec.task, task, args.model)
         images, notes = load_test_images(args.data, task.channels)
         report = evaluate_model(load_model(args.model, args.device), task, images,
-                                method=f"{spec.arch} ({args.model})", data=args.data,
+                                method=f"{spec.arch} ({args.model})", data=" ".join(args.data),
                                 seed=args.seed, device=args.device, tile=args.tile,
-                                overlap=args.overlap, save_dir=args.save_images, notes=notes)
+                                overlap=args.overlap, save_dir=args.save_images, notes=notes,
+                                quiet=args.quiet)
     else:
         from hinas.baselines import get_baseline
 
         task = _eval_task(args, None, get_baseline(args.baseline).task)
         images, notes = load_test_images(args.data, task.channels)
-        report = evaluate_baseline(args.baseline, task, images, data=args.data, seed=args.seed,
-                                   save_dir=args.save_images, notes=notes)
+        report = evaluate_baseline(args.baseline, task, images, data=" ".join(args.data),
+                                   seed=args.seed,
+                                   save_dir=args.save_images, notes=notes, quiet=args.quiet)
     print(report.table())
+    written = [f"results written to {args.json}"] if args.json else []
     if args.json:
         report.save_json(args.json)
-        print(f"results written to {args.json}")
+    if args.save_images:
+        written.append(f"restored images written to {args.save_images}")
+    if args.model:
+        finished("; ".join(written) or "nothing written (add --json PATH to keep the results)",
+                 f"hinas restore --model {args.model} INPUT... -o OUTDIR")
+    elif written:
+        print("; ".join(written))
 
 
 def _restore(args: argparse.Namespace) -> None:
@@ -161,6 +221,8 @@ def _restore(args: argparse.Namespace) -> None:
                              overlap=args.overlap, convert=args.convert, device=args.device,
                              quiet=args.quiet)
     print(f"restored {len(written)} image(s) into {args.out}")
+    if written:
+        print(f"first: {written[0]}")
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -168,7 +230,8 @@ def _demo(args: argparse.Namespace) -> None:
 
     tiny = args.tiny or os.environ.get("HINAS_DEMO_TINY", "") not in ("", "0")
     report = run_demo(args.out, tiny=tiny, quiet=args.quiet)
-    print(f"demo report written to {report}")
+    finished(f"demo report written to {report}",
+             "hinas search --task denoise --sigma 25 --data YOUR_IMAGES/ --out runs/mine")
 
 
 def add_inference_args(parser: argparse.ArgumentParser) -> None:
@@ -182,34 +245,47 @@ def add_inference_args(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The `hinas` argument parser with all subcommands."""
     parser = argparse.ArgumentParser(
-        prog="hinas",
+        prog="hinas", formatter_class=HelpFormatter,
         description="Memory-efficient hierarchical NAS for image restoration "
-                    "(search, train, evaluate, restore).")
+                    "(search, train, evaluate, restore).",
+        epilog="a whole run:\n"
+               "  hinas search --task denoise --sigma 50 --data BSDS500/ --out runs/den50\n"
+               "  hinas train --genotype runs/den50/genotype.json --data BSDS500/ "
+               "--out runs/den50-train\n"
+               "  hinas eval --model runs/den50-train --data Set12/ --sigma 50\n"
+               "  hinas restore --model runs/den50-train noisy/ -o restored/")
     parser.add_argument("--version", action="version", version=f"hinas {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    arch = sub.add_parser("arch", help="inspect architectures")
+    arch = add_command(sub, "arch", "inspect architectures", "hinas arch show runs/den50")
     arch_sub = arch.add_subparsers(dest="arch_command", required=True)
-    show = arch_sub.add_parser("show", help="print (and draw) a genotype")
-    show.add_argument("genotype", help="genotype.json written by `hinas search`")
+    show = add_command(arch_sub, "show", "print (and draw) a genotype at the widths it is "
+                       "trained at", "hinas arch show runs/den50 --plot arch.svg")
+    show.add_argument("genotype", metavar="GENOTYPE_OR_RUNDIR",
+                      help="genotype.json, or a search or training run folder")
     show.add_argument("--plot", metavar="OUT", help="draw the architecture to OUT.png or OUT.svg")
-    show.add_argument("--width-multiplier", type=float, default=1.0,
-                      help="node-width multiplier of the derived network (default 1)")
+    show.add_argument("--width-multiplier", type=float,
+                      help="node-width multiplier (default: what the run folder records, else "
+                           f"the {DEFAULT_PRESET} preset's train.width_multiplier)")
     show.set_defaults(func=_arch_show)
 
-    srch = sub.add_parser("search", help="search an architecture on a folder of images")
+    srch = add_command(sub, "search", "search an architecture on a folder of images",
+                       "hinas search --task denoise --sigma 50 --data BSDS500/ --out runs/den50")
     add_config_args(srch)
     srch.add_argument("--data", metavar="DIR", nargs="+",
-                      help="folder(s) of training images (recursive)")
+                      help="folder(s) of training images (recursive; --resume: the run's)")
     srch.add_argument("--out", metavar="RUNDIR", required=True, help="run folder")
     srch.add_argument("--strategy", choices=("hinas", "random"),
                       help="hinas (default) or random search with weight sharing (RSWS)")
-    srch.add_argument("--samples", type=int, help="architectures scored by random search")
+    srch.add_argument("--samples", type=int,
+                      help="architectures scored by random search (default: the preset's)")
     srch.add_argument("--resume", action="store_true", help="continue an interrupted search")
     srch.add_argument("--quiet", action="store_true", help="no progress bar")
     srch.set_defaults(func=_search)
 
-    trn = sub.add_parser("train", help="train a searched architecture on a folder of images")
+    trn = add_command(sub, "train", "train a searched architecture on a folder of images",
+                      "hinas train --genotype runs/den50/genotype.json --data BSDS500/ "
+                      "--out runs/den50-train")
     add_config_args(trn)
     trn.set_defaults(task=None)  # from the genotype unless given
     trn.add_argument("--genotype", metavar="G.json", help="genotype.json written by `hinas search`")
@@ -219,18 +295,20 @@ def build_parser() -> argparse.ArgumentParser:
     trn.add_argument("--arch-option", dest="arch_options", action="append", default=[],
                      metavar="KEY=VALUE", help="architecture build option, e.g. depth=10 (dncnn)")
     trn.add_argument("--data", metavar="DIR", nargs="+",
-                     help="folder(s) of training images (recursive)")
+                     help="folder(s) of training images (recursive; --resume: the run's)")
     trn.add_argument("--out", metavar="RUNDIR", required=True, help="run folder")
     trn.add_argument("--iters", type=int, help="training iterations (default: the preset's)")
     trn.add_argument("--resume", action="store_true", help="continue an interrupted run")
     trn.add_argument("--quiet", action="store_true", help="no progress bar")
     trn.set_defaults(func=_train)
 
-    evl = sub.add_parser("eval", help="score a trained model or a classic baseline on test images")
+    evl = add_command(sub, "eval", "score a trained model or a classic baseline on test images",
+                      "hinas eval --model runs/den50-train --data Set12/ --sigma 50 --json r.json")
     evl.add_argument("--model", metavar="RUNDIR", help="trained model folder (`hinas train`)")
     evl.add_argument("--baseline", metavar="NAME",
                      help="classic method instead of a model: bicubic (sr), noisy, bm3d (denoise)")
-    evl.add_argument("--data", metavar="DIR", required=True, help="folder of clean test images")
+    evl.add_argument("--data", metavar="DIR", nargs="+", required=True,
+                     help="folder(s) of clean test images (recursive)")
     evl.add_argument("--task", choices=TASKS, help="default: the model's (baselines: their own)")
     evl.add_argument("--sigma", type=float, help="noise level on the 0-255 scale (denoise)")
     evl.add_argument("--scale", type=int, choices=(2, 3, 4), help="SR factor (sr)")
@@ -240,9 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--save-images", metavar="DIR", help="write the restored images (PNG)")
     add_inference_args(evl)
     evl.add_argument("--seed", type=int, default=0, help="seed of the per-image test noise")
+    evl.add_argument("--quiet", action="store_true", help="no progress bar")
     evl.set_defaults(func=_eval)
 
-    rst = sub.add_parser("restore", help="restore images with a trained model")
+    rst = add_command(sub, "restore", "restore images with a trained model",
+                      "hinas restore --model runs/den50-train noisy/*.png -o restored/")
     rst.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     rst.add_argument("--model", metavar="RUNDIR", required=True, help="trained model folder")
     rst.add_argument("-o", "--out", metavar="OUTDIR", required=True, help="output folder")
@@ -252,8 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     rst.add_argument("--quiet", action="store_true", help="no progress bar")
     rst.set_defaults(func=_restore)
 
-    dem = sub.add_parser("demo", help="search, train and evaluate on built-in photographs")
-    dem.add_argument("--out", default="hinas-demo", help="output folder (default: hinas-demo)")
+    dem = add_command(sub, "demo", "search, train and evaluate on built-in photographs",
+                      "hinas demo --out hinas-demo")
+    dem.add_argument("--out", default="hinas-demo", help="output folder")
     dem.add_argument("--tiny", action="store_true",
                      help="a seconds-long smoke run (also HINAS_DEMO_TINY=1)")
     dem.add_argument("--quiet", action="store_true", help="no progress bars")

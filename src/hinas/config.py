@@ -23,6 +23,7 @@ from hinas.ops import OPS, PRIMITIVES
 
 TASKS = ("denoise", "sr")
 PRESETS = ("tiny", "cpu", "paper")
+DEFAULT_PRESET = "cpu"
 
 
 @dataclass
@@ -58,8 +59,8 @@ class TaskConfig:
 
 @dataclass
 class SpaceConfig:
-    """The hierarchical search space (SPEC §1): cells of `nodes` nodes, `layers` layers, node width
-    `width · width_factors[level]`, the supernet mode and the start/end parts."""
+    """The hierarchical search space (docs/decisions.md §1): cells of `nodes` nodes, `layers`
+    layers, node width `width · width_factors[level]`, the supernet mode and the start/end parts."""
 
     nodes: int = 4
     layers: int = 3
@@ -171,10 +172,14 @@ class TrainConfig:
 
 @dataclass
 class DataConfig:
-    """Where images come from and how they are loaded."""
+    """Where images come from (`path`: the training folders; a run records those it used, so that
+    `--resume` needs no `--data`) and how they are loaded."""
 
-    path: str = ""
+    path: list[str] = field(default_factory=list)
     workers: int = 0
+
+    def __post_init__(self) -> None:
+        self.path = [p for p in self.path if p]  # run folders of older versions hold `path: ''`
 
     def validate(self) -> None:
         """Raise HinasError on impossible data settings."""

@@ -1,4 +1,4 @@
-"""Image files and training patches (SPEC §2, §3, §7).
+"""Image files and training patches (docs/decisions.md §2–3; docs/data.md).
 
 Any folder of png/jpg/bmp/tif images is a data set: :func:`list_images` finds them,
 :func:`load_image` decodes one to uint8 HxWxC with an explicit gray/RGB conversion,
@@ -180,7 +180,7 @@ def save_image(path: str | os.PathLike, array: np.ndarray, bit_depth: int = 8) -
 
 
 def split_images(paths: Sequence, seed: int, val_fraction: float = 0.02) -> tuple[list, list, list]:
-    """Split ``paths`` into (Train W, Train A, Validation V) as in paper §4.1 (SPEC §2).
+    """Split ``paths`` into (Train W, Train A, Validation V), paper §4.1 (docs/decisions.md §2).
 
     Deterministic for a given ``seed`` and set of paths (they are sorted before a seeded
     shuffle). ``V = max(1, round(val_fraction · n))`` (half up); the rest is halved, W taking the
@@ -208,7 +208,7 @@ class PatchDataset(torch.utils.data.Dataset):
     ``images``: preloaded uint8 HxWxC arrays (a sequence, or a mapping name -> array as returned
     by :func:`load_images`, whose names then appear in errors). Sample ``i`` of epoch ``e`` picks
     an image uniformly, a ``crop`` x ``crop`` window uniformly, and with ``augment`` a rotation by
-    k·90° and horizontal / vertical flips (SPEC §3), all from ``default_rng([seed, e, i])``; the
+    k·90° and horizontal / vertical flips, all from ``default_rng([seed, e, i])``; the
     same generator then drives the degradation (the noise). Results do not depend on DataLoader
     workers, and resuming at an epoch reproduces it exactly. Call :meth:`set_epoch` every epoch
     (with ``persistent_workers=False``, so workers see the new epoch).

@@ -1,4 +1,5 @@
-"""Degradations: how a low-quality input is made from a clean image (SPEC §2–§4).
+"""Degradations: how a low-quality input is made from a clean image (docs/decisions.md §2–3,
+docs/metrics.md).
 
 Two tasks of the paper, one class each, in a registry so that a new degradation is one decorated
 class:
@@ -237,7 +238,7 @@ def noisy_for_image(
     clip: bool = False,
     quantize: bool = False,
 ) -> np.ndarray:
-    """Noisy test input ``clean + N(0, σ²)`` on the [0, 255] scale, float64 (SPEC §4).
+    """Noisy test input ``clean + N(0, σ²)`` on the [0, 255] scale, float64 (docs/metrics.md).
 
     The noise comes from ``default_rng([seed, crc32(image_key)])``: pass the image's file name as
     ``image_key`` so every method and every run scores the same noisy input. The default is the
@@ -255,7 +256,7 @@ def noisy_for_image(
 
 
 def sr_pair_for_image(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
-    """SR test pair of the literature (SPEC §4): ``(modcrop(hr, s), lr)``, both uint8.
+    """SR test pair of the literature (docs/metrics.md): ``(modcrop(hr, s), lr)``, both uint8.
 
     ``lr = im2uint8(imresize(hr, 1/s))``: MATLAB bicubic of the 8-bit HR, rounded to uint8 as
     MATLAB's ``imresize`` does for uint8 input. This variant reproduces the published bicubic

@@ -198,7 +198,7 @@ def run_demo(out: str | Path = "hinas-demo", tiny: bool | None = None,
 
     timer = Timer()
     images, notes = load_test_images(test_dir, 1)
-    common = {"data": "held-out skimage photographs", "seed": cfg.seed}
+    common = {"data": "held-out skimage photographs", "seed": cfg.seed, "quiet": quiet}
     reports = [evaluate_baseline("noisy", cfg.task, images, notes=notes, **common)]
     restored = {}
     if "bm3d" in BASELINES and _installed("bm3d"):

@@ -1,5 +1,5 @@
 """From continuous α/β to a discrete genotype: top-2 edges per node, Viterbi widths — and how
-decided α/β are (entropies, margins, changed choices)."""
+decided α/β are (entropies, margins, changed choices); docs/decisions.md §1.4."""
 
 from __future__ import annotations
 

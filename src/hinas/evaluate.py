@@ -1,5 +1,5 @@
-"""Scoring restoration models under the literature's conventions (SPEC §4), and whole-image or tiled
-inference (SPEC §3).
+"""Scoring restoration models under the literature's conventions (docs/metrics.md), and whole-image
+or tiled inference (docs/decisions.md §3).
 
 Test inputs are made once per image: the noisy input from a generator seeded per image (so every
 method scores the same noisy input), the SR low-resolution image by MATLAB bicubic of the modcropped
@@ -27,11 +27,12 @@ from torch import nn
 from hinas.baselines import get_baseline
 from hinas.complexity import count_macs, count_params
 from hinas.config import TaskConfig
-from hinas.data import list_images, load_image, save_image
+from hinas.data import collect_images, load_image, save_image
 from hinas.degradations import noisy_for_image, sr_pair_for_image
 from hinas.errors import HinasError
 from hinas.io import atomic_write_text
 from hinas.metrics import Convention, to_uint8
+from hinas.runs import progress
 
 
 @dataclass
@@ -131,10 +132,11 @@ def _tiled(model: nn.Module, x: torch.Tensor, scale: int, tile: int,
 
 def score_model(model: nn.Module, pairs: list[EvalPair], task: TaskConfig,
                 device: str | torch.device, tile: int = 0, overlap: int = 32,
-                save_dir: str | Path | None = None) -> tuple[list[dict], dict[str, float]]:
+                save_dir: str | Path | None = None, quiet: bool = True
+                ) -> tuple[list[dict], dict[str, float]]:
     """Per-image rows (image, psnr, ssim, seconds) and their mean of `model` under the task's
     convention (a gray image through an RGB model: see `run_on_channels`); with `save_dir`, the
-    outputs as 8-bit PNGs."""
+    outputs as 8-bit PNGs; a progress bar unless `quiet`."""
     was_training = model.training
     model.eval()
 
@@ -144,26 +146,29 @@ def score_model(model: nn.Module, pairs: list[EvalPair], task: TaskConfig,
             task.channels)
 
     try:
-        return score_outputs(restore, pairs, task, save_dir)
+        return score_outputs(restore, pairs, task, save_dir, quiet)
     finally:
         model.train(was_training)
 
 
 def score_outputs(restore: Callable[[np.ndarray], np.ndarray], pairs: list[EvalPair],
-                  task: TaskConfig, save_dir: str | Path | None = None
+                  task: TaskConfig, save_dir: str | Path | None = None, quiet: bool = True
                   ) -> tuple[list[dict], dict[str, float]]:
     """Per-image rows (image, psnr, ssim, seconds) and their mean of any method
     `restore(lq) -> output` (0–255 float HxWxC arrays); with `save_dir`, the outputs (clipped and
-    rounded, as scored) as `<image stem>.png`."""
+    rounded, as scored) as `<image stem>.png`; a progress bar unless `quiet`."""
     convention = Convention.for_task(task.name, task.out_scale)
     rows = []
-    for pair in pairs:
-        start = time.perf_counter()
-        out = restore(pair.lq)
-        seconds = time.perf_counter() - start
-        rows.append({"image": pair.name, **convention.score(out, pair.gt), "seconds": seconds})
-        if save_dir is not None:
-            save_image(Path(save_dir) / f"{Path(pair.name).stem}.png", to_uint8(out))
+    with progress(len(pairs), 0, quiet, f"eval {task.describe()}") as bar:
+        for pair in pairs:
+            start = time.perf_counter()
+            out = restore(pair.lq)
+            seconds = time.perf_counter() - start
+            rows.append({"image": pair.name, **convention.score(out, pair.gt),
+                         "seconds": seconds})
+            if save_dir is not None:
+                save_image(Path(save_dir) / f"{Path(pair.name).stem}.png", to_uint8(out))
+            bar.update(1)
     return rows, mean_scores(rows)
 
 
@@ -192,17 +197,24 @@ def file_channels(path: str | Path) -> int:
         raise HinasError(f"{path}: cannot read image ({err})") from None
 
 
-def load_test_images(folder: str | Path, channels: int) -> tuple[dict[Path, np.ndarray], list[str]]:
-    """The images of `folder` as uint8 HxWxC for a method working on `channels`, and notes on the
-    conversions made (SPEC §4, §7).
+def load_test_images(folders: str | Path | list[str | Path], channels: int
+                     ) -> tuple[dict[Path, np.ndarray], list[str]]:
+    """The images of one or several `folders` as uint8 HxWxC for a method working on `channels`,
+    and notes on the conversions made (docs/metrics.md, docs/data.md).
 
     For a gray method, RGB files are converted to gray (ITU-R 601-2 luma). For an RGB method, a
     gray file stays gray and is scored on its own values (Set14's `bridge`, as the MATLAB
     scripts do). A file that cannot be read is an error naming it: a test set is never silently
-    shortened.
+    shortened. Two images of the same file name are an error too, since the name seeds the test
+    noise and names the row and the saved output.
     """
     images, converted, kept_gray = {}, 0, 0
-    for path in list_images(folder):
+    seen: dict[str, Path] = {}
+    for path in collect_images(folders):
+        if path.name in seen:
+            raise HinasError(f"{path}: same file name as {seen[path.name]}; test images need "
+                             f"distinct names")
+        seen[path.name] = path
         native = file_channels(path)
         images[path] = load_image(path, 1 if native == 1 else channels)
         converted += native == 3 and channels == 1
@@ -313,17 +325,18 @@ class EvalReport:
 def evaluate_model(model: nn.Module, task: TaskConfig, images: dict[Path, np.ndarray], *,
                    method: str = "model", data: str = "", seed: int = 0,
                    device: str | torch.device = "cpu", tile: int = 0, overlap: int = 32,
-                   save_dir: str | Path | None = None, notes: list[str] | None = None
-                   ) -> EvalReport:
+                   save_dir: str | Path | None = None, notes: list[str] | None = None,
+                   quiet: bool = False) -> EvalReport:
     """Score `model` (restoring `task`, with `task.channels`) on `images` under the task's
-    convention, with parameters and MACs at the first image's input size."""
+    convention, with parameters and MACs at the first image's input size (a progress bar unless
+    `quiet`)."""
     pairs = make_pairs(images, task, seed)
     if not pairs:
         raise HinasError(f"{data or 'test set'}: no test images")
     model = model.to(device)
     h, w = pairs[0].lq.shape[:2]
     macs = count_macs(model, task.channels, h, w)
-    rows, mean = score_model(model, pairs, task, device, tile, overlap, save_dir)
+    rows, mean = score_model(model, pairs, task, device, tile, overlap, save_dir, quiet)
     return EvalReport(method, task, data, describe_device(device), seed, rows, mean,
                       count_params(model), macs, (w, h), tile, overlap if tile else 0,
                       list(notes or []))
@@ -331,12 +344,14 @@ def evaluate_model(model: nn.Module, task: TaskConfig, images: dict[Path, np.nda
 
 def evaluate_baseline(name: str, task: TaskConfig, images: dict[Path, np.ndarray], *,
                       data: str = "", seed: int = 0, save_dir: str | Path | None = None,
-                      notes: list[str] | None = None) -> EvalReport:
+                      notes: list[str] | None = None, quiet: bool = False) -> EvalReport:
     """Score the classic method `name` (see `hinas.baselines`) on `images` exactly as a model
-    would be scored (same seeded noisy inputs, same LR images, same convention)."""
+    would be scored (same seeded noisy inputs, same LR images, same convention; a progress bar
+    unless `quiet`)."""
     baseline = get_baseline(name, task)
     pairs = make_pairs(images, task, seed)
     if not pairs:
         raise HinasError(f"{data or 'test set'}: no test images")
-    rows, mean = score_outputs(lambda lq: baseline.restore(lq, task), pairs, task, save_dir)
+    rows, mean = score_outputs(lambda lq: baseline.restore(lq, task), pairs, task, save_dir,
+                               quiet)
     return EvalReport(name, task, data, "cpu (numpy)", seed, rows, mean, notes=list(notes or []))

@@ -1,4 +1,5 @@
-"""The discrete architecture found by a search, and its versioned JSON file (SPEC §1.4).
+"""The discrete architecture found by a search, and its versioned JSON file
+(docs/decisions.md §1.4).
 
 A genotype holds everything needed to build, train and export the network: the task (denoise σ or
 SR scale, channels), the space (N nodes, L layers, W, width factors, residual learning), the width

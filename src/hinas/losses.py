@@ -1,4 +1,4 @@
-"""Training losses, selectable by name (SPEC §2).
+"""Training losses, selectable by name (docs/decisions.md §2).
 
 The paper's search loss is ``MSE(ŷ, y) + λ · log10(1 / SSIM(ŷ, y))`` with λ = 0.6 and a
 differentiable SSIM (11x11 Gaussian window, σ 1.5). Names: a pixel loss (``mse`` or ``l1``),

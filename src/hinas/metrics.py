@@ -1,4 +1,4 @@
-"""PSNR and SSIM with the conventions of published restoration numbers (SPEC §4).
+"""PSNR and SSIM with the conventions of published restoration numbers (docs/metrics.md).
 
 Plain functions on 0–255 arrays (HxW or HxWxC, any dtype, computed in float64) whose signatures
 state the convention, as BasicSR's ``calculate_psnr`` / ``calculate_ssim``: ``crop_border`` pixels
@@ -116,9 +116,10 @@ def ssim(
 class Convention:
     """The metric convention of one evaluation, written next to every reported number.
 
-    ``for_task`` gives the literature's convention (SPEC §4): denoising scores all channels with no
-    border crop and a per-image seeded, float noisy input; SR scores the Y channel with ``scale``
-    border pixels cropped and an LR made by MATLAB bicubic and rounded to uint8.
+    ``for_task`` gives the literature's convention (docs/metrics.md): denoising scores all
+    channels with no border crop and a per-image seeded, float noisy input; SR scores the Y
+    channel with ``scale`` border pixels cropped and an LR made by MATLAB bicubic and rounded to
+    uint8.
     """
 
     task: str

@@ -103,7 +103,8 @@ def get_model_entry(name: str) -> ModelEntry:
 @register_model("hinas", options=lambda cfg: {"width_multiplier": cfg.train.width_multiplier},
                 needs_genotype=True)
 def hinas_net(task: TaskConfig, genotype: Genotype, width_multiplier: float = 1.0) -> nn.Module:
-    """The compact network a HiNAS genotype describes (SPEC §1.4), node widths × multiplier."""
+    """The compact network a HiNAS genotype describes, node widths × multiplier
+    (docs/decisions.md §1.4)."""
     return DerivedNet(genotype, width_multiplier)
 
 
@@ -232,7 +233,13 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
 
 def load_model(folder: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """The trained network of a model folder (written by `hinas train`), weights loaded, on
-    `device`, in eval mode."""
+    `device`, in eval mode.
+
+    Input contract: a float tensor of shape N×C×H×W with values in [0, 1] (C = the task's
+    channels: 1 gray, 3 RGB, in RGB order; any H and W); the output is N×C×(s·H)×(s·W) on the
+    same scale, not clipped (s = the SR scale, 1 for denoising). A denoiser takes the noisy image
+    itself, an SR model the low-resolution image. :func:`hinas.restore_image` wraps this for a
+    uint8 array."""
     model = ModelSpec.load(folder).build()
     load_weights(model, Path(folder) / WEIGHTS_FILE)
     return model.to(device).eval()

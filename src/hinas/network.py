@@ -1,9 +1,9 @@
 """The network built from a genotype alone, and the start/end parts it shares with the supernet.
 
 Start part: two 3×3 conv + LeakyReLU; their outputs are `h_{-2}` and `h_{-1}`. End part: 3×3 conv +
-LeakyReLU, then a 3×3 conv producing the residual (SPEC §1.3): for denoising `y = x + f(x)`; for
-super-resolution ×s, `f` yields `C·s²` channels → PixelShuffle(s) → added to bicubic-upsampled `x`.
-With `residual` off the end part predicts the image itself.
+LeakyReLU, then a 3×3 conv producing the residual (docs/decisions.md §1.3): for denoising
+`y = x + f(x)`; for super-resolution ×s, `f` yields `C·s²` channels → PixelShuffle(s) → added to
+bicubic-upsampled `x`. With `residual` off the end part predicts the image itself.
 
 In the derived network, layer `l`'s cell takes the kept cell of layer `l-1` (or `h_{-1}`) as
 `s1` and that of layer `l-2` (or the stem outputs) as `s0`, each through a 1×1 conv + BN to its

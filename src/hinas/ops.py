@@ -1,4 +1,5 @@
-"""Candidate operations of the inner (cell) search space, in one registry (paper §3.1, SPEC §1.1).
+"""Candidate operations of the inner (cell) search space, in one registry (paper §3.1;
+docs/decisions.md §1.1).
 
 Every convolutional operation is LeakyReLU → conv → BatchNorm, stride 1, "same" padding. The
 LeakyReLU is applied by the cell once per input state and shared by every operation that reads that

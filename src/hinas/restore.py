@@ -1,4 +1,4 @@
-"""Restoring users' images with a trained model (SPEC §3): `hinas restore`.
+"""Restoring users' images with a trained model (docs/decisions.md §3): `hinas restore`.
 
 Inputs are image files or folders (searched recursively). Every output keeps its input's file name
 and format; inputs found in a folder keep their path relative to it. A denoising model takes noisy
@@ -29,6 +29,7 @@ from PIL import Image
 from hinas.data import IMAGE_EXTS, list_images, save_image
 from hinas.errors import HinasError
 from hinas.evaluate import GRAY_MODES, LUMA_601, restore_array, run_on_channels
+from hinas.metrics import to_uint8
 from hinas.models import ModelSpec, load_model
 from hinas.runs import progress
 
@@ -71,15 +72,24 @@ def read_input(path: str | Path, channels: int, convert: bool = False) -> tuple[
                 arr, depth = np.asarray(im.convert("RGB"), dtype=np.float64), 8
     except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise HinasError(f"{path}: cannot read image ({err})") from None
+    return match_channels(arr, channels, convert, str(path), "--convert"), depth
+
+
+def match_channels(arr: np.ndarray, channels: int, convert: bool, source: str,
+                   option: str) -> np.ndarray:
+    """`arr` (HxWxC) ready for a `channels`-channel model: unchanged when the channels agree;
+    with `convert`, an RGB image becomes its 601 luma and a gray one stays gray (the model's
+    caller repeats it, see `run_on_channels`); else a HinasError naming `source` and the `option`
+    that converts."""
     have = arr.shape[2]
     if have != channels:
         kinds = {1: "gray", 3: "RGB"}
         if not convert:
-            raise HinasError(f"{path}: {kinds[have]} image, but the model restores "
-                             f"{kinds[channels]} images; pass --convert to convert it")
+            raise HinasError(f"{source}: {kinds[have]} image, but the model restores "
+                             f"{kinds[channels]} images; pass {option} to convert it")
         if have == 3:
             arr = (arr @ LUMA_601)[..., None]
-    return arr, depth
+    return arr
 
 
 def restore_images(model_dir: str | Path, inputs: list[str | Path], out_dir: str | Path, *,
@@ -109,3 +119,43 @@ def restore_images(model_dir: str | Path, inputs: list[str | Path], out_dir: str
     finally:
         bar.close()
     return written
+
+
+def restore_image(model: torch.nn.Module | str | Path, image: np.ndarray, *, tile: int = 0,
+                  overlap: int = 32, convert: bool = False) -> np.ndarray:
+    """Restore one uint8 image (HxW gray, HxWx1 or HxWx3, any size) with `model` (a network, e.g.
+    from :func:`hinas.load_model`, or a trained-model folder); returns the output as uint8,
+    clipped and rounded, in the input's layout (an SR model's output is `scale` times larger).
+
+    The image must have the model's channel count; with `convert`, an RGB image goes through a
+    gray model as its ITU-R 601-2 luma, and a gray image through an RGB model as three equal
+    channels (either way the output is gray). `tile` > 0 restores overlapping tiles (bounded
+    memory), as `hinas restore --tile`.
+    """
+    if isinstance(model, (str, Path)):
+        model = load_model(model)
+    array = np.asarray(image)
+    if array.dtype != np.uint8 or array.ndim not in (2, 3) or (
+            array.ndim == 3 and array.shape[2] not in (1, 3)):
+        raise HinasError(f"restore_image takes a uint8 HxW, HxWx1 or HxWx3 array, got "
+                         f"{array.dtype} of shape {array.shape}")
+    lq = array.astype(np.float64).reshape(*array.shape[:2], -1)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    if not convs:
+        raise HinasError("restore_image: the model has no convolution to read its channels from")
+    channels = convs[0].in_channels
+    lq = match_channels(lq, channels, convert, "restore_image", "convert=True")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        scale = 1
+        if tile:
+            with torch.no_grad():
+                scale = model(torch.zeros(1, channels, 8, 8, device=device)).shape[-1] // 8
+        out = run_on_channels(lambda x: restore_array(model, x, scale, device, tile, overlap),
+                              lq, channels)
+    finally:
+        model.train(was_training)
+    out = to_uint8(out)
+    return out[..., 0] if array.ndim == 2 and out.shape[2] == 1 else out

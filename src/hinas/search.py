@@ -1,5 +1,5 @@
-"""Architecture search (paper §3.3, §4.1; SPEC §2): bilevel first-order HiNAS, and random search
-with weight sharing (RSWS, Li & Talwalkar 2020) as a baseline.
+"""Architecture search (paper §3.3, §4.1; docs/decisions.md §2): bilevel first-order HiNAS, and
+random search with weight sharing (RSWS, Li & Talwalkar 2020) as a baseline.
 
 HiNAS: the training images are split into Train W (weights), Train A (α, β) and Validation V. The
 first `warmup_epochs` epochs update weights only; afterwards every step is a W-step (SGD) followed
@@ -34,6 +34,7 @@ from hinas.errors import HinasError, warn
 from hinas.evaluate import make_pairs, score_model
 from hinas.genotype import Genotype
 from hinas.losses import build_loss
+from hinas.runlog import RunLog, run_header
 from hinas.runs import (
     MetricsLog,
     Timer,
@@ -188,6 +189,7 @@ class SearchRun:
         self.metrics = MetricsLog(self.out / "metrics.jsonl")
         self.history = MetricsLog(self.out / "arch_history.jsonl")
         self.budget = arch_budget(cfg, len(self.data.split["w"]))
+        self.log = RunLog(self.out / "run.log", resume)
         if resume and (self.out / "last.pt").exists():
             self._restore(load_checkpoint(self.out / "last.pt"))
         elif resume:
@@ -196,6 +198,7 @@ class SearchRun:
             save_config(cfg, self.out / "config.yaml")
             for log in (self.metrics, self.history):
                 log.path.unlink(missing_ok=True)
+        self.log.write(run_header("search", cfg, data_dir, self.data.split, self.epoch, "epoch"))
 
     def _state(self) -> dict:
         return {"model": self.net.state_dict(), "w_opt": self.w_opt.state_dict(),
@@ -295,6 +298,7 @@ class SearchRun:
         record.update(seconds=timer.seconds(), peak_rss_mb=peak_rss_mb())
         save_checkpoint(self.out / "last.pt", self._state())
         self.metrics.append(record)
+        self.log.record(record, "epoch", s.epochs)
         if s.strategy == "hinas":
             self.history.append(_arch_record(self.net, epoch))
 
@@ -333,6 +337,11 @@ class SearchRun:
         epochs_s = sum(record["seconds"] for record in records)
         genotype.meta["search_seconds"] = round(epochs_s + timer.seconds(), 2)
         genotype.save(self.out / "genotype.json")
+        decided = genotype.meta.get("verdict", {}).get("message")
+        self.log.write(f"genotype written to {self.out / 'genotype.json'}: width path "
+                       f"{genotype.path}, best validation PSNR "
+                       f"{genotype.meta['best_val_psnr']:.2f} dB"
+                       + (f"; search {decided}" if decided else ""))
         plot_genotype(genotype, self.out / "architecture.png")
         plot_curves(records, self.out / "curves.png", "epoch")
         if s.strategy == "hinas":

@@ -1,6 +1,6 @@
 """The supernet (paper §3.2, Fig. 2): start part, L layers × 3 width levels of supercells, end part.
 
-Levels and transitions (SPEC §1.2): layer 0 has levels 0 and 1, later layers 0, 1, 2. Cell `(l, i)`
+Levels and transitions: layer 0 has levels 0 and 1, later layers 0, 1, 2. Cell `(l, i)`
 receives the outputs of levels `i-1, i, i+1` of layer `l-1` (the stem counts as layer -1 with
 level 0 only), each projected by its own 1×1 conv + BN to the cell's node width. β is stored
 per source `(l, k)` over its three moves down / same / up (`beta[l, k, m]`, target level
@@ -13,6 +13,9 @@ layer 1 and for level 2 of layer 2 (layer 0 has no level 2). It is projected to 
 Two ways to merge the incoming paths, selected by `cell_sharing`:
 - Eq. 5 (sharing): `h_l^i = C_l^i(Σ_k β_k^i f_{l-1}^k, f_{l-2}^i)` — one cell evaluation;
 - Eq. 6 (Auto-DeepLab): `h_l^i = Σ_k β_k^i C_l^i(f_{l-1}^k, f_{l-2}^i)` — one per incoming path.
+
+The choices the paper leaves open (β normalisation, `f_{l-2}^i`) are argued in docs/decisions.md
+§1.2.
 """
 
 from __future__ import annotations

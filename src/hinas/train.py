@@ -1,4 +1,4 @@
-"""Training a network on a folder of images (paper §4.1 "Training settings"; SPEC §3).
+"""Training a network on a folder of images (paper §4.1 "Training settings"; docs/decisions.md §3).
 
 - Optimiser: SGD (momentum `train.momentum`, weight decay `train.weight_decay`) from `train.lr`
   (paper: 0.05, batch 24), gradients clipped to norm `train.grad_clip`.
@@ -43,6 +43,7 @@ from hinas.evaluate import make_pairs, score_model
 from hinas.genotype import Genotype
 from hinas.losses import build_loss
 from hinas.models import WEIGHTS_FILE, ModelSpec, save_weights
+from hinas.runlog import RunLog, run_header
 from hinas.runs import (
     MetricsLog,
     Timer,
@@ -147,12 +148,15 @@ class TrainRun:
         self.best = {"psnr": -math.inf, "ssim": 0.0, "iter": 0}
         self.pending: list[float] = []  # losses since the last log record
         self.metrics = MetricsLog(self.out / "metrics.jsonl")
+        self.log = RunLog(self.out / "run.log", resume)
         if resume:
             self._restore(load_checkpoint(last))
         else:
             save_config(cfg, self.out / "config.yaml")
             spec.save(self.out)
             self.metrics.path.unlink(missing_ok=True)
+        self.log.write(run_header(f"train {spec.arch}", cfg, data_dirs, self.data.split,
+                                  self.iteration, "iteration"))
 
     def _state(self) -> dict:
         return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -196,8 +200,10 @@ class TrainRun:
                 self.iteration = it
                 self.pending.append(loss)
                 if it % t.log_every == 0 or it == t.iters:
-                    self.metrics.append({"iter": it, "loss": float(np.mean(self.pending)),
-                                         "lr": lr, "seconds": timer.seconds()})
+                    record = {"iter": it, "loss": float(np.mean(self.pending)), "lr": lr,
+                              "seconds": timer.seconds()}
+                    self.metrics.append(record)
+                    self.log.record(record, "iter", t.iters)
                     self.pending, timer = [], Timer()
                 if it % t.val_every == 0 or it == t.iters:
                     self._validate_and_checkpoint()
@@ -217,9 +223,11 @@ class TrainRun:
         if scores["psnr"] > self.best["psnr"]:
             self.best = {"psnr": scores["psnr"], "ssim": scores["ssim"], "iter": self.iteration}
             save_weights(self.net, self.out / WEIGHTS_FILE)
-        self.metrics.append({"iter": self.iteration, "val_psnr": scores["psnr"],
-                             "val_ssim": scores["ssim"], "best_val_psnr": self.best["psnr"],
-                             "val_seconds": timer.seconds(), "peak_rss_mb": peak_rss_mb()})
+        record = {"iter": self.iteration, "val_psnr": scores["psnr"], "val_ssim": scores["ssim"],
+                  "best_val_psnr": self.best["psnr"], "val_seconds": timer.seconds(),
+                  "peak_rss_mb": peak_rss_mb()}
+        self.metrics.append(record)
+        self.log.record(record, "iter", self.cfg.train.iters)
         save_checkpoint(self.out / "last.pt", self._state())
         self.saved_iteration = self.iteration
 
@@ -229,6 +237,9 @@ class TrainRun:
             best_val_psnr=self.best["psnr"], best_val_ssim=self.best["ssim"],
             params=count_params(self.net))
         self.spec.save(self.out)
+        self.log.write(f"model written to {self.out}: {self.spec.meta['params']:,} parameters, "
+                       f"best validation PSNR {self.best['psnr']:.2f} dB at iteration "
+                       f"{self.best['iter']} of {self.iteration}")
         plot_curves(self.metrics.read(), self.out / "curves.png", "iter")
         return self.spec
 

@@ -3,24 +3,30 @@ width path), training curves, and the evolution of α and β during a search."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
-import matplotlib.ticker
 import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import FancyArrowPatch  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from hinas.config import SpaceConfig  # noqa: E402
 from hinas.genotype import Genotype  # noqa: E402
 from hinas.io import atomic_path  # noqa: E402
+from hinas.supernet import layer_levels  # noqa: E402
 
-OP_COLORS = {
-    "skip_connect": "#7f7f7f", "conv_3x3": "#1f77b4", "sep_conv_3x3": "#2ca02c",
-    "sep_conv_5x5": "#17becf", "dil_conv_3x3": "#d62728", "dil_conv_5x5": "#ff7f0e",
+OP_STYLES = {
+    "conv_3x3": ("#0072B2", "-"), "sep_conv_3x3": ("#009E73", "--"),
+    "sep_conv_5x5": ("#56B4E9", "--"), "dil_conv_3x3": ("#D55E00", "-."),
+    "dil_conv_5x5": ("#E69F00", "-."), "skip_connect": ("#555555", ":"),
 }
+"""Colour (colour-blind safe, Okabe-Ito) and line style of each operation in the drawings: solid
+for plain, dashed for separable, dash-dot for dilated convolutions, dotted for skip."""
 
 
 def _save(fig: plt.Figure, path: str | Path) -> None:
@@ -30,74 +36,117 @@ def _save(fig: plt.Figure, path: str | Path) -> None:
     plt.close(fig)
 
 
+def _integer_ticks(ax: plt.Axes) -> None:
+    """Epochs and iterations are counts: integer ticks only."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def plain_log_ticks(axis) -> None:
+    """Label a log-scale axis with plain numbers (0.3, 200) instead of powers of ten."""
+    def plain(value: float, _pos=None) -> str:
+        return f"{value:,.0f}" if value >= 10 else f"{value:.3g}"
+
+    def minor(value: float, _pos) -> str:  # fewer minor labels the more decades are shown
+        low, high = axis.get_view_interval()
+        mantissa = round(value / 10 ** math.floor(math.log10(value)))
+        shown = (high < 10 * low) or (high < 100 * low and mantissa in (2, 5))
+        return plain(value) if shown else ""
+
+    axis.set_major_formatter(FuncFormatter(plain))
+    axis.set_minor_formatter(FuncFormatter(minor))
+
+
 def _draw_path(ax: plt.Axes, genotype: Genotype, multiplier: float) -> None:
-    space = genotype.space
-    for layer in range(space.layers):
-        for level in ((0, 1) if layer == 0 else (0, 1, 2)):
-            ax.plot(layer, level, "o", color="#cccccc", ms=14, zorder=1)
-    xs = [-1, *range(space.layers)]
-    ys = [0, *genotype.path]
-    ax.plot(xs, ys, "-o", color="black", lw=2.5, ms=14, zorder=2)
-    for layer, (level, w) in enumerate(zip(genotype.path, genotype.widths(multiplier),
-                                           strict=True)):
-        ax.annotate(f"w={w}", (layer, level), textcoords="offset points", xytext=(0, 14),
-                    ha="center", fontsize=9)
-    ax.set_xticks(xs, ["stem", *[f"layer {i}" for i in range(space.layers)]])
-    ax.set_yticks([0, 1, 2], [f"level {i}\n×{f:g}" for i, f in enumerate(space.width_factors)])
-    ax.set_ylim(-0.6, 2.8)
-    ax.set_xlim(-1.5, space.layers - 0.5)
-    ax.set_title("outer space: width path (Viterbi)")
+    """The outer space: stem, the Viterbi level path with each cell's width, and the tail."""
+    space, task = genotype.space, genotype.task
+    layers, widths = space.layers, genotype.widths(multiplier)
+    stem_width = space.nodes * space.level_width(0, multiplier)
+    for layer in range(layers):
+        for level in layer_levels(layer):
+            ax.plot(layer, level, "o", color="#dddddd", ms=16, zorder=1)
+    xs = [-1, *range(layers), layers]
+    ys = [0, *genotype.path, genotype.path[-1]]
+    ax.plot(xs, ys, "-", color="black", lw=2.5, zorder=2)
+    ax.plot(xs[1:-1], ys[1:-1], "o", color="black", ms=16, zorder=3)
+    ax.plot([xs[0], xs[-1]], [ys[0], ys[-1]], "s", color="#fde0a6", mec="black", ms=18, zorder=3)
+    for layer, (level, w) in enumerate(zip(genotype.path, widths, strict=True)):
+        ax.annotate(f"node width {w}\n{space.nodes * w} channels out", (layer, level),
+                    textcoords="offset points", xytext=(0, 15), ha="center", fontsize=8)
+    if task.out_scale > 1:
+        end = (f"→ {task.channels * task.out_scale ** 2} ch → PixelShuffle ×{task.out_scale}"
+               f"\n+ bicubic ×{task.out_scale} input" if space.residual else
+               f"→ PixelShuffle ×{task.out_scale}")
+    else:
+        end = f"→ {task.channels} ch" + ("\n+ input (residual)" if space.residual else "")
+    ax.set_xticks(xs, [f"stem\n2× conv 3×3\n{task.channels} → {stem_width} ch",
+                       *[f"layer {i}" for i in range(layers)],
+                       f"tail\nconv 3×3, LeakyReLU,\nconv 3×3 {end}"], fontsize=8)
+    ax.set_yticks([0, 1, 2], [f"level {i} (×{f:g})" for i, f in enumerate(space.width_factors)],
+                  fontsize=8)
+    ax.set_ylim(-0.5, 2.9)
+    ax.set_xlim(-1.6, layers + 0.6)
+    ax.set_title("network: stem, one cell per layer on the width path (Viterbi), tail",
+                 fontsize=10)
     ax.grid(alpha=0.2)
 
 
 def _draw_cell(ax: plt.Axes, cell: list[list[tuple[int, str]]], title: str) -> None:
+    """One cell: inputs c_{k-2} (top) and c_{k-1} (bottom), nodes on a row, concatenated output;
+    edges coloured and dashed by operation (legend below the figure), no text on the edges."""
     n = len(cell)
-    pos = {0: (0.0, 1.0), 1: (0.0, -1.0)}
-    for j in range(n):
-        pos[2 + j] = (1.8 * (1 + j), 0.55 if j % 2 == 0 else -0.55)
-    out = (1.8 * (1 + n), 0.0)
-    names = {0: r"$c_{k-2}$", 1: r"$c_{k-1}$", **{2 + j: str(j) for j in range(n)}}
+    step = 1.6
+    pos = {0: (0.0, 1.0), 1: (0.0, -1.0), **{2 + j: (step * (1 + j), 0.0) for j in range(n)}}
+    out = (step * (1 + n), 0.0)
+
+    def arrow(a, b, rad, **style) -> None:
+        ax.add_patch(FancyArrowPatch(a, b, connectionstyle=f"arc3,rad={rad}", arrowstyle="-|>",
+                                     mutation_scale=12, shrinkA=13, shrinkB=13, **style))
+
     for j, node in enumerate(cell):
-        for t, (inp, op) in enumerate(node):
-            (x0, y0), (x1, y1) = pos[inp], pos[2 + j]
-            rad = (0.25 if t == 0 else -0.25) * min(1.0, 2.5 / max(abs(x1 - x0), 1e-6))
-            ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), connectionstyle=f"arc3,rad={rad}",
-                                         arrowstyle="-|>", mutation_scale=12, shrinkA=14,
-                                         shrinkB=14, color=OP_COLORS.get(op, "black"), lw=1.6))
-            # midpoint of matplotlib's arc3 quadratic Bézier
-            mx = (x0 + x1) / 2 + 0.5 * rad * (y1 - y0)
-            my = (y0 + y1) / 2 - 0.5 * rad * (x1 - x0)
-            ax.text(mx, my, op, fontsize=7, ha="center", va="center",
-                    color=OP_COLORS.get(op, "black"),
-                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
-    for j in range(n):
-        ax.add_patch(FancyArrowPatch(pos[2 + j], out, arrowstyle="-|>", mutation_scale=10,
-                                     shrinkA=14, shrinkB=16, color="#bbbbbb", lw=1, ls="--"))
+        for inp, op in node:
+            color, ls = OP_STYLES.get(op, ("black", "-"))
+            gap = j + 2 - inp  # node-to-node edges that skip nodes arc above the row
+            rad = -0.45 if inp >= 2 and gap > 1 else 0.0
+            arrow(pos[inp], pos[2 + j], rad, color=color, ls=ls, lw=1.8)
+    for j in range(n):  # to the concatenation: arcs below the row, past the later nodes
+        arrow(pos[2 + j], out, 0.3 if j < n - 1 else 0.0, color="#aaaaaa", lw=0.9)
+    names = {0: r"$c_{k-2}$", 1: r"$c_{k-1}$", **{2 + j: str(j) for j in range(n)}}
     for key, (x, y) in pos.items():
-        face = "#fde0a6" if key < 2 else "#cfe2f3"
-        ax.text(x, y, names[key], ha="center", va="center", fontsize=10,
-                bbox={"boxstyle": "circle,pad=0.35" if key >= 2 else "round,pad=0.3",
-                      "fc": face, "ec": "black"})
-    ax.text(*out, "concat", ha="center", va="center", fontsize=9,
+        ax.text(x, y, names[key], ha="center", va="center", fontsize=10, zorder=4,
+                bbox={"boxstyle": "circle,pad=0.3" if key >= 2 else "round,pad=0.3",
+                      "fc": "#cfe2f3" if key >= 2 else "#fde0a6", "ec": "black"})
+    ax.text(*out, "concat", ha="center", va="center", fontsize=9, zorder=4,
             bbox={"boxstyle": "round,pad=0.3", "fc": "#d9ead3", "ec": "black"})
-    ax.set_xlim(-0.7, out[0] + 0.8)
-    ax.set_ylim(-1.9, 1.9)
+    ax.set_xlim(-0.6, out[0] + 0.7)
+    ax.set_ylim(-1.5, 1.5)
+    ax.set_aspect("equal")
     ax.set_title(title, fontsize=10)
     ax.axis("off")
 
 
 def plot_genotype(genotype: Genotype, path: str | Path, multiplier: float = 1.0) -> None:
-    """Draw the width path and every layer's cell (inputs labelled c_{k-2}, c_{k-1}) to a file."""
-    layers = genotype.space.layers
-    fig = plt.figure(figsize=(max(9.0, 2.2 * (genotype.space.nodes + 2)), 3.2 + 2.6 * layers),
+    """Draw the network (stem, width path, tail) and every layer's cell, with an operation legend
+    (inputs labelled c_{k-2}, c_{k-1}), at node widths × `multiplier`, to a file."""
+    space, layers = genotype.space, genotype.space.layers
+    cell_width = 1.6 * (space.nodes + 1) + 1.3  # data units of `_draw_cell`, 3 units high
+    fig_width = max(9.0, 1.2 * cell_width)
+    fig = plt.figure(figsize=(fig_width, 4.0 + 3.0 / cell_width * fig_width * layers),
                      layout="constrained")
-    grid = fig.add_gridspec(1 + layers, 1, height_ratios=[1.3] + [1.0] * layers)
+    grid = fig.add_gridspec(1 + layers, 1,
+                            height_ratios=[4.0] + [3.0 / cell_width * fig_width] * layers)
     _draw_path(fig.add_subplot(grid[0]), genotype, multiplier)
     widths = genotype.widths(multiplier)
     for layer in range(layers):
         _draw_cell(fig.add_subplot(grid[1 + layer]), genotype.cells[layer],
-                   f"layer {layer}: level {genotype.path[layer]}, node width {widths[layer]}")
-    fig.suptitle(f"hinas architecture — {genotype.task.describe()}", fontsize=12)
+                   f"layer {layer}: cell at level {genotype.path[layer]}, node width "
+                   f"{widths[layer]}")
+    ops = [op for op in space.ops if op in OP_STYLES]
+    handles = [Line2D([], [], color=OP_STYLES[op][0], ls=OP_STYLES[op][1], lw=2, label=op)
+               for op in ops]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(ops), 6), fontsize=8,
+               title="operation on each edge", title_fontsize=8, frameon=False)
+    fig.suptitle(f"HiNAS architecture: {genotype.task.describe()}, {genotype.task.channels} "
+                 f"channel(s), width multiplier {multiplier:g}", fontsize=12)
     _save(fig, path)
 
 
@@ -112,6 +161,7 @@ def plot_curves(records: list[dict], path: str | Path, x: str = "epoch") -> None
     axes[0].set_xlabel(x)
     axes[0].set_ylabel("loss")
     axes[0].set_yscale("log")
+    plain_log_ticks(axes[0].yaxis)
     axes[0].legend()
     pts = [(r[x], r["val_psnr"], r["val_ssim"]) for r in records if r.get("val_psnr") is not None]
     if pts:
@@ -122,6 +172,8 @@ def plot_curves(records: list[dict], path: str | Path, x: str = "epoch") -> None
         twin.set_ylabel("val SSIM", color="tab:orange")
     axes[1].set_xlabel(x)
     axes[1].set_ylabel("val PSNR (dB)", color="tab:blue")
+    for ax in axes:
+        _integer_ticks(ax)
     axes[0].set_title("loss")
     axes[1].set_title("validation")
     _save(fig, path)
@@ -144,7 +196,8 @@ def plot_arch_history(history: list[dict], space: SpaceConfig, path: str | Path,
     for layer in range(rows):
         a = alpha[:, layer if alpha.shape[1] > 1 else 0].mean(axis=1)
         for col, op in enumerate(space.ops):
-            axes[layer, 0].plot(epochs, a[:, col], label=op, color=OP_COLORS.get(op, "black"))
+            color, ls = OP_STYLES.get(op, ("black", "-"))
+            axes[layer, 0].plot(epochs, a[:, col], label=op, color=color, ls=ls)
         axes[layer, 0].set_title(f"layer {layer}: α (mean softmax weight over edges)", fontsize=9)
         for k in range(3):
             for m in range(3):
@@ -159,10 +212,10 @@ def plot_arch_history(history: list[dict], space: SpaceConfig, path: str | Path,
     axes[0, 0].legend(fontsize=7, ncol=2)
     if decided:
         _plot_decisiveness(axes[rows], decided)
-    for ax in axes.flat:
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     axes[-1, 0].set_xlabel("epoch")
     axes[-1, 1].set_xlabel("epoch")
+    for ax in axes.flat:
+        _integer_ticks(ax)
     _save(fig, path)
 
 
