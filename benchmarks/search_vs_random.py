@@ -64,6 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--train-seeds", type=int, default=3,
                    help="trainings of the first HiNAS genotype (training noise)")
     p.add_argument("--units", help="comma-separated units to run now (default: all)")
+    p.add_argument("--genotypes-only", action="store_true",
+                   help="only search / draw the genotypes of --units, train nothing")
     p.add_argument("--report", action="store_true", help="score what is trained and report")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--out", required=True, metavar="WORKDIR", help="run folders (kept)")
@@ -321,7 +323,9 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     try:
         for run, name, seed in train_units(args):
-            if run in wanted:
+            if run in wanted and args.genotypes_only:
+                make_genotype(args, work, name)
+            elif run in wanted:
                 train_unit(args, work, run, name, seed)
         if not args.report:
             return {}
