@@ -163,3 +163,51 @@ def test_existing_run_is_not_overwritten(photo_folder, tmp_path):
     (out / "last.pt").write_bytes(b"x")
     with pytest.raises(HinasError, match="holds a search already"):
         search(resolve("denoise", "tiny"), photo_folder, out, quiet=True)
+
+
+def test_search_logs_its_budget_and_decisiveness_and_states_a_verdict(photo_folder, tmp_path,
+                                                                      capsys):
+    out = tmp_path / "run"
+    assert main(["search", "--preset", "tiny", "--data", str(photo_folder), "--out",
+                 str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "architecture-step budget: 18 A-steps × a_lr 0.001 = logit budget 0.018" in err
+    assert "warning: 18 A-steps at a_lr 0.001 (logit budget 0.018) may not decide" in err
+    assert "hinas: search undecided: path margin" in err
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["a_steps"] for r in records] == [0, 6, 12, 18]
+    assert all(r["a_steps_total"] == 18 for r in records)
+    for r in records:
+        assert len(r["alpha_entropy"]) == 2 and 0.9 < r["beta_entropy"] <= 1.0
+        assert r["path_margin"] >= 0 and r["choices_changed"] >= 0
+    assert records[0]["choices_changed"] == 0  # warm-up does not move α/β
+    meta = Genotype.load(out / "genotype.json").meta
+    assert meta["arch_budget"] == {"a_steps": 18, "a_lr": 0.001, "logit_budget": 0.018}
+    assert meta["path_prior"] == "correct" and meta["verdict"]["decided"] is False
+    best = next(r for r in records if r["epoch"] == meta["best_epoch"])
+    assert meta["decisiveness"]["path_margin"] == best["path_margin"]
+
+
+def test_random_genotype_from_the_cli(tmp_path, capsys):
+    like = _write_tiny(tmp_path / "like.json")
+    tiny = Genotype.load(like)
+    assert main(["arch", "random", "--like", str(like), "-o", str(tmp_path / "r.json"),
+                 "--seed", "4", "--width-multiplier", "1"]) == 0
+    drawn = Genotype.load(tmp_path / "r.json")
+    target = drawn.meta["target_params"]
+    assert target == sum(p.numel() for p in DerivedNet(tiny).parameters())
+    assert abs(drawn.meta["params"] - target) <= 0.15 * target
+    assert "random genotype written to" in capsys.readouterr().out
+    assert main(["arch", "random", "--like", str(like), "-o", str(tmp_path / "x.json"),
+                 "--tolerance", "0.001", "--tries", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"hinas: error: {like}: no random genotype within")
+    assert not (tmp_path / "x.json").exists()
+
+
+def _write_tiny(path):
+    from hinas.config import SpaceConfig, TaskConfig
+
+    cell = [[(0, "conv_3x3"), (1, "dil_conv_3x3")], [(1, "skip_connect"), (2, "sep_conv_5x5")]]
+    Genotype(TaskConfig(), SpaceConfig(layers=2, nodes=2, width=3), [0, 1], [cell, cell]).save(path)
+    return path

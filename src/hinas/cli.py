@@ -69,6 +69,30 @@ def _arch_show(args: argparse.Namespace) -> None:
         print(f"next: hinas train --genotype {genotype_file} --data DIR --out RUNDIR")
 
 
+def _arch_random(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from hinas.arch import genotype_to_show
+    from hinas.complexity import count_params
+    from hinas.network import DerivedNet
+    from hinas.supernet import random_genotype
+
+    like, multiplier, source = genotype_to_show(args.like, args.width_multiplier)
+    target = None if args.any_size else count_params(DerivedNet(like, multiplier))
+    try:
+        genotype = random_genotype(like.space, like.task, np.random.default_rng(args.seed),
+                                   target, args.tolerance, multiplier, args.tries)
+    except HinasError as err:
+        raise HinasError(f"{args.like}: {err}") from None
+    genotype.meta.update(seed=args.seed, like=str(args.like), target_params=target)
+    genotype.save(args.output)
+    window = "" if target is None else f" (target {target:,} ± {args.tolerance:.0%})"
+    finished(f"random genotype written to {args.output}: path {genotype.path}, "
+             f"{genotype.meta['params']:,} parameters at width multiplier {multiplier:g} from "
+             f"{source}{window}, {genotype.meta['draws']} draw(s)",
+             f"hinas train --genotype {args.output} --data DIR --out RUNDIR")
+
+
 def add_config_args(parser: argparse.ArgumentParser) -> None:
     """Options shared by commands that resolve a Config (task, preset, YAML, overrides, seed)."""
     parser.add_argument("--task", choices=TASKS, default="denoise", help="restoration task")
@@ -268,6 +292,21 @@ def build_parser() -> argparse.ArgumentParser:
                       help="node-width multiplier (default: what the run folder records, else "
                            f"the {DEFAULT_PRESET} preset's train.width_multiplier)")
     show.set_defaults(func=_arch_show)
+    rand = add_command(arch_sub, "random", "draw a random genotype from the space of another "
+                       "one (uniform ops, edges and width path), by default with about its "
+                       "parameter count", "hinas arch random --like runs/den50 -o random.json")
+    rand.add_argument("--like", required=True, metavar="GENOTYPE_OR_RUNDIR",
+                      help="genotype whose task, space and parameter count to match")
+    rand.add_argument("-o", "--output", required=True, metavar="OUT.json")
+    rand.add_argument("--seed", type=int, default=0)
+    rand.add_argument("--tolerance", type=float, default=0.15,
+                      help="parameter window, a fraction of the target")
+    rand.add_argument("--any-size", action="store_true", help="no parameter window")
+    rand.add_argument("--tries", type=int, default=2000, help="draws before giving up")
+    rand.add_argument("--width-multiplier", type=float,
+                      help="node-width multiplier the parameters are counted at (default: as "
+                           "`arch show`)")
+    rand.set_defaults(func=_arch_random)
 
     srch = add_command(sub, "search", "search an architecture on a folder of images",
                        "hinas search --task denoise --sigma 50 --data BSDS500/ --out runs/den50")
