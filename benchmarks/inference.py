@@ -8,8 +8,8 @@ upscaled ×4 (SR), in several execution variants:
 - `eager`: the module as trained (eval mode, no autograd);
 - `channels_last`: the module and the input in channels-last memory format;
 - `compile`: `torch.compile(module)` (compilation happens in the warm-up calls);
-- `onnxruntime`: exported with `torch.onnx.export` and run by ONNX Runtime, where `onnxruntime`
-  is importable.
+- `onnxruntime`: exported to an ONNX file by `hinas.export.export_onnx` (what `hinas export`
+  writes) and run by ONNX Runtime (`hinas.export.OnnxModel`), where the `onnx` extra is installed.
 
 A variant that fails is recorded as `"unavailable: <reason>"` instead of a time.
 
@@ -30,7 +30,6 @@ benchmarks/results/inference.json
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import tempfile
 from pathlib import Path
@@ -76,8 +75,6 @@ def run_variant(model, x, variant: str, args: argparse.Namespace) -> float | str
         if variant == "compile":
             return measure_latency(torch.compile(model), x, args.repeats, max(1, args.warmup))
         if variant == "onnxruntime":
-            if importlib.util.find_spec("onnxruntime") is None:
-                return "unavailable: onnxruntime is not installed"
             return onnxruntime_latency(model, x, args)
         raise ValueError(f"unknown variant {variant!r}")
     except Exception as err:  # a variant that cannot run is a result, not a failure
@@ -88,22 +85,15 @@ def run_variant(model, x, variant: str, args: argparse.Namespace) -> float | str
 
 
 def onnxruntime_latency(model, x, args: argparse.Namespace) -> float:
-    """Median latency of `model` exported to ONNX and run by ONNX Runtime on the CPU."""
-    import numpy as np
-    import onnxruntime
-    import torch
-
+    """Median latency of `model` exported to ONNX (as `hinas export` does) and run by ONNX
+    Runtime on the CPU with `--threads` threads."""
     from hinas.complexity import measure_latency
+    from hinas.export import OnnxModel, export_onnx
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = str(Path(tmp) / "model.onnx")
-        torch.onnx.export(model, (x,), path, input_names=["x"], output_names=["y"])
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = args.threads
-        session = onnxruntime.InferenceSession(path, options,
-                                               providers=["CPUExecutionProvider"])
-        feed = {"x": x.cpu().numpy().astype(np.float32)}
-        return measure_latency(lambda _: session.run(None, feed), x, args.repeats, args.warmup)
+        path = export_onnx(model, Path(tmp) / "model.onnx", x.shape[1])
+        onnx = OnnxModel(path, args.threads)
+        return measure_latency(onnx, x.cpu(), args.repeats, args.warmup)
 
 
 def parse_size(text: str) -> tuple[int, int]:

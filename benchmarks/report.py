@@ -2,7 +2,8 @@
 
 Reads, under `--results` (default `benchmarks/results`), every `supernet_cost*.json`
 (`supernet_cost.py`), `search_cost*.json` (`search_cost.py`), `quality*.json` (`quality.py`) and
-`inference*.json` (`inference.py`), renders one markdown section per file, and draws
+`inference*.json` (`inference.py`) and `distributed_throughput*.json`
+(`distributed_throughput.py`), renders one markdown section per file, and draws
 `speed_quality.png` there: test PSNR against forward latency of every trained network (one panel
 per quality file; classic methods as horizontal lines). With `--readme`, the markdown replaces the
 part of that file between `<!-- results:start -->` and `<!-- results:end -->`; without it, or when
@@ -50,7 +51,7 @@ def supernet_cost_markdown(summary: dict) -> str:
 def load_results(folder: Path) -> list[tuple[str, Path, dict]]:
     """(kind, path, content) of every benchmark JSON file in `folder`, in a stable order."""
     found = []
-    for kind in ("supernet_cost", "search_cost", "quality", "inference"):
+    for kind in ("supernet_cost", "search_cost", "quality", "inference", "distributed_throughput"):
         for path in sorted(folder.glob(f"{kind}*.json")):
             try:
                 found.append((kind, path, json.loads(path.read_text())))
@@ -140,14 +141,17 @@ def plot_speed_quality(quality: list[tuple[Path, dict]], path: Path) -> None:
 
 def render(folder: Path) -> str:
     """The markdown of every result file in `folder` (drawing the speed–quality plot there)."""
+    from distributed_throughput import markdown as distributed_markdown
     from inference import markdown as inference_markdown
     from quality import markdown as quality_markdown
     from search_cost import markdown as search_cost_markdown
 
     renderers = {"supernet_cost": supernet_cost_markdown, "search_cost": search_cost_markdown,
-                 "quality": quality_markdown, "inference": inference_markdown}
+                 "quality": quality_markdown, "inference": inference_markdown,
+                 "distributed_throughput": distributed_markdown}
     titles = {"supernet_cost": "Supernet step cost", "search_cost": "Search cost",
-              "quality": "Quality under one training budget", "inference": "Inference cost"}
+              "quality": "Quality under one training budget", "inference": "Inference cost",
+              "distributed_throughput": "Distributed search throughput"}
     results = load_results(folder)
     if not results:
         return f"No benchmark results in `{folder}` yet.\n"

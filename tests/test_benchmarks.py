@@ -12,6 +12,7 @@ from hinas.config import TaskConfig
 from tiny_runs import GRAY_PHOTOS, RGB_PHOTOS, tiny_genotype, write_photos
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+import distributed_throughput  # noqa: E402
 import inference  # noqa: E402
 import quality  # noqa: E402
 import report  # noqa: E402
@@ -150,6 +151,21 @@ def test_search_cost_measures_each_mode_in_a_subprocess_and_merges(folders, tmp_
     (tmp_path / "b.json").write_text(json.dumps(other))
     with pytest.raises(SystemExit, match="another run"):
         search_cost.merge(summary, str(tmp_path / "b.json"))
+
+
+@pytest.mark.slow
+def test_distributed_throughput_measures_both_modes_and_checks_the_ranks(folders, tmp_path):
+    summary = distributed_throughput.main([
+        "--data", str(folders["gray"]), "--preset", "tiny", "--epochs", "3",
+        "--json", str(tmp_path / "d.json")])
+    assert json.loads((tmp_path / "d.json").read_text()) == summary
+    one, two = summary["modes"]["1x2"], summary["modes"]["2x1"]
+    assert (one["processes"], one["threads"], two["processes"], two["threads"]) == (1, 2, 2, 1)
+    assert one["steps_per_epoch"] == two["steps_per_epoch"] and one["timed_epochs"] == 1
+    assert all(m["seconds_per_step"] > 0 and m["wall_seconds"] > 0 for m in (one, two))
+    assert len(two["genotypes"]) == 2 and two["ranks_agree"]
+    assert summary["command"].startswith("python benchmarks/distributed_throughput.py")
+    assert "| 2x1 | 2 × 1 |" in distributed_throughput.markdown(summary)
 
 
 def _fixture_results(folder: Path) -> None:

@@ -20,7 +20,10 @@ from hinas.config import (
     parse_override,
     resolve,
 )
+from hinas.distributed import is_main_process, peer_failures
 from hinas.errors import HinasError
+from hinas.execution import AMP_MODES
+from hinas.export import OPSET
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -108,6 +111,16 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
                         metavar="KEY=VALUE", help="override a config value, e.g. search.epochs=5")
     parser.add_argument("--seed", type=int, help="random seed (default: 0)")
     parser.add_argument("--device", help="cpu or cuda[:N] (default: cpu)")
+    parser.add_argument("--amp", choices=AMP_MODES,
+                        help="automatic mixed precision (auto: bf16 where supported, else fp16; "
+                             "default: off)")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
+                        help="channels-last (NHWC) memory format for network and batches "
+                             "(default: the preset's)")
+    parser.add_argument("--workers", type=int, help="data-loading worker processes (default: 0)")
+    parser.add_argument("--tensorboard", action="store_true", default=None,
+                        help="also write TensorBoard scalars to RUNDIR/tensorboard "
+                             "(tensorboard extra)")
 
 
 def config_from_args(args: argparse.Namespace, **sections: dict) -> Config:
@@ -115,6 +128,8 @@ def config_from_args(args: argparse.Namespace, **sections: dict) -> Config:
     command-specific values (e.g. `search={"strategy": "random"}`), overridable by --set."""
     task = {k: v for k, v in (("sigma", args.sigma), ("scale", args.scale),
                               ("channels", args.channels)) if v is not None}
+    sections = {"runtime": {"amp": args.amp, "tensorboard": args.tensorboard},
+                "data": {"workers": args.workers}, **sections}
     sections = {k: {n: v for n, v in d.items() if v is not None} for k, d in sections.items()}
     return resolve(args.task, args.preset, args.config, args.overrides, task=task or None,
                    seed=args.seed, device=args.device, **sections)
@@ -137,9 +152,12 @@ def _search(args: argparse.Namespace) -> None:
         cfg = from_dict(load_yaml(out / "config.yaml"))
     else:
         cfg = config_from_args(args, search={"strategy": args.strategy,
+                                             "channels_last": args.channels_last,
                                              "samples": args.samples})
     cfg = with_data(cfg, args.data)
     genotype = search(cfg, cfg.data.path, out, resume=args.resume, quiet=args.quiet)
+    if not is_main_process():
+        return
     preset = f" --preset {cfg.preset}" if cfg.preset else ""
     finished(f"genotype written to {out / 'genotype.json'} (width path {genotype.path}); "
              f"run folder {out}: {run_files(out)}",
@@ -166,7 +184,8 @@ def _train(args: argparse.Namespace) -> None:
                 args.scale = args.scale or (g.scale if g.name == "sr" else None)
             args.channels = args.channels or g.channels
         args.task = args.task or "denoise"
-        cfg = config_from_args(args, train={"iters": args.iters})
+        cfg = config_from_args(args, train={"iters": args.iters,
+                                            "channels_last": args.channels_last})
     data = args.data or cfg.data.path
     if data:
         cfg = with_data(cfg, data)
@@ -174,10 +193,11 @@ def _train(args: argparse.Namespace) -> None:
     spec = train(cfg, data or None, out, args.genotype, args.arch, resume=args.resume,
                  quiet=args.quiet, options=options)
     m = spec.meta
-    finished(f"model written to {out} ({spec.arch}, {m['params']:,} parameters; best validation "
-             f"PSNR {m['best_val_psnr']:.2f} dB at iteration {m['best_iter']} of "
-             f"{m['iterations']}); run folder: {run_files(out)}",
-             f"hinas eval --model {out} --data TEST_DIR")
+    if is_main_process():
+        finished(f"model written to {out} ({spec.arch}, {m['params']:,} parameters; best "
+                 f"validation PSNR {m['best_val_psnr']:.2f} dB at iteration {m['best_iter']} of "
+                 f"{m['iterations']}); run folder: {run_files(out)}",
+                 f"hinas eval --model {out} --data TEST_DIR")
 
 
 def _eval_task(args: argparse.Namespace, base: TaskConfig | None, default_task: str) -> TaskConfig:
@@ -243,10 +263,18 @@ def _restore(args: argparse.Namespace) -> None:
 
     written = restore_images(args.model, args.inputs, args.out, tile=args.tile,
                              overlap=args.overlap, convert=args.convert, device=args.device,
-                             quiet=args.quiet)
+                             quiet=args.quiet, backend=args.backend)
     print(f"restored {len(written)} image(s) into {args.out}")
     if written:
         print(f"first: {written[0]}")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from hinas.export import export_model
+
+    path = export_model(args.model, args.out, args.opset)
+    print(f"exported {args.model} to {path} (ONNX opset {args.opset}, dynamic batch, height "
+          f"and width)")
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -363,13 +391,23 @@ def build_parser() -> argparse.ArgumentParser:
     rst = add_command(sub, "restore", "restore images with a trained model",
                       "hinas restore --model runs/den50-train noisy/*.png -o restored/")
     rst.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    rst.add_argument("--model", metavar="RUNDIR", required=True, help="trained model folder")
+    rst.add_argument("--model", metavar="RUNDIR", required=True,
+                     help="trained model folder (onnxruntime backend: also an exported .onnx)")
     rst.add_argument("-o", "--out", metavar="OUTDIR", required=True, help="output folder")
     add_inference_args(rst)
     rst.add_argument("--convert", action="store_true",
                      help="convert images whose channels differ from the model's (601 luma)")
+    rst.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
+                     help="run the model with PyTorch (default) or ONNX Runtime (onnx extra)")
     rst.add_argument("--quiet", action="store_true", help="no progress bar")
     rst.set_defaults(func=_restore)
+
+    exp = add_command(sub, "export", "export a trained model to ONNX (onnx extra)",
+                      "hinas export --model runs/den50-train -o den50.onnx")
+    exp.add_argument("--model", metavar="RUNDIR", required=True, help="trained model folder")
+    exp.add_argument("-o", "--out", metavar="FILE.onnx", required=True, help="ONNX file to write")
+    exp.add_argument("--opset", type=int, default=OPSET, help="ONNX opset")
+    exp.set_defaults(func=_export)
 
     dem = add_command(sub, "demo", "search, train and evaluate on built-in photographs",
                       "hinas demo --out hinas-demo")
@@ -385,9 +423,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `hinas` console script."""
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        with peer_failures():
+            args.func(args)
     except HinasError as err:
-        print(f"hinas: error: {err}", file=sys.stderr)
+        if is_main_process():  # under torchrun every rank has the error; rank 0 says it
+            print(f"hinas: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hinas: interrupted", file=sys.stderr)

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from hinas.errors import HinasError
+from hinas.execution import AMP_MODES
 from hinas.io import atomic_write_text
 from hinas.ops import OPS, PRIMITIVES
 
@@ -158,6 +159,7 @@ class TrainConfig:
     val_crop: int = 0
     max_images: int = 0
     log_every: int = 50
+    channels_last: bool = False
 
     def validate(self) -> None:
         """Raise HinasError on impossible training settings."""
@@ -187,6 +189,36 @@ class DataConfig:
 
 
 @dataclass
+class RuntimeConfig:
+    """How steps execute on the device (see :mod:`hinas.execution`): automatic mixed precision
+    (`off`, `auto`, `bf16`, `fp16`) and TensorBoard scalars beside metrics.jsonl. (The memory
+    format is `search.channels_last` / `train.channels_last`.)"""
+
+    amp: str = "off"
+    tensorboard: bool = False
+
+    def validate(self) -> None:
+        """Raise HinasError on impossible runtime settings."""
+        _check(self.amp in AMP_MODES,
+               f"runtime.amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
+
+
+@dataclass
+class DistributedConfig:
+    """How a run is spread over processes (see :mod:`hinas.distributed`): `world_size` is recorded
+    at launch from torchrun's environment; `backend` "" picks gloo on the CPU, nccl on CUDA."""
+
+    world_size: int = 1
+    backend: str = ""
+
+    def validate(self) -> None:
+        """Raise HinasError on impossible distributed settings."""
+        _check(self.world_size >= 1, "distributed.world_size must be ≥ 1")
+        _check(self.backend in ("", "gloo", "nccl"),
+               f"distributed.backend must be '', 'gloo' or 'nccl', got {self.backend!r}")
+
+
+@dataclass
 class Config:
     """Everything a run needs; written as `config.yaml` into every run folder."""
 
@@ -195,13 +227,16 @@ class Config:
     search: SearchConfig = field(default_factory=SearchConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
     seed: int = 0
     device: str = "cpu"
     preset: str = ""
 
     def validate(self) -> Config:
         """Validate every section; return self."""
-        for section in (self.task, self.space, self.search, self.train, self.data):
+        for section in (self.task, self.space, self.search, self.train, self.data,
+                        self.runtime, self.distributed):
             section.validate()
         _check(self.device == "cpu" or self.device.startswith("cuda"),
                f"device must be 'cpu' or 'cuda[:N]', got {self.device!r}")

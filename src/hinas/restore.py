@@ -12,6 +12,9 @@ Bit depth: 16-bit gray PNG/TIFF inputs are processed at full precision and writt
 Pillow reads 16-bit RGB PNGs as 8-bit, so those come out 8-bit. JPEG outputs are written at
 Pillow's default quality (75): prefer PNG when quality matters.
 
+Backends: `torch` (the trained PyTorch module) or `onnxruntime` (the model exported to ONNX, or
+an ONNX file written by `hinas export`, run by ONNX Runtime; see :mod:`hinas.export`).
+
 Inference is whole-image by default; `tile` > 0 processes tile×tile windows overlapping by
 `overlap` pixels and blends them linearly (bounded memory; equal to whole-image inference where
 the overlap covers the network's receptive field). Every input is read and checked before the
@@ -29,11 +32,13 @@ from PIL import Image
 from hinas.data import IMAGE_EXTS, list_images, save_image
 from hinas.errors import HinasError
 from hinas.evaluate import GRAY_MODES, LUMA_601, restore_array, run_on_channels
+from hinas.export import onnx_model, onnx_task, require
 from hinas.metrics import to_uint8
 from hinas.models import ModelSpec, load_model
 from hinas.runs import progress
 
 WIDE_MODES = frozenset({"I", "I;16", "I;16B", "I;16L"})
+BACKENDS = ("torch", "onnxruntime")
 
 
 def collect_inputs(inputs: list[str | Path]) -> list[tuple[Path, Path]]:
@@ -94,25 +99,33 @@ def match_channels(arr: np.ndarray, channels: int, convert: bool, source: str,
 
 def restore_images(model_dir: str | Path, inputs: list[str | Path], out_dir: str | Path, *,
                    tile: int = 0, overlap: int = 32, convert: bool = False,
-                   device: str | torch.device = "cpu", quiet: bool = False) -> list[Path]:
-    """Restore every input image with the trained model of `model_dir` into `out_dir`; returns
-    the written paths."""
-    spec = ModelSpec.load(model_dir)
+                   device: str | torch.device = "cpu", quiet: bool = False,
+                   backend: str = "torch") -> list[Path]:
+    """Restore every input image with the trained model of `model_dir` (with the `onnxruntime`
+    backend also an ONNX file from `hinas export`) into `out_dir`; returns the written paths."""
+    if backend not in BACKENDS:
+        raise HinasError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
+    if backend == "onnxruntime":
+        require("onnxruntime", "the onnxruntime backend")
+    if backend == "onnxruntime" and Path(model_dir).is_file():
+        task = onnx_task(model_dir)
+    else:
+        task = ModelSpec.load(model_dir).task
     pairs = collect_inputs(inputs)
     out_dir = Path(out_dir)
     for src, rel in pairs:
-        read_input(src, spec.task.channels, convert)
+        read_input(src, task.channels, convert)
         if (out_dir / rel).resolve() == src.resolve():
             raise HinasError(f"{src}: the output would overwrite the input; choose another -o")
-    model = load_model(model_dir, device)
+    model = load_model(model_dir, device) if backend == "torch" else onnx_model(model_dir)
     written = []
     bar = progress(len(pairs), 0, quiet, "restore")
     try:
         for src, rel in pairs:
-            lq, depth = read_input(src, spec.task.channels, convert)
+            lq, depth = read_input(src, task.channels, convert)
             out = run_on_channels(
-                lambda x: restore_array(model, x, spec.task.out_scale, device, tile, overlap),
-                lq, spec.task.channels)
+                lambda x: restore_array(model, x, task.out_scale, device, tile, overlap),
+                lq, task.channels)
             save_image(out_dir / rel, np.clip(out / 255.0, 0.0, 1.0), bit_depth=depth)
             written.append(out_dir / rel)
             bar.update(1)

@@ -24,14 +24,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from hinas.config import Config, save_config
 from hinas.data import PatchDataset, collect_images, load_images, split_images
 from hinas.degradations import build_degradation
 from hinas.derive import decisiveness, derive_genotype, verdict
+from hinas.distributed import Context, launch, mean_over_ranks
 from hinas.errors import HinasError, warn
 from hinas.evaluate import make_pairs, score_model
+from hinas.execution import FULL_PRECISION, Precision, make_loader, memory_format
 from hinas.genotype import Genotype
 from hinas.losses import build_loss
 from hinas.runlog import RunLog, run_header
@@ -47,6 +48,7 @@ from hinas.runs import (
     seed_everything,
     set_rng_state,
 )
+from hinas.scalars import ScalarLog
 from hinas.supernet import SampledArch, Supernet, sample_arch
 from hinas.viz import plot_arch_history, plot_curves, plot_genotype
 
@@ -63,34 +65,38 @@ def make_optimizers(net: Supernet, cfg: Config) -> tuple[torch.optim.SGD, torch.
 def optimisation_step(net: nn.Module, optimizer: torch.optim.Optimizer,
                       other: list[nn.Parameter], loss_fn: nn.Module, lq: torch.Tensor,
                       gt: torch.Tensor, grad_clip: float = 0.0,
-                      arch: SampledArch | None = None) -> float:
+                      arch: SampledArch | None = None,
+                      precision: Precision = FULL_PRECISION) -> float:
     """One forward/backward/update of `optimizer`'s parameters, with `other` parameters frozen so
-    autograd neither stores nor computes anything for them. Returns the loss; raises on NaN/inf."""
+    autograd neither stores nor computes anything for them; the forward pass under `precision`'s
+    autocast, the loss in fp32. Returns the loss (averaged over ranks); raises on NaN/inf."""
     optimizer.zero_grad(set_to_none=True)
     with frozen(other):
-        pred = net(lq) if arch is None else net(lq, arch)
-        loss = loss_fn(pred, gt)
-        value = loss.item()
+        with precision.autocast():
+            pred = net(lq) if arch is None else net(lq, arch)
+        loss = loss_fn(pred.float(), gt)
+        value = mean_over_ranks(loss)
         if not math.isfinite(value):
             raise FloatingPointError(value)
-        loss.backward()
-    if grad_clip > 0:
-        params = [p for g in optimizer.param_groups for p in g["params"]]
-        nn.utils.clip_grad_norm_(params, grad_clip)
-    optimizer.step()
+        precision.backward(loss, optimizer)
+    precision.step(optimizer, grad_clip)
     return value
 
 
 def search_step(net: Supernet, w_opt: torch.optim.Optimizer, a_opt: torch.optim.Optimizer | None,
                 loss_fn: nn.Module, w_batch: tuple[torch.Tensor, torch.Tensor],
                 a_batch: tuple[torch.Tensor, torch.Tensor] | None,
-                grad_clip: float) -> tuple[float, float | None]:
-    """One HiNAS step: the W-step on a Train-W batch, then (after warm-up) the A-step on a Train-A
-    batch (first-order alternation). Returns (W loss, A loss or None)."""
-    w_loss = optimisation_step(net, w_opt, net.arch_parameters(), loss_fn, *w_batch, grad_clip)
+                grad_clip: float, w_net: nn.Module | None = None,
+                precision: Precision = FULL_PRECISION) -> tuple[float, float | None]:
+    """One HiNAS step: the W-step on a Train-W batch (through `w_net`, e.g. the supernet under
+    DDP, if given), then (after warm-up) the A-step on a Train-A batch (first-order alternation).
+    Returns (W loss, A loss or None)."""
+    w_loss = optimisation_step(w_net or net, w_opt, net.arch_parameters(), loss_fn, *w_batch,
+                               grad_clip, precision=precision)
     a_loss = None
     if a_opt is not None and a_batch is not None:
-        a_loss = optimisation_step(net, a_opt, net.weight_parameters(), loss_fn, *a_batch)
+        a_loss = optimisation_step(net, a_opt, net.weight_parameters(), loss_fn, *a_batch,
+                                   precision=precision)
     return w_loss, a_loss
 
 
@@ -147,14 +153,14 @@ MIN_A_STEPS = 500
 """Below either, α/β barely leave their initial values: a warning names the numbers."""
 
 
-def _batches(dataset: PatchDataset, epoch: int, cfg: Config, device: torch.device
+def _batches(dataset: PatchDataset, epoch: int, cfg: Config, ctx: Context
              ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     dataset.set_epoch(epoch)
-    loader = DataLoader(dataset, batch_size=cfg.search.batch_size, shuffle=False,
-                        num_workers=cfg.data.workers, drop_last=False)
-    fmt = torch.channels_last if cfg.search.channels_last else torch.contiguous_format
+    batch, fmt = cfg.search.batch_size, memory_format(cfg.search.channels_last)
+    loader = make_loader(ctx.shard(dataset, batch), ctx.rank_batch(batch), cfg.data.workers,
+                         (cfg.seed, ctx.rank, epoch, dataset.seed))
     for lq, gt in loader:
-        yield lq.to(device, memory_format=fmt), gt.to(device)
+        yield lq.to(ctx.device, memory_format=fmt), gt.to(ctx.device)
 
 
 def _arch_record(net: Supernet, epoch: int) -> dict:
@@ -167,18 +173,20 @@ class SearchRun:
 
     def __init__(self, cfg: Config, data_dir: str | Path, out: str | Path, resume: bool = False,
                  quiet: bool = False):
-        self.cfg, self.out, self.quiet = cfg, Path(out), quiet
-        self.device = torch.device(cfg.device)
         if cfg.device.startswith("cuda") and not torch.cuda.is_available():
             raise HinasError("--device cuda requested but no CUDA device is available")
+        cfg, self.dist = launch(cfg, cfg.search.batch_size, resume)
+        self.cfg, self.out, self.quiet = cfg, Path(out), quiet or not self.dist.is_main
+        self.device = self.dist.device
         if not resume and (self.out / "last.pt").exists():
             raise HinasError(f"{self.out}: holds a search already; use --resume or another --out")
+        self.dist.barrier()  # every rank has looked before rank 0 writes
         self.out.mkdir(parents=True, exist_ok=True)
         seed_everything(cfg.seed)
         self.data = prepare_data(cfg, data_dir)
-        self.net = Supernet(cfg.space, cfg.task).to(self.device)
-        if cfg.search.channels_last:
-            self.net = self.net.to(memory_format=torch.channels_last)
+        self.net = Supernet(cfg.space, cfg.task).to(
+            self.device, memory_format=memory_format(cfg.search.channels_last))
+        self.precision = Precision(cfg.runtime.amp, self.device)
         self.w_opt, self.a_opt = make_optimizers(self.net, cfg)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.w_opt, T_max=cfg.search.epochs, eta_min=cfg.search.w_lr_min)
@@ -189,16 +197,23 @@ class SearchRun:
         self.metrics = MetricsLog(self.out / "metrics.jsonl")
         self.history = MetricsLog(self.out / "arch_history.jsonl")
         self.budget = arch_budget(cfg, len(self.data.split["w"]))
-        self.log = RunLog(self.out / "run.log", resume)
+        self.log = RunLog(self.out / "run.log", resume or not self.dist.is_main)  # rank 0 writes
+        self.scalars = ScalarLog(self.out / "tensorboard",
+                                 cfg.runtime.tensorboard and self.dist.is_main)
         if resume and (self.out / "last.pt").exists():
             self._restore(load_checkpoint(self.out / "last.pt"))
         elif resume:
             raise HinasError(f"{self.out}: nothing to resume (no last.pt)")
-        else:
+        elif self.dist.is_main:
             save_config(cfg, self.out / "config.yaml")
             for log in (self.metrics, self.history):
                 log.path.unlink(missing_ok=True)
-        self.log.write(run_header("search", cfg, data_dir, self.data.split, self.epoch, "epoch"))
+        self.model = self.dist.wrap(self.net, self.net.arch_parameters(),
+                                    find_unused=cfg.search.strategy == "random")
+        if self.dist.is_main:
+            self.log.write(run_header("search", cfg, data_dir, self.data.split, self.epoch,
+                                      "epoch"))
+        self.dist.barrier()
 
     def _state(self) -> dict:
         return {"model": self.net.state_dict(), "w_opt": self.w_opt.state_dict(),
@@ -215,12 +230,13 @@ class SearchRun:
         self.epoch, self.best = state["epoch"], state["best"]
         set_rng_state(state["rng"])
         self.sample_rng.bit_generator.state = state["sample_rng"]
-        for log in (self.metrics, self.history):
+        for log in (self.metrics, self.history) if self.dist.is_main else ():
             log.truncate(self.epoch, "epoch")
 
     def _validate(self, arch: SampledArch | None = None) -> dict[str, float]:
         model = self.net if arch is None else _ArchBound(self.net, arch)
-        return score_model(model, self.val_pairs, self.cfg.task, self.device)[1]
+        return self.dist.on_main(
+            lambda: score_model(model, self.val_pairs, self.cfg.task, self.device)[1])
 
     def run(self) -> Genotype:
         """Run the remaining epochs, then derive, save and plot the genotype."""
@@ -249,21 +265,22 @@ class SearchRun:
         searching = s.strategy == "hinas" and epoch > s.warmup_epochs
         before = (derive_genotype(self.net, prior=s.path_prior) if s.strategy == "hinas"
                   else None)
-        a_batches = _batches(self.data.train_a, epoch, self.cfg, self.device)
+        a_batches = _batches(self.data.train_a, epoch, self.cfg, self.dist)
         w_losses, a_losses = [], []
         self.net.train()
-        for step, w_batch in enumerate(_batches(self.data.train_w, epoch, self.cfg, self.device)):
+        for step, w_batch in enumerate(_batches(self.data.train_w, epoch, self.cfg, self.dist)):
             try:
                 if s.strategy == "random":
                     arch = sample_arch(self.cfg.space, self.cfg.task, self.sample_rng)
                     w_losses.append(optimisation_step(
-                        self.net, self.w_opt, self.net.arch_parameters(), self.loss_fn, *w_batch,
-                        s.grad_clip, arch))
+                        self.model, self.w_opt, self.net.arch_parameters(), self.loss_fn, *w_batch,
+                        s.grad_clip, arch, self.precision))
                 else:
                     a_batch = next(a_batches) if searching else None
                     w_loss, a_loss = search_step(self.net, self.w_opt,
                                                  self.a_opt if searching else None, self.loss_fn,
-                                                 w_batch, a_batch, s.grad_clip)
+                                                 w_batch, a_batch, s.grad_clip, self.model,
+                                                 self.precision)
                     w_losses.append(w_loss)
                     if a_loss is not None:
                         a_losses.append(a_loss)
@@ -283,7 +300,8 @@ class SearchRun:
                   "w_lr": self.w_opt.param_groups[0]["lr"],
                   "a_lr": self.a_opt.param_groups[0]["lr"] if searching else None,
                   "a_steps": done_a, "a_steps_total": self.budget["a_steps"],
-                  "logit_budget_used": round(s.a_lr * done_a, 4)}
+                  "logit_budget_used": round(s.a_lr * done_a, 4),
+                  **self.dist.describe(s.batch_size)}
         if before is not None:
             record.update(self._decisiveness(before))
         self.scheduler.step()
@@ -293,14 +311,20 @@ class SearchRun:
             record.update(val_psnr=scores["psnr"], val_ssim=scores["ssim"])
             if scores["psnr"] > self.best["psnr"]:
                 self.best = {"psnr": scores["psnr"], "ssim": scores["ssim"], "epoch": epoch}
-                save_checkpoint(self.out / "best.pt", self._state())
+                if self.dist.is_main:
+                    save_checkpoint(self.out / "best.pt", self._state())
             self._postfix(bar, epoch, record["w_loss"])
+        self.dist.check_same({"alpha/beta": self.net.arch_parameters(),
+                              "weights": self.net.weight_parameters()}, f"after epoch {epoch}")
         record.update(seconds=timer.seconds(), peak_rss_mb=peak_rss_mb())
-        save_checkpoint(self.out / "last.pt", self._state())
-        self.metrics.append(record)
-        self.log.record(record, "epoch", s.epochs)
-        if s.strategy == "hinas":
-            self.history.append(_arch_record(self.net, epoch))
+        if self.dist.is_main:
+            save_checkpoint(self.out / "last.pt", self._state())
+            self.metrics.append(record)
+            self.log.record(record, "epoch", s.epochs)
+            self.scalars.add(record, "epoch")
+            if s.strategy == "hinas":
+                self.history.append(_arch_record(self.net, epoch))
+        self.dist.barrier()
 
     def _decisiveness(self, before: Genotype) -> dict:
         """Decisiveness of the current α/β, with the choices changed since `before`."""
@@ -336,17 +360,19 @@ class SearchRun:
                 print(f"hinas: search {decision['message']}", file=sys.stderr, flush=True)
         epochs_s = sum(record["seconds"] for record in records)
         genotype.meta["search_seconds"] = round(epochs_s + timer.seconds(), 2)
-        genotype.save(self.out / "genotype.json")
-        decided = genotype.meta.get("verdict", {}).get("message")
-        self.log.write(f"genotype written to {self.out / 'genotype.json'}: width path "
-                       f"{genotype.path}, best validation PSNR "
-                       f"{genotype.meta['best_val_psnr']:.2f} dB"
-                       + (f"; search {decided}" if decided else ""))
-        plot_genotype(genotype, self.out / "architecture.png")
-        plot_curves(records, self.out / "curves.png", "epoch")
-        if s.strategy == "hinas":
-            plot_arch_history(self.history.read(), self.cfg.space, self.out / "arch_evolution.png",
-                              records)
+        if self.dist.is_main:
+            genotype.save(self.out / "genotype.json")
+            decided = genotype.meta.get("verdict", {}).get("message")
+            self.log.write(f"genotype written to {self.out / 'genotype.json'}: width path "
+                           f"{genotype.path}, best validation PSNR "
+                           f"{genotype.meta['best_val_psnr']:.2f} dB"
+                           + (f"; search {decided}" if decided else ""))
+            plot_genotype(genotype, self.out / "architecture.png")
+            plot_curves(records, self.out / "curves.png", "epoch")
+            if s.strategy == "hinas":
+                plot_arch_history(self.history.read(), self.cfg.space,
+                                  self.out / "arch_evolution.png", records)
+        self.dist.barrier()
         return genotype
 
     def _random_best(self, meta: dict) -> Genotype:

@@ -32,14 +32,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from hinas.complexity import count_params
 from hinas.config import Config, TaskConfig, TrainConfig, save_config
 from hinas.data import PatchDataset, collect_images, load_images, split_images
 from hinas.degradations import build_degradation
+from hinas.distributed import launch
 from hinas.errors import HinasError, warn
 from hinas.evaluate import make_pairs, score_model
+from hinas.execution import Precision, make_loader, memory_format
 from hinas.genotype import Genotype
 from hinas.losses import build_loss
 from hinas.models import WEIGHTS_FILE, ModelSpec, save_weights
@@ -55,6 +57,7 @@ from hinas.runs import (
     seed_everything,
     set_rng_state,
 )
+from hinas.scalars import ScalarLog
 from hinas.search import optimisation_step
 from hinas.viz import plot_curves
 
@@ -72,18 +75,19 @@ def lr_factor(t: TrainConfig, done: int) -> float:
 
 
 class IterationBatches(Dataset):
-    """Item `k` is the whole batch of iteration `first + k`: "epoch" `first + k` of `patches`
-    (whose length is the batch size)."""
+    """Item `k` is the batch of iteration `first + k`: "epoch" `first + k` of `patches` (whose
+    length is the batch size), or the `part` of it that this process takes."""
 
-    def __init__(self, patches: PatchDataset, first: int, last: int):
-        self.patches, self.first, self.last = patches, first, last
+    def __init__(self, patches: PatchDataset, first: int, last: int, part: slice = slice(None)):
+        self.patches, self.first, self.last, self.part = patches, first, last, part
 
     def __len__(self) -> int:
         return max(0, self.last - self.first + 1)
 
     def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         self.patches.set_epoch(self.first + k)
-        lq, gt = zip(*(self.patches[i] for i in range(len(self.patches))), strict=True)
+        lq, gt = zip(*(self.patches[i] for i in range(len(self.patches))[self.part]),
+                     strict=True)
         return torch.stack(lq), torch.stack(gt)
 
 
@@ -122,22 +126,26 @@ class TrainRun:
 
     def __init__(self, cfg: Config, spec: ModelSpec, data_dirs: list[str], out: str | Path,
                  resume: bool = False, quiet: bool = False):
-        self.cfg, self.spec, self.out, self.quiet = cfg, spec, Path(out), quiet
-        self.device = torch.device(cfg.device)
         if cfg.device.startswith("cuda") and not torch.cuda.is_available():
             raise HinasError("--device cuda requested but no CUDA device is available")
+        cfg, self.dist = launch(cfg, cfg.train.batch_size, resume)
+        self.cfg, self.spec, self.out = cfg, spec, Path(out)
+        self.quiet, self.device = quiet or not self.dist.is_main, self.dist.device
         last = self.out / "last.pt"
         if not resume and last.exists():
             raise HinasError(f"{self.out}: holds a training run already; use --resume or "
                              f"another --out")
         if resume and not last.exists():
             raise HinasError(f"{self.out}: nothing to resume (no last.pt)")
+        self.dist.barrier()  # every rank has looked before rank 0 writes
         self.out.mkdir(parents=True, exist_ok=True)
         t = cfg.train
         seed_everything(cfg.seed)
         self.data = prepare_data(cfg, data_dirs)
         spec.meta.update(data=data_dirs, data_split=self.data.split, seed=cfg.seed)
-        self.net = spec.build().to(self.device)
+        self.net = spec.build().to(self.device,
+                                   memory_format=memory_format(cfg.train.channels_last))
+        self.precision = Precision(cfg.runtime.amp, self.device)
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=t.lr, momentum=t.momentum,
                                          weight_decay=t.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -148,15 +156,20 @@ class TrainRun:
         self.best = {"psnr": -math.inf, "ssim": 0.0, "iter": 0}
         self.pending: list[float] = []  # losses since the last log record
         self.metrics = MetricsLog(self.out / "metrics.jsonl")
-        self.log = RunLog(self.out / "run.log", resume)
+        self.log = RunLog(self.out / "run.log", resume or not self.dist.is_main)  # rank 0 writes
+        self.scalars = ScalarLog(self.out / "tensorboard",
+                                 cfg.runtime.tensorboard and self.dist.is_main)
         if resume:
             self._restore(load_checkpoint(last))
-        else:
+        elif self.dist.is_main:
             save_config(cfg, self.out / "config.yaml")
             spec.save(self.out)
             self.metrics.path.unlink(missing_ok=True)
-        self.log.write(run_header(f"train {spec.arch}", cfg, data_dirs, self.data.split,
-                                  self.iteration, "iteration"))
+        self.model = self.dist.wrap(self.net)
+        if self.dist.is_main:
+            self.log.write(run_header(f"train {spec.arch}", cfg, data_dirs, self.data.split,
+                                      self.iteration, "iteration"))
+        self.dist.barrier()
 
     def _state(self) -> dict:
         return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -171,13 +184,17 @@ class TrainRun:
         self.iteration = self.saved_iteration = state["iteration"]
         self.best, self.pending = state["best"], list(state["pending_losses"])
         set_rng_state(state["rng"])
-        self.metrics.truncate(self.iteration, "iter")
+        if self.dist.is_main:
+            self.metrics.truncate(self.iteration, "iter")
 
     def run(self) -> ModelSpec:
         """Train the remaining iterations; return the model spec with the run's summary."""
         t = self.cfg.train
-        batches = DataLoader(IterationBatches(self.data.patches, self.iteration + 1, t.iters),
-                             batch_size=None, shuffle=False, num_workers=self.cfg.data.workers)
+        part = self.dist.batch_slice(t.batch_size)
+        batches = make_loader(
+            IterationBatches(self.data.patches, self.iteration + 1, t.iters, part), None,
+            self.cfg.data.workers, (self.cfg.seed, self.dist.rank, self.iteration))
+        fmt = memory_format(self.cfg.train.channels_last)
         bar = progress(t.iters, min(self.iteration, t.iters), self.quiet,
                        f"train {self.spec.arch} {self.cfg.task.describe()}")
         timer = Timer()
@@ -187,8 +204,11 @@ class TrainRun:
                 it = self.iteration + 1
                 lr = self.optimizer.param_groups[0]["lr"]
                 try:
-                    loss = optimisation_step(self.net, self.optimizer, [], self.loss_fn,
-                                             lq.to(self.device), gt.to(self.device), t.grad_clip)
+                    loss = optimisation_step(
+                        self.model, self.optimizer, [], self.loss_fn,
+                        lq.to(self.device, memory_format=fmt),
+                        gt.to(self.device, memory_format=fmt), t.grad_clip,
+                        precision=self.precision)
                 except FloatingPointError as err:
                     kept = (f"the last good checkpoint {self.out / 'last.pt'} (iteration "
                             f"{self.saved_iteration}) is kept" if self.saved_iteration
@@ -200,10 +220,9 @@ class TrainRun:
                 self.iteration = it
                 self.pending.append(loss)
                 if it % t.log_every == 0 or it == t.iters:
-                    record = {"iter": it, "loss": float(np.mean(self.pending)), "lr": lr,
-                              "seconds": timer.seconds()}
-                    self.metrics.append(record)
-                    self.log.record(record, "iter", t.iters)
+                    if self.dist.is_main:
+                        self._log({"iter": it, "loss": float(np.mean(self.pending)), "lr": lr,
+                                   "seconds": timer.seconds(), **self.dist.describe(t.batch_size)})
                     self.pending, timer = [], Timer()
                 if it % t.val_every == 0 or it == t.iters:
                     self._validate_and_checkpoint()
@@ -219,28 +238,39 @@ class TrainRun:
         """Score the validation images; save the weights if best (before last.pt, so that a
         resume never sees a best record without its weights); save last.pt."""
         timer = Timer()
-        _, scores = score_model(self.net, self.val_pairs, self.cfg.task, self.device)
+        scores = self.dist.on_main(
+            lambda: score_model(self.net, self.val_pairs, self.cfg.task, self.device)[1])
+        self.dist.check_same({"weights": self.net.parameters()}, f"at iteration {self.iteration}")
+        main = self.dist.is_main
         if scores["psnr"] > self.best["psnr"]:
             self.best = {"psnr": scores["psnr"], "ssim": scores["ssim"], "iter": self.iteration}
-            save_weights(self.net, self.out / WEIGHTS_FILE)
-        record = {"iter": self.iteration, "val_psnr": scores["psnr"], "val_ssim": scores["ssim"],
-                  "best_val_psnr": self.best["psnr"], "val_seconds": timer.seconds(),
-                  "peak_rss_mb": peak_rss_mb()}
+            if main:
+                save_weights(self.net, self.out / WEIGHTS_FILE)
+        if main:
+            self._log({"iter": self.iteration, "val_psnr": scores["psnr"],
+                       "val_ssim": scores["ssim"], "best_val_psnr": self.best["psnr"],
+                       "val_seconds": timer.seconds(), "peak_rss_mb": peak_rss_mb()})
+            save_checkpoint(self.out / "last.pt", self._state())
+        self.dist.barrier()
+        self.saved_iteration = self.iteration
+
+    def _log(self, record: dict) -> None:
         self.metrics.append(record)
         self.log.record(record, "iter", self.cfg.train.iters)
-        save_checkpoint(self.out / "last.pt", self._state())
-        self.saved_iteration = self.iteration
+        self.scalars.add(record, "iter")
 
     def _finish(self) -> ModelSpec:
         self.spec.meta.update(
             iterations=self.iteration, best_iter=self.best["iter"],
             best_val_psnr=self.best["psnr"], best_val_ssim=self.best["ssim"],
             params=count_params(self.net))
-        self.spec.save(self.out)
-        self.log.write(f"model written to {self.out}: {self.spec.meta['params']:,} parameters, "
-                       f"best validation PSNR {self.best['psnr']:.2f} dB at iteration "
-                       f"{self.best['iter']} of {self.iteration}")
-        plot_curves(self.metrics.read(), self.out / "curves.png", "iter")
+        if self.dist.is_main:
+            self.spec.save(self.out)
+            self.log.write(f"model written to {self.out}: {self.spec.meta['params']:,} "
+                           f"parameters, best validation PSNR {self.best['psnr']:.2f} dB at "
+                           f"iteration {self.best['iter']} of {self.iteration}")
+            plot_curves(self.metrics.read(), self.out / "curves.png", "iter")
+        self.dist.barrier()
         return self.spec
 
 

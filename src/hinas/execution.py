@@ -1,0 +1,106 @@
+"""How training steps execute on a device: automatic mixed precision, channels-last memory format
+and data loading in worker processes.
+
+- `runtime.amp`: `off` (default, full fp32), `bf16`, `fp16`, or `auto` (bf16 where the device
+  supports it, else fp16; bf16 on the CPU). Forward passes run under `torch.autocast`; the loss is
+  computed in fp32; with fp16 each optimizer gets its own gradient scaler (fp16 gradients underflow
+  without one, bf16 ones do not). Validation always runs in fp32.
+- `search.channels_last` / `train.channels_last` (`--channels-last`): network and batches in
+  channels-last (NHWC) memory format, which convolutions on recent GPUs (and oneDNN on CPUs) run
+  faster; results equal the default format up to float rounding.
+- `data.workers`: batches are made in that many worker processes. Crops and noise are a pure
+  function of (seed, epoch, index) (:class:`hinas.data.PatchDataset`), so they do not depend on
+  the number of workers; the global generators of each worker are still seeded from the run seed,
+  the rank and the worker, so any other randomness in a worker is reproducible too.
+"""
+
+from __future__ import annotations
+
+import random
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+AMP_MODES = ("off", "auto", "bf16", "fp16")
+
+
+def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of AMP `mode` on `device` (None: full precision)."""
+    if mode == "off":
+        return None
+    if mode == "auto":
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            return torch.float16
+        return torch.bfloat16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[mode]
+
+
+class Precision:
+    """Mixed-precision policy of a run: autocast for the forward pass; for fp16, loss scaling
+    with one `torch.amp.GradScaler` per optimizer."""
+
+    def __init__(self, mode: str, device: torch.device):
+        self.device, self.dtype = device, amp_dtype(mode, device)
+        self.scalers: dict[int, torch.amp.GradScaler] = {}
+
+    def autocast(self):
+        """Context for the forward pass."""
+        if self.dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def _scaler(self, optimizer: torch.optim.Optimizer) -> torch.amp.GradScaler | None:
+        if self.dtype != torch.float16:
+            return None
+        return self.scalers.setdefault(id(optimizer), torch.amp.GradScaler(self.device.type))
+
+    def backward(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        """Backpropagate `loss` (scaled for fp16) towards `optimizer`'s parameters."""
+        scaler = self._scaler(optimizer)
+        (loss if scaler is None else scaler.scale(loss)).backward()
+
+    def step(self, optimizer: torch.optim.Optimizer, grad_clip: float = 0.0) -> None:
+        """Clip the (unscaled) gradients to norm `grad_clip` (0: no clipping) and update."""
+        scaler = self._scaler(optimizer)
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        if grad_clip > 0:
+            params = [p for g in optimizer.param_groups for p in g["params"]]
+            nn.utils.clip_grad_norm_(params, grad_clip)
+        if scaler is None:
+            optimizer.step()
+        else:
+            scaler.step(optimizer)
+            scaler.update()
+
+
+FULL_PRECISION = Precision("off", torch.device("cpu"))
+"""The default policy: fp32, no autocast, no scaling."""
+
+
+def memory_format(channels_last: bool) -> torch.memory_format:
+    """The memory format for networks and batches."""
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
+def seed_worker(worker_id: int) -> None:
+    """Seed a loader worker's Python, NumPy and torch generators from the seed the loader gave
+    it (derived from the loader's generator and the worker id)."""
+    seed = torch.initial_seed() % 2**32
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def make_loader(dataset: Dataset, batch_size: int | None, workers: int,
+                seed: Any) -> DataLoader:
+    """An in-order loader of `dataset` with `workers` worker processes whose generators are
+    seeded from `seed` (an int or a sequence of ints, e.g. (run seed, rank, epoch))."""
+    generator = torch.Generator().manual_seed(
+        int(np.random.SeedSequence(seed).generate_state(1)[0]))
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
+                      drop_last=False, worker_init_fn=seed_worker if workers else None,
+                      generator=generator)

@@ -1,0 +1,153 @@
+"""Leaving Python: a trained model exported to ONNX, and ONNX Runtime as an inference backend.
+
+`export_onnx` writes a network as an ONNX file whose input `x` (N, C, H, W) has a dynamic batch,
+height and width, at opset `OPSET`, with the model's description in the file's metadata
+(`hinas_model`: model.json's content, `opset`, `hinas_version`), so an exported file alone says
+what it restores. `OnnxModel` runs such a file with ONNX Runtime and is called like the PyTorch
+module (tensor in, tensor out), so tiling and the restore loop work unchanged.
+
+Needs the optional `onnx` extra (`pip install "hinas[onnx]"`: onnx, onnxscript, onnxruntime).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import logging
+import tempfile
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hinas import __version__
+from hinas.config import TaskConfig, build_dataclass
+from hinas.errors import HinasError
+from hinas.io import atomic_path
+from hinas.models import ModelSpec, load_model
+
+OPSET = 18
+"""ONNX opset of exported files (the PyTorch exporter's native one)."""
+INPUT, OUTPUT = "x", "y"
+EXTRA = 'pip install "hinas[onnx]"'
+
+
+def require(module: str, purpose: str) -> Any:
+    """Import `module` of the `onnx` extra, or HinasError saying how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise HinasError(f"{purpose} needs the {module} package: {EXTRA}") from None
+
+
+@contextmanager
+def _quiet_exporter():
+    """Silence the exporter's chatter (torchvision ops it skips, its own deprecation notes)."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def export_onnx(model: nn.Module, path: str | Path, channels: int,
+                metadata: dict[str, str] | None = None, opset: int = OPSET) -> Path:
+    """Export `model` (taking `channels`-channel images) to the ONNX file `path`, atomically,
+    with dynamic batch, height and width and `metadata` added to the file's metadata."""
+    require("onnxscript", "ONNX export")
+    onnx = require("onnx", "ONNX export")
+    model = copy.deepcopy(model).cpu().eval()  # leave the caller's module where it is
+    example = torch.rand(1, channels, 32, 40)
+    dims = {0: torch.export.Dim("batch", min=1), 2: torch.export.Dim("height", min=1),
+            3: torch.export.Dim("width", min=1)}
+    with _quiet_exporter(), torch.no_grad():
+        try:
+            program = torch.onnx.export(model, (example,), dynamo=True, opset_version=opset,
+                                        input_names=[INPUT], output_names=[OUTPUT],
+                                        dynamic_shapes=(dims,), verbose=False)
+        except Exception as err:  # the exporter raises many types; say which step failed
+            raise HinasError(f"{path}: ONNX export failed ({type(err).__name__}: "
+                             f"{str(err).strip().splitlines()[0][:200]})") from None
+    proto = program.model_proto
+    info = {"opset": str(opset), "hinas_version": __version__, **(metadata or {})}
+    for key, value in info.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        onnx.save(proto, str(tmp))
+    return path
+
+
+def export_model(model_dir: str | Path, path: str | Path, opset: int = OPSET) -> Path:
+    """Export the trained model of folder `model_dir` (written by `hinas train`) to `path`."""
+    spec = ModelSpec.load(model_dir)
+    model = load_model(model_dir)
+    return export_onnx(model, path, spec.task.channels,
+                       {"hinas_model": json.dumps(spec.to_dict())}, opset)
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata an ONNX file carries (HinasError if it is not a readable ONNX file)."""
+    onnx = require("onnx", "reading an ONNX file")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as err:  # protobuf raises DecodeError and friends
+        raise HinasError(f"{path}: not a readable ONNX file ({type(err).__name__})") from None
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def onnx_task(path: str | Path) -> TaskConfig:
+    """The task an ONNX file written by `hinas export` restores (from its metadata)."""
+    meta = read_metadata(path)
+    if "hinas_model" not in meta:
+        raise HinasError(f"{path}: not exported by hinas (no hinas_model metadata); export it "
+                         f"with `hinas export`")
+    try:
+        task = build_dataclass(TaskConfig, json.loads(meta["hinas_model"])["task"], "task")
+    except (KeyError, TypeError, json.JSONDecodeError) as err:
+        raise HinasError(f"{path}: malformed hinas_model metadata ({err})") from None
+    task.validate()
+    return task
+
+
+class OnnxModel:
+    """An ONNX file run by ONNX Runtime on the CPU, called like the PyTorch module it came from:
+    a float (N, C, H, W) tensor in, the restored tensor out (on the input's device)."""
+
+    def __init__(self, path: str | Path, threads: int = 0):
+        ort = require("onnxruntime", "the onnxruntime backend")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), options,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as err:  # ORT raises its own exception types
+            raise HinasError(f"{path}: ONNX Runtime cannot load it ({type(err).__name__})"
+                             ) from None
+        self.input = self.session.get_inputs()[0].name
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's output for `x`."""
+        feed = {self.input: np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)}
+        return torch.from_numpy(self.session.run(None, feed)[0]).to(x.device)
+
+
+def onnx_model(model: str | Path, threads: int = 0) -> OnnxModel:
+    """The ONNX Runtime model of `model`: an ONNX file from `hinas export`, or a trained model
+    folder (exported on the fly to a temporary file)."""
+    model = Path(model)
+    if model.is_file():
+        return OnnxModel(model, threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        return OnnxModel(export_model(model, Path(tmp) / "model.onnx"), threads)
