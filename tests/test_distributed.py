@@ -18,7 +18,7 @@ from hinas.genotype import Genotype
 from tiny_runs import write_photos
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
-RUN_FILES = {"config.yaml", "metrics.jsonl", "arch_history.jsonl", "last.pt", "best.pt",
+RUN_FILES = {"config.yaml", "metrics.jsonl", "run.log", "arch_history.jsonl", "last.pt", "best.pt",
              "genotype.json", "architecture.png", "curves.png", "arch_evolution.png"}
 
 
@@ -60,6 +60,8 @@ def test_ranks_agree_on_alpha_beta_and_genotype(two_rank_run):
 def test_rank_zero_alone_writes_a_complete_run_folder(two_rank_run):
     out, _ = two_rank_run
     assert {p.name for p in out.iterdir()} == RUN_FILES  # no stray or temporary files
+    log = (out / "run.log").read_text()
+    assert log.count("search started") == 1 and log.count("epoch 4/4") == 1  # one writer
     cfg = yaml.safe_load((out / "config.yaml").read_text())
     assert cfg["distributed"] == {"world_size": 2, "backend": "gloo"}
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
