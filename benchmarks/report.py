@@ -37,6 +37,11 @@ def supernet_cost_markdown(summary: dict) -> str:
             m = summary[mode]
             lines.append(f"| {mode} | {m['step_s']:.2f} | {m['peak_rss_mb']:.0f} | "
                          f"{m['params']:,} |")
+    loads = [summary[mode]["load_1min"] for mode in summary if isinstance(summary[mode], dict)
+             and summary[mode].get("load_1min") is not None]
+    if loads:
+        lines.append(f"\nmachine load (1-min average) while measured: {min(loads):g}–"
+                     f"{max(loads):g} on {summary['config']['threads']} thread(s)")
     ratios = [f"{label} {summary[key]}" for key, label in
               (("memory_ratio", "memory Eq. 6 / Eq. 5"), ("time_ratio", "time Eq. 6 / Eq. 5"),
                ("theory_ratio", "cell work Eq. 6 / Eq. 5"),

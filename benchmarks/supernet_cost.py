@@ -82,6 +82,7 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
         times.append(time.perf_counter() - start)
     return {"peak_rss_mb": round(peak_rss_mb(), 1),
             "step_s": round(statistics.median(times[args.warmup:]), 3),
+            "load_1min": round(os.getloadavg()[0], 2),
             "params": sum(p.numel() for p in net.weight_parameters())}
 
 
