@@ -23,6 +23,15 @@ def test_paper_preset_is_the_paper():
     assert d.search.loss == "mse+ssim" and d.search.ssim_weight == 0.6
     assert (d.train.iters, s.train.iters, d.train.batch_size, d.train.lr) == (
         400_000, 600_000, 24, 0.05)
+    for t in (d.train, s.train):  # the paper's training recipe, whatever the cpu preset does
+        assert (t.optimizer, t.lr, t.momentum, t.batch_size, t.crop, t.warmup_iters) == (
+            "sgd", 0.05, 0.9, 24, 64, 0)
+
+
+def test_cpu_preset_trains_with_the_measured_recipe():
+    for task in ("denoise", "sr"):
+        t = resolve(task, "cpu").train
+        assert (t.optimizer, t.lr, t.warmup_iters, t.grad_clip) == ("adamw", 1e-3, 50, 0.0)
 
 
 def test_overrides_are_typed():

@@ -163,3 +163,19 @@ def test_sr_pair_for_image():
     assert hr_c.shape == (100, 96, 3) and lr.shape == (25, 24, 3)
     assert hr_c.dtype == lr.dtype == np.uint8
     np.testing.assert_array_equal(lr, np.floor(np.clip(imresize(hr_c, 0.25), 0, 255) + 0.5))
+
+
+def test_gaussian_noise_draws_sigma_uniformly_from_a_range():
+    hr = np.full((64, 64, 1), 0.5, np.float32)
+    deg = GaussianNoise(sigma=[0, 55], sampling="uniform")
+    sigmas = [deg.draw_sigma(np.random.default_rng(s)) for s in range(400)]
+    assert 0 <= min(sigmas) < 3 and 52 < max(sigmas) <= 55
+    assert len(set(sigmas)) == 400  # continuous, not a few levels
+    assert abs(np.mean(sigmas) - 27.5) < 2.5
+    noisy = deg(hr, np.random.default_rng(7))
+    assert abs((noisy - hr).std() * 255 - deg.draw_sigma(np.random.default_rng(7))) < 2
+    for bad in ([10, 5], [25]):
+        with pytest.raises(HinasError, match="range"):
+            GaussianNoise(sigma=bad, sampling="uniform")
+    with pytest.raises(HinasError, match="sampling must be"):
+        GaussianNoise(sigma=25, sampling="gauss")

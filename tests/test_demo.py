@@ -30,7 +30,9 @@ def test_tiny_demo_end_to_end(tmp_path, monkeypatch, capsys):
     report = (out / "report.md").read_text()
     assert "(tiny smoke run)" in report
     assert "| noisy input |" in report and "| hinas (found and trained) |" in report
-    methods = ["noisy", "hinas"] + (["bm3d"] if (out / "eval" / "bm3d.json").exists() else [])
+    assert "| hinas pretrained (denoise-gray-blind) |" in report
+    methods = ["noisy", "hinas", "pretrained"] + (["bm3d"] if (out / "eval" / "bm3d.json")
+                                                  .exists() else [])
     for method in methods:
         result = json.loads((out / "eval" / f"{method}.json").read_text())
         assert sorted(r["image"] for r in result["rows"]) == sorted(f"{n}.png" for n in TEST_IMAGES)

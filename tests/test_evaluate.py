@@ -149,7 +149,7 @@ def test_eval_argument_errors(run, photos, capsys):
         (["--baseline", "noisy"], "give the noise level"),
         (["--baseline", "nope"], "unknown baseline 'nope'"),
         (["--model", str(run), "--task", "sr", "--scale", "2"], "built for denoise"),
-        ([], "give either --model RUNDIR or --baseline NAME"),
+        ([], "give one of --model RUNDIR, --pretrained NAME or --baseline NAME"),
     ]
     for args, message in cases:
         assert main(["eval", "--data", str(photos), *args]) == 2

@@ -21,7 +21,7 @@ from hinas.genotype import Genotype
 from hinas.models import ModelSpec, list_models
 from hinas.runs import load_checkpoint
 from hinas.train import lr_factor, train
-from tiny_runs import GRAY_PHOTOS, tiny_genotype, train_tiny, write_photos
+from tiny_runs import GRAY_PHOTOS, RGB_PHOTOS, tiny_genotype, train_tiny, write_photos
 
 DENOISE = TaskConfig(name="denoise", sigma=[25.0], channels=1)
 
@@ -196,3 +196,95 @@ def test_model_registry_and_folder_errors(tmp_path):
     (tmp_path / "model.json").write_text("{")
     with pytest.raises(HinasError, match="model.json: not valid JSON"):
         hinas.load_model(tmp_path)
+
+
+def test_warm_up_then_cosine():
+    t = TrainConfig(iters=110, lr=0.05, lr_min=0.0, warmup_iters=10)
+    assert [lr_factor(t, d) for d in (0, 4, 9)] == pytest.approx([1 / 11, 5 / 11, 10 / 11])
+    assert lr_factor(t, 10) == 1.0
+    assert lr_factor(t, 60) == pytest.approx(0.5)
+    assert lr_factor(t, 110) == pytest.approx(0.0)
+
+
+def test_optimizer_choice_and_validation():
+    cfg = resolve("denoise", "tiny", overrides=["train.optimizer=adamw", "train.lr=0.001"])
+    net = ModelSpec.from_config("hinas", cfg, tiny_genotype(DENOISE)).build()
+    opt = train_module.build_optimizer(net, cfg.train, "hinas")
+    assert isinstance(opt, torch.optim.AdamW) and opt.param_groups[0]["lr"] == 0.001
+    assert isinstance(train_module.build_optimizer(net, _cfg().train, "hinas"), torch.optim.SGD)
+    for bad, message in (("train.optimizer=adam", "train.optimizer must be one of"),
+                         ("train.warmup_iters=30", "train.warmup_iters must be in"),
+                         ("train.grad_clip=-1", "train.grad_clip must be"),
+                         ("train.lr_min=1", "train.lr must be > 0")):
+        with pytest.raises(HinasError, match=message):
+            resolve("denoise", "tiny", overrides=[bad])
+
+
+@pytest.mark.parametrize("text,seconds", [("90s", 90), ("45m", 2700), ("1.5h", 5400),
+                                          ("20", 20)])
+def test_budget_parsing(text, seconds):
+    assert train_module.parse_budget(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "m", "-5m", "0s", "fast", "nanm"])
+def test_bad_budget_is_refused(text):
+    with pytest.raises(HinasError, match="give a positive duration"):
+        train_module.parse_budget(text)
+
+
+def test_budget_sets_and_records_the_iterations_and_iters_reproduces(tmp_path, photos,
+                                                                      genotype_file, capsys):
+    budget = 8.0
+    out = train_tiny(tmp_path / "budget", photos, tiny_genotype(DENOISE), "--budget", "8s",
+                     "--set", "train.val_every=100")
+    meta = json.loads((out / "model.json").read_text())["meta"]
+    iters = meta["budget"]["iters"]
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["iters"] == iters
+    assert meta["iterations"] == iters > 20
+    assert meta["train_seconds"] < 1.5 * budget  # the schedule ends within the budget (± load)
+    assert f"reproduce with --iters {iters}" in capsys.readouterr().out
+    again = train_tiny(tmp_path / "again", photos, tiny_genotype(DENOISE), "--iters", str(iters),
+                       "--set", "train.val_every=100")
+    first, second = load_file(out / "model.safetensors"), load_file(again / "model.safetensors")
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert main(["train", "--genotype", str(genotype_file), "--data", str(photos), "--out",
+                 str(tmp_path / "both"), "--preset", "tiny", "--budget", "5s", "--iters",
+                 "3"]) == 2
+    assert "--budget sets the iteration count of a new run" in capsys.readouterr().err
+    assert main(["train", "--genotype", str(genotype_file), "--data", str(photos), "--out",
+                 str(tmp_path / "short"), "--preset", "tiny", "--budget", "0.01s",
+                 "--quiet"]) == 2
+    assert "give a longer budget" in capsys.readouterr().err
+
+
+def test_blind_training_from_a_sigma_range(tmp_path, photos, capsys):
+    out = train_tiny(tmp_path / "blind", photos, tiny_genotype(DENOISE), "--sigma", "0:55",
+                     "--iters", "4", "--set", "train.val_every=4")
+    task = yaml.safe_load((out / "config.yaml").read_text())["task"]
+    assert task["sigma"] == [0.0, 55.0] and task["sigma_sampling"] == "uniform"
+    spec = ModelSpec.load(out)
+    assert spec.task.blind and spec.task.eval_sigma == 27.5
+    assert spec.task.describe() == "denoise sigma=0:55"
+    for bad in (["0:55", "60"], ["55:0"], ["a:b"]):
+        assert main(["train", "--genotype", str(tmp_path / "blind-genotype.json"), "--data",
+                     str(photos), "--out", str(tmp_path / "bad"), "--preset", "tiny",
+                     "--sigma", *bad]) == 2
+        assert "sigma" in capsys.readouterr().err
+
+
+def test_init_from_copies_the_weights_that_fit(tmp_path, capsys):
+    rgb = write_photos(tmp_path / "rgb", RGB_PHOTOS[:4], size=48)
+    x4, x2 = (tiny_genotype(TaskConfig(name="sr", scale=s, channels=3)) for s in (4, 2))
+    first = train_tiny(tmp_path / "x4", rgb, x4, "--iters", "2", "--set", "train.val_every=2")
+    second = train_tiny(tmp_path / "x2", rgb, x2, "--iters", "1", "--set", "train.val_every=1",
+                        "--set", "train.lr=1e-9", "--set", "train.lr_min=0", "--init-from",
+                        str(first))
+    init = json.loads((second / "model.json").read_text())["meta"]["init_from"]
+    assert 0 < init["tensors_copied"] < init["tensors"]  # all but the x2 tail's last conv
+    a, b = load_file(first / "model.safetensors"), load_file(second / "model.safetensors")
+    assert torch.allclose(a["stem.conv0.0.weight"], b["stem.conv0.0.weight"], atol=1e-6)
+    assert a["tail.body.2.weight"].shape != b["tail.body.2.weight"].shape
+    assert main(["train", "--genotype", str(tmp_path / "x2-genotype.json"), "--data", str(rgb),
+                 "--out", str(tmp_path / "bad"), "--preset", "tiny", "--init-from",
+                 str(tmp_path)]) == 2
+    assert "no model.safetensors to start from" in capsys.readouterr().err

@@ -11,8 +11,8 @@ from hinas.cli import main
 from hinas.config import TaskConfig, resolve
 from hinas.errors import HinasError
 from hinas.models import ModelSpec, get_model_entry, list_models
-from hinas.train import train
-from hinas.zoo import DnCNN
+from hinas.train import build_optimizer, train
+from hinas.zoo import FSRCNN, DnCNN
 from tiny_runs import RGB_PHOTOS, tiny_genotype, write_photos
 
 DENOISE = TaskConfig(name="denoise", sigma=[25.0], channels=1)
@@ -66,7 +66,7 @@ def test_fsrcnn_output_is_exactly_scale_times_the_input(scale):
     task = TaskConfig(name="sr", scale=scale, channels=1)
     net = _spec("fsrcnn", task).build()
     assert net(torch.rand(1, 1, 13, 7)).shape == (1, 1, 13 * scale, 7 * scale)
-    assert _spec("fsrcnn", task).options == {"d": 56, "s": 12, "m": 4}
+    assert _spec("fsrcnn", task).options == {"d": 56, "s": 12, "m": 4, "residual": True}
 
 
 def test_fixed_width_variants_keep_the_cells_and_set_the_widths():
@@ -114,3 +114,23 @@ def test_cli_trains_a_fixed_width_variant(tmp_path):
     assert hinas.load_model(out).widths == [3, 3]
     assert main(["train", "--arch", "dncnn", "--data", str(photos), "--out",
                  str(tmp_path / "bad"), "--task", "sr", "--preset", "tiny"]) == 2
+
+
+def test_fsrcnn_trains_its_deconvolution_at_a_tenth_of_the_rate():
+    cfg = resolve("sr", "tiny", task={"scale": 4}, train={"lr": 0.05})
+    net = ModelSpec.from_config("fsrcnn", cfg).build()
+    groups = build_optimizer(net, cfg.train, "fsrcnn").param_groups
+    deconv = {id(p) for p in net.deconv.parameters()}
+    assert sorted(g["lr"] for g in groups) == pytest.approx([0.005, 0.05])
+    for g in groups:
+        assert all((id(p) in deconv) == (g["lr"] < 0.05) for p in g["params"])
+    assert get_model_entry("dncnn").lr_multiplier("body.0.weight") == 1.0
+
+
+def test_fsrcnn_bicubic_residual_option():
+    x = torch.rand(1, 3, 6, 5)
+    plain, residual = FSRCNN(3, 4), FSRCNN(3, 4, residual=True)
+    residual.load_state_dict(plain.state_dict())
+    bicubic = torch.nn.functional.interpolate(x, scale_factor=4, mode="bicubic",
+                                              align_corners=False)
+    torch.testing.assert_close(residual(x) - plain(x), bicubic)

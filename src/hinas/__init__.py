@@ -9,6 +9,8 @@ The Python API, imported on first use so that `import hinas` stays light:
   (:func:`hinas.train.train`);
 - ``hinas.load_model(folder)`` → the trained ``torch.nn.Module`` (:func:`hinas.models.load_model`);
 - ``hinas.list_models()`` → the registered architecture names;
+- ``hinas.load_pretrained(name)`` → a pretrained model shipped with hinas (``hinas models``;
+  :func:`hinas.pretrained.load_pretrained`);
 - ``hinas.restore_image(model, array)`` → the restored uint8 image
   (:func:`hinas.restore.restore_image`).
 
@@ -26,7 +28,8 @@ import types
 __version__ = "0.1.0"
 
 _API = {"load_model": "hinas.models", "list_models": "hinas.models",
-        "restore_image": "hinas.restore", "search": "hinas.search", "train": "hinas.train"}
+        "load_pretrained": "hinas.pretrained", "restore_image": "hinas.restore",
+        "search": "hinas.search", "train": "hinas.train"}
 _JOBS = ("search", "train")
 
 __all__ = ["__version__", *_API]

@@ -89,7 +89,7 @@ def bm3d_denoise(lq: np.ndarray, task: TaskConfig) -> np.ndarray:
     """BM3D at the task's σ (gray: `bm3d.bm3d`; RGB: `bm3d.bm3d_rgb`, opponent colour space)."""
     import bm3d
 
-    sigma = task.sigma[0] / 255.0
+    sigma = task.eval_sigma / 255.0
     x = np.asarray(lq, dtype=np.float64) / 255.0
     if x.shape[2] == 1:
         out = bm3d.bm3d(x[..., 0], sigma)[..., None]

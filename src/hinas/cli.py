@@ -99,9 +99,10 @@ def _arch_random(args: argparse.Namespace) -> None:
 def add_config_args(parser: argparse.ArgumentParser) -> None:
     """Options shared by commands that resolve a Config (task, preset, YAML, overrides, seed)."""
     parser.add_argument("--task", choices=TASKS, default="denoise", help="restoration task")
-    parser.add_argument("--sigma", type=float, nargs="+",
-                        help="noise level(s) on the 0-255 scale (denoise; several = sampled; "
-                             "default: 50)")
+    parser.add_argument("--sigma", nargs="+", metavar="S",
+                        help="noise level(s) on the 0-255 scale (denoise): one, several (one "
+                             "drawn per crop), or a range LOW:HIGH drawn uniformly per crop "
+                             "(blind denoising, e.g. 0:55; default: 50)")
     parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="SR factor (sr; default: 4)")
     parser.add_argument("--channels", type=int, choices=(1, 3),
                         help="1 = gray, 3 = RGB (default: preset's)")
@@ -123,11 +124,29 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
                              "(tensorboard extra)")
 
 
+def sigma_fields(values: list[str] | None) -> dict:
+    """Task fields of `--sigma` values: `{"sigma": [...], "sigma_sampling": ...}` (a `LOW:HIGH`
+    range samples uniformly; several numbers sample one of them); empty when not given."""
+    if not values:
+        return {}
+    try:
+        if any(":" in v for v in values):
+            if len(values) != 1:
+                raise ValueError
+            low, high = (float(v) for v in values[0].split(":"))
+            return {"sigma": [low, high], "sigma_sampling": "uniform"}
+        return {"sigma": [float(v) for v in values], "sigma_sampling": "choice"}
+    except ValueError:
+        raise HinasError(f"--sigma {' '.join(values)}: give numbers (e.g. 25 or 15 25 50) or "
+                         f"one range LOW:HIGH (e.g. 0:55)") from None
+
+
 def config_from_args(args: argparse.Namespace, **sections: dict) -> Config:
     """Resolve the Config described by the options of `add_config_args`; `sections` adds
     command-specific values (e.g. `search={"strategy": "random"}`), overridable by --set."""
-    task = {k: v for k, v in (("sigma", args.sigma), ("scale", args.scale),
-                              ("channels", args.channels)) if v is not None}
+    task = {k: v for k, v in (("scale", args.scale), ("channels", args.channels))
+            if v is not None}
+    task.update(sigma_fields(args.sigma))
     sections = {"runtime": {"amp": args.amp, "tensorboard": args.tensorboard},
                 "data": {"workers": args.workers}, **sections}
     sections = {k: {n: v for n, v in d.items() if v is not None} for k, d in sections.items()}
@@ -167,9 +186,15 @@ def _search(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     from hinas.genotype import Genotype
-    from hinas.train import train
+    from hinas.train import parse_budget, train
 
     out = Path(args.out)
+    budget = None
+    if args.budget:
+        if args.iters or args.resume:
+            raise HinasError("--budget sets the iteration count of a new run: drop --iters, "
+                             "and resume with --resume alone (the count is in its config.yaml)")
+        budget = parse_budget(args.budget)
     if args.resume and (out / "config.yaml").exists():
         cfg = from_dict(load_yaml(out / "config.yaml"))
         if args.iters:
@@ -180,7 +205,9 @@ def _train(args: argparse.Namespace) -> None:
             g = Genotype.load(args.genotype).task
             args.task = args.task or g.name
             if args.task == g.name:
-                args.sigma = args.sigma or (g.sigma if g.name == "denoise" else None)
+                if g.name == "denoise" and not args.sigma:
+                    args.sigma = ([f"{g.sigma[0]:g}:{g.sigma[1]:g}"] if g.blind
+                                  else [f"{v:g}" for v in g.sigma])
                 args.scale = args.scale or (g.scale if g.name == "sr" else None)
             args.channels = args.channels or g.channels
         args.task = args.task or "denoise"
@@ -189,21 +216,30 @@ def _train(args: argparse.Namespace) -> None:
     data = args.data or cfg.data.path
     if data:
         cfg = with_data(cfg, data)
+    init_from = None
+    if args.init_from:
+        name = args.init_from.removeprefix("pretrained:")
+        init_from = model_folder(args.init_from, None if name == args.init_from else name)[0]
     options = {k: v for text in args.arch_options for k, v in parse_override(text).items()}
     spec = train(cfg, data or None, out, args.genotype, args.arch, resume=args.resume,
-                 quiet=args.quiet, options=options)
+                 quiet=args.quiet, options=options, budget_seconds=budget, init_from=init_from)
     m = spec.meta
     if is_main_process():
+        if budget:
+            print(f"budget {args.budget}: {m['budget']['iters']} iterations "
+                  f"({m['budget']['step_seconds']:.3f} s each as measured; reproduce with "
+                  f"--iters {m['budget']['iters']})")
         finished(f"model written to {out} ({spec.arch}, {m['params']:,} parameters; best "
                  f"validation PSNR {m['best_val_psnr']:.2f} dB at iteration {m['best_iter']} of "
                  f"{m['iterations']}); run folder: {run_files(out)}",
                  f"hinas eval --model {out} --data TEST_DIR")
 
 
-def _eval_task(args: argparse.Namespace, base: TaskConfig | None, default_task: str) -> TaskConfig:
-    """The task to score: the model's (`base`), with --sigma overriding its noise level, or one
-    built from --task/--sigma/--scale/--channels for a baseline."""
-    name = args.task or (base.name if base else default_task)
+def _eval_task(args: argparse.Namespace, base: TaskConfig | None, source: str) -> TaskConfig:
+    """The task to score: the model's (`base`, from `source`), with --sigma overriding its noise
+    level, or one built from --task/--sigma/--scale/--channels for a baseline (whose task is
+    `source`)."""
+    name = args.task or (base.name if base else source)
     if base is None:
         if name == "denoise" and args.sigma is None:
             raise HinasError("give the noise level to evaluate at: --sigma S (0-255 scale)")
@@ -211,29 +247,43 @@ def _eval_task(args: argparse.Namespace, base: TaskConfig | None, default_task: 
             raise HinasError("give the SR factor to evaluate at: --scale 2|3|4")
         base = TaskConfig(name=name, channels=args.channels or (1 if name == "denoise" else 3))
     elif args.channels and args.channels != base.channels:
-        raise HinasError(f"{args.model}: the model restores {base.channels}-channel images; "
+        raise HinasError(f"{source}: restores {base.channels}-channel images; "
                          f"test images are converted to that (drop --channels)")
-    task = dataclasses.replace(base, name=name,
-                               sigma=[args.sigma] if args.sigma is not None else base.sigma,
-                               scale=args.scale or base.scale)
+    if base.blind and args.sigma is None and name == "denoise":
+        raise HinasError(f"{source}: a blind denoiser (trained for "
+                         f"σ {base.sigma[0]:g}–{base.sigma[1]:g}): give the noise level to "
+                         f"evaluate at: --sigma S")
+    task = dataclasses.replace(base, name=name, scale=args.scale or base.scale)
+    if args.sigma is not None:
+        task = dataclasses.replace(task, sigma=[args.sigma], sigma_sampling="choice")
     task.validate()
     return task
+
+
+def model_folder(model: str | None, pretrained: str | None) -> tuple[str | Path, str]:
+    """The model folder named by --model or --pretrained, and how to call it in messages."""
+    if pretrained:
+        from hinas.pretrained import pretrained_folder
+
+        return pretrained_folder(pretrained), f"pretrained model {pretrained}"
+    return model, model
 
 
 def _eval(args: argparse.Namespace) -> None:
     from hinas.evaluate import evaluate_baseline, evaluate_model, load_test_images
 
-    if (args.model is None) == (args.baseline is None):
-        raise HinasError("give either --model RUNDIR or --baseline NAME")
-    if args.model:
+    if sum(x is not None for x in (args.model, args.pretrained, args.baseline)) != 1:
+        raise HinasError("give one of --model RUNDIR, --pretrained NAME or --baseline NAME")
+    if args.model or args.pretrained:
         from hinas.models import ModelSpec, check_task, load_model
 
-        spec = ModelSpec.load(args.model)
-        task = _eval_task(args, spec.task, spec.task.name)
-        check_task(spec.task, task, args.model)
+        folder, source = model_folder(args.model, args.pretrained)
+        spec = ModelSpec.load(folder)
+        task = _eval_task(args, spec.task, source)
+        check_task(spec.task, task, source)
         images, notes = load_test_images(args.data, task.channels)
-        report = evaluate_model(load_model(args.model, args.device), task, images,
-                                method=f"{spec.arch} ({args.model})", data=" ".join(args.data),
+        report = evaluate_model(load_model(folder, args.device), task, images,
+                                method=f"{spec.arch} ({source})", data=" ".join(args.data),
                                 seed=args.seed, device=args.device, tile=args.tile,
                                 overlap=args.overlap, save_dir=args.save_images, notes=notes,
                                 quiet=args.quiet)
@@ -251,9 +301,10 @@ def _eval(args: argparse.Namespace) -> None:
         report.save_json(args.json)
     if args.save_images:
         written.append(f"restored images written to {args.save_images}")
-    if args.model:
+    if args.model or args.pretrained:
+        which = f"--model {args.model}" if args.model else f"--pretrained {args.pretrained}"
         finished("; ".join(written) or "nothing written (add --json PATH to keep the results)",
-                 f"hinas restore --model {args.model} INPUT... -o OUTDIR")
+                 f"hinas restore {which} INPUT... -o OUTDIR")
     elif written:
         print("; ".join(written))
 
@@ -261,7 +312,10 @@ def _eval(args: argparse.Namespace) -> None:
 def _restore(args: argparse.Namespace) -> None:
     from hinas.restore import restore_images
 
-    written = restore_images(args.model, args.inputs, args.out, tile=args.tile,
+    if (args.model is None) == (args.pretrained is None):
+        raise HinasError("give either --model RUNDIR or --pretrained NAME (see `hinas models`)")
+    folder, _ = model_folder(args.model, args.pretrained)
+    written = restore_images(folder, args.inputs, args.out, tile=args.tile,
                              overlap=args.overlap, convert=args.convert, device=args.device,
                              quiet=args.quiet, backend=args.backend)
     print(f"restored {len(written)} image(s) into {args.out}")
@@ -275,6 +329,12 @@ def _export(args: argparse.Namespace) -> None:
     path = export_model(args.model, args.out, args.opset)
     print(f"exported {args.model} to {path} (ONNX opset {args.opset}, dynamic batch, height "
           f"and width)")
+
+
+def _models(args: argparse.Namespace) -> None:
+    from hinas.pretrained import models_table
+
+    print(models_table())
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -365,6 +425,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="folder(s) of training images (recursive; --resume: the run's)")
     trn.add_argument("--out", metavar="RUNDIR", required=True, help="run folder")
     trn.add_argument("--iters", type=int, help="training iterations (default: the preset's)")
+    trn.add_argument("--budget", metavar="TIME",
+                     help="wall-clock budget such as 90s, 45m or 2h: the iteration count is set "
+                          "from the throughput measured on the first steps (and recorded)")
+    trn.add_argument("--init-from", metavar="RUNDIR",
+                     help="start from the weights of a trained model (pretrained:NAME for a "
+                          "shipped one) where names and shapes match, e.g. x2 from x4")
     trn.add_argument("--resume", action="store_true", help="continue an interrupted run")
     trn.add_argument("--quiet", action="store_true", help="no progress bar")
     trn.set_defaults(func=_train)
@@ -372,6 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     evl = add_command(sub, "eval", "score a trained model or a classic baseline on test images",
                       "hinas eval --model runs/den50-train --data Set12/ --sigma 50 --json r.json")
     evl.add_argument("--model", metavar="RUNDIR", help="trained model folder (`hinas train`)")
+    evl.add_argument("--pretrained", metavar="NAME",
+                     help="a model shipped with hinas (see `hinas models`)")
     evl.add_argument("--baseline", metavar="NAME",
                      help="classic method instead of a model: bicubic (sr), noisy, bm3d (denoise)")
     evl.add_argument("--data", metavar="DIR", nargs="+", required=True,
@@ -391,8 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
     rst = add_command(sub, "restore", "restore images with a trained model",
                       "hinas restore --model runs/den50-train noisy/*.png -o restored/")
     rst.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    rst.add_argument("--model", metavar="RUNDIR", required=True,
+    rst.add_argument("--model", metavar="RUNDIR",
                      help="trained model folder (onnxruntime backend: also an exported .onnx)")
+    rst.add_argument("--pretrained", metavar="NAME",
+                     help="a model shipped with hinas instead (see `hinas models`)")
     rst.add_argument("-o", "--out", metavar="OUTDIR", required=True, help="output folder")
     add_inference_args(rst)
     rst.add_argument("--convert", action="store_true",
@@ -401,6 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run the model with PyTorch (default) or ONNX Runtime (onnx extra)")
     rst.add_argument("--quiet", action="store_true", help="no progress bar")
     rst.set_defaults(func=_restore)
+
+    mdl = add_command(sub, "models", "list the pretrained models shipped with hinas",
+                      "hinas models")
+    mdl.set_defaults(func=_models)
 
     exp = add_command(sub, "export", "export a trained model to ONNX (onnx extra)",
                       "hinas export --model runs/den50-train -o den50.onnx")

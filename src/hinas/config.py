@@ -25,16 +25,24 @@ from hinas.ops import OPS, PRIMITIVES
 TASKS = ("denoise", "sr")
 PRESETS = ("tiny", "cpu", "paper")
 DEFAULT_PRESET = "cpu"
+OPTIMIZERS = ("sgd", "adamw")
+SIGMA_SAMPLING = ("choice", "uniform")
 
 
 @dataclass
 class TaskConfig:
-    """What is restored: `denoise` (AWGN at σ on the 0–255 scale) or `sr` (bicubic ×scale)."""
+    """What is restored: `denoise` (AWGN at σ on the 0–255 scale) or `sr` (bicubic ×scale).
+
+    Training noise: with `sigma_sampling: choice` every crop draws one of the `sigma` values;
+    with `uniform` (blind denoising, DnCNN-B style) `sigma` is a range `[low, high]` and every
+    crop draws σ uniformly from it.
+    """
 
     name: str = "denoise"
     sigma: list[float] = field(default_factory=lambda: [50.0])
     scale: int = 4
     channels: int = 1
+    sigma_sampling: str = "choice"
 
     def validate(self) -> None:
         """Raise HinasError on an impossible task."""
@@ -43,8 +51,25 @@ class TaskConfig:
         if self.name == "denoise":
             _check(len(self.sigma) > 0 and all(s >= 0 for s in self.sigma),
                    f"task.sigma must be a non-empty list of σ ≥ 0, got {self.sigma}")
+            _check(self.sigma_sampling in SIGMA_SAMPLING,
+                   f"task.sigma_sampling must be one of {SIGMA_SAMPLING}, "
+                   f"got {self.sigma_sampling!r}")
+            _check(not self.blind or (len(self.sigma) == 2 and self.sigma[0] < self.sigma[1]),
+                   f"task.sigma must be a range [low, high] with low < high for uniform "
+                   f"sampling, got {self.sigma}")
         else:
             _check(self.scale in (2, 3, 4), f"task.scale must be 2, 3 or 4, got {self.scale}")
+
+    @property
+    def blind(self) -> bool:
+        """True for blind denoising: σ drawn from a continuous range."""
+        return self.name == "denoise" and self.sigma_sampling == "uniform"
+
+    @property
+    def eval_sigma(self) -> float:
+        """The σ at which a model trained for this task is validated: the first σ, or the middle
+        of a blind range."""
+        return (self.sigma[0] + self.sigma[1]) / 2 if self.blind else self.sigma[0]
 
     @property
     def out_scale(self) -> int:
@@ -55,6 +80,8 @@ class TaskConfig:
         """Short human name, e.g. `denoise σ=50` or `sr ×4`."""
         if self.name == "sr":
             return f"sr x{self.scale}"
+        if self.blind:
+            return f"denoise sigma={self.sigma[0]:g}:{self.sigma[1]:g}"
         return "denoise sigma=" + "/".join(f"{s:g}" for s in self.sigma)
 
 
@@ -140,14 +167,20 @@ class SearchConfig:
 
 @dataclass
 class TrainConfig:
-    """Training of a derived (or baseline) network (paper §4.1 training settings)."""
+    """Training of a derived (or baseline) network (paper §4.1 training settings).
+
+    `optimizer`: `sgd` (the paper's, with `momentum`) or `adamw` (decoupled weight decay);
+    `warmup_iters` ramps the rate linearly up to `lr` before the schedule starts.
+    """
 
     iters: int = 400_000
     batch_size: int = 24
     crop: int = 64
+    optimizer: str = "sgd"
     lr: float = 0.05
     lr_min: float = 1e-5
     schedule: str = "cosine"
+    warmup_iters: int = 0
     momentum: float = 0.9
     weight_decay: float = 1e-4
     grad_clip: float = 0.4
@@ -167,6 +200,13 @@ class TrainConfig:
         _check(self.batch_size >= 1, "train.batch_size must be ≥ 1")
         _check(self.schedule in ("cosine", "step"),
                f"train.schedule must be 'cosine' or 'step', got {self.schedule!r}")
+        _check(self.optimizer in OPTIMIZERS,
+               f"train.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        _check(self.lr > 0 and 0 <= self.lr_min <= self.lr,
+               f"train.lr must be > 0 and train.lr_min in [0, lr], got {self.lr}, {self.lr_min}")
+        _check(0 <= self.warmup_iters < self.iters,
+               f"train.warmup_iters must be in 0..iters-1, got {self.warmup_iters}")
+        _check(self.grad_clip >= 0, f"train.grad_clip must be ≥ 0, got {self.grad_clip}")
         _check(self.width_multiplier > 0, "train.width_multiplier must be > 0")
         _check(self.val_every >= 1, "train.val_every must be ≥ 1")
         _check(0 < self.val_fraction < 1, "train.val_fraction must be in (0, 1)")

@@ -147,23 +147,34 @@ def list_degradations() -> list[str]:
 class GaussianNoise:
     """Additive white Gaussian noise ``lq = hr + N(0, (σ/255)²)``: float, unclipped, unquantised.
 
-    ``sigma`` is on the [0, 255] scale; a list of values means one is drawn per call (blind
-    training over several noise levels).
+    ``sigma`` is on the [0, 255] scale; with ``sampling="choice"`` a list of values means one
+    is drawn per call (training over several noise levels); with ``sampling="uniform"`` it is a
+    range ``[low, high]`` and σ is drawn uniformly from it per call (blind denoising, DnCNN-B).
     """
 
     scale = 1
 
-    def __init__(self, sigma: float | Sequence[float]):
+    def __init__(self, sigma: float | Sequence[float], sampling: str = "choice"):
         values = [float(s) for s in (sigma if isinstance(sigma, Sequence) else [sigma])]
         if not values or any(not math.isfinite(s) or s < 0 for s in values):
             raise HinasError(f"denoise: sigma must be one or more numbers >= 0, got {sigma!r}")
-        self.sigmas = values
+        if sampling not in ("choice", "uniform"):
+            raise HinasError(f"denoise: sampling must be 'choice' or 'uniform', got {sampling!r}")
+        if sampling == "uniform" and (len(values) != 2 or values[0] >= values[1]):
+            raise HinasError(f"denoise: uniform sampling needs a range [low, high] with "
+                             f"low < high, got {values}")
+        self.sigmas, self.sampling = values, sampling
+
+    def draw_sigma(self, rng: np.random.Generator) -> float:
+        """The σ of one call."""
+        if self.sampling == "uniform":
+            return float(rng.uniform(self.sigmas[0], self.sigmas[1]))
+        return self.sigmas[rng.integers(len(self.sigmas))] if len(self.sigmas) > 1 else \
+            self.sigmas[0]
 
     def __call__(self, hr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Noisy copy of ``hr`` (float32 in [0, 1], HxWxC) with noise drawn from ``rng``."""
-        sigma = (
-            self.sigmas[rng.integers(len(self.sigmas))] if len(self.sigmas) > 1 else self.sigmas[0]
-        )
+        sigma = self.draw_sigma(rng)
         noise = rng.standard_normal(hr.shape, dtype=np.float32)
         noise *= np.float32(sigma / 255.0)
         return hr.astype(np.float32) + noise
@@ -173,7 +184,8 @@ class GaussianNoise:
         return hr_h, hr_w
 
     def __repr__(self) -> str:
-        return f"GaussianNoise(sigma={self.sigmas if len(self.sigmas) > 1 else self.sigmas[0]})"
+        sigma = self.sigmas if len(self.sigmas) > 1 else self.sigmas[0]
+        return f"GaussianNoise(sigma={sigma}, sampling={self.sampling!r})"
 
 
 @register_degradation("sr")
@@ -201,7 +213,7 @@ class BicubicDown:
         return f"BicubicDown(scale={self.scale})"
 
 
-def build_degradation(task: str, sigma=None, scale=None):
+def build_degradation(task: str, sigma=None, scale=None, sampling=None):
     """Build the registered degradation for ``task`` from its options (``None`` = not given).
 
     An option the degradation does not take is an error, unless it equals the class's own fixed
@@ -212,7 +224,7 @@ def build_degradation(task: str, sigma=None, scale=None):
     cls = DEGRADATIONS[task]
     accepted = inspect.signature(cls).parameters
     kwargs = {}
-    for name, value in (("sigma", sigma), ("scale", scale)):
+    for name, value in (("sigma", sigma), ("scale", scale), ("sampling", sampling)):
         if value is None:
             continue
         if name in accepted:
@@ -223,6 +235,14 @@ def build_degradation(task: str, sigma=None, scale=None):
     if missing:
         raise HinasError(f"{task}: missing option {', '.join(missing)}")
     return cls(**kwargs)
+
+
+def task_degradation(task):
+    """The training degradation of a :class:`hinas.config.TaskConfig` (noise at its σ with its
+    sampling, or bicubic ↓ by its scale)."""
+    if task.name == "denoise":
+        return build_degradation("denoise", sigma=task.sigma, sampling=task.sigma_sampling)
+    return build_degradation(task.name, scale=task.scale)
 
 
 # --------------------------------------------------------------------------------------------

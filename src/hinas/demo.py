@@ -8,10 +8,12 @@ Gray Gaussian denoising at σ = 25 (0–255 scale):
    search and training;
 2. a HiNAS search on the training images (`OUT/search`, a run folder like `hinas search`'s);
 3. training of the found network (`OUT/train`, a model folder like `hinas train`'s);
-4. evaluation on the held-out images of the trained net, the noisy input and BM3D (where the
+4. evaluation on the held-out images of the trained net, the pretrained blind denoiser that
+   ships with hinas (`PRETRAINED`, see `hinas models`), the noisy input and BM3D (where the
    `bm3d` package is installed), with the same seeded noisy inputs (`OUT/eval/*.json`);
 5. `OUT/report.md` and `OUT/report.html`: results table, before/after crops
-   (`OUT/images/*.png`: noisy | BM3D | hinas | clean), the architecture and the curves.
+   (`OUT/images/*.png`: noisy | BM3D | hinas | pretrained | clean), the architecture and the
+   curves.
 
 Budgets (`DEMO_BUDGETS`): the full demo is the `cpu` preset with a shorter search (12 epochs,
 8 crops per image) and training (1200 iterations), sized to finish in under 10 minutes on 2 CPU
@@ -45,6 +47,7 @@ from hinas.evaluate import (
 from hinas.io import atomic_write_text
 from hinas.metrics import to_uint8
 from hinas.models import load_model
+from hinas.pretrained import load_pretrained
 from hinas.runs import Timer
 from hinas.search import search
 from hinas.train import train
@@ -54,7 +57,9 @@ TRAIN_IMAGES = ("brick", "coffee", "coins", "grass", "gravel", "moon", "rocket",
                 "motorcycle_left", "hubble_deep_field")
 TEST_IMAGES = ("camera", "astronaut", "chelsea")
 SIGMA = 25.0
-METHOD_LABELS = {"noisy": "noisy input", "bm3d": "BM3D", "hinas": "hinas (found and trained)"}
+PRETRAINED = "denoise-gray-blind"
+METHOD_LABELS = {"noisy": "noisy input", "bm3d": "BM3D", "hinas": "hinas (found and trained)",
+                 "pretrained": f"hinas pretrained ({PRETRAINED})"}
 
 DEMO_BUDGETS: dict[str, dict[str, Any]] = {
     "full": {"preset": "cpu", "test_crop": 0, "crop_view": 160, "overrides": [
@@ -208,6 +213,10 @@ def run_demo(out: str | Path = "hinas-demo", tiny: bool | None = None,
     restored["hinas"] = out / "eval" / "hinas"
     reports.append(evaluate_model(load_model(out / "train"), cfg.task, images,
                                   method="hinas", save_dir=restored["hinas"], **common))
+    restored[METHOD_LABELS["pretrained"]] = out / "eval" / "pretrained"
+    reports.append(evaluate_model(load_pretrained(PRETRAINED), cfg.task, images,
+                                  method="pretrained", save_dir=out / "eval" / "pretrained",
+                                  **common))
     for rep in reports:
         rep.save_json(out / "eval" / f"{rep.method}.json")
     times["evaluate"] = timer.seconds()
@@ -236,6 +245,7 @@ def _report_blocks(out: Path, cfg, genotype, spec, reports: list[EvalReport],
     rel = lambda p: Path(p).relative_to(out).as_posix()  # noqa: E731
     s, t = cfg.search, cfg.train
     header, rows = _results_table(reports)
+    fresh, pretrained = (next(r for r in reports if r.method == m) for m in ("hinas", "pretrained"))
     blocks: list[tuple[str, Any]] = [
         ("h1", f"hinas demo: gray denoising, sigma = {SIGMA:g}" + (" (tiny smoke run)" if tiny
                                                                    else "")),
@@ -255,8 +265,12 @@ def _report_blocks(out: Path, cfg, genotype, spec, reports: list[EvalReport],
         ("h2", "Results on the held-out images (PSNR dB / SSIM)"),
         ("table", (header, rows)),
         ("p", f"The trained network has {spec.meta['params']:,} parameters "
-              f"({reports[-1].macs / 1e9:.3f} G MACs at {reports[-1].macs_input[0]}x"
-              f"{reports[-1].macs_input[1]}). Convention: {reports[-1].convention.describe()}."),
+              f"({fresh.macs / 1e9:.3f} G MACs at {fresh.macs_input[0]}x"
+              f"{fresh.macs_input[1]}). Convention: {fresh.convention.describe()}."),
+        ("p", f"Beside it, the pretrained blind denoiser that ships with hinas ({PRETRAINED}, "
+              f"{pretrained.params:,} parameters, trained once for sigma 0-55; see `hinas "
+              f"models`): what a user gets with no search and no training, "
+              f"`hinas restore --pretrained {PRETRAINED} NOISY.png -o OUT`."),
         ("h2", "Before / after"),
         ("p", "Central crops, left to right: noisy input | " + " | ".join(methods)
               + " | clean."),

@@ -62,7 +62,7 @@ def make_pairs(images: dict[Path, np.ndarray], task: TaskConfig, seed: int,
             img = center_crop(img, crop, task.out_scale)
         name = Path(path).name
         if task.name == "denoise":
-            pairs.append(EvalPair(name, noisy_for_image(img, task.sigma[0], seed, name), img))
+            pairs.append(EvalPair(name, noisy_for_image(img, task.eval_sigma, seed, name), img))
         else:
             hr, lr = sr_pair_for_image(img, task.scale)
             pairs.append(EvalPair(name, lr.astype(np.float64), hr))

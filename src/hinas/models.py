@@ -43,13 +43,23 @@ GENOTYPE_FILE = "genotype.json"
 @dataclass(frozen=True)
 class ModelEntry:
     """A registered architecture: its builder, the config values it takes, whether it needs a
-    genotype, and the tasks it can restore (None: any)."""
+    genotype, the tasks it can restore (None: any), and its training defaults: `lr_multipliers`
+    maps a parameter-name prefix (a submodule) to the factor of the learning rate it trains at."""
 
     name: str
     build: Callable[..., nn.Module]
     options: Callable[[Config], dict[str, Any]]
     needs_genotype: bool
     tasks: tuple[str, ...] | None = None
+    lr_multipliers: dict[str, float] = field(default_factory=dict)
+
+    def lr_multiplier(self, parameter: str) -> float:
+        """The learning-rate factor of the parameter named `parameter` (1 unless a registered
+        prefix matches it)."""
+        for prefix, factor in self.lr_multipliers.items():
+            if parameter == prefix or parameter.startswith(prefix + "."):
+                return factor
+        return 1.0
 
     def check_task(self, task: TaskConfig) -> None:
         """Raise HinasError unless this architecture restores `task`."""
@@ -74,15 +84,17 @@ MODELS: dict[str, ModelEntry] = {}
 
 
 def register_model(name: str, options: Callable[[Config], dict[str, Any]] = lambda cfg: {},
-                   needs_genotype: bool = False, tasks: tuple[str, ...] | None = None) -> Callable:
+                   needs_genotype: bool = False, tasks: tuple[str, ...] | None = None,
+                   lr_multipliers: dict[str, float] | None = None) -> Callable:
     """Decorator registering `build(task, genotype, **options) -> nn.Module` as architecture
     `name` for `tasks` (None: any); `options(cfg)` picks its build options from a resolved Config
-    (saved in model.json)."""
+    (saved in model.json); `lr_multipliers` scales the learning rate of named submodules."""
 
     def decorate(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in MODELS:
             raise ValueError(f"model '{name}' is already registered")
-        MODELS[name] = ModelEntry(name, build, options, needs_genotype, tasks)
+        MODELS[name] = ModelEntry(name, build, options, needs_genotype, tasks,
+                                  dict(lr_multipliers or {}))
         return build
 
     return decorate

@@ -27,7 +27,7 @@ from torch import nn
 
 from hinas.config import Config, save_config
 from hinas.data import PatchDataset, collect_images, load_images, split_images
-from hinas.degradations import build_degradation
+from hinas.degradations import task_degradation
 from hinas.derive import decisiveness, derive_genotype, verdict
 from hinas.distributed import Context, launch, mean_over_ranks
 from hinas.errors import HinasError, warn
@@ -115,9 +115,7 @@ def prepare_data(cfg: Config, data_dir: str | Path | list) -> SearchData:
     paths = collect_images(data_dir, cfg.search.max_images, cfg.seed)
     images = load_images(paths, cfg.task.channels, min_size=cfg.search.crop, warn=warn)
     w, a, v = split_images(list(images), cfg.seed, cfg.search.val_fraction)
-    degradation = build_degradation(cfg.task.name, sigma=cfg.task.sigma if
-                                    cfg.task.name == "denoise" else None,
-                                    scale=cfg.task.scale if cfg.task.name == "sr" else None)
+    degradation = task_degradation(cfg.task)
     steps = steps_per_epoch(cfg, len(w))
     length = steps * cfg.search.batch_size
 

@@ -1,10 +1,20 @@
 """Training a network on a folder of images (paper §4.1 "Training settings"; docs/decisions.md §3).
 
-- Optimiser: SGD (momentum `train.momentum`, weight decay `train.weight_decay`) from `train.lr`
-  (paper: 0.05, batch 24), gradients clipped to norm `train.grad_clip`.
-- Schedule, stepped every iteration: `cosine` (default) anneals the rate from `train.lr` to
-  `train.lr_min` over `train.iters` iterations (half a cosine period); `step` multiplies it by 0.1
-  at 50 % and again at 75 % of the iterations.
+- Optimiser: `train.optimizer` — SGD (momentum `train.momentum`, weight decay
+  `train.weight_decay`; the paper's: lr 0.05, batch 24) or AdamW (decoupled weight decay) — from
+  `train.lr`, gradients clipped to norm `train.grad_clip` (0: no clipping). An architecture's
+  registration may train some of its submodules at a multiple of the rate
+  (:attr:`hinas.models.ModelEntry.lr_multipliers`, e.g. FSRCNN's deconvolution at 0.1×).
+- Schedule, stepped every iteration: a linear warm-up over `train.warmup_iters`, then `cosine`
+  (default) anneals the rate from `train.lr` to `train.lr_min` over the remaining iterations
+  (half a cosine period); `step` multiplies it by 0.1 at 50 % and again at 75 % of the
+  iterations.
+- Time budget: with `budget_seconds`, a probe times a few training steps (and one validation)
+  on a throw-away copy of the network and sets `train.iters` so that the whole schedule ends
+  within the budget; the run's config.yaml records that count, so `--iters N` reproduces the run
+  exactly. The budget is wall-clock time, or with `budget_clock="cpu"` this process's CPU time
+  (fairer between runs on a machine whose load changes: one thread's CPU seconds are what the
+  run would take on an idle core).
 - Batches: `train.batch_size` random `train.crop`×`train.crop` crops (HR crops for SR) with
   rotations by k·90° and horizontal/vertical flips (:class:`hinas.data.PatchDataset`). The batch of
   iteration `t` is "epoch" `t` of the patch dataset, so every batch is a pure function of
@@ -25,26 +35,30 @@ new length from the resumed iteration on).
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import Dataset
 
 from hinas.complexity import count_params
-from hinas.config import Config, TaskConfig, TrainConfig, save_config
+from hinas.config import Config, TrainConfig, save_config
 from hinas.data import PatchDataset, collect_images, load_images, split_images
-from hinas.degradations import build_degradation
+from hinas.degradations import task_degradation
 from hinas.distributed import launch
 from hinas.errors import HinasError, warn
 from hinas.evaluate import make_pairs, score_model
 from hinas.execution import Precision, make_loader, memory_format
 from hinas.genotype import Genotype
 from hinas.losses import build_loss
-from hinas.models import WEIGHTS_FILE, ModelSpec, save_weights
+from hinas.models import WEIGHTS_FILE, ModelSpec, get_model_entry, save_weights
 from hinas.runlog import RunLog, run_header
 from hinas.runs import (
     MetricsLog,
@@ -65,13 +79,54 @@ STEP_MILESTONES = (0.5, 0.75)
 """Fractions of `train.iters` at which the `step` schedule multiplies the rate by 0.1."""
 
 
+PROBE_ITERS = 5
+"""Fewest timed training steps of the throughput probe (after one untimed step)."""
+PROBE_SHARE = 0.01
+"""The probe keeps stepping until it has used this share of the budget (at most PROBE_ITERS·4
+steps), so that its timing averages over a machine's load changes."""
+BUDGET_CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+"""Clocks a training budget can be counted on."""
+BUDGET_MARGIN = 0.93
+"""Share of the remaining budget planned for training (the rest absorbs timing noise)."""
+
+
 def lr_factor(t: TrainConfig, done: int) -> float:
     """Factor of `train.lr` used for the iteration after `done` completed iterations."""
+    if done < t.warmup_iters:
+        return (done + 1) / (t.warmup_iters + 1)
     if t.schedule == "step":
         return 0.1 ** sum(done >= round(m * t.iters) for m in STEP_MILESTONES)
     floor = t.lr_min / t.lr
-    progress_ = min(done, t.iters) / t.iters
+    length = t.iters - t.warmup_iters
+    progress_ = min(done - t.warmup_iters, length) / length
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress_))
+
+
+def build_optimizer(net: nn.Module, t: TrainConfig, arch: str) -> torch.optim.Optimizer:
+    """The optimizer of `train.optimizer` over `net`'s parameters, one parameter group per
+    learning-rate multiplier that architecture `arch` registers."""
+    entry = get_model_entry(arch)
+    groups: dict[float, list[nn.Parameter]] = {}
+    for name, param in net.named_parameters():
+        groups.setdefault(entry.lr_multiplier(name), []).append(param)
+    params = [{"params": p, "lr": t.lr * factor} for factor, p in groups.items()]
+    if t.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
+    return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
+
+
+def parse_budget(text: str) -> float:
+    """Seconds of a wall-clock budget written `90s`, `45m`, `1.5h` (or plain seconds)."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    raw = text.strip().lower()
+    number, unit = (raw[:-1], raw[-1]) if raw[-1:] in units else (raw, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise HinasError(f"--budget {text!r}: give a positive duration such as 90s, 45m or 1.5h")
+    return seconds
 
 
 class IterationBatches(Dataset):
@@ -89,13 +144,6 @@ class IterationBatches(Dataset):
         lq, gt = zip(*(self.patches[i] for i in range(len(self.patches))[self.part]),
                      strict=True)
         return torch.stack(lq), torch.stack(gt)
-
-
-def task_degradation(task: TaskConfig):
-    """The training degradation of `task` (noise at its σ, or bicubic ↓ by its scale)."""
-    if task.name == "sr":
-        return build_degradation("sr", scale=task.scale)
-    return build_degradation(task.name, sigma=task.sigma)
 
 
 @dataclass
@@ -121,11 +169,32 @@ def prepare_data(cfg: Config, data_dirs: list[str]) -> TrainData:
                      {"train": [str(p) for p in train], "val": [str(p) for p in val]})
 
 
+def init_weights(net: nn.Module, folder: str | Path) -> dict[str, Any]:
+    """Start `net` from the weights of the trained model in `folder` (fine-tuning, e.g. ×2 from
+    a ×4 model of the same genotype): every tensor whose name and shape match is copied, the
+    rest keep their fresh initialisation. Returns what was copied, for the run's record."""
+    from safetensors.torch import load_file
+
+    path = Path(folder) / WEIGHTS_FILE
+    if not path.is_file():
+        raise HinasError(f"{folder}: no {WEIGHTS_FILE} to start from")
+    source = load_file(str(path))
+    own = net.state_dict()
+    copied = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    if not copied:
+        raise HinasError(f"{folder}: none of its weights fit this network")
+    net.load_state_dict(copied, strict=False)
+    return {"folder": str(folder), "tensors_copied": len(copied), "tensors": len(own)}
+
+
 class TrainRun:
     """A training run in a run folder: build, resume, iterate, validate, checkpoint, plot."""
 
     def __init__(self, cfg: Config, spec: ModelSpec, data_dirs: list[str], out: str | Path,
-                 resume: bool = False, quiet: bool = False):
+                 resume: bool = False, quiet: bool = False, budget_seconds: float | None = None,
+                 budget_clock: str = "wall", init_from: str | Path | None = None):
+        clock = BUDGET_CLOCKS[budget_clock]
+        started = clock()
         if cfg.device.startswith("cuda") and not torch.cuda.is_available():
             raise HinasError("--device cuda requested but no CUDA device is available")
         cfg, self.dist = launch(cfg, cfg.train.batch_size, resume)
@@ -145,13 +214,21 @@ class TrainRun:
         spec.meta.update(data=data_dirs, data_split=self.data.split, seed=cfg.seed)
         self.net = spec.build().to(self.device,
                                    memory_format=memory_format(cfg.train.channels_last))
+        if init_from is not None and not resume:
+            spec.meta["init_from"] = init_weights(self.net, init_from)
         self.precision = Precision(cfg.runtime.amp, self.device)
-        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=t.lr, momentum=t.momentum,
-                                         weight_decay=t.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda done: lr_factor(t, done))
         self.loss_fn = build_loss(t.loss, t.ssim_weight)
         self.val_pairs = make_pairs(self.data.val, cfg.task, cfg.seed, t.val_crop)
+        if budget_seconds is not None and not resume:
+            if self.dist.enabled:
+                raise HinasError("--budget needs one process (each would measure its own "
+                                 "throughput); give --iters instead")
+            t = self._fit_budget(budget_seconds, budget_seconds - (clock() - started), clock)
+            self.spec.meta["budget"]["clock"] = budget_clock
+        self.optimizer = build_optimizer(self.net, t, spec.arch)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda done: lr_factor(t, done))
+        self.seconds = self.cpu_seconds = 0.0  # wall / CPU time of earlier sessions of this run
         self.iteration, self.saved_iteration = 0, 0
         self.best = {"psnr": -math.inf, "ssim": 0.0, "iter": 0}
         self.pending: list[float] = []  # losses since the last log record
@@ -162,19 +239,61 @@ class TrainRun:
         if resume:
             self._restore(load_checkpoint(last))
         elif self.dist.is_main:
-            save_config(cfg, self.out / "config.yaml")
+            save_config(self.cfg, self.out / "config.yaml")
             spec.save(self.out)
             self.metrics.path.unlink(missing_ok=True)
         self.model = self.dist.wrap(self.net)
         if self.dist.is_main:
-            self.log.write(run_header(f"train {spec.arch}", cfg, data_dirs, self.data.split,
+            self.log.write(run_header(f"train {spec.arch}", self.cfg, data_dirs, self.data.split,
                                       self.iteration, "iteration"))
         self.dist.barrier()
+
+    def _fit_budget(self, budget: float, remaining: float, clock) -> TrainConfig:
+        """Time (on `clock`) training steps and one validation on a throw-away copy of the
+        network, set `train.iters` so that the schedule ends within `remaining` seconds, and
+        return the new training config (recorded in the run's config and model meta)."""
+        t = self.cfg.train
+        saved_rng = rng_state()
+        net = copy.deepcopy(self.net)
+        optimizer = build_optimizer(net, t, self.spec.arch)
+        batches = IterationBatches(self.data.patches, 1, 4 * PROBE_ITERS + 1)
+        start, steps = None, 0
+        for k in range(len(batches)):
+            lq, gt = batches[k]
+            fmt = memory_format(t.channels_last)
+            optimisation_step(net, optimizer, [], self.loss_fn,
+                              lq.to(self.device, memory_format=fmt),
+                              gt.to(self.device, memory_format=fmt), t.grad_clip,
+                              precision=self.precision)
+            if start is None:  # the first step (allocations) is not timed
+                start = clock()
+                continue
+            steps += 1
+            if steps >= PROBE_ITERS and clock() - start >= PROBE_SHARE * budget:
+                break
+        step = (clock() - start) / steps
+        start = clock()
+        score_model(net, self.val_pairs, self.cfg.task, self.device)
+        validation = clock() - start
+        set_rng_state(saved_rng)
+        left = BUDGET_MARGIN * remaining - validation  # the final validation
+        iters = math.floor(left / (step + validation / t.val_every))
+        if iters <= t.warmup_iters:
+            raise HinasError(f"--budget {budget:g}s leaves time for {max(iters, 0)} iterations "
+                             f"({step:.3f} s each, {validation:.1f} s per validation), not more "
+                             f"than train.warmup_iters={t.warmup_iters}; give a longer budget")
+        t = dataclasses.replace(t, iters=iters)
+        self.cfg = dataclasses.replace(self.cfg, train=t)
+        self.spec.meta["budget"] = {"seconds": budget, "iters": iters, "step_seconds": step,
+                                    "validation_seconds": validation}
+        return t
 
     def _state(self) -> dict:
         return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "iteration": self.iteration,
                 "best": dict(self.best), "pending_losses": list(self.pending),
+                "seconds": self.seconds + self.session.seconds(),
+                "cpu_seconds": self.cpu_seconds + time.process_time() - self.session_cpu,
                 "rng": rng_state(), "config": self.cfg.to_dict(), "model_spec": self.spec.to_dict()}
 
     def _restore(self, state: dict) -> None:
@@ -183,6 +302,8 @@ class TrainRun:
         self.scheduler.load_state_dict(state["scheduler"])
         self.iteration = self.saved_iteration = state["iteration"]
         self.best, self.pending = state["best"], list(state["pending_losses"])
+        self.seconds = state.get("seconds", 0.0)
+        self.cpu_seconds = state.get("cpu_seconds", 0.0)
         set_rng_state(state["rng"])
         if self.dist.is_main:
             self.metrics.truncate(self.iteration, "iter")
@@ -190,6 +311,7 @@ class TrainRun:
     def run(self) -> ModelSpec:
         """Train the remaining iterations; return the model spec with the run's summary."""
         t = self.cfg.train
+        self.session, self.session_cpu = Timer(), time.process_time()
         part = self.dist.batch_slice(t.batch_size)
         batches = make_loader(
             IterationBatches(self.data.patches, self.iteration + 1, t.iters, part), None,
@@ -263,7 +385,8 @@ class TrainRun:
         self.spec.meta.update(
             iterations=self.iteration, best_iter=self.best["iter"],
             best_val_psnr=self.best["psnr"], best_val_ssim=self.best["ssim"],
-            params=count_params(self.net))
+            params=count_params(self.net), train_seconds=self.seconds + self.session.seconds(),
+            train_cpu_seconds=self.cpu_seconds + time.process_time() - self.session_cpu)
         if self.dist.is_main:
             self.spec.save(self.out)
             self.log.write(f"model written to {self.out}: {self.spec.meta['params']:,} "
@@ -277,12 +400,17 @@ class TrainRun:
 def train(cfg: Config, data: str | Path | list[str | Path] | None, out: str | Path,
           genotype: Genotype | str | Path | None = None, arch: str = "hinas",
           resume: bool = False, quiet: bool = False,
-          options: dict[str, Any] | None = None) -> ModelSpec:
+          options: dict[str, Any] | None = None,
+          budget_seconds: float | None = None, budget_clock: str = "wall",
+          init_from: str | Path | None = None) -> ModelSpec:
     """Train (or resume) architecture `arch` (from `genotype`, a Genotype or a genotype.json path,
     for searched nets; build `options` such as DnCNN's `depth` override the defaults) on the
     images of `data` (one or several folders) in run folder `out`; returns the model spec with
     the run's summary in `meta`. On resume the run folder's model.json is used, and `data=None`
-    means the folders it records."""
+    means the folders it records. With `budget_seconds` the iteration count is chosen so that
+    the run ends within that time on `budget_clock` (`wall` or this process's `cpu` time; a
+    resumed run keeps its recorded count). `init_from` (a trained-model folder) starts the
+    network from that model's weights where names and shapes match."""
     out = Path(out)
     if resume and (out / "model.json").exists():
         spec = ModelSpec.load(out)
@@ -296,4 +424,5 @@ def train(cfg: Config, data: str | Path | list[str | Path] | None, out: str | Pa
         if not data:
             raise HinasError("no training images: give --data DIR")
     folders = [str(d) for d in ([data] if isinstance(data, (str, Path)) else data)]
-    return TrainRun(cfg, spec, folders, out, resume, quiet).run()
+    return TrainRun(cfg, spec, folders, out, resume, quiet, budget_seconds, budget_clock,
+                    init_from).run()

@@ -1,0 +1,146 @@
+"""Package a trained model as a pretrained model of the package: copy its weights, genotype and
+model file into `src/hinas/weights/<name>/`, measure it, and write `pretrained.json` and the
+model card (`card.md`, from `hinas.pretrained.model_card`).
+
+Measured here: PSNR/SSIM with `hinas.evaluate` (the same code as `hinas eval`) on Set12 at
+σ = 15, 25, 50 (denoising) or Set5 and Set14 at the model's scale (SR); parameters and MACs; the
+median CPU latency (`hinas.complexity.measure_latency`, `--threads` threads) at 256×256
+(denoising) or a 128×128 LR input (SR). The model's own run records the training iterations,
+wall / CPU seconds and the validation curve; `--command` is the training command as run.
+
+Prints (and with `--json` writes) the pretrained.json content.
+
+Example: python benchmarks/pretrained.py --run RUNDIR --name sr-x4 --data ../shared/data
+--command "hinas train ..." --description "..." --genotype-source "..." --limits "..."
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "hinas" / "weights"
+TESTS = {"denoise": [("Set12", {"sigma": s}) for s in (15.0, 25.0, 50.0)],
+         "sr": [("Set5", {}), ("Set14", {})]}
+REFERENCES = {
+    ("Set12", 15.0): "BM3D 32.37, DnCNN-B 32.68 (published)",
+    ("Set12", 25.0): "BM3D 29.97, DnCNN-B 30.36 (published)",
+    ("Set12", 50.0): "BM3D 26.72 published, 26.77 measured here; DnCNN-B 27.21 (published)",
+    ("Set5", 2): "bicubic 33.66, FSRCNN 37.05 (published)",
+    ("Set14", 2): "bicubic 30.24, FSRCNN 32.66 (published)",
+    ("Set5", 4): "bicubic 28.42, FSRCNN 30.71 (published)",
+    ("Set14", 4): "bicubic 26.00, FSRCNN 27.59 (published)",
+}
+"""Published figures (DnCNN paper Table 3 for Set12; paper Table 12 and FSRCNN for SR) and our
+own measurements, printed beside each result in the card."""
+COST_SIZE = {"denoise": (256, 256), "sr": (128, 128)}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--run", required=True, help="trained model folder (`hinas train`)")
+    p.add_argument("--name", required=True, help="name of the pretrained model")
+    p.add_argument("--data", required=True, help="folder holding Set5, Set12, Set14")
+    p.add_argument("--description", required=True)
+    p.add_argument("--genotype-source", required=True, help="which search found the genotype")
+    p.add_argument("--command", required=True, help="the training command as it was run")
+    p.add_argument("--train-data", required=True, help="training images, in words")
+    p.add_argument("--recipe", required=True, help="training recipe, in words")
+    p.add_argument("--machine", required=True, help="where it was trained, in words")
+    p.add_argument("--limits", required=True, help="known limits, in words")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--json", metavar="PATH", help="also write the JSON here")
+    return p.parse_args(argv)
+
+
+def validation_curve(run: Path) -> list[dict]:
+    """Validation PSNR against wall-clock training minutes, from the run's metrics.jsonl (the
+    minutes sum the logged step times up to each validation)."""
+    minutes, curve = 0.0, []
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        minutes += record.get("seconds", 0.0) / 60
+        if "val_psnr" in record:
+            curve.append({"iter": record["iter"], "minutes": round(minutes, 2),
+                          "val_psnr": record["val_psnr"]})
+    return curve
+
+
+def package(args: argparse.Namespace) -> dict:
+    """Copy the model into the package, measure it, write pretrained.json and card.md."""
+    import torch
+
+    from hinas.complexity import count_macs, count_params, measure_latency
+    from hinas.evaluate import describe_device, evaluate_model, load_test_images
+    from hinas.io import atomic_write_text
+    from hinas.metrics import Convention
+    from hinas.models import WEIGHTS_FILE, ModelSpec, load_model
+    from hinas.pretrained import CARD_FILE, INFO_FILE, model_card, sha256_file
+
+    torch.set_num_threads(args.threads)
+    run, dest = Path(args.run), WEIGHTS / args.name
+    spec = ModelSpec.load(run)
+    dest.mkdir(parents=True, exist_ok=True)
+    run_meta = spec.meta
+    spec.meta = {k: run_meta[k] for k in ("iterations", "best_iter", "best_val_psnr", "params")}
+    if spec.genotype is not None:  # the search's file lists are the search machine's paths
+        spec.genotype.meta = {k: v for k, v in spec.genotype.meta.items() if k != "data_split"}
+    spec.save(dest)
+    (dest / WEIGHTS_FILE).write_bytes((run / WEIGHTS_FILE).read_bytes())
+    model = load_model(dest)
+    task = spec.task
+    results = []
+    for folder, fields in TESTS[task.name]:
+        test_task = dataclasses.replace(task, sigma=[fields["sigma"]], sigma_sampling="choice") \
+            if "sigma" in fields else task
+        images, _ = load_test_images(Path(args.data) / folder, task.channels)
+        report = evaluate_model(model, test_task, images, method=args.name, data=folder)
+        key = fields.get("sigma", task.scale)
+        results.append({"test": folder, **({"sigma": key} if "sigma" in fields
+                                            else {"scale": key}),
+                        "psnr": report.mean["psnr"], "ssim": report.mean["ssim"],
+                        "seconds_per_image": report.mean["seconds"],
+                        "reference": REFERENCES.get((folder, key))})
+    w, h = COST_SIZE[task.name]
+    x = torch.rand(1, task.channels, h, w)
+    with torch.no_grad():
+        latency = measure_latency(model, x, args.repeats)
+    info = {
+        "name": args.name, "description": args.description, "task": dataclasses.asdict(task),
+        "arch": spec.arch, "genotype_source": args.genotype_source,
+        "sha256": sha256_file(dest / WEIGHTS_FILE), "params": count_params(model),
+        "macs": count_macs(model, task.channels, h, w), "cost_input": [w, h],
+        "latency_s": latency,
+        "latency_device": f"{describe_device('cpu')}, load average "
+                          f"{os.getloadavg()[0]:.1f} while measured",
+        "training": {"command": args.command, "data": args.train_data, "recipe": args.recipe,
+                     "iterations": run_meta["iterations"], "seconds": run_meta["train_seconds"],
+                     "cpu_seconds": run_meta.get("train_cpu_seconds", run_meta["train_seconds"]),
+                     "machine": args.machine},
+        "convention": Convention.for_task(task.name, task.out_scale).describe(),
+        "results": results, "limits": args.limits,
+    }
+    info["curve"] = validation_curve(run)
+    atomic_write_text(dest / INFO_FILE, json.dumps(info, indent=1) + "\n")
+    atomic_write_text(dest / CARD_FILE, model_card(info))
+    return info
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Package the model, print the JSON and write the requested file."""
+    args = parse_args(argv)
+    from jsonout import command_line, emit
+
+    info = package(args)
+    emit({**info, "packaged_by": command_line(__file__, argv)}, args.json)
+    return info
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

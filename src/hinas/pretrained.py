@@ -1,0 +1,185 @@
+"""Pretrained models that ship inside the package: restore an image right after install.
+
+Each model is a trained-model folder (see :mod:`hinas.models`) under `hinas/weights/<name>/`:
+`model.json`, `genotype.json`, `model.safetensors`, plus
+
+- `pretrained.json`: what the model is and how it was made and measured — task, architecture,
+  the search that found its genotype, the training command and time, parameters, MACs and CPU
+  latency at a stated input size, PSNR/SSIM on each test set, and the SHA-256 of the weights
+  file (a corrupted or replaced file is refused);
+- `card.md`: the model card, generated from `pretrained.json` by :func:`model_card`.
+
+`hinas models` prints :func:`models_table`; `--pretrained NAME` on `hinas restore` and
+`hinas eval` and :func:`load_pretrained` use :func:`pretrained_folder`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from hinas.errors import HinasError
+from hinas.models import WEIGHTS_FILE, load_model
+
+INFO_FILE = "pretrained.json"
+CARD_FILE = "card.md"
+
+
+def weights_root() -> Path:
+    """The folder of the shipped models inside the installed package."""
+    return Path(str(resources.files("hinas").joinpath("weights")))
+
+
+def list_pretrained() -> list[str]:
+    """Names of the shipped models, sorted."""
+    root = weights_root()
+    return sorted(p.parent.name for p in root.glob(f"*/{INFO_FILE}")) if root.is_dir() else []
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pretrained_info(name: str) -> dict[str, Any]:
+    """The `pretrained.json` of model `name` (HinasError listing the available names if there
+    is no such model)."""
+    path = weights_root() / name / INFO_FILE
+    if name not in list_pretrained():
+        raise HinasError(f"unknown pretrained model {name!r}; available: "
+                         f"{', '.join(list_pretrained()) or 'none'}")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise HinasError(f"{path}: unreadable model metadata ({err})") from None
+
+
+def pretrained_folder(name: str) -> Path:
+    """The model folder of shipped model `name`, after checking its weights against the
+    checksum in its metadata."""
+    info = pretrained_info(name)
+    folder = weights_root() / name
+    weights = folder / WEIGHTS_FILE
+    if not weights.is_file():
+        raise HinasError(f"{weights}: missing weights of pretrained model {name!r}; reinstall "
+                         f"hinas")
+    actual = sha256_file(weights)
+    if actual != info["sha256"]:
+        raise HinasError(f"{weights}: corrupted weights (SHA-256 {actual[:12]}… ≠ "
+                         f"{info['sha256'][:12]}… in {INFO_FILE}); reinstall hinas")
+    return folder
+
+
+def load_pretrained(name: str, device: str | torch.device = "cpu") -> nn.Module:
+    """The shipped model `name` (see `hinas models`), weights checked and loaded, in eval mode
+    on `device`."""
+    return load_model(pretrained_folder(name), device)
+
+
+def describe_task(task: dict[str, Any]) -> str:
+    """`gray denoising σ 0–55 (blind)`, `RGB super-resolution ×4`: a task in words."""
+    colour = "gray" if task["channels"] == 1 else "RGB"
+    if task["name"] == "sr":
+        return f"{colour} super-resolution ×{task['scale']}"
+    sigma = task["sigma"]
+    if task.get("sigma_sampling") == "uniform":
+        return f"{colour} denoising σ {sigma[0]:g}–{sigma[1]:g} (blind)"
+    return f"{colour} denoising σ " + "/".join(f"{s:g}" for s in sigma)
+
+
+def result_label(result: dict[str, Any]) -> str:
+    """`Set12 σ=25` or `Set5 ×4`: the test of one measured result."""
+    what = f"σ={result['sigma']:g}" if "sigma" in result else f"×{result['scale']}"
+    return f"{result['test']} {what}"
+
+
+def models_table() -> str:
+    """One block per shipped model: task, size, cost, scores, training time and command."""
+    names = list_pretrained()
+    if not names:
+        return "no pretrained models in this installation"
+    blocks = []
+    for name in names:
+        info = pretrained_info(name)
+        w, h = info["cost_input"]
+        scores = ", ".join(f"{result_label(r)} {r['psnr']:.2f}/{r['ssim']:.4f}"
+                           for r in info["results"])
+        t = info["training"]
+        blocks.append("\n".join([
+            f"{name}: {describe_task(info['task'])} ({info['arch']})",
+            f"  params {info['params']:,}, MACs {info['macs'] / 1e9:.3f} G and CPU latency "
+            f"{info['latency_s'] * 1e3:.0f} ms at {w}x{h} ({info['latency_device']})",
+            f"  PSNR/SSIM: {scores}",
+            f"  trained {t['iterations']} iterations in {t['seconds'] / 60:.0f} min "
+            f"({t['machine']}): {t['command']}",
+        ]))
+    return "\n\n".join(blocks) + "\n\nuse: hinas restore --pretrained NAME IMAGE -o OUT; " \
+                                 "details: the card.md next to each model's weights"
+
+
+def model_card(info: dict[str, Any]) -> str:
+    """The markdown model card of a shipped model, from its `pretrained.json`."""
+    t, w, h = info["training"], *info["cost_input"]
+    task = info["task"]
+    at = (f", σ={(task['sigma'][0] + task['sigma'][1]) / 2:g}"
+          if task.get("sigma_sampling") == "uniform" else "")
+    rows = "\n".join(f"| {result_label(r)} | {r['psnr']:.2f} | {r['ssim']:.4f} | "
+                     f"{r.get('reference', '–')} |" for r in info["results"])
+    return "\n".join([
+        f"# {info['name']}",
+        "",
+        f"{info['description']}",
+        "",
+        "## Model",
+        "",
+        f"- task: {describe_task(info['task'])}",
+        f"- architecture: `{info['arch']}` built from a genotype found by "
+        f"{info['genotype_source']}",
+        f"- parameters: {info['params']:,}; MACs: {info['macs'] / 1e9:.3f} G at {w}×{h}",
+        f"- CPU latency: {info['latency_s'] * 1e3:.0f} ms at {w}×{h} ({info['latency_device']})",
+        f"- weights: `model.safetensors`, SHA-256 `{info['sha256']}`",
+        "",
+        "## Training",
+        "",
+        f"- data: {t['data']}",
+        f"- recipe: {t['recipe']}",
+        f"- {t['iterations']} iterations, {t['seconds'] / 60:.1f} min wall-clock, "
+        f"{t['cpu_seconds'] / 60:.1f} min of CPU time on {t['machine']}",
+        f"- command: `{t['command']}`",
+        "",
+        "## Results",
+        "",
+        f"Measured with `hinas eval` ({info['convention']}).",
+        "",
+        "| test | PSNR (dB) | SSIM | reference |",
+        "|---|---:|---:|---|",
+        rows,
+        "",
+        f"Validation PSNR during training (held-back training images, central crops{at}):",
+        "",
+        "| iteration | minutes | validation PSNR (dB) |",
+        "|---:|---:|---:|",
+        *(f"| {c['iter']} | {c['minutes']:.1f} | {c['val_psnr']:.2f} |"
+          for c in info.get("curve", [])),
+        "",
+        "## Limits",
+        "",
+        f"{info['limits']}",
+        "",
+        "## Use",
+        "",
+        f"`hinas restore --pretrained {info['name']} IMAGE -o OUT`, "
+        f"`hinas eval --pretrained {info['name']} --data DIR`, or "
+        f"`hinas.load_pretrained({info['name']!r})` in Python.",
+        "",
+    ])

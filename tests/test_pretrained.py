@@ -1,0 +1,134 @@
+"""Pretrained models shipped inside the package: listing, checksum, loading, CLI use, errors."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import hinas
+import hinas.pretrained as pretrained
+from hinas.cli import main
+from hinas.errors import HinasError
+from hinas.models import WEIGHTS_FILE
+from hinas.pretrained import (
+    CARD_FILE,
+    INFO_FILE,
+    list_pretrained,
+    model_card,
+    pretrained_folder,
+    pretrained_info,
+    sha256_file,
+)
+
+SHIPPED = ("denoise-gray-blind", "sr-x2", "sr-x4")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_models_are_complete_small_and_measured(name):
+    assert name in list_pretrained()
+    folder = pretrained_folder(name)
+    info = pretrained_info(name)
+    assert (folder / WEIGHTS_FILE).stat().st_size <= 2 * 2**20
+    assert info["sha256"] == sha256_file(folder / WEIGHTS_FILE)
+    assert (folder / CARD_FILE).read_text() == model_card(info)  # the card is generated
+    assert info["results"] and all(r["psnr"] > 20 and 0 < r["ssim"] < 1
+                                   for r in info["results"])
+    model = hinas.load_pretrained(name)
+    assert not model.training
+    assert sum(p.numel() for p in model.parameters()) == info["params"]
+
+
+def test_blind_denoiser_restores_real_noise_at_several_levels():
+    from skimage import data
+
+    from hinas.metrics import psnr
+
+    model = hinas.load_pretrained("denoise-gray-blind")
+    clean = data.camera()[128:256, 128:256].astype(np.float32) / 255
+    for sigma in (15, 50):
+        noisy = clean + np.random.default_rng(sigma).normal(0, sigma / 255, clean.shape)
+        with torch.no_grad():
+            out = model(torch.from_numpy(noisy.astype(np.float32))[None, None])[0, 0].numpy()
+        before = psnr(np.clip(noisy * 255, 0, 255), clean * 255)
+        after = psnr(np.clip(out * 255, 0, 255), clean * 255)
+        assert after > before + 3, (sigma, before, after)
+
+
+def test_models_command_prints_the_table(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in SHIPPED:
+        info = pretrained_info(name)
+        assert f"{name}: " in out and f"params {info['params']:,}" in out
+        assert info["training"]["command"] in out
+    assert "Set12 σ=25" in out and "Set14 ×4" in out
+
+
+def test_restore_and_eval_with_a_pretrained_model(tmp_path, capsys):
+    from skimage import data
+
+    Image.fromarray(data.astronaut()[:40, :48]).save(tmp_path / "lr.png")
+    assert main(["restore", "--pretrained", "sr-x4", str(tmp_path / "lr.png"), "-o",
+                 str(tmp_path / "out"), "--quiet"]) == 0
+    with Image.open(tmp_path / "out" / "lr.png") as im:
+        assert im.size == (192, 160)
+    (tmp_path / "test").mkdir()
+    Image.fromarray(data.camera()[:64, :64]).save(tmp_path / "test" / "cam.png")
+    assert main(["eval", "--pretrained", "denoise-gray-blind", "--data", str(tmp_path / "test"),
+                 "--sigma", "25", "--json", str(tmp_path / "r.json")]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["task"]["sigma"] == [25.0] and report["mean"]["psnr"] > 25
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["eval", "--pretrained", "nope", "--data", "."],
+     "unknown pretrained model 'nope'; available: " + ", ".join(sorted(list_pretrained()))),
+    (["eval", "--pretrained", "sr-x4", "--task", "denoise", "--sigma", "25", "--data", "."],
+     "pretrained model sr-x4: built for sr x4 with 3 channel(s) (not 'denoise' as asked)"),
+    (["eval", "--pretrained", "sr-x4", "--scale", "2", "--data", "."],
+     "(not x2 as asked)"),
+    (["eval", "--pretrained", "denoise-gray-blind", "--data", "."],
+     "a blind denoiser (trained for σ 0–55): give the noise level"),
+    (["eval", "--pretrained", "sr-x4", "--model", "x", "--data", "."],
+     "give one of --model RUNDIR, --pretrained NAME or --baseline NAME"),
+    (["restore", "--pretrained", "nope", "x.png", "-o", "out"], "available: "),
+    (["restore", "x.png", "-o", "out"], "give either --model RUNDIR or --pretrained NAME"),
+])
+def test_pretrained_errors_are_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_wrong_channel_count_is_one_line(tmp_path, capsys):
+    from skimage import data
+
+    Image.fromarray(data.camera()[:32, :32]).save(tmp_path / "gray.png")
+    assert main(["restore", "--pretrained", "sr-x4", str(tmp_path / "gray.png"), "-o",
+                 str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "gray image, but the model restores RGB images" in err and err.count("\n") == 1
+
+
+def test_corrupted_weights_are_refused(tmp_path, monkeypatch, capsys):
+    shutil.copytree(pretrained.weights_root(), tmp_path / "weights")
+    monkeypatch.setattr(pretrained, "weights_root", lambda: tmp_path / "weights")
+    weights = tmp_path / "weights" / "sr-x4" / WEIGHTS_FILE
+    blob = bytearray(weights.read_bytes())
+    blob[-1] ^= 0xFF  # one flipped byte inside a tensor: still loadable, but not the model
+    weights.write_bytes(bytes(blob))
+    with pytest.raises(HinasError, match="corrupted weights"):
+        hinas.load_pretrained("sr-x4")
+    assert main(["restore", "--pretrained", "sr-x4", str(tmp_path), "-o",
+                 str(tmp_path / "o")]) == 2
+    assert "corrupted weights (SHA-256" in capsys.readouterr().err
+    weights.unlink()
+    with pytest.raises(HinasError, match="missing weights"):
+        pretrained_folder("sr-x4")
+    (tmp_path / "weights" / "sr-x4" / INFO_FILE).write_text("{")
+    with pytest.raises(HinasError, match="unreadable model metadata"):
+        pretrained_folder("sr-x4")
