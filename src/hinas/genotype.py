@@ -25,6 +25,14 @@ FORMAT_VERSION = 2
 INPUT_NAMES = ("c_{k-2}", "c_{k-1}")
 
 
+def layer_levels(layer: int) -> tuple[int, ...]:
+    """Width levels present at `layer` of the outer space: 0 and 1 at layer 0, 0, 1 and 2 after
+    (-1 and -2 are the stem: level 0 only)."""
+    if layer < 0:
+        return (0,)
+    return (0, 1) if layer == 0 else (0, 1, 2)
+
+
 def input_name(index: int) -> str:
     """Human name of a cell input index: c_{k-2}, c_{k-1}, then node 0, node 1, ..."""
     return INPUT_NAMES[index] if index < 2 else f"node {index - 2}"
@@ -52,8 +60,7 @@ class Genotype:
             raise HinasError(f"path has {len(self.path)} levels for {layers} layers")
         previous = 0
         for layer, level in enumerate(self.path):
-            allowed = (0, 1) if layer == 0 else (0, 1, 2)
-            if level not in allowed or abs(level - previous) > 1:
+            if level not in layer_levels(layer) or abs(level - previous) > 1:
                 raise HinasError(f"path {self.path}: layer {layer} cannot be at level {level}")
             previous = level
         if len(self.cells) != layers:

@@ -31,18 +31,11 @@ from hinas.cells import cell_edges, num_edges, supercell
 from hinas.complexity import count_params
 from hinas.config import SpaceConfig, TaskConfig
 from hinas.errors import HinasError
-from hinas.genotype import Genotype
+from hinas.genotype import Genotype, layer_levels
 from hinas.network import DerivedNet, Stem, Tail, projection
 from hinas.ops import OPS
 
 MOVES = 3
-
-
-def layer_levels(layer: int) -> tuple[int, ...]:
-    """Levels present at `layer` (-1 and -2 are the stem: level 0 only)."""
-    if layer < 0:
-        return (0,)
-    return (0, 1) if layer == 0 else (0, 1, 2)
 
 
 def sources(layer: int, level: int) -> list[tuple[int, int]]:
