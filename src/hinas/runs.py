@@ -4,6 +4,7 @@ piece of state needed for an exact resume (model, optimizers, schedulers, RNG st
 from __future__ import annotations
 
 import json
+import pickle
 import random
 import resource
 import sys
@@ -27,15 +28,22 @@ def peak_rss_mb() -> float:
 
 
 def rng_state() -> dict[str, Any]:
-    """The state of every global random generator (Python, NumPy, torch)."""
-    return {"python": random.getstate(), "numpy": np.random.get_state(),
+    """The state of every global random generator (Python, NumPy, torch), as tensors and plain
+    values only (so a checkpoint loads with `weights_only=True`)."""
+    kind, key, pos, has_gauss, cached = np.random.get_state()
+    return {"python": random.getstate(),
+            "numpy": {"kind": kind, "key": torch.from_numpy(key.astype(np.int64)), "pos": pos,
+                      "has_gauss": has_gauss, "cached_gaussian": cached},
             "torch": torch.get_rng_state()}
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore the generators saved by `rng_state`."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
 
 
@@ -47,19 +55,32 @@ def seed_everything(seed: int) -> None:
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write a checkpoint atomically (temp file + rename)."""
+    """Write a checkpoint atomically (temp file + rename). `state` must hold only tensors and
+    plain values (dict, list, tuple, str, int, float, bool, None): checkpoints are read back
+    with `weights_only=True`."""
     atomic_write(path, lambda f: torch.save(state, f))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by `save_checkpoint`, with a one-line error if unusable."""
+    """Read a checkpoint written by `save_checkpoint`, with a one-line error if unusable.
+
+    Only tensors and plain values are unpickled (`weights_only=True`): a file that holds any
+    other object, such as one crafted to run code when loaded, is refused and nothing in it runs.
+    """
     path = Path(path)
     if not path.exists():
         raise HinasError(f"{path}: no checkpoint to resume from")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise HinasError(f"{path}: refused: the checkpoint holds objects other than tensors and "
+                         f"plain values (not written by hinas; loading it could run code)"
+                         ) from None
     except Exception as err:  # torch raises many types for a corrupt file
         raise HinasError(f"{path}: unreadable checkpoint ({type(err).__name__})") from None
+    if not isinstance(state, dict):
+        raise HinasError(f"{path}: not a hinas checkpoint")
+    return state
 
 
 class MetricsLog:
