@@ -15,8 +15,7 @@ from hinas.config import (
     TASKS,
     Config,
     TaskConfig,
-    from_dict,
-    load_yaml,
+    load_config,
     parse_override,
     resolve,
 )
@@ -149,7 +148,7 @@ def _search(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     if args.resume and (out / "config.yaml").exists():
-        cfg = from_dict(load_yaml(out / "config.yaml"))
+        cfg = load_config(out / "config.yaml", args.overrides)
     else:
         cfg = config_from_args(args, search={"strategy": args.strategy,
                                              "channels_last": args.channels_last,
@@ -171,10 +170,8 @@ def _train(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     if args.resume and (out / "config.yaml").exists():
-        cfg = from_dict(load_yaml(out / "config.yaml"))
-        if args.iters:
-            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, iters=args.iters))
-            cfg.validate()
+        iters = [f"train.iters={args.iters}"] if args.iters else []
+        cfg = load_config(out / "config.yaml", [*args.overrides, *iters])
     else:
         if args.genotype:  # task, σ/scale and channels default to the genotype's
             g = Genotype.load(args.genotype).task
@@ -222,9 +219,12 @@ def _eval_task(args: argparse.Namespace, base: TaskConfig | None, default_task: 
 
 def _eval(args: argparse.Namespace) -> None:
     from hinas.evaluate import evaluate_baseline, evaluate_model, load_test_images
+    from hinas.io import check_output_file
 
     if (args.model is None) == (args.baseline is None):
         raise HinasError("give either --model RUNDIR or --baseline NAME")
+    if args.json:
+        check_output_file(args.json)
     if args.model:
         from hinas.models import ModelSpec, check_task, load_model
 
