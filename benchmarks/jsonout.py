@@ -4,6 +4,7 @@ line, printing and saving the JSON, and merging with an earlier run."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -21,10 +22,20 @@ def child_result(script_file: str, argv: list[str], mode: str, *extra: str) -> d
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def portable(arg: str) -> str:
+    """`arg`, made relative to the repository root (where the scripts run from) if it is an
+    absolute path: results must not hold the paths of the machine that made them."""
+    return os.path.relpath(arg, REPO) if os.path.isabs(arg) else arg
+
+
 def command_line(script_file: str, argv: list[str] | None) -> str:
-    """The shell command that runs benchmark `script_file` with `argv` (None: this process's)."""
+    """The shell command that runs benchmark `script_file` with `argv` (None: this process's),
+    paths relative to the repository root."""
     args = sys.argv[1:] if argv is None else list(argv)
-    return shlex.join(["python", f"benchmarks/{Path(script_file).name}", *args])
+    return shlex.join(["python", f"benchmarks/{Path(script_file).name}", *map(portable, args)])
 
 
 def emit(summary: dict, json_path: str | None = None, extra: dict[str, str] | None = None) -> str:

@@ -193,6 +193,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     )
     from hinas.models import load_model
     from hinas.train import train
+    from jsonout import portable
 
     torch.set_num_threads(args.threads)
     task = {"sigma": [args.sigma]} if args.task == "denoise" else {"scale": args.scale}
@@ -245,11 +246,13 @@ def run(args: argparse.Namespace, work: Path) -> dict:
             "device": report.device, "load_1min": None}
     t = cfg.train
     config = {"task": args.task, "sigma": args.sigma, "scale": args.scale,
-              "channels": cfg.task.channels, "train": args.train, "test": args.test,
+              "channels": cfg.task.channels, "train": [portable(d) for d in args.train],
+              "test": portable(args.test),
               "images": len(images), "iters": t.iters, "batch_size": t.batch_size,
               "crop": t.crop, "lr": t.lr, "seed": cfg.seed, "preset": args.preset,
               "overrides": args.overrides, "arch_options": options,
-              "genotype": args.genotype, "rsws_genotype": args.rsws_genotype,
+              "genotype": args.genotype and portable(args.genotype),
+              "rsws_genotype": args.rsws_genotype and portable(args.rsws_genotype),
               "cost_size": [w, h], "repeats": args.repeats, "threads": args.threads}
     return {"benchmark": "quality", "config": config, "device": describe_device(cfg.device),
             "notes": notes, "methods": methods}

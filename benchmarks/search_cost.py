@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
     from hinas.demo import write_demo_data
     from hinas.evaluate import describe_device
-    from jsonout import child_result, command_line, emit
+    from jsonout import child_result, command_line, emit, portable
 
     results = {}
     with tempfile.TemporaryDirectory(prefix="hinas-search-cost-") as tmp:
@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
             results[mode] = child_result(__file__, argv, mode, "--_out", str(runs / mode))
     config = {k: v for k, v in vars(args).items()
               if k not in ("json", "out", "merge", "_child", "_out")}
+    config["data"] = [portable(d) for d in config["data"]]
     summary = {"benchmark": "search_cost", "config": config,
                "device": describe_device("cpu"), **results}
     summary["command"] = command_line(__file__, argv)

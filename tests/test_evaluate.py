@@ -213,3 +213,4 @@ def test_bm3d_matches_published_set12_numbers(dataset, tmp_path):
         (tmp_path / name).symlink_to(dataset("Set12") / name)
     report = evaluate_baseline("bm3d", DENOISE, load_test_images(tmp_path, 1)[0])
     assert [r["psnr"] for r in report.rows] == pytest.approx([29.45, 32.85], abs=0.15)
+

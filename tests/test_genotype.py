@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from hinas.cli import main
 from hinas.complexity import count_macs, count_params
 from hinas.config import SpaceConfig, TaskConfig
 from hinas.errors import HinasError
@@ -119,3 +120,30 @@ def test_format_1_genotype_builds_the_separable_dilated_convs_it_described(tmp_p
     old.save(tmp_path / "again.json")  # saved in the current format, still the same network
     again = Genotype.load(tmp_path / "again.json")
     assert again.cells == old.cells and capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("key, value, problem", [
+    ("width", 10**9, "space.width must be in 1..2048"),
+    ("width", -4, "space.width must be in 1..2048"),
+    ("layers", 0, "space.layers must be in 1..64"),
+    ("nodes", 10**6, "space.nodes must be in 1..16"),
+    ("width_factors", [1, 2, 1e300], "space.width_factors must be 3 numbers"),
+])
+def test_loaded_space_values_are_capped(tmp_path, capsys, key, value, problem):
+    from tiny_runs import tiny_genotype
+
+    data = tiny_genotype(TaskConfig(sigma=[25.0])).to_dict()
+    data["space"][key] = value
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps(data))
+    assert main(["arch", "show", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path}: {problem}" in err
+
+
+def test_deeply_nested_json_is_a_one_line_error(tmp_path, capsys):
+    path = tmp_path / "g.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["arch", "show", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"hinas: error: {path}: not a genotype (JSON nested too deeply)\n"

@@ -64,14 +64,17 @@ def test_random_search_baseline(photo_folder, tmp_path):
 
 
 def test_kill_and_resume_gives_the_same_genotype(photo_folder, tmp_path):
+    # every run in its own process under one thread count: floating-point sums (hence α, β)
+    # depend on how many threads split them, and other tests change this process's setting
     common = ["--preset", "tiny", "--quiet", "--data", str(photo_folder), "--set",
               "search.epochs=6", "--seed", "3"]
-    cfg = resolve("denoise", "tiny", overrides=["search.epochs=6"], seed=3)
-    straight = search(cfg, photo_folder, tmp_path / "straight", quiet=True)
+    cli = [sys.executable, "-m", "hinas.cli", "search", *common]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([*cli, "--out", str(tmp_path / "straight")], env=env, check=True)
+    straight = Genotype.load(tmp_path / "straight" / "genotype.json")
 
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "hinas.cli", "search", *common,
-                             "--out", str(out)], stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([*cli, "--out", str(out)], env=env, stderr=subprocess.DEVNULL)
     deadline = time.time() + 600
     log = out / "metrics.jsonl"
     while time.time() < deadline and proc.poll() is None:
@@ -81,7 +84,8 @@ def test_kill_and_resume_gives_the_same_genotype(photo_folder, tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "genotype.json").exists(), "the run finished before it could be killed"
-    assert main(["search", "--resume", "--out", str(out), "--quiet"]) == 0  # data: the run's
+    subprocess.run([sys.executable, "-m", "hinas.cli", "search", "--resume", "--out", str(out),
+                    "--quiet"], env=env, check=True)  # data: the run's
     resumed = Genotype.load(out / "genotype.json")
     assert resumed.path == straight.path and resumed.cells == straight.cells
     assert resumed.alpha == straight.alpha and resumed.beta == straight.beta

@@ -4,6 +4,7 @@ and the trained-model format (`hinas.load_model`)."""
 import json
 import math
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -70,6 +71,7 @@ def test_run_folder_records_everything(run, photos):
     split = spec["meta"]["data_split"]
     assert len(split["val"]) == 1 and not set(split["val"]) & set(split["train"])
     assert len(split["train"]) == len(GRAY_PHOTOS) - 1
+    assert sorted(split["train"] + split["val"]) == sorted(f"{n}.png" for n in GRAY_PHOTOS)
     # the plain-text log: a header, one line per metrics record, the result
     log = (run / "run.log").read_text().splitlines()
     assert len(log) == 1 + len(records) + 1
@@ -85,7 +87,8 @@ def test_load_model_gives_the_best_weights_in_eval_mode(run):
     saved = load_file(str(run / "model.safetensors"))
     assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
     spec = ModelSpec.load(run)
-    val = {p: load_image(p, 1) for p in spec.meta["data_split"]["val"]}
+    folder = Path(spec.meta["data"][0])
+    val = {folder / p: load_image(folder / p, 1) for p in spec.meta["data_split"]["val"]}
     cfg = _cfg()
     _, scores = score_model(model, make_pairs(val, spec.task, cfg.seed, cfg.train.val_crop),
                             spec.task, "cpu")

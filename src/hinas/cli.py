@@ -15,8 +15,7 @@ from hinas.config import (
     TASKS,
     Config,
     TaskConfig,
-    from_dict,
-    load_yaml,
+    load_config,
     parse_override,
     resolve,
 )
@@ -168,7 +167,7 @@ def _search(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     if args.resume and (out / "config.yaml").exists():
-        cfg = from_dict(load_yaml(out / "config.yaml"))
+        cfg = load_config(out / "config.yaml", args.overrides)
     else:
         cfg = config_from_args(args, search={"strategy": args.strategy,
                                              "channels_last": args.channels_last,
@@ -196,10 +195,8 @@ def _train(args: argparse.Namespace) -> None:
                              "and resume with --resume alone (the count is in its config.yaml)")
         budget = parse_budget(args.budget)
     if args.resume and (out / "config.yaml").exists():
-        cfg = from_dict(load_yaml(out / "config.yaml"))
-        if args.iters:
-            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, iters=args.iters))
-            cfg.validate()
+        iters = [f"train.iters={args.iters}"] if args.iters else []
+        cfg = load_config(out / "config.yaml", [*args.overrides, *iters])
     else:
         if args.genotype:  # task, σ/scale and channels default to the genotype's
             g = Genotype.load(args.genotype).task
@@ -271,9 +268,12 @@ def model_folder(model: str | None, pretrained: str | None) -> tuple[str | Path,
 
 def _eval(args: argparse.Namespace) -> None:
     from hinas.evaluate import evaluate_baseline, evaluate_model, load_test_images
+    from hinas.io import check_output_file
 
     if sum(x is not None for x in (args.model, args.pretrained, args.baseline)) != 1:
         raise HinasError("give one of --model RUNDIR, --pretrained NAME or --baseline NAME")
+    if args.json:
+        check_output_file(args.json)
     if args.model or args.pretrained:
         from hinas.models import ModelSpec, check_task, load_model
 

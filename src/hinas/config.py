@@ -8,6 +8,7 @@ sections applied on top for that task. The resolved `Config` is written into eve
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import asdict, dataclass, field
@@ -27,6 +28,11 @@ PRESETS = ("tiny", "cpu", "paper")
 DEFAULT_PRESET = "cpu"
 OPTIMIZERS = ("sgd", "adamw")
 SIGMA_SAMPLING = ("choice", "uniform")
+MAX_NODES, MAX_LAYERS, MAX_WIDTH, MAX_FACTOR = 16, 64, 2048, 16.0
+"""Caps of a search space (and of the build options of a network): far beyond any published
+architecture, and low enough that a mistyped or hostile file cannot ask for gigabytes."""
+MAX_BATCH = 4096
+"""The largest batch (search or training) a config may ask for."""
 
 
 @dataclass
@@ -102,12 +108,20 @@ class SpaceConfig:
     arch_init: str = "ones"
 
     def validate(self) -> None:
-        """Raise HinasError on an impossible space."""
-        _check(self.nodes >= 1, f"space.nodes must be ≥ 1, got {self.nodes}")
-        _check(self.layers >= 1, f"space.layers must be ≥ 1, got {self.layers}")
-        _check(self.width >= 1, f"space.width must be ≥ 1, got {self.width}")
-        _check(len(self.width_factors) == 3 and all(f > 0 for f in self.width_factors),
-               f"space.width_factors must be 3 positive numbers, got {self.width_factors}")
+        """Raise HinasError on an impossible space (or one far beyond any sane size)."""
+        _check(1 <= self.nodes <= MAX_NODES,
+               f"space.nodes must be in 1..{MAX_NODES}, got {self.nodes}")
+        _check(1 <= self.layers <= MAX_LAYERS,
+               f"space.layers must be in 1..{MAX_LAYERS}, got {self.layers}")
+        _check(1 <= self.width <= MAX_WIDTH,
+               f"space.width must be in 1..{MAX_WIDTH}, got {self.width}")
+        _check(len(self.width_factors) == 3
+               and all(math.isfinite(f) and 0 < f <= MAX_FACTOR for f in self.width_factors),
+               f"space.width_factors must be 3 numbers in (0, {MAX_FACTOR}], got "
+               f"{self.width_factors}")
+        _check(self.width * max(self.width_factors) <= MAX_WIDTH,
+               f"space.width × the largest width factor must be ≤ {MAX_WIDTH}, got "
+               f"{self.width} × {max(self.width_factors):g}")
         unknown = [op for op in self.ops if op not in OPS]
         _check(not unknown, f"space.ops: unknown operation(s) {unknown}; known: {list(OPS)}")
         _check(any(OPS[op].build is not None for op in self.ops),
@@ -156,7 +170,8 @@ class SearchConfig:
         _check(0 <= self.warmup_epochs <= self.epochs,
                f"search.warmup_epochs must be in 0..epochs, got {self.warmup_epochs}")
         _check(1 <= self.eval_from_epoch, "search.eval_from_epoch must be ≥ 1")
-        _check(self.batch_size >= 1, "search.batch_size must be ≥ 1")
+        _check(1 <= self.batch_size <= MAX_BATCH,
+               f"search.batch_size must be in 1..{MAX_BATCH}, got {self.batch_size}")
         _check(self.crop >= 8, f"search.crop must be ≥ 8, got {self.crop}")
         _check(self.crops_per_image >= 1, "search.crops_per_image must be ≥ 1")
         _check(0 < self.val_fraction < 1, "search.val_fraction must be in (0, 1)")
@@ -197,7 +212,8 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise HinasError on impossible training settings."""
         _check(self.iters >= 1, f"train.iters must be ≥ 1, got {self.iters}")
-        _check(self.batch_size >= 1, "train.batch_size must be ≥ 1")
+        _check(1 <= self.batch_size <= MAX_BATCH,
+               f"train.batch_size must be in 1..{MAX_BATCH}, got {self.batch_size}")
         _check(self.schedule in ("cosine", "step"),
                f"train.schedule must be 'cosine' or 'step', got {self.schedule!r}")
         _check(self.optimizer in OPTIMIZERS,
@@ -368,7 +384,11 @@ def parse_override(text: str) -> dict[str, Any]:
     if "=" not in text:
         raise HinasError(f"override {text!r} must look like key.sub=value")
     key, raw = text.split("=", 1)
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise HinasError(f"override {text!r}: the value is not valid YAML "
+                         f"({str(err).splitlines()[0]})") from None
     nested: dict[str, Any] = {}
     node = nested
     parts = key.strip().split(".")
@@ -419,6 +439,14 @@ def resolve(task_name: str, preset: str | None = None, config_file: str | Path |
     if config_file:
         values = _merge(values, load_yaml(config_file))
     values = _merge(values, {k: v for k, v in fields.items() if v is not None and v != {}})
+    for text in overrides:
+        values = _merge(values, parse_override(text))
+    return from_dict(values)
+
+
+def load_config(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> Config:
+    """The config saved in a run folder (`config.yaml`), with `key.sub=value` overrides."""
+    values = load_yaml(path)
     for text in overrides:
         values = _merge(values, parse_override(text))
     return from_dict(values)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 import os
 import struct
-import tempfile
 import warnings
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +22,53 @@ import torch
 from PIL import Image
 
 from hinas.errors import HinasError
+from hinas.io import atomic_path
 
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
+
+MAX_PIXELS = 2**22
+"""Default for the largest image (in pixels: 4.2 MP = 2048 x 2048) hinas decodes and processes
+whole (training, evaluation, whole-image restoration, whose float working memory grows with the
+image: about 1 KB per pixel for a CPU-preset denoiser); `HINAS_MAX_PIXELS` sets another. Tiled
+restoration (`restore --tile`), whose working memory does not grow with the image, takes
+`TILED_FACTOR` times more (268 MP by default)."""
+TILED_FACTOR = 64
+
+
+def max_pixels(tiled: bool = False) -> int:
+    """The pixel limit in force: `HINAS_MAX_PIXELS` or `MAX_PIXELS` (times `TILED_FACTOR` for
+    tiled restoration)."""
+    raw = os.environ.get("HINAS_MAX_PIXELS", "")
+    try:
+        limit = int(raw) if raw else MAX_PIXELS
+    except ValueError:
+        raise HinasError(f"HINAS_MAX_PIXELS must be a whole number of pixels, got {raw!r}"
+                         ) from None
+    if limit < 1:
+        raise HinasError(f"HINAS_MAX_PIXELS must be ≥ 1, got {limit}")
+    return limit * TILED_FACTOR if tiled else limit
+
+
+@contextmanager
+def open_image(path: str | os.PathLike, tiled: bool = False) -> Iterator[Image.Image]:
+    """Open image `path` lazily (header only), refusing with HinasError an unreadable file or
+    one over the pixel limit (`max_pixels(tiled)`, which replaces Pillow's own bomb check)
+    before any pixel is decoded."""
+    limit = max_pixels(tiled)
+    saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        im = Image.open(path)
+    except (OSError, ValueError) as err:
+        raise HinasError(f"{path}: cannot read image ({err})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+    with im:
+        w, h = im.size
+        if w * h > limit:
+            hint = "" if tiled else "restore it with --tile, or "
+            raise HinasError(f"{path}: {w}x{h} image ({w * h / 1e6:.1f} MP) is over the limit of "
+                             f"{limit / 1e6:.1f} MP; {hint}raise HINAS_MAX_PIXELS")
+        yield im
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
@@ -50,18 +95,34 @@ def collect_images(folders: str | os.PathLike | Sequence[str | os.PathLike],
     return paths
 
 
+def relative_name(path: str | os.PathLike,
+                  folders: str | os.PathLike | Sequence[str | os.PathLike]) -> str:
+    """How run records name image `path`: relative to the data folder holding it, after that
+    folder's name when there are several (e.g. `T91/t1.png`), so that no record holds a
+    machine's absolute path."""
+    folders = [folders] if isinstance(folders, (str, os.PathLike)) else list(folders)
+    for folder in folders:
+        try:
+            rel = Path(path).relative_to(folder)
+        except ValueError:
+            continue
+        return (Path(Path(folder).resolve().name) / rel if len(folders) > 1 else rel).as_posix()
+    return Path(path).name
+
+
 def load_image(path: str | os.PathLike, channels: int) -> np.ndarray:
     """Decode ``path`` to a uint8 HxWxC array with ``channels`` = 1 (gray) or 3 (RGB).
 
     Conversion is explicit: to gray with Pillow's ITU-R 601-2 luma (``L = 0.299 R + 0.587 G +
     0.114 B``), to RGB by repeating a gray channel; alpha is dropped, palettes are expanded.
     16-bit gray images are scaled to 8 bits (``round(v / 257)``); Pillow itself reduces 16-bit
-    RGB to its high bytes. An unreadable file raises :class:`HinasError` naming it.
+    RGB to its high bytes. An unreadable file, or one over the pixel limit (:func:`max_pixels`),
+    raises :class:`HinasError` naming it.
     """
     if channels not in (1, 3):
         raise HinasError(f"{path}: channels must be 1 (gray) or 3 (RGB), got {channels}")
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             im.load()
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 wide = np.asarray(im, dtype=np.float64)
@@ -71,7 +132,7 @@ def load_image(path: str | os.PathLike, channels: int) -> np.ndarray:
                 raise HinasError(f"{path}: floating-point images (mode F) are not supported")
             else:
                 arr = np.asarray(im.convert("L" if channels == 1 else "RGB"))
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+    except (OSError, ValueError) as exc:
         raise HinasError(f"{path}: cannot read image ({exc})") from None
     if arr.ndim == 2:
         arr = arr[..., None]
@@ -164,19 +225,11 @@ def save_image(path: str | os.PathLike, array: np.ndarray, bit_depth: int = 8) -
         ext not in (".png", ".tif", ".tiff") or (arr.ndim == 3 and ext != ".png")
     ):
         raise HinasError(f"{path}: 16-bit images need .png (gray or RGB) or .tif (gray)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=ext)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if bit_depth == 16 and arr.ndim == 3:
-                _write_png16_rgb(f, arr)
-            else:
-                fmt = Image.registered_extensions()[ext]
-                Image.fromarray(arr).save(f, format=fmt)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        if bit_depth == 16 and arr.ndim == 3:
+            _write_png16_rgb(f, arr)
+        else:
+            Image.fromarray(arr).save(f, format=Image.registered_extensions()[ext])
 
 
 def split_images(paths: Sequence, seed: int, val_fraction: float = 0.02) -> tuple[list, list, list]:

@@ -21,18 +21,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from hinas.baselines import get_baseline
 from hinas.complexity import count_macs, count_params
 from hinas.config import TaskConfig
-from hinas.data import collect_images, load_image, save_image
+from hinas.data import collect_images, load_image, open_image, save_image
 from hinas.degradations import noisy_for_image, sr_pair_for_image
-from hinas.errors import HinasError
+from hinas.errors import HinasError, NonFiniteError
 from hinas.io import atomic_write_text
-from hinas.metrics import Convention, to_uint8
+from hinas.metrics import SSIM_WINDOW, Convention, to_uint8
 from hinas.runs import progress
+from hinas.tiling import check_tiling, tiled_bands
 
 
 @dataclass
@@ -57,9 +57,16 @@ def make_pairs(images: dict[Path, np.ndarray], task: TaskConfig, seed: int,
                crop: int = 0) -> list[EvalPair]:
     """Test pairs for `images` (uint8 HxWxC by path); `crop` > 0 scores central crops only."""
     pairs = []
+    border = Convention.for_task(task.name, task.out_scale).crop_border
     for path, img in images.items():
         if crop:
             img = center_crop(img, crop, task.out_scale)
+        h, w = img.shape[:2]
+        if min(h - h % task.out_scale, w - w % task.out_scale) - 2 * border < SSIM_WINDOW:
+            need = SSIM_WINDOW + 2 * border
+            raise HinasError(f"{path}: {w}x{h} image is too small to score ({task.describe()} "
+                             f"needs at least {need}x{need} for the {SSIM_WINDOW}x{SSIM_WINDOW} "
+                             f"SSIM window)")
         name = Path(path).name
         if task.name == "denoise":
             pairs.append(EvalPair(name, noisy_for_image(img, task.eval_sigma, seed, name), img))
@@ -77,57 +84,16 @@ def restore_array(model: nn.Module, lq: np.ndarray, scale: int, device: str | to
     With `tile` > 0 the input is cut into tile×tile windows overlapping by `overlap` pixels, and
     the outputs are blended with a linear ramp across each overlap (bounded memory).
     """
-    if tile and not 0 <= overlap < tile:
-        raise HinasError(f"tile overlap must be in 0..{tile - 1} for {tile}-pixel tiles, "
-                         f"got {overlap}")
+    check_tiling(tile, overlap)
     x = torch.from_numpy(np.ascontiguousarray(lq.transpose(2, 0, 1), dtype=np.float32) / 255.0)
     x = x.unsqueeze(0).to(device)
     if tile <= 0 or (lq.shape[0] <= tile and lq.shape[1] <= tile):
         y = model(x)
     else:
-        y = _tiled(model, x, scale, tile, overlap)
+        y = torch.cat([band for _, band in tiled_bands(
+            model, lambda top, left, h, w: x[:, :, top:top + h, left:left + w], *lq.shape[:2],
+            scale, tile, overlap)], dim=2)
     return y[0].float().cpu().numpy().transpose(1, 2, 0).astype(np.float64) * 255.0
-
-
-def _starts(length: int, tile: int, overlap: int) -> list[int]:
-    if length <= tile:
-        return [0]
-    stride = max(1, tile - overlap)
-    starts = list(range(0, length - tile, stride))
-    return [*starts, length - tile]
-
-
-def _ramp(length: int, start: int, size: int, overlap: int, total: int) -> torch.Tensor:
-    """1-D blending weights of a tile: ramps up over the overlap, except at image borders."""
-    w = torch.ones(size)
-    ramp = torch.linspace(0, 1, overlap + 2)[1:-1] if overlap > 0 else torch.ones(0)
-    n = min(len(ramp), size)
-    if start > 0 and n:
-        w[:n] = ramp[:n]
-    if start + size < total and n:
-        w[size - n:] = torch.minimum(w[size - n:], ramp[:n].flip(0))
-    return w
-
-
-def _tiled(model: nn.Module, x: torch.Tensor, scale: int, tile: int,
-           overlap: int) -> torch.Tensor:
-    _, _, h, w = x.shape
-    out = None
-    weight = torch.zeros(1, 1, h * scale, w * scale, device=x.device)
-    for top in _starts(h, tile, overlap):
-        for left in _starts(w, tile, overlap):
-            th, tw = min(tile, h), min(tile, w)
-            y = model(x[:, :, top:top + th, left:left + tw])
-            if out is None:
-                out = torch.zeros(1, y.shape[1], h * scale, w * scale, device=x.device)
-            wy = _ramp(th * scale, top * scale, th * scale, overlap * scale, h * scale)
-            wx = _ramp(tw * scale, left * scale, tw * scale, overlap * scale, w * scale)
-            mask = (wy[:, None] * wx[None, :]).to(x.device)
-            rows = slice(top * scale, (top + th) * scale)
-            cols = slice(left * scale, (left + tw) * scale)
-            out[:, :, rows, cols] += y * mask
-            weight[:, :, rows, cols] += mask
-    return out / weight
 
 
 def score_model(model: nn.Module, pairs: list[EvalPair], task: TaskConfig,
@@ -156,7 +122,8 @@ def score_outputs(restore: Callable[[np.ndarray], np.ndarray], pairs: list[EvalP
                   ) -> tuple[list[dict], dict[str, float]]:
     """Per-image rows (image, psnr, ssim, seconds) and their mean of any method
     `restore(lq) -> output` (0–255 float HxWxC arrays); with `save_dir`, the outputs (clipped and
-    rounded, as scored) as `<image stem>.png`; a progress bar unless `quiet`."""
+    rounded, as scored) as `<image stem>.png`; a progress bar unless `quiet`. An output
+    holding NaN or inf is a failure (NonFiniteError), never a score."""
     convention = Convention.for_task(task.name, task.out_scale)
     rows = []
     with progress(len(pairs), 0, quiet, f"eval {task.describe()}") as bar:
@@ -164,6 +131,9 @@ def score_outputs(restore: Callable[[np.ndarray], np.ndarray], pairs: list[EvalP
             start = time.perf_counter()
             out = restore(pair.lq)
             seconds = time.perf_counter() - start
+            if not np.isfinite(out).all():
+                raise NonFiniteError(f"{pair.name}: the restored image holds non-finite values "
+                                     f"(NaN or inf)")
             rows.append({"image": pair.name, **convention.score(out, pair.gt),
                          "seconds": seconds})
             if save_dir is not None:
@@ -190,11 +160,8 @@ LUMA_601 = np.array([0.299, 0.587, 0.114])
 def file_channels(path: str | Path) -> int:
     """1 if the image file is gray (by its Pillow mode), else 3; HinasError naming a file that is
     not an image."""
-    try:
-        with Image.open(path) as im:
-            return 1 if im.mode in GRAY_MODES else 3
-    except (OSError, ValueError) as err:
-        raise HinasError(f"{path}: cannot read image ({err})") from None
+    with open_image(path) as im:
+        return 1 if im.mode in GRAY_MODES else 3
 
 
 def load_test_images(folders: str | Path | list[str | Path], channels: int

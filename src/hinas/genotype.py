@@ -17,7 +17,7 @@ from typing import Any
 from hinas import __version__
 from hinas.config import SpaceConfig, TaskConfig, build_dataclass
 from hinas.errors import HinasError, warn
-from hinas.io import atomic_write_text
+from hinas.io import atomic_write_text, read_json
 from hinas.ops import LEGACY_OPS, OPS
 
 FORMAT_VERSION = 2
@@ -55,6 +55,10 @@ class Genotype:
 
     def validate(self) -> None:
         """Raise HinasError when the architecture is not buildable."""
+        self.task.validate()
+        self.space.validate()
+        if not isinstance(self.meta, dict):
+            raise HinasError("meta must be a mapping")
         n, layers = self.space.nodes, self.space.layers
         if len(self.path) != layers:
             raise HinasError(f"path has {len(self.path)} levels for {layers} layers")
@@ -135,14 +139,7 @@ class Genotype:
     @classmethod
     def load(cls, path: str | Path) -> Genotype:
         """Read a genotype JSON file with a one-line error for a missing or malformed file."""
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except OSError as err:
-            raise HinasError(f"{path}: cannot read genotype ({err.strerror})") from None
-        except json.JSONDecodeError as err:
-            raise HinasError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
-        return cls.from_dict(data, str(path))
+        return cls.from_dict(read_json(path, "genotype"), str(path))
 
 
 def _upgrade_v1(data: dict, source: str) -> dict:

@@ -17,8 +17,9 @@ A trained model is a folder (the training run folder) holding
 
 from __future__ import annotations
 
-import inspect
 import json
+import math
+import typing
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,11 +29,12 @@ import torch
 from torch import nn
 
 from hinas import __version__
-from hinas.config import Config, TaskConfig, build_dataclass
+from hinas.config import MAX_FACTOR, MAX_WIDTH, Config, TaskConfig, build_dataclass
 from hinas.errors import HinasError
 from hinas.genotype import Genotype
-from hinas.io import atomic_write, atomic_write_text
+from hinas.io import atomic_write, atomic_write_text, read_json
 from hinas.network import DerivedNet
+from hinas.runs import check_finite
 
 MODEL_FORMAT_VERSION = 1
 SPEC_FILE = "model.json"
@@ -67,17 +69,37 @@ class ModelEntry:
             raise HinasError(f"architecture {self.name!r} is for the {' / '.join(self.tasks)} "
                              f"task, not {task.name!r}")
 
+    def check_options(self, options: Any) -> None:
+        """Raise HinasError unless `options` maps options the builder takes to sane values:
+        an integer option (a count or a width) in 1..MAX_WIDTH, a real one (a factor) finite
+        and in (0, MAX_FACTOR]."""
+        if not isinstance(options, dict):
+            raise HinasError(f"options must be a mapping, got {options!r}")
+        kinds = {n: t for n, t in typing.get_type_hints(self.build).items()
+                 if n not in ("task", "genotype", "return")}
+        unknown = sorted(set(options) - set(kinds))
+        if unknown:
+            raise HinasError(f"architecture {self.name!r} has no option(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(kinds) or 'none'}")
+        for name, value in options.items():
+            if kinds[name] is int:
+                ok = isinstance(value, int) and not isinstance(value, bool) \
+                    and 1 <= value <= MAX_WIDTH
+                limits = f"an integer in 1..{MAX_WIDTH}"
+            else:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
+                    and math.isfinite(value) and 0 < value <= MAX_FACTOR
+                limits = f"a number in (0, {MAX_FACTOR:g}]"
+            if not ok:
+                raise HinasError(f"option {name} of {self.name!r} must be {limits}, got {value!r}")
+
     def build_options(self, cfg: Config, overrides: dict[str, Any] | None = None
                       ) -> dict[str, Any]:
         """The build options under `cfg`, updated with `overrides` (HinasError naming an option
-        the builder does not take)."""
-        known = [n for n in inspect.signature(self.build).parameters
-                 if n not in ("task", "genotype")]
-        unknown = sorted(set(overrides or {}) - set(known))
-        if unknown:
-            raise HinasError(f"architecture {self.name!r} has no option(s) {', '.join(unknown)}; "
-                             f"known: {', '.join(known) or 'none'}")
-        return {**self.options(cfg), **(overrides or {})}
+        the builder does not take or a value out of range)."""
+        options = {**self.options(cfg), **(overrides or {})}
+        self.check_options(options)
+        return options
 
 
 MODELS: dict[str, ModelEntry] = {}
@@ -160,7 +182,18 @@ class ModelSpec:
             raise HinasError(f"architecture {arch!r} takes no genotype")
         if genotype is not None:
             check_task(genotype.task, cfg.task, source)
-        return cls(arch, cfg.task, entry.build_options(cfg, options), genotype)
+        spec = cls(arch, cfg.task, entry.build_options(cfg, options), genotype)
+        spec.check_width(source)
+        return spec
+
+    def check_width(self, source: str | Path) -> None:
+        """Raise HinasError naming `source` if a cell of the genotype, widened by the
+        `width_multiplier` option, would be more than MAX_WIDTH nodes wide."""
+        if self.genotype is not None:
+            widest = max(self.genotype.widths(self.options.get("width_multiplier", 1.0)))
+            if widest > MAX_WIDTH:
+                raise HinasError(f"{source}: a node width of {widest} (over {MAX_WIDTH}) with "
+                                 f"width multiplier {self.options.get('width_multiplier', 1.0)}")
 
     def build(self) -> nn.Module:
         """A freshly initialised network of this spec."""
@@ -190,13 +223,10 @@ class ModelSpec:
         path = folder / SPEC_FILE
         if not folder.is_dir():
             raise HinasError(f"{folder}: no such model folder")
-        try:
-            data = json.loads(path.read_text())
-        except OSError:
+        if not path.is_file():
             raise HinasError(f"{folder}: not a trained model (no {SPEC_FILE}; "
-                             f"train one with `hinas train`)") from None
-        except json.JSONDecodeError as err:
-            raise HinasError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+                             f"train one with `hinas train`)")
+        data = read_json(path, "model file")
         if not isinstance(data, dict) or data.get("format") != "hinas-model":
             raise HinasError(f"{path}: not a hinas model file")
         if not isinstance(data.get("version"), int) or data["version"] > MODEL_FORMAT_VERSION:
@@ -205,21 +235,39 @@ class ModelSpec:
         try:
             task = build_dataclass(TaskConfig, data["task"], "task")
             task.validate()
-            get_model_entry(data["arch"])
+            options = data.get("options") or {}
+            get_model_entry(data["arch"]).check_options(options)
+            meta = data.get("meta") or {}
+            if not isinstance(meta, dict):
+                raise HinasError(f"meta must be a mapping, got {type(meta).__name__}")
         except (KeyError, TypeError) as err:
             raise HinasError(f"{path}: malformed model file ({err})") from None
         except HinasError as err:
             raise HinasError(f"{path}: {err}") from None
-        genotype = Genotype.load(folder / data["genotype"]) if data.get("genotype") else None
-        return cls(data["arch"], task, dict(data.get("options") or {}), genotype,
-                   dict(data.get("meta") or {}))
+        genotype = _genotype_in(folder, data.get("genotype"), path)
+        spec = cls(data["arch"], task, dict(options), genotype, dict(meta))
+        spec.check_width(path)
+        return spec
+
+
+def _genotype_in(folder: Path, name: Any, source: Path) -> Genotype | None:
+    """The genotype file `name` that model.json names, which must lie inside the model folder."""
+    if not name:
+        return None
+    path = folder / str(name)
+    if not isinstance(name, str) or folder.resolve() not in path.resolve().parents:
+        raise HinasError(f"{source}: the genotype must be a file inside the model folder, got "
+                         f"{name!r}")
+    return Genotype.load(path)
 
 
 def save_weights(model: nn.Module, path: str | Path) -> None:
-    """Write `model`'s state dict as safetensors, atomically."""
+    """Write `model`'s state dict as safetensors, atomically (NonFiniteError, and nothing
+    written, if a weight is NaN or inf)."""
     from safetensors.torch import save
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    check_finite(tensors, "the weights")
     blob = save(tensors, metadata={"format": "pt", "hinas_version": __version__})
     atomic_write(path, lambda f: f.write(blob))
 

@@ -16,26 +16,34 @@ Backends: `torch` (the trained PyTorch module) or `onnxruntime` (the model expor
 an ONNX file written by `hinas export`, run by ONNX Runtime; see :mod:`hinas.export`).
 
 Inference is whole-image by default; `tile` > 0 processes tile×tile windows overlapping by
-`overlap` pixels and blends them linearly (bounded memory; equal to whole-image inference where
-the overlap covers the network's receptive field). Every input is read and checked before the
-first output is written, so a bad file stops the command before it has done half the job.
+`overlap` pixels and blends them linearly (equal to whole-image inference where the overlap
+covers the network's receptive field). Memory: an input is decoded once in its compact form
+(uint8/uint16) and the output is built in that form, band by band; besides those two, about one
+row of tiles is held, so `--tile` bounds the float working memory whatever the image size. The
+pixel limit (:func:`hinas.data.max_pixels`) is `TILED_FACTOR` (64) times higher with `tile` > 0.
+
+All or nothing: every input's header is checked (readable, within the pixel limit, channels)
+before any work, and outputs are written to temporary files that are renamed into place only
+after every image has been restored; a failure leaves the output folder as it was.
 """
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-from hinas.data import IMAGE_EXTS, list_images, save_image
-from hinas.errors import HinasError
+from hinas.data import IMAGE_EXTS, list_images, open_image, save_image
+from hinas.errors import HinasError, NonFiniteError
 from hinas.evaluate import GRAY_MODES, LUMA_601, restore_array, run_on_channels
 from hinas.export import onnx_model, onnx_task, require
+from hinas.io import atomic_path
 from hinas.metrics import to_uint8
 from hinas.models import ModelSpec, load_model
 from hinas.runs import progress
+from hinas.tiling import check_tiling, tiled_bands
 
 WIDE_MODES = frozenset({"I", "I;16", "I;16B", "I;16L"})
 BACKENDS = ("torch", "onnxruntime")
@@ -61,24 +69,75 @@ def collect_inputs(inputs: list[str | Path]) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def read_input(path: str | Path, channels: int, convert: bool = False) -> tuple[np.ndarray, int]:
-    """An input image as float64 HxWxC on the 0–255 scale (16-bit values divided by 257, not
-    rounded) and its bit depth (8 or 16), checked against the model's `channels`."""
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode in WIDE_MODES:
-                arr, depth = np.asarray(im, dtype=np.float64)[..., None] / 257.0, 16
-            elif im.mode == "F":
-                raise HinasError(f"{path}: floating-point images (mode F) are not supported")
-            elif im.mode in GRAY_MODES:
-                arr, depth = np.asarray(im.convert("L"), dtype=np.float64)[..., None], 8
-            else:
-                arr, depth = np.asarray(im.convert("RGB"), dtype=np.float64), 8
-    except (OSError, ValueError, Image.DecompressionBombError) as err:
-        raise HinasError(f"{path}: cannot read image ({err})") from None
-    return match_channels(arr, channels, convert, str(path), "--convert"), depth
+def check_input(path: Path, channels: int, convert: bool, tiled: bool) -> None:
+    """Check an input image's header (readable, within the pixel limit, a supported mode with
+    the model's channels or `convert`) without decoding its pixels."""
+    with open_image(path, tiled) as im:
+        mode = im.mode
+    if mode == "F":
+        raise HinasError(f"{path}: floating-point images (mode F) are not supported")
+    have = 1 if mode in GRAY_MODES else 3
+    if have != channels and not convert:
+        kinds = {1: "gray", 3: "RGB"}
+        raise HinasError(f"{path}: {kinds[have]} image, but the model restores "
+                         f"{kinds[channels]} images; pass --convert to convert it")
 
+
+def read_input(path: str | Path, tiled: bool = False) -> tuple[np.ndarray, int]:
+    """An input image as decoded, HxWxC (C = 1 or 3) uint8, or uint16 for 16-bit gray, and its
+    bit depth (8 or 16). Pixels stay in this compact form: windows are converted one at a time
+    (:func:`window_reader`)."""
+    try:
+        with open_image(path, tiled) as im:
+            if im.mode in WIDE_MODES:
+                arr, depth = np.asarray(im), 16
+            elif im.mode in GRAY_MODES:
+                arr, depth = np.asarray(im if im.mode == "L" else im.convert("L")), 8
+            else:
+                arr, depth = np.asarray(im if im.mode == "RGB" else im.convert("RGB")), 8
+    except (OSError, ValueError) as err:
+        raise HinasError(f"{path}: cannot read image ({err})") from None
+    return (arr[..., None] if arr.ndim == 2 else arr), depth
+
+
+def window_reader(image: np.ndarray, depth: int, channels: int, device: str | torch.device):
+    """`read(top, left, h, w)` for :func:`hinas.tiling.tiled_bands`: a window of `image` on the
+    0–255 scale (16-bit values divided by 257), an RGB window as its 601 luma for a gray model,
+    a gray one as three equal channels for an RGB model, as a 1×C×h×w float32 tensor in [0, 1]."""
+
+    def read(top: int, left: int, h: int, w: int) -> torch.Tensor:
+        x = image[top:top + h, left:left + w].astype(np.float64)
+        if depth == 16:
+            x /= 257.0
+        if x.shape[2] == 3 and channels == 1:
+            x = (x @ LUMA_601)[..., None]
+        elif x.shape[2] == 1 and channels == 3:
+            x = np.repeat(x, 3, axis=2)
+        t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32) / 255.0)
+        return t.unsqueeze(0).to(device)
+
+    return read
+
+
+def restore_compact(model: torch.nn.Module, image: np.ndarray, depth: int, channels: int,
+                  scale: int, tile: int, overlap: int, device: str | torch.device
+                  ) -> np.ndarray:
+    """The restored image at the input's bit depth (uint8 or uint16), gray if `image` is gray,
+    built band by band (:func:`hinas.tiling.tiled_bands`): besides the input and the output,
+    memory holds about one row of tiles (`tile` = 0: the whole image as one tile)."""
+    h, w, have = image.shape
+    gray_out = have == 1 or channels == 1
+    peak, dtype = (255, np.uint8) if depth == 8 else (65535, np.uint16)
+    out = np.empty((h * scale, w * scale, 1 if gray_out else 3), dtype)
+    read = window_reader(image, depth, channels, device)
+    for first, band in tiled_bands(model, read, h, w, scale, tile or max(h, w), overlap):
+        y = band[0].float().cpu().numpy().transpose(1, 2, 0).astype(np.float64) * 255.0
+        if not np.isfinite(y).all():
+            raise NonFiniteError("the restored image holds non-finite values (NaN or inf)")
+        if y.shape[2] == 3 and gray_out:
+            y = (y @ LUMA_601)[..., None]
+        out[first:first + y.shape[0]] = np.floor(np.clip(y / 255.0, 0.0, 1.0) * peak + 0.5)
+    return out
 
 def match_channels(arr: np.ndarray, channels: int, convert: bool, source: str,
                    option: str) -> np.ndarray:
@@ -102,7 +161,10 @@ def restore_images(model_dir: str | Path, inputs: list[str | Path], out_dir: str
                    device: str | torch.device = "cpu", quiet: bool = False,
                    backend: str = "torch") -> list[Path]:
     """Restore every input image with the trained model of `model_dir` (with the `onnxruntime`
-    backend also an ONNX file from `hinas export`) into `out_dir`; returns the written paths."""
+    backend also an ONNX file from `hinas export`) into `out_dir`; returns the written paths.
+    All or nothing: outputs are written to temporary files and renamed into place only once every
+    image has been restored."""
+    check_tiling(tile, overlap)
     if backend not in BACKENDS:
         raise HinasError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
     if backend == "onnxruntime":
@@ -113,22 +175,31 @@ def restore_images(model_dir: str | Path, inputs: list[str | Path], out_dir: str
         task = ModelSpec.load(model_dir).task
     pairs = collect_inputs(inputs)
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise HinasError(f"{out_dir}: is a file; -o takes an output folder")
     for src, rel in pairs:
-        read_input(src, task.channels, convert)
+        check_input(src, task.channels, convert, tile > 0)
         if (out_dir / rel).resolve() == src.resolve():
             raise HinasError(f"{src}: the output would overwrite the input; choose another -o")
+        if (out_dir / rel).is_dir():
+            raise HinasError(f"{out_dir / rel}: a folder is in the way of the output")
     model = load_model(model_dir, device) if backend == "torch" else onnx_model(model_dir)
     written = []
     bar = progress(len(pairs), 0, quiet, "restore")
     try:
-        for src, rel in pairs:
-            lq, depth = read_input(src, task.channels, convert)
-            out = run_on_channels(
-                lambda x: restore_array(model, x, task.out_scale, device, tile, overlap),
-                lq, task.channels)
-            save_image(out_dir / rel, np.clip(out / 255.0, 0.0, 1.0), bit_depth=depth)
-            written.append(out_dir / rel)
-            bar.update(1)
+        with ExitStack() as outputs:
+            for src, rel in pairs:
+                image, depth = read_input(src, tile > 0)
+                try:
+                    out = restore_compact(model, image, depth, task.channels, task.out_scale,
+                                          tile, overlap, device)
+                except NonFiniteError as err:
+                    raise NonFiniteError(f"{src}: {err}") from None
+                del image
+                save_image(outputs.enter_context(atomic_path(out_dir / rel)), out,
+                           bit_depth=depth)
+                written.append(out_dir / rel)
+                bar.update(1)
     finally:
         bar.close()
     return written

@@ -3,21 +3,27 @@ piece of state needed for an exact resume (model, optimizers, schedulers, RNG st
 
 from __future__ import annotations
 
+import fcntl
+import io
 import json
+import os
+import pickle
 import random
 import resource
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from tqdm import tqdm
 
-from hinas.errors import HinasError
-from hinas.io import atomic_write
+from hinas.distributed import is_main_process
+from hinas.errors import HinasError, NonFiniteError, warn
+from hinas.io import atomic_write, atomic_write_text
 
 
 def peak_rss_mb() -> float:
@@ -27,15 +33,22 @@ def peak_rss_mb() -> float:
 
 
 def rng_state() -> dict[str, Any]:
-    """The state of every global random generator (Python, NumPy, torch)."""
-    return {"python": random.getstate(), "numpy": np.random.get_state(),
+    """The state of every global random generator (Python, NumPy, torch), as tensors and plain
+    values only (so a checkpoint loads with `weights_only=True`)."""
+    kind, key, pos, has_gauss, cached = np.random.get_state()
+    return {"python": random.getstate(),
+            "numpy": {"kind": kind, "key": torch.from_numpy(key.astype(np.int64)), "pos": pos,
+                      "has_gauss": has_gauss, "cached_gaussian": cached},
             "torch": torch.get_rng_state()}
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore the generators saved by `rng_state`."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
 
 
@@ -46,20 +59,179 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def check_finite(tensors: dict[str, torch.Tensor], what: str) -> None:
+    """Raise NonFiniteError naming the first tensor of `tensors` that holds NaN or inf."""
+    for name, value in tensors.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise NonFiniteError(f"{what} hold non-finite values (NaN or inf; {name})")
+
+
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write a checkpoint atomically (temp file + rename)."""
-    atomic_write(path, lambda f: torch.save(state, f))
+    """Write a checkpoint atomically (temp file + rename). `state` must hold only tensors and
+    plain values (dict, list, tuple, str, int, float, bool, None): checkpoints are read back
+    with `weights_only=True`. Non-finite model weights (`state["model"]`) are never written:
+    NonFiniteError."""
+    check_finite(state.get("model", {}), "the weights")
+    blob = io.BytesIO()  # torch hides the OSError of a failed write: write the bytes ourselves
+    torch.save(state, blob)
+    atomic_write(path, lambda f: f.write(blob.getbuffer()))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by `save_checkpoint`, with a one-line error if unusable."""
+    """Read a checkpoint written by `save_checkpoint`, with a one-line error if unusable.
+
+    Only tensors and plain values are unpickled (`weights_only=True`): a file that holds any
+    other object, such as one crafted to run code when loaded, is refused and nothing in it runs.
+    """
     path = Path(path)
     if not path.exists():
         raise HinasError(f"{path}: no checkpoint to resume from")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise HinasError(f"{path}: refused: the checkpoint holds objects other than tensors and "
+                         f"plain values (not written by hinas; loading it could run code)"
+                         ) from None
     except Exception as err:  # torch raises many types for a corrupt file
         raise HinasError(f"{path}: unreadable checkpoint ({type(err).__name__})") from None
+    if not isinstance(state, dict):
+        raise HinasError(f"{path}: not a hinas checkpoint")
+    return state
+
+
+LOCK_FILE = ".hinas.lock"
+
+
+class RunFolder:
+    """A run folder held by one process for the length of a run: `with RunFolder(...)` takes an
+    exclusive lock on its `.hinas.lock` file, released (and the file removed) on leaving; the
+    kernel releases it if the process dies first, and the next run reuses the file.
+
+    Claiming it refuses a path that is a file, a folder another run holds, and, for a new run
+    (not `resume`), a folder with anything in it: a stale checkpoint or log of another run would
+    otherwise be mixed into this one. Temporary files left by a killed run are removed. In a
+    distributed run only rank 0 (the one that writes) claims the folder; the other ranks pass.
+    """
+
+    def __init__(self, path: str | Path, resume: bool, kind: str):
+        self.path, self._lock, self.created = Path(path), None, False
+        if not is_main_process():
+            return
+        if self.path.exists() and not self.path.is_dir():
+            raise HinasError(f"{self.path}: is a file; --out takes a run folder")
+        self.created = not self.path.exists()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise HinasError(f"{self.path}: cannot create the run folder ({err.strerror})"
+                             ) from None
+        self._lock = self._take_lock()
+        for stale in self.path.glob(".*.tmp*"):
+            stale.unlink(missing_ok=True)
+        held = sorted(p.name for p in self.path.iterdir() if p.name != LOCK_FILE)
+        if not resume and held:
+            self.release()
+            if "last.pt" in held:
+                raise HinasError(f"{self.path}: holds {kind} already; use --resume or another "
+                                 f"--out")
+            raise HinasError(f"{self.path}: not empty (holds {', '.join(held[:3])}"
+                             f"{', ...' if len(held) > 3 else ''}); a new run needs a new or "
+                             f"empty folder: choose another --out")
+
+    def _take_lock(self):
+        """The open, locked lock file; a file that a finishing run removed while this one
+        waited for it is no lock, so it is opened again."""
+        for _ in range(5):
+            try:
+                lock = open(self.path / LOCK_FILE, "a")  # held open for the whole run
+            except OSError as err:
+                raise HinasError(f"{self.path}: cannot create the run folder ({err.strerror})"
+                                 ) from None
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                lock.close()
+                break
+            if self._is_current(lock):
+                return lock
+            lock.close()
+        raise HinasError(f"{self.path}: another hinas run is using this folder; wait for it to "
+                         f"end or choose another --out")
+
+    def _is_current(self, lock) -> bool:
+        try:
+            return os.fstat(lock.fileno()).st_ino == (self.path / LOCK_FILE).stat().st_ino
+        except OSError:
+            return False
+
+    def release(self) -> None:
+        """Let other runs use the folder (the lock file is removed)."""
+        if self._lock is not None:
+            if self._is_current(self._lock):
+                (self.path / LOCK_FILE).unlink(missing_ok=True)
+            self._lock.close()
+            self._lock = None
+
+    def __enter__(self) -> RunFolder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Release the folder; one this run created and left empty (a failed input check) is
+        removed."""
+        self.release()
+        if self.created:
+            with suppress(OSError):
+                self.path.rmdir()  # only if empty
+
+
+RESUME_CHANGEABLE = ("search.epochs", "search.w_lr", "search.w_lr_min", "search.a_lr",
+                     "train.iters", "train.lr", "train.lr_min", "device", "data.workers")
+"""Settings a resumed run may change: learning rates, the length of the run, where it runs.
+Any other change would make the resumed run a different experiment."""
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def resume_changes(saved: dict[str, Any], current: dict[str, Any], source: str | Path
+                   ) -> dict[str, tuple[Any, Any]]:
+    """The settings of `current` (a config dict) that differ from `saved` (the checkpoint's), as
+    {key: (old, new)}; HinasError naming `source` for any not in `RESUME_CHANGEABLE`."""
+    old, new = _flatten(saved), _flatten(current)
+    changes = {key: (old.get(key), value) for key, value in new.items() if old.get(key) != value}
+    refused = sorted(set(changes) - set(RESUME_CHANGEABLE))
+    if refused:
+        raise HinasError(f"{source}: {', '.join(refused)} cannot change on --resume (only "
+                         f"{', '.join(RESUME_CHANGEABLE)} can); start a new run in another --out")
+    return changes
+
+
+def record_resume_changes(out: Path, at: dict[str, int], changes: dict[str, tuple[Any, Any]],
+                          config: dict[str, Any]) -> None:
+    """Log settings changed on resume: a warning line, a record in `resumes.jsonl` (`at` says
+    where the run resumed), and the run folder's config.yaml rewritten with the new values."""
+    warn("resumed with changed settings: " + ", ".join(
+        f"{key} {old} -> {new}" for key, (old, new) in changes.items()))
+    MetricsLog(out / "resumes.jsonl").append(
+        {**at, "changes": {key: list(pair) for key, pair in changes.items()}})
+    atomic_write_text(out / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer,
+                      scheduler: torch.optim.lr_scheduler.LRScheduler, base: float,
+                      current: float) -> None:
+    """Give every group of `optimizer` the base rate `base` (also `scheduler`'s) and the current
+    rate `current`: a resumed run whose learning rate or length was changed."""
+    scheduler.base_lrs = [base for _ in optimizer.param_groups]
+    for group in optimizer.param_groups:
+        group["initial_lr"], group["lr"] = base, current
 
 
 class MetricsLog:
@@ -76,8 +248,11 @@ class MetricsLog:
 
     def append(self, record: dict[str, Any]) -> None:
         """Add one record as a JSON line."""
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        try:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as err:
+            raise HinasError(f"{self.path}: cannot write ({err.strerror or err})") from None
 
     def read(self) -> list[dict[str, Any]]:
         """All records, skipping a torn last line."""

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from hinas.config import Config, save_config
-from hinas.data import PatchDataset, collect_images, load_images, split_images
+from hinas.data import PatchDataset, collect_images, load_images, relative_name, split_images
 from hinas.degradations import task_degradation
 from hinas.derive import decisiveness, derive_genotype, verdict
 from hinas.distributed import Context, launch, mean_over_ranks
@@ -38,14 +38,18 @@ from hinas.losses import build_loss
 from hinas.runlog import RunLog, run_header
 from hinas.runs import (
     MetricsLog,
+    RunFolder,
     Timer,
     frozen,
     load_checkpoint,
     peak_rss_mb,
     progress,
+    record_resume_changes,
+    resume_changes,
     rng_state,
     save_checkpoint,
     seed_everything,
+    set_learning_rate,
     set_rng_state,
 )
 from hinas.scalars import ScalarLog
@@ -125,8 +129,8 @@ def prepare_data(cfg: Config, data_dir: str | Path | list) -> SearchData:
 
     return SearchData(dataset(w, cfg.seed), dataset(a, cfg.seed + 1),
                       {p: images[p] for p in v},
-                      {"w": [str(p) for p in w], "a": [str(p) for p in a],
-                       "v": [str(p) for p in v]})
+                      {k: [relative_name(p, data_dir) for p in part]
+                       for k, part in (("w", w), ("a", a), ("v", v))})
 
 
 def steps_per_epoch(cfg: Config, n_w: int) -> int:
@@ -176,10 +180,6 @@ class SearchRun:
         cfg, self.dist = launch(cfg, cfg.search.batch_size, resume)
         self.cfg, self.out, self.quiet = cfg, Path(out), quiet or not self.dist.is_main
         self.device = self.dist.device
-        if not resume and (self.out / "last.pt").exists():
-            raise HinasError(f"{self.out}: holds a search already; use --resume or another --out")
-        self.dist.barrier()  # every rank has looked before rank 0 writes
-        self.out.mkdir(parents=True, exist_ok=True)
         seed_everything(cfg.seed)
         self.data = prepare_data(cfg, data_dir)
         self.net = Supernet(cfg.space, cfg.task).to(
@@ -221,6 +221,7 @@ class SearchRun:
                 "config": self.cfg.to_dict()}
 
     def _restore(self, state: dict) -> None:
+        changes = resume_changes(state["config"], self.cfg.to_dict(), self.out / "last.pt")
         self.net.load_state_dict(state["model"])
         self.w_opt.load_state_dict(state["w_opt"])
         self.a_opt.load_state_dict(state["a_opt"])
@@ -230,6 +231,16 @@ class SearchRun:
         self.sample_rng.bit_generator.state = state["sample_rng"]
         for log in (self.metrics, self.history) if self.dist.is_main else ():
             log.truncate(self.epoch, "epoch")
+        if any(key.startswith("search.") for key in changes):
+            s = self.cfg.search
+            self.scheduler.T_max, self.scheduler.eta_min = s.epochs, s.w_lr_min
+            cosine = 0.5 * (1 + math.cos(math.pi * self.epoch / s.epochs))
+            set_learning_rate(self.w_opt, self.scheduler, s.w_lr,
+                              s.w_lr_min + (s.w_lr - s.w_lr_min) * cosine)
+            for group in self.a_opt.param_groups:
+                group["lr"] = s.a_lr
+        if changes and self.dist.is_main:
+            record_resume_changes(self.out, {"epoch": self.epoch}, changes, self.cfg.to_dict())
 
     def _validate(self, arch: SampledArch | None = None) -> dict[str, float]:
         model = self.net if arch is None else _ArchBound(self.net, arch)
@@ -283,10 +294,8 @@ class SearchRun:
                     if a_loss is not None:
                         a_losses.append(a_loss)
             except FloatingPointError as err:
-                kept = (f"the last good checkpoint {self.out / 'last.pt'} (epoch {self.epoch}) "
-                        "is kept" if self.epoch else "no epoch had finished")
-                raise HinasError(f"loss became {err.args[0]} at epoch {epoch}, step {step + 1}; "
-                                 f"stopped ({kept}); try a lower learning rate") from None
+                raise self._diverged(f"loss became {err.args[0]}", f"epoch {epoch}, step "
+                                     f"{step + 1}") from None
             bar.update(1)
             self._postfix(bar, epoch, w_losses[-1])
         phase = "random" if s.strategy == "random" else "search" if searching else "warmup"
@@ -303,20 +312,26 @@ class SearchRun:
         if before is not None:
             record.update(self._decisiveness(before))
         self.scheduler.step()
+        done = self.epoch
         self.epoch = epoch
-        if s.strategy == "hinas" and epoch >= s.eval_from_epoch:
-            scores = self._validate()
-            record.update(val_psnr=scores["psnr"], val_ssim=scores["ssim"])
-            if scores["psnr"] > self.best["psnr"]:
-                self.best = {"psnr": scores["psnr"], "ssim": scores["ssim"], "epoch": epoch}
-                if self.dist.is_main:
-                    save_checkpoint(self.out / "best.pt", self._state())
-            self._postfix(bar, epoch, record["w_loss"])
-        self.dist.check_same({"alpha/beta": self.net.arch_parameters(),
-                              "weights": self.net.weight_parameters()}, f"after epoch {epoch}")
-        record.update(seconds=timer.seconds(), peak_rss_mb=peak_rss_mb())
+        try:
+            if s.strategy == "hinas" and epoch >= s.eval_from_epoch:
+                scores = self._validate()
+                record.update(val_psnr=scores["psnr"], val_ssim=scores["ssim"])
+                if scores["psnr"] > self.best["psnr"]:
+                    self.best = {"psnr": scores["psnr"], "ssim": scores["ssim"], "epoch": epoch}
+                    if self.dist.is_main:
+                        save_checkpoint(self.out / "best.pt", self._state())
+                self._postfix(bar, epoch, record["w_loss"])
+            self.dist.check_same({"alpha/beta": self.net.arch_parameters(),
+                                  "weights": self.net.weight_parameters()}, f"after epoch {epoch}")
+            record.update(seconds=timer.seconds(), peak_rss_mb=peak_rss_mb())
+            if self.dist.is_main:
+                save_checkpoint(self.out / "last.pt", self._state())
+        except FloatingPointError as err:
+            self.epoch = done
+            raise self._diverged(str(err), f"the end of epoch {epoch}") from None
         if self.dist.is_main:
-            save_checkpoint(self.out / "last.pt", self._state())
             self.metrics.append(record)
             self.log.record(record, "epoch", s.epochs)
             self.scalars.add(record, "epoch")
@@ -329,6 +344,12 @@ class SearchRun:
         current = derive_genotype(self.net, prior=self.cfg.search.path_prior)
         return decisiveness(np.array(current.alpha), np.array(current.beta), self.cfg.space,
                             before, current, self.cfg.search.path_prior)
+
+    def _diverged(self, problem: str, where: str) -> HinasError:
+        kept = (f"the last good checkpoint {self.out / 'last.pt'} (epoch {self.epoch}) is kept"
+                if self.epoch else "no epoch had finished")
+        return HinasError(f"{problem} at {where}; stopped ({kept}); try a lower learning rate "
+                          f"(--resume --set search.w_lr=...)")
 
     def _postfix(self, bar, epoch: int, loss: float) -> None:
         best = self.best["psnr"]
@@ -344,13 +365,15 @@ class SearchRun:
         if s.strategy == "random":
             genotype = self._random_best(meta)
         else:
-            if (self.out / "best.pt").exists():
+            validated = self.best["epoch"] > 0
+            if validated:
                 self.net.load_state_dict(load_checkpoint(self.out / "best.pt")["model"])
             upto = self.best["epoch"] or self.epoch
             decision = verdict(records, upto)
-            meta.update(best_epoch=self.best["epoch"], best_val_psnr=self.best["psnr"],
-                        best_val_ssim=self.best["ssim"], path_prior=s.path_prior,
-                        arch_budget=self.budget, verdict=decision,
+            meta.update(best_epoch=self.best["epoch"],
+                        best_val_psnr=self.best["psnr"] if validated else None,
+                        best_val_ssim=self.best["ssim"] if validated else None,
+                        path_prior=s.path_prior, arch_budget=self.budget, verdict=decision,
                         decisiveness={k: v for r in records if r["epoch"] == upto
                                       for k, v in r.items() if k in DECISIVENESS_KEYS})
             genotype = derive_genotype(self.net, meta, s.path_prior)
@@ -361,9 +384,10 @@ class SearchRun:
         if self.dist.is_main:
             genotype.save(self.out / "genotype.json")
             decided = genotype.meta.get("verdict", {}).get("message")
+            best = genotype.meta["best_val_psnr"]
             self.log.write(f"genotype written to {self.out / 'genotype.json'}: width path "
                            f"{genotype.path}, best validation PSNR "
-                           f"{genotype.meta['best_val_psnr']:.2f} dB"
+                           + (f"{best:.2f} dB" if best is not None else "none (no epoch validated)")
                            + (f"; search {decided}" if decided else ""))
             plot_genotype(genotype, self.out / "architecture.png")
             plot_curves(records, self.out / "curves.png", "epoch")
@@ -399,5 +423,7 @@ class _ArchBound(nn.Module):
 
 def search(cfg: Config, data_dir: str | Path, out: str | Path, resume: bool = False,
            quiet: bool = False) -> Genotype:
-    """Run (or resume) a search in run folder `out` on the images of `data_dir`."""
-    return SearchRun(cfg, data_dir, out, resume, quiet).run()
+    """Run (or resume) a search in run folder `out` (new or empty unless `resume`; held by this
+    run alone, see :class:`hinas.runs.RunFolder`) on the images of `data_dir`."""
+    with RunFolder(out, resume, "a search"):
+        return SearchRun(cfg, data_dir, out, resume, quiet).run()

@@ -29,8 +29,9 @@ Run folder: `config.yaml`, `model.json` + `genotype.json` (what is trained, see
 scheduler, RNG states, iteration, best; written at every validation and at the end),
 `metrics.jsonl` (every `train.log_every` iterations: iter, loss, lr, seconds; every validation:
 val_psnr, val_ssim, peak_rss_mb) and `curves.png`. `resume=True` continues from `last.pt`;
-raising `train.iters` on resume extends a finished run (the schedule is then recomputed for the
-new length from the resumed iteration on).
+a config whose `train.iters`, `train.lr` or `train.lr_min` differ from the checkpoint's changes
+the rest of the run (the schedule is recomputed from the resumed iteration on; see
+:func:`hinas.runs.resume_changes`), so raising `train.iters` extends a finished run.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from torch.utils.data import Dataset
 
 from hinas.complexity import count_params
 from hinas.config import Config, TrainConfig, save_config
-from hinas.data import PatchDataset, collect_images, load_images, split_images
+from hinas.data import PatchDataset, collect_images, load_images, relative_name, split_images
 from hinas.degradations import task_degradation
 from hinas.distributed import launch
 from hinas.errors import HinasError, warn
@@ -62,13 +63,17 @@ from hinas.models import WEIGHTS_FILE, ModelSpec, get_model_entry, save_weights
 from hinas.runlog import RunLog, run_header
 from hinas.runs import (
     MetricsLog,
+    RunFolder,
     Timer,
     load_checkpoint,
     peak_rss_mb,
     progress,
+    record_resume_changes,
+    resume_changes,
     rng_state,
     save_checkpoint,
     seed_everything,
+    set_learning_rate,
     set_rng_state,
 )
 from hinas.scalars import ScalarLog
@@ -166,7 +171,8 @@ def prepare_data(cfg: Config, data_dirs: list[str]) -> TrainData:
     patches = PatchDataset({p: images[p] for p in train}, t.crop, task_degradation(cfg.task),
                            augment=True, length=t.batch_size, seed=cfg.seed)
     return TrainData(patches, {p: images[p] for p in val},
-                     {"train": [str(p) for p in train], "val": [str(p) for p in val]})
+                     {"train": [relative_name(p, data_dirs) for p in train],
+                      "val": [relative_name(p, data_dirs) for p in val]})
 
 
 def init_weights(net: nn.Module, folder: str | Path) -> dict[str, Any]:
@@ -201,13 +207,8 @@ class TrainRun:
         self.cfg, self.spec, self.out = cfg, spec, Path(out)
         self.quiet, self.device = quiet or not self.dist.is_main, self.dist.device
         last = self.out / "last.pt"
-        if not resume and last.exists():
-            raise HinasError(f"{self.out}: holds a training run already; use --resume or "
-                             f"another --out")
         if resume and not last.exists():
             raise HinasError(f"{self.out}: nothing to resume (no last.pt)")
-        self.dist.barrier()  # every rank has looked before rank 0 writes
-        self.out.mkdir(parents=True, exist_ok=True)
         t = cfg.train
         seed_everything(cfg.seed)
         self.data = prepare_data(cfg, data_dirs)
@@ -297,6 +298,7 @@ class TrainRun:
                 "rng": rng_state(), "config": self.cfg.to_dict(), "model_spec": self.spec.to_dict()}
 
     def _restore(self, state: dict) -> None:
+        changes = resume_changes(state["config"], self.cfg.to_dict(), self.out / "last.pt")
         self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -307,6 +309,13 @@ class TrainRun:
         set_rng_state(state["rng"])
         if self.dist.is_main:
             self.metrics.truncate(self.iteration, "iter")
+        if any(key.startswith("train.") for key in changes):
+            t = self.cfg.train
+            set_learning_rate(self.optimizer, self.scheduler, t.lr,
+                              t.lr * lr_factor(t, self.iteration))
+        if changes and self.dist.is_main:
+            record_resume_changes(self.out, {"iter": self.iteration}, changes,
+                                  self.cfg.to_dict())
 
     def run(self) -> ModelSpec:
         """Train the remaining iterations; return the model spec with the run's summary."""
@@ -332,12 +341,7 @@ class TrainRun:
                         gt.to(self.device, memory_format=fmt), t.grad_clip,
                         precision=self.precision)
                 except FloatingPointError as err:
-                    kept = (f"the last good checkpoint {self.out / 'last.pt'} (iteration "
-                            f"{self.saved_iteration}) is kept" if self.saved_iteration
-                            else "no checkpoint had been written yet")
-                    raise HinasError(f"loss became {err.args[0]} at iteration {it}; stopped, "
-                                     f"{kept}; try a lower learning rate "
-                                     f"(--set train.lr=...)") from None
+                    raise self._diverged(f"loss became {err.args[0]}", it) from None
                 self.scheduler.step()
                 self.iteration = it
                 self.pending.append(loss)
@@ -347,7 +351,10 @@ class TrainRun:
                                    "seconds": timer.seconds(), **self.dist.describe(t.batch_size)})
                     self.pending, timer = [], Timer()
                 if it % t.val_every == 0 or it == t.iters:
-                    self._validate_and_checkpoint()
+                    try:
+                        self._validate_and_checkpoint()
+                    except FloatingPointError as err:
+                        raise self._diverged(str(err), it) from None
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2g}",
                                 best_val_psnr=f"{self.best['psnr']:.2f}" if self.best["iter"]
@@ -355,6 +362,13 @@ class TrainRun:
         finally:
             bar.close()
         return self._finish()
+
+    def _diverged(self, problem: str, it: int) -> HinasError:
+        kept = (f"the last good checkpoint {self.out / 'last.pt'} (iteration "
+                f"{self.saved_iteration}) is kept" if self.saved_iteration
+                else "no checkpoint had been written yet")
+        return HinasError(f"{problem} at iteration {it}; stopped, {kept}; try a lower learning "
+                          f"rate (--resume --set train.lr=...)")
 
     def _validate_and_checkpoint(self) -> None:
         """Score the validation images; save the weights if best (before last.pt, so that a
@@ -410,7 +424,8 @@ def train(cfg: Config, data: str | Path | list[str | Path] | None, out: str | Pa
     means the folders it records. With `budget_seconds` the iteration count is chosen so that
     the run ends within that time on `budget_clock` (`wall` or this process's `cpu` time; a
     resumed run keeps its recorded count). `init_from` (a trained-model folder) starts the
-    network from that model's weights where names and shapes match."""
+    network from that model's weights where names and shapes match. `out` must be new or empty
+    unless `resume`, and is held by this run alone (see :class:`hinas.runs.RunFolder`)."""
     out = Path(out)
     if resume and (out / "model.json").exists():
         spec = ModelSpec.load(out)
@@ -424,5 +439,6 @@ def train(cfg: Config, data: str | Path | list[str | Path] | None, out: str | Pa
         if not data:
             raise HinasError("no training images: give --data DIR")
     folders = [str(d) for d in ([data] if isinstance(data, (str, Path)) else data)]
-    return TrainRun(cfg, spec, folders, out, resume, quiet, budget_seconds, budget_clock,
-                    init_from).run()
+    with RunFolder(out, resume, "a training run"):
+        return TrainRun(cfg, spec, folders, out, resume, quiet, budget_seconds, budget_clock,
+                        init_from).run()

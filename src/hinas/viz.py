@@ -16,8 +16,9 @@ from matplotlib.patches import FancyArrowPatch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from hinas.config import SpaceConfig  # noqa: E402
+from hinas.errors import HinasError  # noqa: E402
 from hinas.genotype import Genotype  # noqa: E402
-from hinas.io import atomic_path  # noqa: E402
+from hinas.io import atomic_path, check_output_file  # noqa: E402
 from hinas.supernet import layer_levels  # noqa: E402
 
 OP_STYLES = {
@@ -124,9 +125,18 @@ def _draw_cell(ax: plt.Axes, cell: list[list[tuple[int, str]]], title: str) -> N
     ax.axis("off")
 
 
+PLOT_FORMATS = ("", ".png", ".svg", ".pdf")
+"""File extensions the architecture drawing can be written as (none: PNG)."""
+
+
 def plot_genotype(genotype: Genotype, path: str | Path, multiplier: float = 1.0) -> None:
     """Draw the network (stem, width path, tail) and every layer's cell, with an operation legend
-    (inputs labelled c_{k-2}, c_{k-1}), at node widths × `multiplier`, to a file."""
+    (inputs labelled c_{k-2}, c_{k-1}), at node widths × `multiplier`, to a file (.png, .svg or
+    .pdf)."""
+    if Path(path).suffix.lower() not in PLOT_FORMATS:
+        raise HinasError(f"{path}: cannot draw to a {Path(path).suffix} file; use .png, .svg "
+                         f"or .pdf")
+    check_output_file(path)
     space, layers = genotype.space, genotype.space.layers
     cell_width = 1.6 * (space.nodes + 1) + 1.3  # data units of `_draw_cell`, 3 units high
     fig_width = max(9.0, 1.2 * cell_width)

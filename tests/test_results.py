@@ -1,0 +1,66 @@
+"""The committed benchmark results are portable: no text in them (JSON values, PNG metadata)
+holds an absolute path of the machine that made them."""
+
+import json
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+from PIL import Image
+
+from hinas.data import relative_name
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+ABSOLUTE = re.compile(r"^(/|~|[A-Za-z]:[\\/])")
+
+
+def _committed() -> list[Path]:
+    out = subprocess.run(["git", "ls-files", str(RESULTS)], cwd=REPO, capture_output=True,
+                         text=True, check=False)
+    files = [REPO / f for f in out.stdout.split()] if out.returncode == 0 else []
+    return files or [p for p in RESULTS.rglob("*") if p.is_file()]
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def _absolute_paths(text: str) -> list[str]:
+    try:
+        tokens = shlex.split(text)
+    except ValueError:
+        tokens = text.split()
+    return [t for t in tokens if ABSOLUTE.match(t)]
+
+
+def test_no_committed_result_holds_an_absolute_path():
+    found = {}
+    for path in _committed():
+        if path.suffix == ".json":
+            texts = list(_strings(json.loads(path.read_text())))
+        elif path.suffix == ".png":
+            with Image.open(path) as im:
+                texts = [str(v) for v in im.info.values() if isinstance(v, str)]
+        else:
+            texts = [path.read_text(errors="ignore")]
+        bad = [p for text in texts for p in _absolute_paths(text)]
+        if bad:
+            found[path.relative_to(REPO).as_posix()] = bad[:3]
+    assert not found
+
+
+def test_images_are_named_relative_to_their_data_folder(tmp_path):
+    a, b = tmp_path / "T91", tmp_path / "BSDS" / "train"
+    assert relative_name(a / "x.png", a) == "x.png"
+    assert relative_name(b / "sub" / "y.jpg", [a, b]) == "train/sub/y.jpg"
+    assert relative_name(a / "x.png", [a, b]) == "T91/x.png"

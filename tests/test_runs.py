@@ -1,0 +1,244 @@
+"""Run folders: checkpoints hold only tensors and plain values and a crafted one is refused
+without running anything; non-finite weights are never saved and a non-finite output is a
+failure; settings changed on resume are applied (learning rates, length) or refused."""
+
+import json
+import math
+import random
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import hinas.train as train_module
+from hinas.cli import main
+from hinas.config import TaskConfig, load_config
+from hinas.errors import HinasError, NonFiniteError
+from hinas.evaluate import EvalPair, score_outputs
+from hinas.models import save_weights
+from hinas.runs import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from hinas.train import lr_factor
+from tiny_runs import tiny_genotype, train_tiny, write_photos
+
+
+class Payload:
+    """Unpickling this object runs code: it writes `marker`."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return exec, (f"open({self.marker!r}, 'w').write('ran')",)
+
+
+def write_payload(path, marker):
+    torch.save({"model": {}, "iteration": 1, "hook": Payload(marker)}, path)
+
+
+def test_payload_checkpoint_is_refused_and_nothing_runs(tmp_path):
+    marker = tmp_path / "ran"
+    write_payload(tmp_path / "last.pt", marker)
+    with pytest.raises(HinasError, match="refused: the checkpoint holds objects other than"):
+        load_checkpoint(tmp_path / "last.pt")
+    assert not marker.exists()
+
+
+def test_rng_state_round_trips_through_a_weights_only_checkpoint(tmp_path):
+    random.seed(1)
+    np.random.seed(2)
+    np.random.standard_normal()  # a cached Gaussian is part of NumPy's state
+    torch.manual_seed(3)
+    save_checkpoint(tmp_path / "c.pt", {"rng": rng_state(), "sample_rng":
+                                        np.random.default_rng([3, 7]).bit_generator.state})
+    expected = (random.random(), np.random.standard_normal(), torch.rand(1).item())
+    random.seed(9)
+    np.random.seed(9)
+    torch.manual_seed(9)
+    state = load_checkpoint(tmp_path / "c.pt")
+    set_rng_state(state["rng"])
+    assert (random.random(), np.random.standard_normal(), torch.rand(1).item()) == expected
+    rng = np.random.default_rng()
+    rng.bit_generator.state = state["sample_rng"]
+    assert rng.random() == np.random.default_rng([3, 7]).random()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    base = tmp_path_factory.mktemp("runs")
+    photos = write_photos(base / "photos")
+    return train_tiny(base / "run", photos, tiny_genotype(TaskConfig(sigma=[25.0]))), photos
+
+
+@pytest.mark.parametrize("command", ["train", "search"])
+def test_resume_from_a_payload_checkpoint_is_a_one_line_error(trained, tmp_path, capsys,
+                                                                command):
+    run, photos = trained
+    run = shutil.copytree(run, tmp_path / "t")
+    data = []
+    if command == "search":
+        data = ["--data", str(photos)]
+        assert main(["search", "--preset", "tiny", "--quiet", *data, "--out",
+                     str(tmp_path / "s"), "--set", "search.epochs=1"]) == 0
+        run = tmp_path / "s"
+    marker = tmp_path / "ran"
+    write_payload(run / "last.pt", marker)
+    capsys.readouterr()
+    assert main([command, "--resume", "--out", str(run), "--quiet", *data]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"hinas: error: {run / 'last.pt'}: refused")
+    assert not marker.exists()
+
+
+def test_non_finite_weights_are_never_written(tmp_path):
+    net = torch.nn.Conv2d(1, 1, 3)
+    with torch.no_grad():
+        net.weight[0, 0, 0, 0] = math.inf
+    with pytest.raises(NonFiniteError, match="weight"):
+        save_checkpoint(tmp_path / "last.pt", {"model": net.state_dict()})
+    with pytest.raises(NonFiniteError, match="weight"):
+        save_weights(net, tmp_path / "model.safetensors")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_non_finite_output_is_a_failure_not_a_score():
+    pair = EvalPair("a.png", np.zeros((16, 16, 1)), np.zeros((16, 16, 1), np.uint8))
+    with pytest.raises(NonFiniteError, match="a.png: the restored image holds non-finite"):
+        score_outputs(lambda lq: lq * np.nan, [pair], TaskConfig(sigma=[25.0]))
+
+
+def test_weights_turning_nan_stop_training_and_keep_the_good_checkpoint(trained, tmp_path,
+                                                                         monkeypatch):
+    _, photos = trained
+    real_step, calls = train_module.optimisation_step, []
+
+    def poisons_at_20(net, *args, **kwargs):
+        loss = real_step(net, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 20:  # finite loss, then the update leaves a NaN weight
+            with torch.no_grad():
+                next(net.parameters()).fill_(math.nan)
+        return loss
+
+    monkeypatch.setattr(train_module, "optimisation_step", poisons_at_20)
+    run = tmp_path / "run"
+    genotype = tmp_path / "g.json"
+    tiny_genotype(TaskConfig(sigma=[25.0])).save(genotype)
+    rc = main(["train", "--genotype", str(genotype), "--data", str(photos), "--out", str(run),
+               "--preset", "tiny", "--quiet"])
+    assert rc == 2
+    assert load_checkpoint(run / "last.pt")["iteration"] == 10
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iter"] for r in records if "val_psnr" in r] == [10]
+
+
+def _log(run, key):
+    return [json.loads(line) for line in (run / key).read_text().splitlines()]
+
+
+def test_train_resume_applies_a_new_learning_rate_and_length(trained, tmp_path, capsys):
+    run = shutil.copytree(trained[0], tmp_path / "run")
+    assert main(["train", "--resume", "--out", str(run), "--quiet", "--set", "train.lr=0.01",
+                 "--set", "train.iters=40"]) == 0
+    assert "train.lr 0.05 -> 0.01" in capsys.readouterr().err
+    cfg = load_config(run / "config.yaml")
+    assert (cfg.train.lr, cfg.train.iters) == (0.01, 40)
+    logged = {r["iter"]: r["lr"] for r in _log(run, "metrics.jsonl") if "lr" in r}
+    for it in (35, 40):
+        assert logged[it] == pytest.approx(0.01 * lr_factor(cfg.train, it - 1), rel=1e-12)
+    assert _log(run, "resumes.jsonl") == [
+        {"iter": 30, "changes": {"train.iters": [30, 40], "train.lr": [0.05, 0.01]}}]
+
+
+def test_resume_refuses_settings_that_would_change_the_experiment(trained, capsys):
+    run, _ = trained
+    before = (run / "last.pt").read_bytes()
+    assert main(["train", "--resume", "--out", str(run), "--quiet", "--set",
+                 "train.batch_size=8"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "last.pt: train.batch_size cannot change on --resume" in err
+    assert (run / "last.pt").read_bytes() == before
+
+
+def test_search_resume_applies_new_epochs_and_learning_rate(trained, tmp_path):
+    _, photos = trained
+    run = tmp_path / "s"
+    common = ["--preset", "tiny", "--quiet", "--data", str(photos), "--out", str(run)]
+    assert main(["search", *common, "--set", "search.epochs=1"]) == 0
+    assert main(["search", "--resume", *common, "--set", "search.epochs=2",
+                 "--set", "search.w_lr=0.01"]) == 0
+    cfg = load_config(run / "config.yaml")
+    second = _log(run, "metrics.jsonl")[1]
+    assert second["epoch"] == 2
+    assert second["w_lr"] == pytest.approx(
+        cfg.search.w_lr_min + (0.01 - cfg.search.w_lr_min) * 0.5 * (1 + math.cos(math.pi / 2)))
+    assert json.loads((run / "genotype.json").read_text())["meta"]["epochs"] == 2
+
+
+def _search(photos, out, *extra):
+    return main(["search", "--preset", "tiny", "--quiet", "--data", str(photos), "--out",
+                 str(out), "--set", "search.epochs=1", *extra])
+
+
+def _one_line(capsys, *expected):
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("hinas: error: "), err
+    for text in expected:
+        assert text in err, err
+
+
+def test_a_run_folder_in_use_is_refused(trained, tmp_path, capsys):
+    import fcntl
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    with open(out / ".hinas.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another run holds the folder
+        assert _search(trained[1], out) == 2
+    _one_line(capsys, f"{out}: another hinas run is using this folder")
+    assert _search(trained[1], out) == 0  # released: the folder is usable again
+    assert not (out / ".hinas.lock").exists()  # a finished run leaves no lock file
+
+
+def test_a_new_run_into_a_non_empty_folder_is_refused(trained, tmp_path, capsys):
+    out = tmp_path / "used"
+    out.mkdir()
+    (out / "best.pt").write_bytes(b"stale")
+    assert _search(trained[1], out) == 2
+    _one_line(capsys, f"{out}: not empty (holds best.pt)")
+    assert sorted(p.name for p in out.iterdir()) == ["best.pt"]
+
+
+def test_temp_files_of_a_killed_run_are_removed_on_resume(trained, tmp_path):
+    out = tmp_path / "s"
+    assert _search(trained[1], out) == 0
+    stale = out / ".last.pt.x1y2z3.tmp.pt"
+    stale.write_bytes(b"torn")
+    assert _search(trained[1], out, "--resume") == 0
+    assert not stale.exists()
+
+
+@pytest.mark.parametrize("command", ["search", "train"])
+def test_a_failed_input_check_leaves_no_run_folder(trained, tmp_path, capsys, command):
+    out = tmp_path / "new" / "run"
+    genotype = tmp_path / "g.json"
+    tiny_genotype(TaskConfig(sigma=[25.0])).save(genotype)
+    extra = ["--genotype", str(genotype)] if command == "train" else []
+    assert main([command, "--preset", "tiny", "--quiet", "--data", str(tmp_path / "nope"),
+                 "--out", str(out), *extra]) == 2
+    _one_line(capsys, "nope: no such folder")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["search", "train"])
+def test_out_that_is_a_file_is_a_one_line_error(trained, tmp_path, capsys, command):
+    out = tmp_path / "file.txt"
+    out.write_text("mine")
+    genotype = tmp_path / "g.json"
+    tiny_genotype(TaskConfig(sigma=[25.0])).save(genotype)
+    extra = ["--genotype", str(genotype)] if command == "train" else []
+    assert main([command, "--preset", "tiny", "--quiet", "--data", str(trained[1]),
+                 "--out", str(out), *extra]) == 2
+    _one_line(capsys, f"{out}: is a file; --out takes a run folder")
+    assert out.read_text() == "mine"
