@@ -83,3 +83,13 @@ def test_a_too_wide_derived_network_is_refused(model, tmp_path, capsys):
                  str(tmp_path / "run"), "--preset", "tiny", "--set",
                  "train.width_multiplier=16"]) == 2
     assert f"{path}: a node width of 32768 (over 2048)" in capsys.readouterr().err
+
+
+def test_switch_options_take_booleans_only():
+    from hinas.errors import HinasError
+    from hinas.models import get_model_entry
+
+    entry = get_model_entry("fsrcnn")
+    entry.check_options({"residual": False, "d": 32})
+    with pytest.raises(HinasError, match="option residual of 'fsrcnn' must be true or false"):
+        entry.check_options({"residual": 1})

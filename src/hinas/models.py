@@ -71,8 +71,8 @@ class ModelEntry:
 
     def check_options(self, options: Any) -> None:
         """Raise HinasError unless `options` maps options the builder takes to sane values:
-        an integer option (a count or a width) in 1..MAX_WIDTH, a real one (a factor) finite
-        and in (0, MAX_FACTOR]."""
+        a switch true or false, an integer option (a count or a width) in 1..MAX_WIDTH, a real
+        one (a factor) finite and in (0, MAX_FACTOR]."""
         if not isinstance(options, dict):
             raise HinasError(f"options must be a mapping, got {options!r}")
         kinds = {n: t for n, t in typing.get_type_hints(self.build).items()
@@ -82,7 +82,9 @@ class ModelEntry:
             raise HinasError(f"architecture {self.name!r} has no option(s) {', '.join(unknown)}; "
                              f"known: {', '.join(kinds) or 'none'}")
         for name, value in options.items():
-            if kinds[name] is int:
+            if kinds[name] is bool:
+                ok, limits = isinstance(value, bool), "true or false"
+            elif kinds[name] is int:
                 ok = isinstance(value, int) and not isinstance(value, bool) \
                     and 1 <= value <= MAX_WIDTH
                 limits = f"an integer in 1..{MAX_WIDTH}"
