@@ -123,8 +123,11 @@ def make_genotype(args: argparse.Namespace, work: Path, name: str):
     if kind in ("hinas", "rsws"):
         seed = int(index.lstrip("s"))
         run = path.parent
+        resume = (run / "last.pt").exists()
+        if run.exists() and not resume:
+            shutil.rmtree(run)
         return search(config(args, seed, "hinas" if kind == "hinas" else "random"), args.data,
-                      run, resume=(run / "last.pt").exists(), quiet=True)
+                      run, resume=resume, quiet=True)
     reference = make_genotype(args, work, f"hinas_s{args.search_seeds[0]}")
     cfg = config(args)
     multiplier = cfg.train.width_multiplier
@@ -147,7 +150,10 @@ def train_unit(args: argparse.Namespace, work: Path, run: str, name: str, seed: 
         return
     genotype = make_genotype(args, work, name)
     cfg = config(args, seed)
-    train(cfg, args.data, out, genotype, resume=(out / "model.json").exists(), quiet=True)
+    resume = (out / "last.pt").exists()
+    if out.exists() and not resume:  # cut before its first checkpoint: start it again
+        shutil.rmtree(out)
+    train(cfg, args.data, out, genotype, resume=resume, quiet=True)
     (out / "done").write_text("")
 
 
