@@ -51,6 +51,9 @@ def test_no_committed_result_holds_an_absolute_path():
         elif path.suffix == ".png":
             with Image.open(path) as im:
                 texts = [str(v) for v in im.info.values() if isinstance(v, str)]
+        elif path.suffix == ".safetensors":  # binary tensors after a JSON header
+            size = int.from_bytes(path.read_bytes()[:8], "little")
+            texts = list(_strings(json.loads(path.read_bytes()[8:8 + size])))
         else:
             texts = [path.read_text(errors="ignore")]
         bad = [p for text in texts for p in _absolute_paths(text)]
