@@ -1,5 +1,5 @@
-"""Tiled inference (SPEC §3): a model runs on tile×tile windows that overlap by `overlap` pixels,
-and the outputs are blended with a linear ramp across each overlap.
+"""Tiled inference (docs/decisions.md §3): a model runs on tile×tile windows that overlap by
+`overlap` pixels, and the outputs are blended with a linear ramp across each overlap.
 
 :func:`tiled_bands` yields the blended output one horizontal band at a time: a band is final as
 soon as the next row of tiles cannot touch it, so only about one row of tiles (input and output)
