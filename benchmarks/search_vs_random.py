@@ -24,9 +24,9 @@ agree (same width path, share of identical (input, op) choices); and a PSNR-vs-p
 
 Example (pieces, then the report):
 python benchmarks/search_vs_random.py --data ../shared/data/BSDS500 --test ../shared/data/Set12
-  --out /tmp/svr --units hinas_s0,hinas_s1 --threads 1
+  --out runs/svr --units hinas_s0,hinas_s1 --threads 1
 python benchmarks/search_vs_random.py --data ../shared/data/BSDS500 --test ../shared/data/Set12
-  --out /tmp/svr --report --json benchmarks/results/search_vs_random.json
+  --out runs/svr --report --json benchmarks/results/search_vs_random.json
   --export benchmarks/results/search_vs_random
 """
 

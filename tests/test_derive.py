@@ -160,14 +160,14 @@ def test_normalised_entropy_and_decisiveness_measures():
     space = SpaceConfig(width=2, nodes=3, layers=3)
     net = Supernet(space, TaskConfig())
     g0 = derive_genotype(net)
-    record = decisiveness(np.array(g0.alpha), np.array(g0.beta), space, g0, g0)
+    record = decisiveness(g0, g0)
     assert record["alpha_entropy"] == pytest.approx([1.0] * 3)
     assert record["beta_entropy"] == pytest.approx(1.0)
     assert record["path_margin"] == pytest.approx(0.0) and record["choices_changed"] == 0
     with torch.no_grad():
         net.alpha[0, 0, PRIMITIVES.index("conv_3x3")] += 3.0
     g1 = derive_genotype(net)
-    moved = decisiveness(np.array(g1.alpha), np.array(g1.beta), space, g0, g1)
+    moved = decisiveness(g1, g0)
     assert moved["alpha_entropy"][0] < 1.0 and moved["alpha_entropy"][1] == pytest.approx(1.0)
     assert moved["choices_changed"] == (g0.cells != g1.cells) * sum(
         len(set(a) ^ set(b)) // 2 for a, b in zip(g0.cells[0], g1.cells[0], strict=True))

@@ -10,7 +10,7 @@ import torch
 
 from hinas.cells import cell_edges
 from hinas.genotype import Genotype
-from hinas.ops import OPS
+from hinas.ops import usable_columns
 from hinas.supernet import Supernet, layer_levels, sources
 
 
@@ -19,7 +19,7 @@ def top2_cell(weights: np.ndarray, nodes: int, ops: list[str]) -> list[list[tupl
 
     `weights` is softmax(α) of one layer, shape [edges, len(ops)] (DARTS discretisation).
     """
-    usable = [c for c, op in enumerate(ops) if OPS[op].build is not None]
+    usable = usable_columns(ops)
     edges = cell_edges(nodes)
     cell = []
     for j in range(nodes):
@@ -87,23 +87,23 @@ def normalised_entropy(probs: np.ndarray) -> np.ndarray:
 def edge_margin(weights: np.ndarray, nodes: int, ops: list[str]) -> float:
     """Mean, over nodes with more than two inputs, of how far the weaker kept edge's strength is
     above the strongest dropped edge's (strength = largest non-`none` softmax(α) weight)."""
-    usable = [c for c, op in enumerate(ops) if OPS[op].build is not None]
-    strength = weights[:, usable].max(axis=1)
+    strength = weights[:, usable_columns(ops)].max(axis=1)
+    edges = cell_edges(nodes)
     margins = []
     for j in range(nodes):
-        rows = [row for row, (node, _) in enumerate(cell_edges(nodes)) if node == j]
+        rows = [row for row, (node, _) in enumerate(edges) if node == j]
         if len(rows) > 2:
             ranked = np.sort(strength[rows])[::-1]
             margins.append(ranked[1] - ranked[2])
     return float(np.mean(margins)) if margins else 0.0
 
 
-def decisiveness(alphas: np.ndarray, betas: np.ndarray, space, previous: Genotype | None,
-                 current: Genotype, prior: str = "correct") -> dict:
-    """How decided a search is: normalised entropy of softmax(α) per layer (mean over edges) and of
-    β over sources with ≥ 2 moves, the margin in nats between the best and second-best width path
-    under `prior`, the mean top-2 edge margin, and how many (input, op) choices and path levels
-    changed since `previous` (None: not counted)."""
+def decisiveness(current: Genotype, previous: Genotype | None, prior: str = "correct") -> dict:
+    """How decided the α/β that `current` was derived from are: normalised entropy of softmax(α)
+    per layer (mean over edges) and of β over sources with ≥ 2 moves, the margin in nats between
+    the best and second-best width path under `prior`, the mean top-2 edge margin, and how many
+    (input, op) choices and path levels changed since `previous` (None: not counted)."""
+    alphas, betas, space = np.array(current.alpha), np.array(current.beta), current.space
     ranked = path_scores(betas, prior, best=2)
     sources_b = betas.reshape(-1, betas.shape[-1])
     multi = sources_b[(sources_b > 0).sum(axis=-1) >= 2]

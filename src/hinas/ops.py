@@ -130,6 +130,11 @@ PRIMITIVES: tuple[str, ...] = (
 )
 """The paper's seven candidates, in the column order of α."""
 
+def usable_columns(ops: list[str] | tuple[str, ...]) -> list[int]:
+    """Indices in `ops` of the operations a network can contain (every one but `none`)."""
+    return [c for c, op in enumerate(ops) if get_op(op).build is not None]
+
+
 LEGACY_OPS: dict[str, str] = {"dil_conv_3x3": "dil_sep_conv_3x3",
                               "dil_conv_5x5": "dil_sep_conv_5x5"}
 """What `dil_conv_*` meant in genotype format 1 (a separable dilated conv), by today's names."""

@@ -342,8 +342,7 @@ class SearchRun:
     def _decisiveness(self, before: Genotype) -> dict:
         """Decisiveness of the current α/β, with the choices changed since `before`."""
         current = derive_genotype(self.net, prior=self.cfg.search.path_prior)
-        return decisiveness(np.array(current.alpha), np.array(current.beta), self.cfg.space,
-                            before, current, self.cfg.search.path_prior)
+        return decisiveness(current, before, self.cfg.search.path_prior)
 
     def _diverged(self, problem: str, where: str) -> HinasError:
         kept = (f"the last good checkpoint {self.out / 'last.pt'} (epoch {self.epoch}) is kept"

@@ -33,7 +33,7 @@ from hinas.config import SpaceConfig, TaskConfig
 from hinas.errors import HinasError
 from hinas.genotype import Genotype, layer_levels
 from hinas.network import DerivedNet, Stem, Tail, projection
-from hinas.ops import OPS
+from hinas.ops import usable_columns
 
 MOVES = 3
 
@@ -109,7 +109,7 @@ def sample_path(layers: int, rng: np.random.Generator) -> list[int]:
 def sample_arch(space: SpaceConfig, task: TaskConfig, rng: np.random.Generator) -> SampledArch:
     """Draw an architecture uniformly: per node two distinct inputs, each with a random non-`none`
     op; a width path uniformly among the valid paths (`sample_path`)."""
-    usable = [c for c, op in enumerate(space.ops) if OPS[op].build is not None]
+    usable = usable_columns(space.ops)
     edges = cell_edges(space.nodes)
     alpha = torch.zeros(space.layers, len(edges), len(space.ops))
     beta = torch.zeros(space.layers, 3, MOVES)
