@@ -127,7 +127,6 @@ def networks(args: argparse.Namespace) -> dict[str, list[tuple[str, object]]]:
     from hinas.config import TaskConfig
     from hinas.genotype import Genotype
     from hinas.models import ModelSpec
-
     tasks = args.tasks.split(",")
     given: dict[str, list[tuple[str, Genotype]]] = {t: [] for t in tasks}
     for path in args.genotype:

@@ -181,13 +181,13 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     """Search (where needed), train, and score every method; return the summary."""
     import torch
 
-    from hinas.baselines import get_baseline
+    from hinas.classical import get_method
     from hinas.complexity import count_macs, count_params, measure_latency
     from hinas.config import parse_override, resolve
     from hinas.errors import HinasError
     from hinas.evaluate import (
         describe_device,
-        evaluate_baseline,
+        evaluate_classical,
         evaluate_model,
         load_test_images,
     )
@@ -232,11 +232,11 @@ def run(args: argparse.Namespace, work: Path) -> dict:
             "device": report.device}
     for name in (n for n in CLASSICS[args.task] if n in args.methods):
         try:
-            get_baseline(name, cfg.task)
+            get_method(name, cfg.task)
         except HinasError as err:
             notes.append(f"{name} skipped: {err}")
             continue
-        report = evaluate_baseline(name, cfg.task, images, data=args.test, seed=args.seed,
+        report = evaluate_classical(name, cfg.task, images, data=args.test, seed=args.seed,
                                    quiet=True)
         methods[name] = {
             "kind": "classic", "arch": None, "psnr": report.mean["psnr"],

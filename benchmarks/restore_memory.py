@@ -58,7 +58,6 @@ def make_model(folder: Path, genotype_path: Path, multiplier: float) -> None:
     """A model folder (model.json, genotype.json, weights) for the genotype, untrained."""
     from hinas.genotype import Genotype
     from hinas.models import WEIGHTS_FILE, ModelSpec, save_weights
-
     genotype = Genotype.load(genotype_path)
     spec = ModelSpec("hinas", genotype.task, {"width_multiplier": multiplier}, genotype)
     folder.mkdir(parents=True, exist_ok=True)

@@ -60,9 +60,9 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
     """Run the whole search in this process for `mode`; return its wall time and peak RSS."""
     import torch
 
+    from hinas.architectures import hinas_net
     from hinas.complexity import count_macs, count_params
     from hinas.config import resolve
-    from hinas.models import hinas_net
     from hinas.runs import peak_rss_mb
     from hinas.search import search
     from quality import COST_SIZE

@@ -110,11 +110,11 @@ def make_genotype(args: argparse.Namespace, work: Path, name: str):
     """Search (or resume searching) or draw the genotype of unit `name`; reuse a finished one."""
     import numpy as np
 
+    from hinas.arch import random_genotype
+    from hinas.architectures import DerivedNet
     from hinas.complexity import count_params
     from hinas.genotype import Genotype
-    from hinas.network import DerivedNet
     from hinas.search import search
-    from hinas.supernet import random_genotype
 
     path = genotype_path(work, name)
     if path.exists():
@@ -237,7 +237,6 @@ def score(args: argparse.Namespace, work: Path) -> tuple[dict, dict]:
     from hinas.evaluate import evaluate_model, load_test_images
     from hinas.genotype import Genotype
     from hinas.models import load_model
-
     cfg = config(args)
     images, _ = load_test_images(args.test, cfg.task.channels)
     genotypes = {name: Genotype.load(genotype_path(work, name)) for name in genotype_units(args)

@@ -157,6 +157,8 @@ def test_arch_show_plot_to_an_unknown_format(models, capsys):
 @pytest.mark.parametrize("override, problem", [
     ("search.epochs=[1", "override 'search.epochs=[1': the value is not valid YAML"),
     ("search.batch_size=100000000", "search.batch_size must be in 1..4096, got 100000000"),
+    ("space.ops=[conv_3x3,conv_9x9]", "space.ops: unknown operation(s) ['conv_9x9']; known: "),
+    ("space.ops=[none]", "space.ops must hold at least one operation other than 'none'"),
 ])
 def test_malformed_or_absurd_overrides(models, tmp_path, capsys, override, problem):
     fails(capsys, ["search", "--preset", "tiny", "--data", models["gray"], "--out",

@@ -5,12 +5,12 @@ import pytest
 from skimage import data
 
 from hinas.degradations import (
+    DEGRADATIONS,
     BicubicDown,
     GaussianNoise,
     bicubic_sr,
     build_degradation,
     imresize,
-    list_degradations,
     modcrop,
     noisy_for_image,
     sr_pair_for_image,
@@ -84,10 +84,10 @@ EXAMPLE_OPTIONS = {"denoise": {"sigma": 25}, "sr": {"scale": 3}}
 
 
 def test_every_degradation_has_example_options():
-    assert set(EXAMPLE_OPTIONS) == set(list_degradations())
+    assert set(EXAMPLE_OPTIONS) == set(DEGRADATIONS.names())
 
 
-@pytest.mark.parametrize("task", list_degradations())
+@pytest.mark.parametrize("task", DEGRADATIONS.names())
 def test_registered_degradation_contract(task):
     deg = build_degradation(task, **EXAMPLE_OPTIONS[task])
     hr = data.astronaut()[:48, :60].astype(np.float32) / 255

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hinas.cells import cell_edges
-from hinas.config import SpaceConfig, TaskConfig
+from hinas.config import PRIMITIVES, SpaceConfig, TaskConfig
 from hinas.derive import (
     decisiveness,
     derive_genotype,
@@ -16,7 +16,6 @@ from hinas.derive import (
     verdict,
     viterbi,
 )
-from hinas.ops import PRIMITIVES
 from hinas.supernet import Supernet, beta_mask
 
 OPS = list(PRIMITIVES)

@@ -9,13 +9,13 @@ import torch
 from PIL import Image
 from skimage import data
 
-import hinas.baselines as baselines
-from hinas.baselines import get_baseline, list_baselines
+import hinas.classical as classical
+from hinas.classical import METHODS, get_method
 from hinas.cli import main
 from hinas.config import TaskConfig
 from hinas.errors import HinasError
 from hinas.evaluate import (
-    evaluate_baseline,
+    evaluate_classical,
     evaluate_model,
     load_test_images,
     make_pairs,
@@ -58,7 +58,7 @@ def identity_model():
 @pytest.mark.parametrize("scale,name", sorted(ANCHORS))
 def test_bicubic_anchors_through_the_cli(dataset, tmp_path, scale, name):
     out = tmp_path / "bicubic.json"
-    assert main(["eval", "--baseline", "bicubic", "--task", "sr", "--scale", str(scale),
+    assert main(["eval", "--method", "bicubic", "--task", "sr", "--scale", str(scale),
                  "--data", str(dataset(f"{name}/HR")), "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     psnr, ssim = ANCHORS[scale, name]
@@ -105,7 +105,7 @@ def test_eval_takes_several_folders(run, photos, tmp_path, capsys):
     printed = captured.out.splitlines()
     assert printed[-2] == f"results written to {out}"
     assert printed[-1] == f"next: hinas restore --model {run} INPUT... -o OUTDIR"
-    assert main(["eval", "--baseline", "noisy", "--sigma", "50", "--data", str(photos),
+    assert main(["eval", "--method", "noisy", "--sigma", "50", "--data", str(photos),
                  "--quiet"]) == 0
     assert capsys.readouterr().err == ""
     write_photos(tmp_path / "again", GRAY_PHOTOS[:1])
@@ -117,9 +117,9 @@ def test_eval_takes_several_folders(run, photos, tmp_path, capsys):
 def test_every_method_sees_the_same_noisy_input(photos):
     images, _ = load_test_images(photos, 1)
     as_model = evaluate_model(identity_model(), DENOISE, images, seed=3)
-    as_baseline = evaluate_baseline("noisy", DENOISE, images, seed=3)
+    as_baseline = evaluate_classical("noisy", DENOISE, images, seed=3)
     assert [r["psnr"] for r in as_model.rows] == [r["psnr"] for r in as_baseline.rows]
-    other_seed = evaluate_baseline("noisy", DENOISE, images, seed=4)
+    other_seed = evaluate_classical("noisy", DENOISE, images, seed=4)
     assert as_baseline.rows[0]["psnr"] != other_seed.rows[0]["psnr"]
     assert as_baseline.mean["psnr"] == pytest.approx(20.2, abs=0.5)  # σ = 25 on clean images
 
@@ -128,33 +128,33 @@ def test_bm3d_baseline(photos):
     pytest.importorskip("bm3d")
     images, _ = load_test_images(photos, 1)
     images = dict(list(images.items())[:2])
-    noisy = evaluate_baseline("noisy", DENOISE, images)
-    bm3d = evaluate_baseline("bm3d", DENOISE, images)
+    noisy = evaluate_classical("noisy", DENOISE, images)
+    bm3d = evaluate_classical("bm3d", DENOISE, images)
     assert bm3d.mean["psnr"] > noisy.mean["psnr"] + 5
 
 
 def test_bm3d_missing_is_a_clear_error(photos, monkeypatch, capsys):
-    real = baselines.importlib.util.find_spec
-    monkeypatch.setattr(baselines.importlib.util, "find_spec",
+    real = classical.importlib.util.find_spec
+    monkeypatch.setattr(classical.importlib.util, "find_spec",
                         lambda name, *a: None if name == "bm3d" else real(name, *a))
     with pytest.raises(HinasError, match=r"pip install 'hinas\[bm3d\]'"):
-        get_baseline("bm3d")
-    assert main(["eval", "--baseline", "bm3d", "--sigma", "25", "--data", str(photos)]) == 2
+        get_method("bm3d")
+    assert main(["eval", "--method", "bm3d", "--sigma", "25", "--data", str(photos)]) == 2
     assert "needs the package 'bm3d'" in capsys.readouterr().err
 
 
 def test_eval_argument_errors(run, photos, capsys):
     cases = [
-        (["--baseline", "bicubic", "--task", "denoise", "--sigma", "25"], "is for the 'sr' task"),
-        (["--baseline", "noisy"], "give the noise level"),
-        (["--baseline", "nope"], "unknown baseline 'nope'"),
+        (["--method", "bicubic", "--task", "denoise", "--sigma", "25"], "is for the 'sr' task"),
+        (["--method", "noisy"], "give the noise level"),
+        (["--method", "nope"], "unknown classical method 'nope'"),
         (["--model", str(run), "--task", "sr", "--scale", "2"], "built for denoise"),
-        ([], "give one of --model RUNDIR, --pretrained NAME or --baseline NAME"),
+        ([], "give one of --model RUNDIR, --pretrained NAME or --method NAME"),
     ]
     for args, message in cases:
         assert main(["eval", "--data", str(photos), *args]) == 2
         assert message in capsys.readouterr().err
-    assert set(list_baselines()) >= {"bicubic", "noisy", "bm3d"}
+    assert set(METHODS.names()) >= {"bicubic", "noisy", "bm3d"}
 
 
 def test_test_set_channels(tmp_path):
@@ -211,6 +211,6 @@ def test_bm3d_matches_published_set12_numbers(dataset, tmp_path):
     pytest.importorskip("bm3d")
     for name in ("01.png", "02.png"):
         (tmp_path / name).symlink_to(dataset("Set12") / name)
-    report = evaluate_baseline("bm3d", DENOISE, load_test_images(tmp_path, 1)[0])
+    report = evaluate_classical("bm3d", DENOISE, load_test_images(tmp_path, 1)[0])
     assert [r["psnr"] for r in report.rows] == pytest.approx([29.45, 32.85], abs=0.15)
 

@@ -4,14 +4,15 @@ import pytest
 import torch
 from torch import nn
 
+from hinas.config import PRIMITIVES
 from hinas.errors import HinasError
-from hinas.ops import OPS, PRIMITIVES, get_op, register_op
+from hinas.ops import OPS, register_op
 
 
-@pytest.mark.parametrize("name", [n for n in PRIMITIVES if OPS[n].build is not None])
+@pytest.mark.parametrize("name", [n for n in PRIMITIVES if OPS.get(n).build is not None])
 @pytest.mark.parametrize("channels", [1, 6])
 def test_every_op_preserves_shape(name, channels):
-    op = get_op(name).build(channels, True)
+    op = OPS.get(name).build(channels, True)
     x = torch.randn(2, channels, 13, 17, requires_grad=True)
     y = op(x)
     assert y.shape == x.shape
@@ -21,13 +22,13 @@ def test_every_op_preserves_shape(name, channels):
 def test_paper_candidates_registered():
     assert set(PRIMITIVES) <= set(OPS)
     assert len(PRIMITIVES) == 7
-    assert OPS["none"].build is None  # never instantiated: skipped in the mixed sum
+    assert OPS.get("none").build is None  # never instantiated: skipped in the mixed sum
 
 
 @pytest.mark.parametrize("name", ["conv_3x3", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3",
                                   "dil_conv_5x5"])
 def test_conv_ops_read_activated_input_and_end_in_bn(name):
-    spec = get_op(name)
+    spec = OPS.get(name)
     assert spec.preact  # the cell feeds LeakyReLU(x)
     layers = list(spec.build(4, True).modules())
     assert isinstance(layers[-1], nn.BatchNorm2d)
@@ -38,14 +39,14 @@ def test_conv_ops_read_activated_input_and_end_in_bn(name):
 
 
 def test_skip_reads_raw_input():
-    assert not get_op("skip_connect").preact
+    assert not OPS.get("skip_connect").preact
     x = torch.randn(1, 3, 5, 5)
-    assert torch.equal(get_op("skip_connect").build(3, True)(x), x)
+    assert torch.equal(OPS.get("skip_connect").build(3, True)(x), x)
 
 
 def test_unknown_op_is_a_clear_error():
     with pytest.raises(HinasError, match="unknown operation 'conv_7x7'.*conv_3x3"):
-        get_op("conv_7x7")
+        OPS.get("conv_7x7")
 
 
 def test_registry_is_open_to_new_ops():
@@ -60,15 +61,15 @@ def test_registry_is_open_to_new_ops():
         with pytest.raises(ValueError, match="already registered"):
             register_op(name)(lambda c, a: nn.Identity())
     finally:
-        del OPS[name]
+        OPS.remove(name)
 
 
 @pytest.mark.parametrize("name,kernel", [("dil_conv_3x3", 3), ("dil_conv_5x5", 5)])
 def test_dilated_convs_are_full_convolutions_with_dilation_2(name, kernel):
-    convs = [m for m in get_op(name).build(4, True).modules() if isinstance(m, nn.Conv2d)]
+    convs = [m for m in OPS.get(name).build(4, True).modules() if isinstance(m, nn.Conv2d)]
     assert len(convs) == 1
     assert convs[0].groups == 1 and convs[0].dilation == (2, 2)
     assert convs[0].weight.shape == (4, 4, kernel, kernel)
-    legacy = [m for m in get_op(name.replace("dil_", "dil_sep_")).build(4, True).modules()
+    legacy = [m for m in OPS.get(name.replace("dil_", "dil_sep_")).build(4, True).modules()
               if isinstance(m, nn.Conv2d)]
     assert [c.groups for c in legacy] == [4, 1]  # depthwise (dilated) then pointwise

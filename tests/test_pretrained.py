@@ -94,7 +94,7 @@ def test_restore_and_eval_with_a_pretrained_model(tmp_path, capsys):
     (["eval", "--pretrained", "denoise-gray-blind", "--data", "."],
      "a blind denoiser (trained for σ 0–55): give the noise level"),
     (["eval", "--pretrained", "sr-x4", "--model", "x", "--data", "."],
-     "give one of --model RUNDIR, --pretrained NAME or --baseline NAME"),
+     "give one of --model RUNDIR, --pretrained NAME or --method NAME"),
     (["restore", "--pretrained", "nope", "x.png", "-o", "out"], "available: "),
     (["restore", "x.png", "-o", "out"], "give either --model RUNDIR or --pretrained NAME"),
 ])

@@ -10,11 +10,11 @@ import time
 import pytest
 from PIL import Image
 
+from hinas.architectures import DerivedNet
 from hinas.cli import main
 from hinas.config import load_yaml, resolve
 from hinas.errors import HinasError
 from hinas.genotype import Genotype
-from hinas.network import DerivedNet
 from hinas.search import search
 
 

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 import hinas
+from hinas.architectures import FSRCNN, MODELS, DnCNN, list_models
 from hinas.cli import main
 from hinas.config import TaskConfig, resolve
 from hinas.errors import HinasError
-from hinas.models import ModelSpec, get_model_entry, list_models
+from hinas.models import ModelSpec
 from hinas.train import build_optimizer, train
-from hinas.zoo import FSRCNN, DnCNN
 from tiny_runs import RGB_PHOTOS, tiny_genotype, write_photos
 
 DENOISE = TaskConfig(name="denoise", sigma=[25.0], channels=1)
@@ -23,14 +23,14 @@ SMALL = {"dncnn": {"depth": 4, "width": 8}, "fsrcnn": {"d": 8, "s": 4, "m": 1},
 
 def _spec(arch: str, task: TaskConfig, options: dict | None = None) -> ModelSpec:
     cfg = resolve(task.name, "tiny", task={"channels": task.channels, "scale": task.scale})
-    genotype = tiny_genotype(task) if get_model_entry(arch).needs_genotype else None
+    genotype = tiny_genotype(task) if MODELS.get(arch).needs_genotype else None
     return ModelSpec.from_config(arch, cfg, genotype, options=options)
 
 
 @pytest.mark.parametrize("task", [DENOISE, SR3], ids=["denoise", "sr-x3"])
 @pytest.mark.parametrize("arch", ["dncnn", "fsrcnn", "hinas", "hinas-w40", "hinas-wm"])
 def test_every_architecture_runs_on_odd_sizes_or_refuses_the_task(arch, task):
-    tasks = get_model_entry(arch).tasks
+    tasks = MODELS.get(arch).tasks
     if tasks is not None and task.name not in tasks:
         with pytest.raises(HinasError, match=f"'{arch}' is for the .* task, not '{task.name}'"):
             _spec(arch, task)
@@ -124,7 +124,7 @@ def test_fsrcnn_trains_its_deconvolution_at_a_tenth_of_the_rate():
     assert sorted(g["lr"] for g in groups) == pytest.approx([0.005, 0.05])
     for g in groups:
         assert all((id(p) in deconv) == (g["lr"] < 0.05) for p in g["params"])
-    assert get_model_entry("dncnn").lr_multiplier("body.0.weight") == 1.0
+    assert MODELS.get("dncnn").lr_multiplier("body.0.weight") == 1.0
 
 
 def test_fsrcnn_bicubic_residual_option():

@@ -1,13 +1,18 @@
-"""Human-readable summary of a genotype: layers, levels, widths, cell edges, parameters, MACs."""
+"""Genotype tools behind `hinas arch`: a human-readable summary of a genotype (layers, levels,
+widths, cell edges, parameters, MACs), and random genotypes of a given size."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
+from hinas.architectures import DerivedNet
 from hinas.complexity import count_macs, count_params
-from hinas.config import DEFAULT_PRESET, from_dict, load_yaml, resolve
+from hinas.config import DEFAULT_PRESET, SpaceConfig, TaskConfig, from_dict, load_yaml, resolve
+from hinas.errors import HinasError
 from hinas.genotype import Genotype, input_name
-from hinas.network import DerivedNet
+from hinas.supernet import sample_arch
 
 SUMMARY_SIZE = (321, 481)
 """(height, width) at which MACs are reported: a BSDS500 image."""
@@ -29,7 +34,6 @@ def genotype_to_show(target: str | Path, multiplier: float | None = None
         return genotype, multiplier, "--width-multiplier"
     if (folder / "model.json").exists():
         from hinas.models import ModelSpec
-
         options = ModelSpec.load(folder).options
         if "width_multiplier" in options:
             return genotype, options["width_multiplier"], str(folder / "model.json")
@@ -63,3 +67,19 @@ def describe_genotype(genotype: Genotype, width_multiplier: float = 1.0) -> str:
     lines.append(f"parameters: {count_params(net):,} ({count_params(net) / 1e6:.4f} M)")
     lines.append(f"MACs at {w}x{h} input: {macs / 1e9:.3f} G")
     return "\n".join(lines)
+
+
+def random_genotype(space: SpaceConfig, task: TaskConfig, rng: np.random.Generator,
+                    target_params: int | None = None, tolerance: float = 0.15,
+                    width_multiplier: float = 1.0, tries: int = 2000) -> Genotype:
+    """A genotype drawn uniformly from the space (as `sample_arch`); with `target_params`, redrawn
+    until the network it builds at `width_multiplier` has within ±`tolerance` of that many
+    parameters (a clear error after `tries` draws)."""
+    for attempt in range(1, tries + 1):
+        genotype = sample_arch(space, task, rng).genotype
+        params = count_params(DerivedNet(genotype, width_multiplier))
+        if target_params is None or abs(params - target_params) <= tolerance * target_params:
+            genotype.meta.update(params=params, draws=attempt)
+            return genotype
+    raise HinasError(f"no random genotype within ±{tolerance:.0%} of {target_params:,} "
+                     f"parameters in {tries} draws; widen the tolerance")

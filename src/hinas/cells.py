@@ -1,5 +1,5 @@
 """Cells: the supercell searched over (mixed edges, paper Eq. 1–2) and the derived
-cell it becomes.
+cell it becomes; `mixed_edge` is Eq. 1.
 
 A cell is a DAG with two inputs, `s0` (feature of two layers back, c_{k-2}) and `s1` (previous
 layer, c_{k-1}), and `N` intermediate nodes. Node `j` sums terms from inputs `0 .. j+1`, where
@@ -16,8 +16,9 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from hinas.config import PRIMITIVES
 from hinas.errors import HinasError
-from hinas.ops import PRIMITIVES, get_op, leaky_relu
+from hinas.ops import OPS, leaky_relu
 
 
 def cell_edges(nodes: int) -> list[tuple[int, int]]:
@@ -28,6 +29,22 @@ def cell_edges(nodes: int) -> list[tuple[int, int]]:
 def num_edges(nodes: int) -> int:
     """Number of mixed edges in a supercell of `nodes` nodes (14 for 4 nodes)."""
     return len(cell_edges(nodes))
+
+
+def mixed_edge(inputs: list[torch.Tensor], ops: list[nn.Module],
+               weights: list[torch.Tensor] | None, total: torch.Tensor | None = None
+               ) -> torch.Tensor | None:
+    """The mixed operation of one edge (paper Eq. 1), Σ_o w_o · o(x), added to `total` (the
+    node's running sum; None starts it). `inputs[k]` is x as operation k reads it (activated or
+    not, see `OpSpec.preact`); with `weights` None the operations are summed unweighted (the kept
+    operations of a derived cell)."""
+    for k, (x, op) in enumerate(zip(inputs, ops, strict=True)):
+        y = op(x)
+        if weights is None:
+            total = y if total is None else total + y
+        else:
+            total = weights[k] * y if total is None else torch.addcmul(total, weights[k], y)
+    return total
 
 
 class Cell(nn.Module):
@@ -45,9 +62,10 @@ class Cell(nn.Module):
         self.weight_index = weight_index
         self.checkpoint = False
         self.act = leaky_relu()
-        self.preact = [[get_op(op).preact for _, op in node] for node in self.terms]
+        self.preact = [[OPS.get(op).preact for _, op in node] for node in self.terms]
+        self.edges = [_edges(node) for node in self.terms]
         self.ops = nn.ModuleList(
-            nn.ModuleList(get_op(op).build(channels, affine) for _, op in node)
+            nn.ModuleList(OPS.get(op).build(channels, affine) for _, op in node)
             for node in self.terms
         )
 
@@ -88,23 +106,29 @@ class Cell(nn.Module):
         (None: a fresh cache, as a checkpointed node must recompute everything it saved)."""
         acts = {} if acts is None else acts
         total = None
-        for t, (inp, _) in enumerate(self.terms[j]):
-            if active is not None and self.weight_index[j][t] not in active:
+        for inp, terms in self.edges[j]:
+            if active is not None:
+                terms = [t for t in terms if self.weight_index[j][t] in active]
+            if not terms:
                 continue
-            if self.preact[j][t]:
-                if inp not in acts:
-                    acts[inp] = self.act(states[inp])
-                x = acts[inp]
-            else:
-                x = states[inp]
-            y = self.ops[j][t](x)
-            if self.weight_index is None:
-                total = y if total is None else total + y
-            else:
-                row, col = self.weight_index[j][t]
-                total = weights[row, col] * y if total is None else torch.addcmul(
-                    total, weights[row, col], y)
+            if any(self.preact[j][t] for t in terms) and inp not in acts:
+                acts[inp] = self.act(states[inp])
+            inputs = [acts[inp] if self.preact[j][t] else states[inp] for t in terms]
+            weights_ = (None if self.weight_index is None
+                        else [weights[self.weight_index[j][t]] for t in terms])
+            total = mixed_edge(inputs, [self.ops[j][t] for t in terms], weights_, total)
         return total if total is not None else torch.zeros_like(states[1])
+
+
+def _edges(node: list[tuple[int, str]]) -> list[tuple[int, list[int]]]:
+    """A node's terms grouped into edges: (input, indices of its consecutive terms)."""
+    edges: list[tuple[int, list[int]]] = []
+    for t, (inp, _) in enumerate(node):
+        if edges and edges[-1][0] == inp:
+            edges[-1][1].append(t)
+        else:
+            edges.append((inp, [t]))
+    return edges
 
 
 def supercell(nodes: int, channels: int, op_names: tuple[str, ...] = PRIMITIVES) -> Cell:
@@ -113,7 +137,7 @@ def supercell(nodes: int, channels: int, op_names: tuple[str, ...] = PRIMITIVES)
     index: list[list[tuple[int, int]]] = [[] for _ in range(nodes)]
     for row, (j, inp) in enumerate(cell_edges(nodes)):
         for col, op in enumerate(op_names):
-            if get_op(op).build is not None:
+            if OPS.get(op).build is not None:
                 terms[j].append((inp, op))
                 index[j].append((row, col))
     return Cell(channels, terms, affine=False, weight_index=index)
@@ -125,6 +149,6 @@ def derived_cell(channels: int, node_edges: list[list[tuple[int, str]]]) -> Cell
         for inp, op in node:
             if not 0 <= inp < j + 2:
                 raise HinasError(f"node {j} cannot take input {inp} (allowed 0..{j + 1})")
-            if get_op(op).build is None:
+            if OPS.get(op).build is None:
                 raise HinasError(f"node {j}: operation {op!r} cannot be part of a derived cell")
     return Cell(channels, node_edges, affine=True)

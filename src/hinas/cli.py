@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hinas import __version__
 from hinas.config import (
+    AMP_MODES,
     DEFAULT_PRESET,
     PRESETS,
     TASKS,
@@ -21,7 +22,6 @@ from hinas.config import (
 )
 from hinas.distributed import is_main_process, peer_failures
 from hinas.errors import HinasError
-from hinas.execution import AMP_MODES
 from hinas.export import OPSET
 
 
@@ -74,10 +74,9 @@ def _arch_show(args: argparse.Namespace) -> None:
 def _arch_random(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from hinas.arch import genotype_to_show
+    from hinas.arch import genotype_to_show, random_genotype
+    from hinas.architectures import DerivedNet
     from hinas.complexity import count_params
-    from hinas.network import DerivedNet
-    from hinas.supernet import random_genotype
 
     like, multiplier, source = genotype_to_show(args.like, args.width_multiplier)
     target = None if args.any_size else count_params(DerivedNet(like, multiplier))
@@ -234,8 +233,8 @@ def _train(args: argparse.Namespace) -> None:
 
 def _eval_task(args: argparse.Namespace, base: TaskConfig | None, source: str) -> TaskConfig:
     """The task to score: the model's (`base`, from `source`), with --sigma overriding its noise
-    level, or one built from --task/--sigma/--scale/--channels for a baseline (whose task is
-    `source`)."""
+    level, or one built from --task/--sigma/--scale/--channels for a classical method (whose task
+    is `source`)."""
     name = args.task or (base.name if base else source)
     if base is None:
         if name == "denoise" and args.sigma is None:
@@ -267,16 +266,15 @@ def model_folder(model: str | None, pretrained: str | None) -> tuple[str | Path,
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from hinas.evaluate import evaluate_baseline, evaluate_model, load_test_images
+    from hinas.evaluate import evaluate_classical, evaluate_model, load_test_images
     from hinas.io import check_output_file
 
-    if sum(x is not None for x in (args.model, args.pretrained, args.baseline)) != 1:
-        raise HinasError("give one of --model RUNDIR, --pretrained NAME or --baseline NAME")
+    if sum(x is not None for x in (args.model, args.pretrained, args.method)) != 1:
+        raise HinasError("give one of --model RUNDIR, --pretrained NAME or --method NAME")
     if args.json:
         check_output_file(args.json)
     if args.model or args.pretrained:
         from hinas.models import ModelSpec, check_task, load_model
-
         folder, source = model_folder(args.model, args.pretrained)
         spec = ModelSpec.load(folder)
         task = _eval_task(args, spec.task, source)
@@ -288,11 +286,11 @@ def _eval(args: argparse.Namespace) -> None:
                                 overlap=args.overlap, save_dir=args.save_images, notes=notes,
                                 quiet=args.quiet)
     else:
-        from hinas.baselines import get_baseline
+        from hinas.classical import get_method
 
-        task = _eval_task(args, None, get_baseline(args.baseline).task)
+        task = _eval_task(args, None, get_method(args.method).task)
         images, notes = load_test_images(args.data, task.channels)
-        report = evaluate_baseline(args.baseline, task, images, data=" ".join(args.data),
+        report = evaluate_classical(args.method, task, images, data=" ".join(args.data),
                                    seed=args.seed,
                                    save_dir=args.save_images, notes=notes, quiet=args.quiet)
     print(report.table())
@@ -435,20 +433,21 @@ def build_parser() -> argparse.ArgumentParser:
     trn.add_argument("--quiet", action="store_true", help="no progress bar")
     trn.set_defaults(func=_train)
 
-    evl = add_command(sub, "eval", "score a trained model or a classic baseline on test images",
+    evl = add_command(sub, "eval", "score a trained model or a classical method on test images",
                       "hinas eval --model runs/den50-train --data Set12/ --sigma 50 --json r.json")
     evl.add_argument("--model", metavar="RUNDIR", help="trained model folder (`hinas train`)")
     evl.add_argument("--pretrained", metavar="NAME",
                      help="a model shipped with hinas (see `hinas models`)")
-    evl.add_argument("--baseline", metavar="NAME",
-                     help="classic method instead of a model: bicubic (sr), noisy, bm3d (denoise)")
+    evl.add_argument("--method", metavar="NAME",
+                     help="classical method instead of a model: bicubic (sr), noisy, bm3d "
+                          "(denoise)")
     evl.add_argument("--data", metavar="DIR", nargs="+", required=True,
                      help="folder(s) of clean test images (recursive)")
-    evl.add_argument("--task", choices=TASKS, help="default: the model's (baselines: their own)")
+    evl.add_argument("--task", choices=TASKS, help="default: the model's (methods: their own)")
     evl.add_argument("--sigma", type=float, help="noise level on the 0-255 scale (denoise)")
     evl.add_argument("--scale", type=int, choices=(2, 3, 4), help="SR factor (sr)")
     evl.add_argument("--channels", type=int, choices=(1, 3),
-                     help="baselines: 1 = gray, 3 = RGB (default: gray denoising, RGB SR)")
+                     help="methods: 1 = gray, 3 = RGB (default: gray denoising, RGB SR)")
     evl.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     evl.add_argument("--save-images", metavar="DIR", help="write the restored images (PNG)")
     add_inference_args(evl)

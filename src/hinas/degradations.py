@@ -25,6 +25,7 @@ import numpy as np
 
 from hinas.errors import HinasError
 from hinas.metrics import to_uint8
+from hinas.registry import Registry
 
 # --------------------------------------------------------------------------------------------
 # MATLAB-compatible imresize (bicubic, antialiased when downscaling)
@@ -117,7 +118,7 @@ def bicubic_sr(lr: np.ndarray, scale: int) -> np.ndarray:
 # Registry of degradations (training: random crops, float32 in [0, 1])
 # --------------------------------------------------------------------------------------------
 
-DEGRADATIONS: dict[str, type] = {}
+DEGRADATIONS: Registry[type] = Registry("task")
 
 
 def register_degradation(task: str) -> Callable[[type], type]:
@@ -129,18 +130,10 @@ def register_degradation(task: str) -> Callable[[type], type]:
     """
 
     def decorate(cls: type) -> type:
-        if task in DEGRADATIONS:
-            raise ValueError(f"degradation '{task}' is already registered")
         cls.task = task
-        DEGRADATIONS[task] = cls
-        return cls
+        return DEGRADATIONS.register(task)(cls)
 
     return decorate
-
-
-def list_degradations() -> list[str]:
-    """Names of the registered degradations (the tasks), sorted."""
-    return sorted(DEGRADATIONS)
 
 
 @register_degradation("denoise")
@@ -219,9 +212,7 @@ def build_degradation(task: str, sigma=None, scale=None, sampling=None):
     An option the degradation does not take is an error, unless it equals the class's own fixed
     value (``scale=1`` for denoising).
     """
-    if task not in DEGRADATIONS:
-        raise HinasError(f"unknown task '{task}' (known: {', '.join(list_degradations())})")
-    cls = DEGRADATIONS[task]
+    cls = DEGRADATIONS.get(task)
     accepted = inspect.signature(cls).parameters
     kwargs = {}
     for name, value in (("sigma", sigma), ("scale", scale), ("sampling", sampling)):

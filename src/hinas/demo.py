@@ -32,14 +32,13 @@ from typing import Any
 import numpy as np
 
 from hinas.arch import describe_genotype
-from hinas.baselines import BASELINES
 from hinas.config import resolve
 from hinas.data import load_image, save_image
 from hinas.errors import HinasError
 from hinas.evaluate import (
     EvalReport,
     center_crop,
-    evaluate_baseline,
+    evaluate_classical,
     evaluate_model,
     load_test_images,
     make_pairs,
@@ -204,11 +203,11 @@ def run_demo(out: str | Path = "hinas-demo", tiny: bool | None = None,
     timer = Timer()
     images, notes = load_test_images(test_dir, 1)
     common = {"data": "held-out skimage photographs", "seed": cfg.seed, "quiet": quiet}
-    reports = [evaluate_baseline("noisy", cfg.task, images, notes=notes, **common)]
+    reports = [evaluate_classical("noisy", cfg.task, images, notes=notes, **common)]
     restored = {}
-    if "bm3d" in BASELINES and _installed("bm3d"):
+    if _installed("bm3d"):
         restored["BM3D"] = out / "eval" / "bm3d"
-        reports.append(evaluate_baseline("bm3d", cfg.task, images, save_dir=restored["BM3D"],
+        reports.append(evaluate_classical("bm3d", cfg.task, images, save_dir=restored["BM3D"],
                                          **common))
     restored["hinas"] = out / "eval" / "hinas"
     reports.append(evaluate_model(load_model(out / "train"), cfg.task, images,

@@ -5,8 +5,8 @@ Test inputs are made once per image: the noisy input from a generator seeded per
 method scores the same noisy input), the SR low-resolution image by MATLAB bicubic of the modcropped
 HR. Outputs are clipped and rounded to uint8 before scoring.
 
-`evaluate_model` / `evaluate_baseline` score a trained network or a classic method (see
-`hinas.baselines`) on a folder of test images and return an :class:`EvalReport` (table + JSON).
+`evaluate_model` / `evaluate_classical` score a trained network or a classical method (see
+`hinas.classical`) on a folder of test images and return an :class:`EvalReport` (table + JSON).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hinas.baselines import get_baseline
+from hinas.classical import get_method
 from hinas.complexity import count_macs, count_params
 from hinas.config import TaskConfig
 from hinas.data import collect_images, load_image, open_image, save_image
@@ -309,16 +309,16 @@ def evaluate_model(model: nn.Module, task: TaskConfig, images: dict[Path, np.nda
                       list(notes or []))
 
 
-def evaluate_baseline(name: str, task: TaskConfig, images: dict[Path, np.ndarray], *,
+def evaluate_classical(name: str, task: TaskConfig, images: dict[Path, np.ndarray], *,
                       data: str = "", seed: int = 0, save_dir: str | Path | None = None,
                       notes: list[str] | None = None, quiet: bool = False) -> EvalReport:
-    """Score the classic method `name` (see `hinas.baselines`) on `images` exactly as a model
+    """Score the classical method `name` (see `hinas.classical`) on `images` exactly as a model
     would be scored (same seeded noisy inputs, same LR images, same convention; a progress bar
     unless `quiet`)."""
-    baseline = get_baseline(name, task)
+    method = get_method(name, task)
     pairs = make_pairs(images, task, seed)
     if not pairs:
         raise HinasError(f"{data or 'test set'}: no test images")
-    rows, mean = score_outputs(lambda lq: baseline.restore(lq, task), pairs, task, save_dir,
+    rows, mean = score_outputs(lambda lq: method.restore(lq, task), pairs, task, save_dir,
                                quiet)
     return EvalReport(name, task, data, "cpu (numpy)", seed, rows, mean, notes=list(notes or []))

@@ -25,8 +25,6 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-AMP_MODES = ("off", "auto", "bf16", "fp16")
-
 
 def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of AMP `mode` on `device` (None: full precision)."""

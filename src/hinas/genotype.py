@@ -76,7 +76,7 @@ class Genotype:
                 for inp, op in node:
                     if not 0 <= inp < j + 2:
                         raise HinasError(f"layer {layer} node {j}: input {inp} out of range")
-                    if op not in OPS or OPS[op].build is None:
+                    if op not in OPS or OPS.get(op).build is None:
                         raise HinasError(f"layer {layer} node {j}: unusable operation {op!r}")
 
     def widths(self, multiplier: float = 1.0) -> list[int]:

@@ -1,9 +1,8 @@
-"""Trainable restoration architectures in one registry, and the trained-model folder they live in.
+"""The trained-model folder: what was trained (architecture, task, build options, genotype) and its
+weights.
 
-`ModelSpec(arch, task, options, genotype).build()` builds any registered architecture; `hinas` is
-the network a searched genotype describes (:class:`hinas.network.DerivedNet`); the baselines (DnCNN,
-FSRCNN, the fixed-width HiNAS variants) are registered in :mod:`hinas.zoo`. Adding an architecture
-is one `@register_model` function.
+`ModelSpec(arch, task, options, genotype).build()` builds any architecture registered in
+:mod:`hinas.architectures`.
 
 A trained model is a folder (the training run folder) holding
 
@@ -18,9 +17,6 @@ A trained model is a folder (the training run folder) holding
 from __future__ import annotations
 
 import json
-import math
-import typing
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,119 +25,17 @@ import torch
 from torch import nn
 
 from hinas import __version__
-from hinas.config import MAX_FACTOR, MAX_WIDTH, Config, TaskConfig, build_dataclass
+from hinas.architectures import MODELS
+from hinas.config import MAX_WIDTH, Config, TaskConfig, build_dataclass
 from hinas.errors import HinasError
 from hinas.genotype import Genotype
 from hinas.io import atomic_write, atomic_write_text, read_json
-from hinas.network import DerivedNet
 from hinas.runs import check_finite
 
 MODEL_FORMAT_VERSION = 1
 SPEC_FILE = "model.json"
 WEIGHTS_FILE = "model.safetensors"
 GENOTYPE_FILE = "genotype.json"
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """A registered architecture: its builder, the config values it takes, whether it needs a
-    genotype, the tasks it can restore (None: any), and its training defaults: `lr_multipliers`
-    maps a parameter-name prefix (a submodule) to the factor of the learning rate it trains at."""
-
-    name: str
-    build: Callable[..., nn.Module]
-    options: Callable[[Config], dict[str, Any]]
-    needs_genotype: bool
-    tasks: tuple[str, ...] | None = None
-    lr_multipliers: dict[str, float] = field(default_factory=dict)
-
-    def lr_multiplier(self, parameter: str) -> float:
-        """The learning-rate factor of the parameter named `parameter` (1 unless a registered
-        prefix matches it)."""
-        for prefix, factor in self.lr_multipliers.items():
-            if parameter == prefix or parameter.startswith(prefix + "."):
-                return factor
-        return 1.0
-
-    def check_task(self, task: TaskConfig) -> None:
-        """Raise HinasError unless this architecture restores `task`."""
-        if self.tasks is not None and task.name not in self.tasks:
-            raise HinasError(f"architecture {self.name!r} is for the {' / '.join(self.tasks)} "
-                             f"task, not {task.name!r}")
-
-    def check_options(self, options: Any) -> None:
-        """Raise HinasError unless `options` maps options the builder takes to sane values:
-        a switch true or false, an integer option (a count or a width) in 1..MAX_WIDTH, a real
-        one (a factor) finite and in (0, MAX_FACTOR]."""
-        if not isinstance(options, dict):
-            raise HinasError(f"options must be a mapping, got {options!r}")
-        kinds = {n: t for n, t in typing.get_type_hints(self.build).items()
-                 if n not in ("task", "genotype", "return")}
-        unknown = sorted(set(options) - set(kinds))
-        if unknown:
-            raise HinasError(f"architecture {self.name!r} has no option(s) {', '.join(unknown)}; "
-                             f"known: {', '.join(kinds) or 'none'}")
-        for name, value in options.items():
-            if kinds[name] is bool:
-                ok, limits = isinstance(value, bool), "true or false"
-            elif kinds[name] is int:
-                ok = isinstance(value, int) and not isinstance(value, bool) \
-                    and 1 <= value <= MAX_WIDTH
-                limits = f"an integer in 1..{MAX_WIDTH}"
-            else:
-                ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
-                    and math.isfinite(value) and 0 < value <= MAX_FACTOR
-                limits = f"a number in (0, {MAX_FACTOR:g}]"
-            if not ok:
-                raise HinasError(f"option {name} of {self.name!r} must be {limits}, got {value!r}")
-
-    def build_options(self, cfg: Config, overrides: dict[str, Any] | None = None
-                      ) -> dict[str, Any]:
-        """The build options under `cfg`, updated with `overrides` (HinasError naming an option
-        the builder does not take or a value out of range)."""
-        options = {**self.options(cfg), **(overrides or {})}
-        self.check_options(options)
-        return options
-
-
-MODELS: dict[str, ModelEntry] = {}
-
-
-def register_model(name: str, options: Callable[[Config], dict[str, Any]] = lambda cfg: {},
-                   needs_genotype: bool = False, tasks: tuple[str, ...] | None = None,
-                   lr_multipliers: dict[str, float] | None = None) -> Callable:
-    """Decorator registering `build(task, genotype, **options) -> nn.Module` as architecture
-    `name` for `tasks` (None: any); `options(cfg)` picks its build options from a resolved Config
-    (saved in model.json); `lr_multipliers` scales the learning rate of named submodules."""
-
-    def decorate(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if name in MODELS:
-            raise ValueError(f"model '{name}' is already registered")
-        MODELS[name] = ModelEntry(name, build, options, needs_genotype, tasks,
-                                  dict(lr_multipliers or {}))
-        return build
-
-    return decorate
-
-
-def list_models() -> list[str]:
-    """Names of the registered architectures, sorted."""
-    return sorted(MODELS)
-
-
-def get_model_entry(name: str) -> ModelEntry:
-    """The registry entry of architecture `name` (HinasError if unknown)."""
-    if name not in MODELS:
-        raise HinasError(f"unknown architecture {name!r}; known: {', '.join(list_models())}")
-    return MODELS[name]
-
-
-@register_model("hinas", options=lambda cfg: {"width_multiplier": cfg.train.width_multiplier},
-                needs_genotype=True)
-def hinas_net(task: TaskConfig, genotype: Genotype, width_multiplier: float = 1.0) -> nn.Module:
-    """The compact network a HiNAS genotype describes, node widths × multiplier
-    (docs/decisions.md §1.4)."""
-    return DerivedNet(genotype, width_multiplier)
 
 
 def check_task(built_for: TaskConfig, task: TaskConfig, source: str) -> None:
@@ -175,7 +69,7 @@ class ModelSpec:
                     source: str = "genotype", options: dict[str, Any] | None = None) -> ModelSpec:
         """The spec of architecture `arch` trained under `cfg`, with build `options` overriding
         the config's (task and genotype checked; errors name `source`)."""
-        entry = get_model_entry(arch)
+        entry = MODELS.get(arch)
         entry.check_task(cfg.task)
         if entry.needs_genotype and genotype is None:
             raise HinasError(f"architecture {arch!r} is built from a searched genotype: "
@@ -199,7 +93,7 @@ class ModelSpec:
 
     def build(self) -> nn.Module:
         """A freshly initialised network of this spec."""
-        entry = get_model_entry(self.arch)
+        entry = MODELS.get(self.arch)
         entry.check_task(self.task)
         return entry.build(self.task, self.genotype, **self.options)
 
@@ -238,7 +132,7 @@ class ModelSpec:
             task = build_dataclass(TaskConfig, data["task"], "task")
             task.validate()
             options = data.get("options") or {}
-            get_model_entry(data["arch"]).check_options(options)
+            MODELS.get(data["arch"]).check_options(options)
             meta = data.get("meta") or {}
             if not isinstance(meta, dict):
                 raise HinasError(f"meta must be a mapping, got {type(meta).__name__}")
@@ -306,6 +200,3 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> nn.Mod
     load_weights(model, Path(folder) / WEIGHTS_FILE)
     return model.to(device).eval()
 
-
-
-from hinas import zoo  # noqa: E402, F401  (registers the baseline architectures)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from hinas.errors import HinasError
+from hinas.registry import Registry
 
 LEAKY_SLOPE = 0.2
 
@@ -36,27 +37,23 @@ class OpSpec:
     preact: bool
 
 
-OPS: dict[str, OpSpec] = {}
+OPS: Registry[OpSpec] = Registry("operation")
 
 
 def register_op(name: str, preact: bool = True):
     """Register `factory(channels, affine) -> nn.Module` as operation `name`."""
-
-    def decorator(factory: Callable[[int, bool], nn.Module]):
-        if name in OPS:
-            raise ValueError(f"operation {name!r} is already registered")
-        OPS[name] = OpSpec(name, factory, preact)
-        return factory
-
-    return decorator
+    return OPS.register(name, lambda factory: OpSpec(name, factory, preact))
 
 
-def get_op(name: str) -> OpSpec:
-    """The registered operation called `name`; a clear error listing the known names otherwise."""
-    try:
-        return OPS[name]
-    except KeyError:
-        raise HinasError(f"unknown operation {name!r}; known: {', '.join(OPS)}") from None
+def check_space_ops(ops: list[str] | tuple[str, ...]) -> None:
+    """Raise HinasError unless every name of a space's `ops` is a registered operation and at
+    least one of them can be part of a network (is not `none`)."""
+    unknown = [op for op in ops if op not in OPS]
+    if unknown:
+        raise HinasError(f"space.ops: unknown operation(s) {unknown}; known: "
+                         f"{', '.join(OPS.names())}")
+    if not usable_columns(ops):
+        raise HinasError("space.ops must hold at least one operation other than 'none'")
 
 
 def leaky_relu() -> nn.Module:
@@ -81,7 +78,7 @@ def _separable(channels: int, kernel: int, dilation: int, affine: bool) -> nn.Mo
     return nn.Sequential(depthwise, *conv_bn(channels, channels, 1, affine))
 
 
-OPS["none"] = OpSpec("none", None, preact=False)
+OPS.add("none", OpSpec("none", None, preact=False))
 
 
 @register_op("skip_connect", preact=False)
@@ -124,15 +121,9 @@ def _dil_sep5(channels: int, affine: bool) -> nn.Module:
     return _separable(channels, 5, 2, affine)
 
 
-PRIMITIVES: tuple[str, ...] = (
-    "none", "skip_connect", "conv_3x3", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3",
-    "dil_conv_5x5",
-)
-"""The paper's seven candidates, in the column order of α."""
-
 def usable_columns(ops: list[str] | tuple[str, ...]) -> list[int]:
     """Indices in `ops` of the operations a network can contain (every one but `none`)."""
-    return [c for c, op in enumerate(ops) if get_op(op).build is not None]
+    return [c for c, op in enumerate(ops) if OPS.get(op).build is not None]
 
 
 LEGACY_OPS: dict[str, str] = {"dil_conv_3x3": "dil_sep_conv_3x3",

@@ -35,6 +35,7 @@ from hinas.evaluate import make_pairs, score_model
 from hinas.execution import FULL_PRECISION, Precision, make_loader, memory_format
 from hinas.genotype import Genotype
 from hinas.losses import build_loss
+from hinas.ops import check_space_ops
 from hinas.runlog import RunLog, run_header
 from hinas.runs import (
     MetricsLog,
@@ -177,6 +178,7 @@ class SearchRun:
                  quiet: bool = False):
         if cfg.device.startswith("cuda") and not torch.cuda.is_available():
             raise HinasError("--device cuda requested but no CUDA device is available")
+        check_space_ops(cfg.space.ops)  # before the images load
         cfg, self.dist = launch(cfg, cfg.search.batch_size, resume)
         self.cfg, self.out, self.quiet = cfg, Path(out), quiet or not self.dist.is_main
         self.device = self.dist.device

@@ -27,13 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hinas.blocks import Stem, Tail, projection
 from hinas.cells import cell_edges, num_edges, supercell
-from hinas.complexity import count_params
 from hinas.config import SpaceConfig, TaskConfig
-from hinas.errors import HinasError
 from hinas.genotype import Genotype, layer_levels
-from hinas.network import DerivedNet, Stem, Tail, projection
-from hinas.ops import usable_columns
+from hinas.ops import check_space_ops, usable_columns
 
 MOVES = 3
 
@@ -136,27 +134,12 @@ def sample_arch(space: SpaceConfig, task: TaskConfig, rng: np.random.Generator) 
     return SampledArch(alpha, beta, tuple(active), genotype)
 
 
-def random_genotype(space: SpaceConfig, task: TaskConfig, rng: np.random.Generator,
-                    target_params: int | None = None, tolerance: float = 0.15,
-                    width_multiplier: float = 1.0, tries: int = 2000) -> Genotype:
-    """A genotype drawn uniformly from the space (as `sample_arch`); with `target_params`, redrawn
-    until the network it builds at `width_multiplier` has within ±`tolerance` of that many
-    parameters (a clear error after `tries` draws)."""
-    for attempt in range(1, tries + 1):
-        genotype = sample_arch(space, task, rng).genotype
-        params = count_params(DerivedNet(genotype, width_multiplier))
-        if target_params is None or abs(params - target_params) <= tolerance * target_params:
-            genotype.meta.update(params=params, draws=attempt)
-            return genotype
-    raise HinasError(f"no random genotype within ±{tolerance:.0%} of {target_params:,} "
-                     f"parameters in {tries} draws; widen the tolerance")
-
-
 class Supernet(nn.Module):
     """Continuous relaxation of the hierarchical space; α and β exposed by `arch_parameters()`."""
 
     def __init__(self, space: SpaceConfig, task: TaskConfig):
         super().__init__()
+        check_space_ops(space.ops)
         self.space, self.task = space, task
         n, widths = space.nodes, [space.level_width(i) for i in range(3)]
         self.widths = widths

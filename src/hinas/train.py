@@ -49,6 +49,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from hinas.architectures import MODELS
 from hinas.complexity import count_params
 from hinas.config import Config, TrainConfig, save_config
 from hinas.data import PatchDataset, collect_images, load_images, relative_name, split_images
@@ -59,7 +60,7 @@ from hinas.evaluate import make_pairs, score_model
 from hinas.execution import Precision, make_loader, memory_format
 from hinas.genotype import Genotype
 from hinas.losses import build_loss
-from hinas.models import WEIGHTS_FILE, ModelSpec, get_model_entry, save_weights
+from hinas.models import WEIGHTS_FILE, ModelSpec, save_weights
 from hinas.runlog import RunLog, run_header
 from hinas.runs import (
     MetricsLog,
@@ -110,7 +111,7 @@ def lr_factor(t: TrainConfig, done: int) -> float:
 def build_optimizer(net: nn.Module, t: TrainConfig, arch: str) -> torch.optim.Optimizer:
     """The optimizer of `train.optimizer` over `net`'s parameters, one parameter group per
     learning-rate multiplier that architecture `arch` registers."""
-    entry = get_model_entry(arch)
+    entry = MODELS.get(arch)
     groups: dict[float, list[nn.Parameter]] = {}
     for name, param in net.named_parameters():
         groups.setdefault(entry.lr_multiplier(name), []).append(param)

@@ -1,4 +1,5 @@
-"""Classic (not learned) reference methods, scored exactly like trained models (docs/metrics.md).
+"""Classical (not learned) reference methods, scored exactly like trained models (docs/metrics.md);
+the trainable reference networks (DnCNN, FSRCNN) are in :mod:`hinas.architectures`.
 
 - `noisy` (denoising): the noisy input itself — the "before" row of a denoising table;
 - `bicubic` (SR): MATLAB-compatible bicubic upsampling of the LR input, the first row of every SR
@@ -22,11 +23,12 @@ import numpy as np
 from hinas.config import TaskConfig
 from hinas.degradations import bicubic_sr
 from hinas.errors import HinasError
+from hinas.registry import Registry
 
 
 @dataclass(frozen=True)
-class Baseline:
-    """A registered classic method: name, the task it solves, the optional package it needs."""
+class ClassicalMethod:
+    """A registered classical method: name, the task it solves, the optional package it needs."""
 
     name: str
     task: str
@@ -36,55 +38,43 @@ class Baseline:
     def check_available(self) -> None:
         """Raise HinasError when the package this method needs is not installed."""
         if self.requires and importlib.util.find_spec(self.requires) is None:
-            raise HinasError(f"baseline {self.name!r} needs the package {self.requires!r}, which "
+            raise HinasError(f"method {self.name!r} needs the package {self.requires!r}, which "
                              f"is not installed: pip install 'hinas[{self.requires}]'")
 
 
-BASELINES: dict[str, Baseline] = {}
+METHODS: Registry[ClassicalMethod] = Registry("classical method")
 
 
-def register_baseline(name: str, task: str, requires: str | None = None) -> Callable:
-    """Decorator registering `restore(lq, task) -> output` as baseline `name` for `task`."""
-
-    def decorate(restore: Callable[[np.ndarray, TaskConfig], np.ndarray]) -> Callable:
-        if name in BASELINES:
-            raise ValueError(f"baseline '{name}' is already registered")
-        BASELINES[name] = Baseline(name, task, restore, requires)
-        return restore
-
-    return decorate
+def register_method(name: str, task: str, requires: str | None = None) -> Callable:
+    """Decorator registering `restore(lq, task) -> output` as classical method `name` for
+    `task`."""
+    return METHODS.register(name, lambda restore: ClassicalMethod(name, task, restore, requires))
 
 
-def list_baselines() -> list[str]:
-    """Names of the registered baselines, sorted."""
-    return sorted(BASELINES)
+def get_method(name: str, task: TaskConfig | None = None) -> ClassicalMethod:
+    """Classical method `name`, checked to exist, to be installed and (given `task`) to solve
+    it."""
+    method = METHODS.get(name)
+    if task is not None and task.name != method.task:
+        raise HinasError(f"method {name!r} is for the {method.task!r} task, not "
+                         f"{task.name!r} (use --task {method.task})")
+    method.check_available()
+    return method
 
 
-def get_baseline(name: str, task: TaskConfig | None = None) -> Baseline:
-    """Baseline `name`, checked to exist, to be installed and (given `task`) to solve it."""
-    if name not in BASELINES:
-        raise HinasError(f"unknown baseline {name!r}; known: {', '.join(list_baselines())}")
-    baseline = BASELINES[name]
-    if task is not None and task.name != baseline.task:
-        raise HinasError(f"baseline {name!r} is for the {baseline.task!r} task, not "
-                         f"{task.name!r} (use --task {baseline.task})")
-    baseline.check_available()
-    return baseline
-
-
-@register_baseline("noisy", "denoise")
+@register_method("noisy", "denoise")
 def noisy_input(lq: np.ndarray, task: TaskConfig) -> np.ndarray:
     """The noisy input, unchanged (scored after the usual clip-and-round)."""
     return lq
 
 
-@register_baseline("bicubic", "sr")
+@register_method("bicubic", "sr")
 def bicubic(lq: np.ndarray, task: TaskConfig) -> np.ndarray:
     """MATLAB-compatible bicubic upsampling by the task's scale."""
     return bicubic_sr(lq, task.scale)
 
 
-@register_baseline("bm3d", "denoise", requires="bm3d")
+@register_method("bm3d", "denoise", requires="bm3d")
 def bm3d_denoise(lq: np.ndarray, task: TaskConfig) -> np.ndarray:
     """BM3D at the task's σ (gray: `bm3d.bm3d`; RGB: `bm3d.bm3d_rgb`, opponent colour space)."""
     import bm3d

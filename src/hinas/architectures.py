@@ -1,0 +1,253 @@
+"""Every trainable restoration architecture, in one registry: `hinas train --arch NAME` trains
+any of them the same way (same data, budget, optimiser, model folder; see :mod:`hinas.models`).
+
+- `hinas`: the compact network a searched genotype describes (:class:`DerivedNet`): one cell per
+  layer on the decoded width path, stem and tail from :mod:`hinas.blocks`. Layer `l`'s cell takes
+  the kept cell of layer `l-1` (or `h_{-1}`) as `s1` and that of layer `l-2` (or the stem
+  outputs) as `s0`, each through a 1×1 conv + BN to its node width.
+- `dncnn` (denoising): DnCNN (Zhang et al. 2017) — `depth` 3×3 conv layers of `width` channels,
+  Conv+ReLU, (depth−2) × Conv+BN+ReLU, Conv; it predicts the noise, output = input − noise.
+- `fsrcnn` (super-resolution): FSRCNN (Dong et al. 2016) — 5×5 feature extraction (`d`), 1×1
+  shrinking (`s`), `m` 3×3 mapping layers, 1×1 expanding, each followed by PReLU, then a 9×9
+  transposed conv of stride ×scale that outputs exactly scale·H × scale·W. As in its paper the
+  deconvolution trains at a tenth of the learning rate (10⁻⁴ against 10⁻³ there). `residual`
+  adds the bicubic upsampling of the input, so the network learns only the detail bicubic
+  misses: new trainings use it (the registered option), because without it FSRCNN ends below
+  bicubic within a CPU budget (measured with benchmarks/recipes.py: 26.9 / 24.8 dB against
+  bicubic's 28.4 / 26.0 on Set5 / Set14 ×4, and 29.7 / 26.9 with it, same 2.5 CPU-minutes);
+  `--arch-option residual=false` trains the published network, and model folders written
+  before the option existed load as published.
+- `hinas-w40` / `hinas-wm` (paper §4.2.2, Table 3): the cells of a searched genotype at manually
+  set widths — every cell at node width `width` (40), or node width `base_width` (20) doubling
+  layer by layer (20, 40, 80, …). Stem and tail are the genotype's, as in `hinas`.
+
+Adding an architecture is one `@register_model` function.
+"""
+
+from __future__ import annotations
+
+import math
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hinas.blocks import Stem, Tail, projection
+from hinas.cells import derived_cell
+from hinas.config import MAX_FACTOR, MAX_WIDTH, Config, TaskConfig
+from hinas.errors import HinasError
+from hinas.genotype import Genotype
+from hinas.registry import Registry
+
+
+class DerivedNet(nn.Module):
+    """The compact network a genotype describes: one cell per layer on the decoded width path.
+
+    `widths` overrides the node width of each layer's cell (the fixed-width variants of paper
+    Table 3); the stem and tail keep the genotype's level-0 width × `width_multiplier`.
+    """
+
+    def __init__(self, genotype: Genotype, width_multiplier: float = 1.0,
+                 widths: list[int] | None = None):
+        super().__init__()
+        self.genotype, self.width_multiplier = genotype, width_multiplier
+        space, n = genotype.space, genotype.space.nodes
+        if widths is None:
+            widths = genotype.widths(width_multiplier)
+        elif len(widths) != space.layers or min(widths) < 1:
+            raise HinasError(f"widths {widths}: need {space.layers} positive node widths, one "
+                             f"per layer")
+        self.widths = list(widths)
+        stem_width = n * space.level_width(0, width_multiplier)
+        self.stem = Stem(genotype.task.channels, stem_width)
+        out_ch = [stem_width, stem_width]
+        self.cells, self.proj0, self.proj1 = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+        for layer, w in enumerate(self.widths):
+            self.proj0.append(projection(out_ch[-2], w, True))
+            self.proj1.append(projection(out_ch[-1], w, True))
+            cell = derived_cell(w, genotype.cells[layer])
+            self.cells.append(cell)
+            out_ch.append(cell.out_channels)
+        self.tail = Tail(out_ch[-1], stem_width, genotype.task, space.residual)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Restored image from degraded input `x` (N, C, H, W) in [0, 1]."""
+        states = list(self.stem(x))
+        for cell, p0, p1 in zip(self.cells, self.proj0, self.proj1, strict=True):
+            states.append(cell(p0(states[-2]), p1(states[-1])))
+        return self.tail(states[-1], x)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered architecture: its builder, the config values it takes, whether it needs a
+    genotype, the tasks it can restore (None: any), and its training defaults: `lr_multipliers`
+    maps a parameter-name prefix (a submodule) to the factor of the learning rate it trains at."""
+
+    name: str
+    build: Callable[..., nn.Module]
+    options: Callable[[Config], dict[str, Any]]
+    needs_genotype: bool
+    tasks: tuple[str, ...] | None = None
+    lr_multipliers: dict[str, float] = field(default_factory=dict)
+
+    def lr_multiplier(self, parameter: str) -> float:
+        """The learning-rate factor of the parameter named `parameter` (1 unless a registered
+        prefix matches it)."""
+        for prefix, factor in self.lr_multipliers.items():
+            if parameter == prefix or parameter.startswith(prefix + "."):
+                return factor
+        return 1.0
+
+    def check_task(self, task: TaskConfig) -> None:
+        """Raise HinasError unless this architecture restores `task`."""
+        if self.tasks is not None and task.name not in self.tasks:
+            raise HinasError(f"architecture {self.name!r} is for the {' / '.join(self.tasks)} "
+                             f"task, not {task.name!r}")
+
+    def check_options(self, options: Any) -> None:
+        """Raise HinasError unless `options` maps options the builder takes to sane values:
+        a switch true or false, an integer option (a count or a width) in 1..MAX_WIDTH, a real
+        one (a factor) finite and in (0, MAX_FACTOR]."""
+        if not isinstance(options, dict):
+            raise HinasError(f"options must be a mapping, got {options!r}")
+        kinds = {n: t for n, t in typing.get_type_hints(self.build).items()
+                 if n not in ("task", "genotype", "return")}
+        unknown = sorted(set(options) - set(kinds))
+        if unknown:
+            raise HinasError(f"architecture {self.name!r} has no option(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(kinds) or 'none'}")
+        for name, value in options.items():
+            if kinds[name] is bool:
+                ok, limits = isinstance(value, bool), "true or false"
+            elif kinds[name] is int:
+                ok = isinstance(value, int) and not isinstance(value, bool) \
+                    and 1 <= value <= MAX_WIDTH
+                limits = f"an integer in 1..{MAX_WIDTH}"
+            else:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
+                    and math.isfinite(value) and 0 < value <= MAX_FACTOR
+                limits = f"a number in (0, {MAX_FACTOR:g}]"
+            if not ok:
+                raise HinasError(f"option {name} of {self.name!r} must be {limits}, got {value!r}")
+
+    def build_options(self, cfg: Config, overrides: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
+        """The build options under `cfg`, updated with `overrides` (HinasError naming an option
+        the builder does not take or a value out of range)."""
+        options = {**self.options(cfg), **(overrides or {})}
+        self.check_options(options)
+        return options
+
+
+MODELS: Registry[ModelEntry] = Registry("architecture")
+
+
+def register_model(name: str, options: Callable[[Config], dict[str, Any]] = lambda cfg: {},
+                   needs_genotype: bool = False, tasks: tuple[str, ...] | None = None,
+                   lr_multipliers: dict[str, float] | None = None) -> Callable:
+    """Decorator registering `build(task, genotype, **options) -> nn.Module` as architecture
+    `name` for `tasks` (None: any); `options(cfg)` picks its build options from a resolved Config
+    (saved in model.json); `lr_multipliers` scales the learning rate of named submodules."""
+    return MODELS.register(name, lambda build: ModelEntry(
+        name, build, options, needs_genotype, tasks, dict(lr_multipliers or {})))
+
+
+def list_models() -> list[str]:
+    """Names of the registered architectures, sorted."""
+    return MODELS.names()
+
+
+@register_model("hinas", options=lambda cfg: {"width_multiplier": cfg.train.width_multiplier},
+                needs_genotype=True)
+def hinas_net(task: TaskConfig, genotype: Genotype, width_multiplier: float = 1.0) -> nn.Module:
+    """The compact network a HiNAS genotype describes, node widths × multiplier
+    (docs/decisions.md §1.4)."""
+    return DerivedNet(genotype, width_multiplier)
+
+
+class DnCNN(nn.Module):
+    """DnCNN: a plain conv/BN/ReLU stack that predicts the noise (residual learning)."""
+
+    def __init__(self, channels: int, depth: int = 17, width: int = 64):
+        super().__init__()
+        if depth < 2 or width < 1:
+            raise HinasError(f"dncnn needs depth ≥ 2 and width ≥ 1, got {depth} and {width}")
+        layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
+        for _ in range(depth - 2):
+            layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                       nn.ReLU(inplace=True)]
+        layers.append(nn.Conv2d(width, channels, 3, padding=1))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Denoised image: the input minus the predicted noise."""
+        return x - self.body(x)
+
+
+class FSRCNN(nn.Module):
+    """FSRCNN(d, s, m): super-resolution by a transposed convolution at the end."""
+
+    def __init__(self, channels: int, scale: int, d: int = 56, s: int = 12, m: int = 4,
+                 residual: bool = False):
+        super().__init__()
+        self.scale, self.residual = scale, residual
+        if min(d, s) < 1 or m < 0:
+            raise HinasError(f"fsrcnn needs d, s ≥ 1 and m ≥ 0, got {d}, {s}, {m}")
+        layers: list[nn.Module] = [nn.Conv2d(channels, d, 5, padding=2), nn.PReLU(d),
+                                   nn.Conv2d(d, s, 1), nn.PReLU(s)]
+        for _ in range(m):
+            layers += [nn.Conv2d(s, s, 3, padding=1), nn.PReLU(s)]
+        layers += [nn.Conv2d(s, d, 1), nn.PReLU(d)]
+        self.body = nn.Sequential(*layers)
+        # (H-1)·scale − 2·4 + 9 + (scale−1) = scale·H
+        self.deconv = nn.ConvTranspose2d(d, channels, 9, stride=scale, padding=4,
+                                         output_padding=scale - 1)
+        nn.init.normal_(self.deconv.weight, std=0.001)  # as in the paper
+        nn.init.zeros_(self.deconv.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The scale·H × scale·W image from the low-resolution input."""
+        y = self.deconv(self.body(x))
+        if self.residual:
+            y = y + F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        return y
+
+
+def _multiplier(cfg) -> dict:
+    return {"width_multiplier": cfg.train.width_multiplier}
+
+
+@register_model("dncnn", options=lambda cfg: {"depth": 17, "width": 64}, tasks=("denoise",))
+def dncnn(task: TaskConfig, genotype: None, depth: int = 17, width: int = 64) -> nn.Module:
+    """DnCNN-S (17 layers, 64 channels by default) for `task.channels`-channel images."""
+    return DnCNN(task.channels, depth, width)
+
+
+@register_model("fsrcnn", options=lambda cfg: {"d": 56, "s": 12, "m": 4, "residual": True},
+                tasks=("sr",), lr_multipliers={"deconv": 0.1})
+def fsrcnn(task: TaskConfig, genotype: None, d: int = 56, s: int = 12, m: int = 4,
+           residual: bool = False) -> nn.Module:
+    """FSRCNN(56, 12, 4) by default, at the task's scale (optionally on a bicubic residual)."""
+    return FSRCNN(task.channels, task.scale, d, s, m, residual)
+
+
+@register_model("hinas-w40", options=lambda cfg: {"width": 40, **_multiplier(cfg)},
+                needs_genotype=True)
+def hinas_fixed_width(task: TaskConfig, genotype: Genotype, width: int = 40,
+                      width_multiplier: float = 1.0) -> nn.Module:
+    """The genotype's cells, every one at node width `width` (HiNAS-w40)."""
+    return DerivedNet(genotype, width_multiplier, widths=[width] * genotype.space.layers)
+
+
+@register_model("hinas-wm", options=lambda cfg: {"base_width": 20, **_multiplier(cfg)},
+                needs_genotype=True)
+def hinas_doubling_width(task: TaskConfig, genotype: Genotype, base_width: int = 20,
+                         width_multiplier: float = 1.0) -> nn.Module:
+    """The genotype's cells at node width `base_width` doubling layer by layer (HiNAS-wm)."""
+    return DerivedNet(genotype, width_multiplier,
+                      widths=[base_width * 2 ** layer for layer in range(genotype.space.layers)])
