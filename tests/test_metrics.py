@@ -8,8 +8,8 @@ from PIL import Image
 from skimage import data
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from hinas.data import list_images
 from hinas.degradations import bicubic_sr, sr_pair_for_image
+from hinas.images import list_images
 from hinas.metrics import Convention, psnr, rgb_to_y, ssim, to_uint8
 
 

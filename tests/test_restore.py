@@ -2,6 +2,7 @@
 tiled inference agreeing with whole-image inference (denoising and SR)."""
 
 import numpy as np
+import png
 import pytest
 from PIL import Image
 from skimage import data
@@ -68,6 +69,23 @@ def test_16bit_in_16bit_out(denoiser, noisy_camera, tmp_path):
         out16 = np.asarray(im).astype(np.float64)
     expected = restore_array(hinas.load_model(denoiser), wide[..., None] / 257.0, 1, "cpu")
     np.testing.assert_allclose(out16, np.clip(expected[..., 0], 0, 255) * 257, atol=0.51)
+    assert len(np.unique(out16 % 257)) > 1  # real 16-bit values, not 8-bit ones scaled up
+
+
+def test_16bit_rgb_png_in_16bit_rgb_png_out(upscaler, tmp_path):
+    lr = data.astronaut()[100:164, 150:220]
+    wide = (lr.astype(np.uint16) * 257 + 200).astype(np.uint16)  # low bytes carry information
+    h, w, _ = wide.shape
+    with open(tmp_path / "wide.png", "wb") as f:
+        png.Writer(w, h, greyscale=False, bitdepth=16).write(f, wide.reshape(h, -1).tolist())
+    assert main(["restore", "--model", str(upscaler), str(tmp_path / "wide.png"), "-o",
+                 str(tmp_path / "out"), "--quiet"]) == 0
+    with open(tmp_path / "out" / "wide.png", "rb") as f:
+        width, height, rows, info = png.Reader(file=f).read()
+        out16 = np.array([list(r) for r in rows], np.float64).reshape(height, width, 3)
+    assert (width, height, info["bitdepth"], info["planes"]) == (2 * w, 2 * h, 16, 3)
+    expected = restore_array(hinas.load_model(upscaler), wide / 257.0, 2, "cpu")
+    np.testing.assert_allclose(out16, np.clip(expected, 0, 255) * 257, atol=0.51)
     assert len(np.unique(out16 % 257)) > 1  # real 16-bit values, not 8-bit ones scaled up
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from hinas.data import relative_name
+from hinas.images import relative_name
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"

@@ -16,10 +16,10 @@ import hinas.train as train_module
 from hinas.architectures import list_models
 from hinas.cli import main
 from hinas.config import TaskConfig, TrainConfig, resolve
-from hinas.data import load_image
 from hinas.errors import HinasError
 from hinas.evaluate import make_pairs, score_model
 from hinas.genotype import Genotype
+from hinas.images import load_image
 from hinas.models import ModelSpec
 from hinas.runs import load_checkpoint
 from hinas.train import lr_factor, train

@@ -10,9 +10,9 @@ from skimage import data
 
 from hinas.cli import main
 from hinas.config import SpaceConfig, TaskConfig
-from hinas.data import save_image
 from hinas.evaluate import center_crop
 from hinas.genotype import Genotype
+from hinas.images import save_image
 
 GRAY_PHOTOS = ("camera", "coins", "moon", "brick", "grass", "gravel")
 RGB_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "retina")

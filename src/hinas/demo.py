@@ -33,7 +33,6 @@ import numpy as np
 
 from hinas.arch import describe_genotype
 from hinas.config import resolve
-from hinas.data import load_image, save_image
 from hinas.errors import HinasError
 from hinas.evaluate import (
     EvalReport,
@@ -43,6 +42,7 @@ from hinas.evaluate import (
     load_test_images,
     make_pairs,
 )
+from hinas.images import load_image, save_image
 from hinas.io import atomic_write_text
 from hinas.metrics import to_uint8
 from hinas.models import load_model

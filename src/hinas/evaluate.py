@@ -26,9 +26,9 @@ from torch import nn
 from hinas.classical import get_method
 from hinas.complexity import count_macs, count_params
 from hinas.config import TaskConfig
-from hinas.data import collect_images, load_image, open_image, save_image
 from hinas.degradations import noisy_for_image, sr_pair_for_image
 from hinas.errors import HinasError, NonFiniteError
+from hinas.images import collect_images, file_channels, load_image, save_image, to_gray, to_rgb
 from hinas.io import atomic_write_text
 from hinas.metrics import SSIM_WINDOW, Convention, to_uint8
 from hinas.runs import progress
@@ -152,18 +152,6 @@ def mean_scores(rows: list[dict]) -> dict[str, float]:
 # Test sets, channels and the evaluation report
 # --------------------------------------------------------------------------------------------
 
-GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
-LUMA_601 = np.array([0.299, 0.587, 0.114])
-"""ITU-R 601-2 luma weights: Pillow's RGB → gray conversion, used for every explicit conversion."""
-
-
-def file_channels(path: str | Path) -> int:
-    """1 if the image file is gray (by its Pillow mode), else 3; HinasError naming a file that is
-    not an image."""
-    with open_image(path) as im:
-        return 1 if im.mode in GRAY_MODES else 3
-
-
 def load_test_images(folders: str | Path | list[str | Path], channels: int
                      ) -> tuple[dict[Path, np.ndarray], list[str]]:
     """The images of one or several `folders` as uint8 HxWxC for a method working on `channels`,
@@ -202,7 +190,7 @@ def run_on_channels(restore: Callable[[np.ndarray], np.ndarray], lq: np.ndarray,
     if c == channels:
         return restore(lq)
     if c == 1 and channels == 3:
-        return (restore(np.repeat(lq, 3, axis=2)) @ LUMA_601)[..., None]
+        return to_gray(restore(to_rgb(lq)))
     raise HinasError(f"a {c}-channel image cannot go through a {channels}-channel method "
                      f"(convert it to gray first)")
 

@@ -8,9 +8,9 @@ Channels: an image must have the model's channel count. With `convert`, an RGB i
 a gray model as its ITU-R 601-2 luma, and a gray image through an RGB model as three equal
 channels whose output is converted back to gray; either way the output is gray.
 
-Bit depth: 16-bit gray PNG/TIFF inputs are processed at full precision and written as 16-bit.
-Pillow reads 16-bit RGB PNGs as 8-bit, so those come out 8-bit. JPEG outputs are written at
-Pillow's default quality (75): prefer PNG when quality matters.
+Bit depth: 16-bit inputs (gray PNG/TIFF, RGB PNG) are processed at full precision and written as
+16-bit (see :mod:`hinas.images`). JPEG outputs are written at Pillow's default quality (75):
+prefer PNG when quality matters.
 
 Backends: `torch` (the trained PyTorch module) or `onnxruntime` (the model exported to ONNX, or
 an ONNX file written by `hinas export`, run by ONNX Runtime; see :mod:`hinas.export`).
@@ -20,7 +20,7 @@ Inference is whole-image by default; `tile` > 0 processes tile×tile windows ove
 covers the network's receptive field). Memory: an input is decoded once in its compact form
 (uint8/uint16) and the output is built in that form, band by band; besides those two, about one
 row of tiles is held, so `--tile` bounds the float working memory whatever the image size. The
-pixel limit (:func:`hinas.data.max_pixels`) is `TILED_FACTOR` (64) times higher with `tile` > 0.
+pixel limit (:func:`hinas.images.max_pixels`) is `TILED_FACTOR` (64) times higher with `tile` > 0.
 
 All or nothing: every input's header is checked (readable, within the pixel limit, channels)
 before any work, and outputs are written to temporary files that are renamed into place only
@@ -35,17 +35,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hinas.data import IMAGE_EXTS, list_images, open_image, save_image
 from hinas.errors import HinasError, NonFiniteError
-from hinas.evaluate import GRAY_MODES, LUMA_601, restore_array, run_on_channels
+from hinas.evaluate import restore_array, run_on_channels
 from hinas.export import onnx_model, onnx_task, require
+from hinas.images import (
+    IMAGE_EXTS,
+    file_channels,
+    list_images,
+    read_input,
+    save_image,
+    to_gray,
+    to_rgb,
+)
 from hinas.io import atomic_path
 from hinas.metrics import to_uint8
 from hinas.models import ModelSpec, load_model
 from hinas.runs import progress
 from hinas.tiling import check_tiling, tiled_bands
 
-WIDE_MODES = frozenset({"I", "I;16", "I;16B", "I;16L"})
 BACKENDS = ("torch", "onnxruntime")
 
 
@@ -72,32 +79,11 @@ def collect_inputs(inputs: list[str | Path]) -> list[tuple[Path, Path]]:
 def check_input(path: Path, channels: int, convert: bool, tiled: bool) -> None:
     """Check an input image's header (readable, within the pixel limit, a supported mode with
     the model's channels or `convert`) without decoding its pixels."""
-    with open_image(path, tiled) as im:
-        mode = im.mode
-    if mode == "F":
-        raise HinasError(f"{path}: floating-point images (mode F) are not supported")
-    have = 1 if mode in GRAY_MODES else 3
+    have = file_channels(path, tiled)
     if have != channels and not convert:
         kinds = {1: "gray", 3: "RGB"}
         raise HinasError(f"{path}: {kinds[have]} image, but the model restores "
                          f"{kinds[channels]} images; pass --convert to convert it")
-
-
-def read_input(path: str | Path, tiled: bool = False) -> tuple[np.ndarray, int]:
-    """An input image as decoded, HxWxC (C = 1 or 3) uint8, or uint16 for 16-bit gray, and its
-    bit depth (8 or 16). Pixels stay in this compact form: windows are converted one at a time
-    (:func:`window_reader`)."""
-    try:
-        with open_image(path, tiled) as im:
-            if im.mode in WIDE_MODES:
-                arr, depth = np.asarray(im), 16
-            elif im.mode in GRAY_MODES:
-                arr, depth = np.asarray(im if im.mode == "L" else im.convert("L")), 8
-            else:
-                arr, depth = np.asarray(im if im.mode == "RGB" else im.convert("RGB")), 8
-    except (OSError, ValueError) as err:
-        raise HinasError(f"{path}: cannot read image ({err})") from None
-    return (arr[..., None] if arr.ndim == 2 else arr), depth
 
 
 def window_reader(image: np.ndarray, depth: int, channels: int, device: str | torch.device):
@@ -110,9 +96,9 @@ def window_reader(image: np.ndarray, depth: int, channels: int, device: str | to
         if depth == 16:
             x /= 257.0
         if x.shape[2] == 3 and channels == 1:
-            x = (x @ LUMA_601)[..., None]
+            x = to_gray(x)
         elif x.shape[2] == 1 and channels == 3:
-            x = np.repeat(x, 3, axis=2)
+            x = to_rgb(x)
         t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32) / 255.0)
         return t.unsqueeze(0).to(device)
 
@@ -135,7 +121,7 @@ def restore_compact(model: torch.nn.Module, image: np.ndarray, depth: int, chann
         if not np.isfinite(y).all():
             raise NonFiniteError("the restored image holds non-finite values (NaN or inf)")
         if y.shape[2] == 3 and gray_out:
-            y = (y @ LUMA_601)[..., None]
+            y = to_gray(y)
         out[first:first + y.shape[0]] = np.floor(np.clip(y / 255.0, 0.0, 1.0) * peak + 0.5)
     return out
 
@@ -152,7 +138,7 @@ def match_channels(arr: np.ndarray, channels: int, convert: bool, source: str,
             raise HinasError(f"{source}: {kinds[have]} image, but the model restores "
                              f"{kinds[channels]} images; pass {option} to convert it")
         if have == 3:
-            arr = (arr @ LUMA_601)[..., None]
+            arr = to_gray(arr)
     return arr
 
 

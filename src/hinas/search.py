@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from hinas.config import Config, save_config
-from hinas.data import PatchDataset, collect_images, load_images, relative_name, split_images
+from hinas.data import PatchDataset, split_images
 from hinas.degradations import task_degradation
 from hinas.derive import decisiveness, derive_genotype, verdict
 from hinas.distributed import Context, launch, mean_over_ranks
@@ -34,6 +34,7 @@ from hinas.errors import HinasError, warn
 from hinas.evaluate import make_pairs, score_model
 from hinas.execution import FULL_PRECISION, Precision, make_loader, memory_format
 from hinas.genotype import Genotype
+from hinas.images import collect_images, load_images, relative_name
 from hinas.losses import build_loss
 from hinas.ops import check_space_ops
 from hinas.runlog import RunLog, run_header

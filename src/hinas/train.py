@@ -52,13 +52,14 @@ from torch.utils.data import Dataset
 from hinas.architectures import MODELS
 from hinas.complexity import count_params
 from hinas.config import Config, TrainConfig, save_config
-from hinas.data import PatchDataset, collect_images, load_images, relative_name, split_images
+from hinas.data import PatchDataset, split_images
 from hinas.degradations import task_degradation
 from hinas.distributed import launch
 from hinas.errors import HinasError, warn
 from hinas.evaluate import make_pairs, score_model
 from hinas.execution import Precision, make_loader, memory_format
 from hinas.genotype import Genotype
+from hinas.images import collect_images, load_images, relative_name
 from hinas.losses import build_loss
 from hinas.models import WEIGHTS_FILE, ModelSpec, save_weights
 from hinas.runlog import RunLog, run_header
