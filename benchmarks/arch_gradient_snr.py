@@ -57,9 +57,10 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from hinas.config import from_dict, load_yaml
-    from hinas.evaluate import describe_device
+    from hinas.engine import frozen
+    from hinas.execution import describe_device
     from hinas.losses import build_loss
-    from hinas.runs import frozen, load_checkpoint
+    from hinas.runs import load_checkpoint
     from hinas.search import arch_budget, prepare_data
     from hinas.supernet import Supernet
     from jsonout import command_line, emit

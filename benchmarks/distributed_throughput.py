@@ -100,7 +100,7 @@ def measure(args: argparse.Namespace, processes: int, threads: int, folder: Path
 
 def run(args: argparse.Namespace) -> dict:
     """Measure both modes; return the summary."""
-    from hinas.evaluate import describe_device
+    from hinas.execution import describe_device
 
     n = args.processes
     load_before = os.getloadavg()

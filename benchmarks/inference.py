@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> dict:
     import torch
 
     from hinas.complexity import count_macs, count_params
-    from hinas.evaluate import describe_device
+    from hinas.execution import describe_device
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -77,7 +77,8 @@ def package(args: argparse.Namespace) -> dict:
     import torch
 
     from hinas.complexity import count_macs, count_params, measure_latency
-    from hinas.evaluate import describe_device, evaluate_model, load_test_images
+    from hinas.evaluate import evaluate_model, load_test_images
+    from hinas.execution import describe_device
     from hinas.io import atomic_write_text
     from hinas.metrics import Convention
     from hinas.models import WEIGHTS_FILE, ModelSpec, load_model

@@ -185,12 +185,8 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     from hinas.complexity import count_macs, count_params, measure_latency
     from hinas.config import parse_override, resolve
     from hinas.errors import HinasError
-    from hinas.evaluate import (
-        describe_device,
-        evaluate_classical,
-        evaluate_model,
-        load_test_images,
-    )
+    from hinas.evaluate import evaluate_classical, evaluate_model, load_test_images
+    from hinas.execution import describe_device
     from hinas.models import load_model
     from hinas.train import train
     from jsonout import portable

@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import torch
 
-    from hinas.evaluate import describe_device
+    from hinas.execution import describe_device
     from hinas.io import atomic_write_text
     from jsonout import command_line, emit
 

@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(measure(args, args._child)))
         return {}
     from hinas.demo import write_demo_data
-    from hinas.evaluate import describe_device
+    from hinas.execution import describe_device
     from jsonout import child_result, command_line, emit, portable
 
     results = {}

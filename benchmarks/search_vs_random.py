@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> dict:
         scores, genotypes = score(args, work)
     except HinasError as err:
         raise SystemExit(f"search_vs_random: error: {err}") from None
-    from hinas.evaluate import describe_device
+    from hinas.execution import describe_device
     from jsonout import command_line, emit
 
     summary = {"benchmark": "search_vs_random",

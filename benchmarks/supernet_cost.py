@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args._child:
         print(json.dumps(measure(args, args._child)))
         return {}
-    from hinas.evaluate import describe_device
+    from hinas.execution import describe_device
     from jsonout import child_result, command_line, emit
 
     results = {}

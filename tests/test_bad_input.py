@@ -15,7 +15,7 @@ import hinas
 import hinas.io
 from hinas.cli import main
 from hinas.config import TaskConfig
-from hinas.evaluate import restore_array
+from hinas.inference import restore_array
 from hinas.metrics import to_uint8
 from tiny_runs import GRAY_PHOTOS, RGB_PHOTOS, tiny_genotype, train_tiny, write_photos
 

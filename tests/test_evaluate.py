@@ -14,13 +14,9 @@ from hinas.classical import METHODS, get_method
 from hinas.cli import main
 from hinas.config import TaskConfig
 from hinas.errors import HinasError
-from hinas.evaluate import (
-    evaluate_classical,
-    evaluate_model,
-    load_test_images,
-    make_pairs,
-    run_on_channels,
-)
+from hinas.evaluate import evaluate_classical, evaluate_model, load_test_images
+from hinas.inference import run_on_channels
+from hinas.scoring import make_pairs
 from tiny_runs import GRAY_PHOTOS, RGB_PHOTOS, tiny_genotype, train_tiny, write_photos
 
 DENOISE = TaskConfig(name="denoise", sigma=[25.0], channels=1)

@@ -14,11 +14,11 @@ from hinas.architectures import DerivedNet
 from hinas.config import TaskConfig
 from hinas.data import PatchDataset
 from hinas.degradations import build_degradation
+from hinas.engine import optimisation_step
 from hinas.errors import HinasError
 from hinas.execution import Precision, amp_dtype, make_loader
 from hinas.losses import build_loss
 from hinas.scalars import ScalarLog
-from hinas.search import optimisation_step
 from tiny_runs import tiny_genotype, train_tiny, write_photos
 
 CPU = torch.device("cpu")

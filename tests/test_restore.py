@@ -11,7 +11,7 @@ import hinas
 from hinas.cli import main
 from hinas.config import TaskConfig
 from hinas.degradations import noisy_for_image, sr_pair_for_image
-from hinas.evaluate import restore_array
+from hinas.inference import restore_array
 from hinas.metrics import psnr, to_uint8
 from tiny_runs import RGB_PHOTOS, tiny_genotype, train_tiny, write_photos
 

@@ -15,9 +15,9 @@ import hinas.train as train_module
 from hinas.cli import main
 from hinas.config import TaskConfig, load_config
 from hinas.errors import HinasError, NonFiniteError
-from hinas.evaluate import EvalPair, score_outputs
 from hinas.models import save_weights
 from hinas.runs import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from hinas.scoring import EvalPair, score_outputs
 from hinas.train import lr_factor
 from tiny_runs import tiny_genotype, train_tiny, write_photos
 

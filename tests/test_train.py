@@ -17,11 +17,11 @@ from hinas.architectures import list_models
 from hinas.cli import main
 from hinas.config import TaskConfig, TrainConfig, resolve
 from hinas.errors import HinasError
-from hinas.evaluate import make_pairs, score_model
 from hinas.genotype import Genotype
 from hinas.images import load_image
 from hinas.models import ModelSpec
 from hinas.runs import load_checkpoint
+from hinas.scoring import make_pairs, score_model
 from hinas.train import lr_factor, train
 from tiny_runs import GRAY_PHOTOS, RGB_PHOTOS, tiny_genotype, train_tiny, write_photos
 

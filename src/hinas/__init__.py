@@ -27,7 +27,7 @@ import types
 
 __version__ = "0.1.0"
 
-_API = {"load_model": "hinas.models", "list_models": "hinas.models",
+_API = {"load_model": "hinas.models", "list_models": "hinas.architectures",
         "load_pretrained": "hinas.pretrained", "restore_image": "hinas.restore",
         "search": "hinas.search", "train": "hinas.train"}
 _JOBS = ("search", "train")

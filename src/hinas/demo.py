@@ -34,20 +34,14 @@ import numpy as np
 from hinas.arch import describe_genotype
 from hinas.config import resolve
 from hinas.errors import HinasError
-from hinas.evaluate import (
-    EvalReport,
-    center_crop,
-    evaluate_classical,
-    evaluate_model,
-    load_test_images,
-    make_pairs,
-)
+from hinas.evaluate import EvalReport, evaluate_classical, evaluate_model, load_test_images
 from hinas.images import load_image, save_image
 from hinas.io import atomic_write_text
 from hinas.metrics import to_uint8
 from hinas.models import load_model
 from hinas.pretrained import load_pretrained
 from hinas.runs import Timer
+from hinas.scoring import center_crop, make_pairs
 from hinas.search import search
 from hinas.train import train
 from hinas.viz import plot_genotype

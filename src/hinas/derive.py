@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from hinas.cells import cell_edges
-from hinas.genotype import Genotype
+from hinas.genotype import Genotype, layer_levels
 from hinas.ops import usable_columns
-from hinas.supernet import Supernet, layer_levels, sources
+from hinas.supernet import Supernet, sources
 
 
 def top2_cell(weights: np.ndarray, nodes: int, ops: list[str]) -> list[list[tuple[int, str]]]:

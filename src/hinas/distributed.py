@@ -214,9 +214,12 @@ def _stop_on_sigterm(signum: int, frame: Any) -> None:
 def launch(cfg: Config, batch_size: int, resume: bool) -> tuple[Config, Context]:
     """Join the process group torchrun describes (if any) for a run of `cfg` with global batch
     `batch_size`; returns the config with `distributed` filled in and this process's context.
-    On `resume` the world size must be the one `cfg` records."""
+    On `resume` the world size must be the one `cfg` records; a CUDA device must exist if asked
+    for."""
     world, rank = environment_world_size(), environment_rank()
     device = torch.device(cfg.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise HinasError("--device cuda requested but no CUDA device is available")
     recorded = cfg.distributed.world_size
     if resume and recorded != world:
         raise HinasError(f"this run was made by {recorded} process(es); resume it with "
@@ -235,8 +238,6 @@ def launch(cfg: Config, batch_size: int, resume: bool) -> tuple[Config, Context]
         raise HinasError(f"the batch size {batch_size} is not divisible by the {world} "
                          f"processes (every process takes an equal share of each batch)")
     if kind == "cuda":
-        if not torch.cuda.is_available():
-            raise HinasError("--device cuda requested but no CUDA device is available")
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     if not dist.is_initialized():

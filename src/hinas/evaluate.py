@@ -1,9 +1,5 @@
-"""Scoring restoration models under the literature's conventions (docs/metrics.md), and whole-image
-or tiled inference (docs/decisions.md §3).
-
-Test inputs are made once per image: the noisy input from a generator seeded per image (so every
-method scores the same noisy input), the SR low-resolution image by MATLAB bicubic of the modcropped
-HR. Outputs are clipped and rounded to uint8 before scoring.
+"""`hinas eval`: a trained network or a classical method scored on a folder of test images under
+the literature's conventions (docs/metrics.md; the scoring itself is :mod:`hinas.scoring`).
 
 `evaluate_model` / `evaluate_classical` score a trained network or a classical method (see
 `hinas.classical`) on a folder of test images and return an :class:`EvalReport` (table + JSON).
@@ -12,10 +8,6 @@ HR. Outputs are clipped and rounded to uint8 before scoring.
 from __future__ import annotations
 
 import json
-import os
-import platform
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,131 +18,13 @@ from torch import nn
 from hinas.classical import get_method
 from hinas.complexity import count_macs, count_params
 from hinas.config import TaskConfig
-from hinas.degradations import noisy_for_image, sr_pair_for_image
-from hinas.errors import HinasError, NonFiniteError
-from hinas.images import collect_images, file_channels, load_image, save_image, to_gray, to_rgb
+from hinas.errors import HinasError
+from hinas.execution import describe_device
+from hinas.images import collect_images, file_channels, load_image
 from hinas.io import atomic_write_text
-from hinas.metrics import SSIM_WINDOW, Convention, to_uint8
-from hinas.runs import progress
-from hinas.tiling import check_tiling, tiled_bands
+from hinas.metrics import Convention
+from hinas.scoring import make_pairs, score_model, score_outputs
 
-
-@dataclass
-class EvalPair:
-    """One test image: its name, degraded input (0–255 float, HxWxC) and clean target (uint8)."""
-
-    name: str
-    lq: np.ndarray
-    gt: np.ndarray
-
-
-def center_crop(img: np.ndarray, size: int, multiple: int = 1) -> np.ndarray:
-    """Central `size`×`size` window (clipped to the image, rounded down to `multiple`)."""
-    h, w = img.shape[:2]
-    ch, cw = min(size, h), min(size, w)
-    ch, cw = ch - ch % multiple, cw - cw % multiple
-    top, left = (h - ch) // 2, (w - cw) // 2
-    return img[top:top + ch, left:left + cw]
-
-
-def make_pairs(images: dict[Path, np.ndarray], task: TaskConfig, seed: int,
-               crop: int = 0) -> list[EvalPair]:
-    """Test pairs for `images` (uint8 HxWxC by path); `crop` > 0 scores central crops only."""
-    pairs = []
-    border = Convention.for_task(task.name, task.out_scale).crop_border
-    for path, img in images.items():
-        if crop:
-            img = center_crop(img, crop, task.out_scale)
-        h, w = img.shape[:2]
-        if min(h - h % task.out_scale, w - w % task.out_scale) - 2 * border < SSIM_WINDOW:
-            need = SSIM_WINDOW + 2 * border
-            raise HinasError(f"{path}: {w}x{h} image is too small to score ({task.describe()} "
-                             f"needs at least {need}x{need} for the {SSIM_WINDOW}x{SSIM_WINDOW} "
-                             f"SSIM window)")
-        name = Path(path).name
-        if task.name == "denoise":
-            pairs.append(EvalPair(name, noisy_for_image(img, task.eval_sigma, seed, name), img))
-        else:
-            hr, lr = sr_pair_for_image(img, task.scale)
-            pairs.append(EvalPair(name, lr.astype(np.float64), hr))
-    return pairs
-
-
-@torch.no_grad()
-def restore_array(model: nn.Module, lq: np.ndarray, scale: int, device: str | torch.device,
-                  tile: int = 0, overlap: int = 32) -> np.ndarray:
-    """Run `model` on one HxWxC image on the 0–255 scale; returns the float 0–255 output.
-
-    With `tile` > 0 the input is cut into tile×tile windows overlapping by `overlap` pixels, and
-    the outputs are blended with a linear ramp across each overlap (bounded memory).
-    """
-    check_tiling(tile, overlap)
-    x = torch.from_numpy(np.ascontiguousarray(lq.transpose(2, 0, 1), dtype=np.float32) / 255.0)
-    x = x.unsqueeze(0).to(device)
-    if tile <= 0 or (lq.shape[0] <= tile and lq.shape[1] <= tile):
-        y = model(x)
-    else:
-        y = torch.cat([band for _, band in tiled_bands(
-            model, lambda top, left, h, w: x[:, :, top:top + h, left:left + w], *lq.shape[:2],
-            scale, tile, overlap)], dim=2)
-    return y[0].float().cpu().numpy().transpose(1, 2, 0).astype(np.float64) * 255.0
-
-
-def score_model(model: nn.Module, pairs: list[EvalPair], task: TaskConfig,
-                device: str | torch.device, tile: int = 0, overlap: int = 32,
-                save_dir: str | Path | None = None, quiet: bool = True
-                ) -> tuple[list[dict], dict[str, float]]:
-    """Per-image rows (image, psnr, ssim, seconds) and their mean of `model` under the task's
-    convention (a gray image through an RGB model: see `run_on_channels`); with `save_dir`, the
-    outputs as 8-bit PNGs; a progress bar unless `quiet`."""
-    was_training = model.training
-    model.eval()
-
-    def restore(lq: np.ndarray) -> np.ndarray:
-        return run_on_channels(
-            lambda x: restore_array(model, x, task.out_scale, device, tile, overlap), lq,
-            task.channels)
-
-    try:
-        return score_outputs(restore, pairs, task, save_dir, quiet)
-    finally:
-        model.train(was_training)
-
-
-def score_outputs(restore: Callable[[np.ndarray], np.ndarray], pairs: list[EvalPair],
-                  task: TaskConfig, save_dir: str | Path | None = None, quiet: bool = True
-                  ) -> tuple[list[dict], dict[str, float]]:
-    """Per-image rows (image, psnr, ssim, seconds) and their mean of any method
-    `restore(lq) -> output` (0–255 float HxWxC arrays); with `save_dir`, the outputs (clipped and
-    rounded, as scored) as `<image stem>.png`; a progress bar unless `quiet`. An output
-    holding NaN or inf is a failure (NonFiniteError), never a score."""
-    convention = Convention.for_task(task.name, task.out_scale)
-    rows = []
-    with progress(len(pairs), 0, quiet, f"eval {task.describe()}") as bar:
-        for pair in pairs:
-            start = time.perf_counter()
-            out = restore(pair.lq)
-            seconds = time.perf_counter() - start
-            if not np.isfinite(out).all():
-                raise NonFiniteError(f"{pair.name}: the restored image holds non-finite values "
-                                     f"(NaN or inf)")
-            rows.append({"image": pair.name, **convention.score(out, pair.gt),
-                         "seconds": seconds})
-            if save_dir is not None:
-                save_image(Path(save_dir) / f"{Path(pair.name).stem}.png", to_uint8(out))
-            bar.update(1)
-    return rows, mean_scores(rows)
-
-
-def mean_scores(rows: list[dict]) -> dict[str, float]:
-    """Mean of every numeric column of per-image rows."""
-    keys = [k for k, v in rows[0].items() if isinstance(v, float)] if rows else []
-    return {k: float(np.mean([r[k] for r in rows])) for k in keys}
-
-
-# --------------------------------------------------------------------------------------------
-# Test sets, channels and the evaluation report
-# --------------------------------------------------------------------------------------------
 
 def load_test_images(folders: str | Path | list[str | Path], channels: int
                      ) -> tuple[dict[Path, np.ndarray], list[str]]:
@@ -180,39 +54,6 @@ def load_test_images(folders: str | Path | list[str | Path], channels: int
     if kept_gray:
         notes.append(f"{kept_gray} gray image(s) kept gray and scored on their own values")
     return images, notes
-
-
-def run_on_channels(restore: Callable[[np.ndarray], np.ndarray], lq: np.ndarray,
-                    channels: int) -> np.ndarray:
-    """Output of `restore` (a method on `channels`-channel images) for `lq`: a gray image through
-    an RGB method goes in as three equal channels and its output comes back as gray (601 luma)."""
-    c = lq.shape[2]
-    if c == channels:
-        return restore(lq)
-    if c == 1 and channels == 3:
-        return to_gray(restore(to_rgb(lq)))
-    raise HinasError(f"a {c}-channel image cannot go through a {channels}-channel method "
-                     f"(convert it to gray first)")
-
-
-def describe_device(device: str | torch.device) -> str:
-    """The device in words, e.g. `cpu (AMD EPYC, 2 cores; torch 2.13.0, 2 threads)` or
-    `cuda:0 (NVIDIA H100, torch 2.13.0)`."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)}, torch {torch.__version__})"
-    return (f"{device} ({_cpu_model()}, {os.cpu_count()} cores; torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads)")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 @dataclass

@@ -16,8 +16,11 @@ and data loading in worker processes.
 
 from __future__ import annotations
 
+import os
+import platform
 import random
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -102,3 +105,23 @@ def make_loader(dataset: Dataset, batch_size: int | None, workers: int,
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
                       drop_last=False, worker_init_fn=seed_worker if workers else None,
                       generator=generator)
+
+
+def describe_device(device: str | torch.device) -> str:
+    """The device in words, e.g. `cpu (AMD EPYC, 2 cores; torch 2.13.0, 2 threads)` or
+    `cuda:0 (NVIDIA H100, torch 2.13.0)`."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)}, torch {torch.__version__})"
+    return (f"{device} ({_cpu_model()}, {os.cpu_count()} cores; torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads)")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

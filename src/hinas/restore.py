@@ -36,7 +36,6 @@ import numpy as np
 import torch
 
 from hinas.errors import HinasError, NonFiniteError
-from hinas.evaluate import restore_array, run_on_channels
 from hinas.export import onnx_model, onnx_task, require
 from hinas.images import (
     IMAGE_EXTS,
@@ -44,14 +43,18 @@ from hinas.images import (
     list_images,
     read_input,
     save_image,
-    to_gray,
-    to_rgb,
+)
+from hinas.inference import (
+    check_tiling,
+    match_channels,
+    restore_array,
+    restore_compact,
+    run_on_channels,
 )
 from hinas.io import atomic_path
 from hinas.metrics import to_uint8
 from hinas.models import ModelSpec, load_model
 from hinas.runs import progress
-from hinas.tiling import check_tiling, tiled_bands
 
 BACKENDS = ("torch", "onnxruntime")
 
@@ -84,62 +87,6 @@ def check_input(path: Path, channels: int, convert: bool, tiled: bool) -> None:
         kinds = {1: "gray", 3: "RGB"}
         raise HinasError(f"{path}: {kinds[have]} image, but the model restores "
                          f"{kinds[channels]} images; pass --convert to convert it")
-
-
-def window_reader(image: np.ndarray, depth: int, channels: int, device: str | torch.device):
-    """`read(top, left, h, w)` for :func:`hinas.tiling.tiled_bands`: a window of `image` on the
-    0–255 scale (16-bit values divided by 257), an RGB window as its 601 luma for a gray model,
-    a gray one as three equal channels for an RGB model, as a 1×C×h×w float32 tensor in [0, 1]."""
-
-    def read(top: int, left: int, h: int, w: int) -> torch.Tensor:
-        x = image[top:top + h, left:left + w].astype(np.float64)
-        if depth == 16:
-            x /= 257.0
-        if x.shape[2] == 3 and channels == 1:
-            x = to_gray(x)
-        elif x.shape[2] == 1 and channels == 3:
-            x = to_rgb(x)
-        t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32) / 255.0)
-        return t.unsqueeze(0).to(device)
-
-    return read
-
-
-def restore_compact(model: torch.nn.Module, image: np.ndarray, depth: int, channels: int,
-                  scale: int, tile: int, overlap: int, device: str | torch.device
-                  ) -> np.ndarray:
-    """The restored image at the input's bit depth (uint8 or uint16), gray if `image` is gray,
-    built band by band (:func:`hinas.tiling.tiled_bands`): besides the input and the output,
-    memory holds about one row of tiles (`tile` = 0: the whole image as one tile)."""
-    h, w, have = image.shape
-    gray_out = have == 1 or channels == 1
-    peak, dtype = (255, np.uint8) if depth == 8 else (65535, np.uint16)
-    out = np.empty((h * scale, w * scale, 1 if gray_out else 3), dtype)
-    read = window_reader(image, depth, channels, device)
-    for first, band in tiled_bands(model, read, h, w, scale, tile or max(h, w), overlap):
-        y = band[0].float().cpu().numpy().transpose(1, 2, 0).astype(np.float64) * 255.0
-        if not np.isfinite(y).all():
-            raise NonFiniteError("the restored image holds non-finite values (NaN or inf)")
-        if y.shape[2] == 3 and gray_out:
-            y = to_gray(y)
-        out[first:first + y.shape[0]] = np.floor(np.clip(y / 255.0, 0.0, 1.0) * peak + 0.5)
-    return out
-
-def match_channels(arr: np.ndarray, channels: int, convert: bool, source: str,
-                   option: str) -> np.ndarray:
-    """`arr` (HxWxC) ready for a `channels`-channel model: unchanged when the channels agree;
-    with `convert`, an RGB image becomes its 601 luma and a gray one stays gray (the model's
-    caller repeats it, see `run_on_channels`); else a HinasError naming `source` and the `option`
-    that converts."""
-    have = arr.shape[2]
-    if have != channels:
-        kinds = {1: "gray", 3: "RGB"}
-        if not convert:
-            raise HinasError(f"{source}: {kinds[have]} image, but the model restores "
-                             f"{kinds[channels]} images; pass {option} to convert it")
-        if have == 3:
-            arr = to_gray(arr)
-    return arr
 
 
 def restore_images(model_dir: str | Path, inputs: list[str | Path], out_dir: str | Path, *,

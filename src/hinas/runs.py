@@ -12,7 +12,7 @@ import random
 import resource
 import sys
 import time
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -271,19 +271,6 @@ def progress(total: int, initial: int, quiet: bool, desc: str) -> tqdm:
     """A progress bar with ETA (disabled with `quiet`)."""
     return tqdm(total=total, initial=initial, disable=quiet, desc=desc, dynamic_ncols=True,
                 smoothing=0.1, file=sys.stderr)
-
-
-@contextmanager
-def frozen(params: list[torch.nn.Parameter]):
-    """Temporarily stop gradients for `params` (autograd neither computes nor stores for them)."""
-    flags = [p.requires_grad for p in params]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in zip(params, flags, strict=True):
-            p.requires_grad_(flag)
 
 
 class Timer:

@@ -26,15 +26,14 @@ import torch
 from torch import nn
 
 from hinas.config import Config, save_config
-from hinas.data import PatchDataset, split_images
+from hinas.data import PatchDataset
 from hinas.degradations import task_degradation
 from hinas.derive import decisiveness, derive_genotype, verdict
-from hinas.distributed import Context, launch, mean_over_ranks
+from hinas.distributed import Context, launch
+from hinas.engine import load_training_images, optimisation_step
 from hinas.errors import HinasError, warn
-from hinas.evaluate import make_pairs, score_model
 from hinas.execution import FULL_PRECISION, Precision, make_loader, memory_format
 from hinas.genotype import Genotype
-from hinas.images import collect_images, load_images, relative_name
 from hinas.losses import build_loss
 from hinas.ops import check_space_ops
 from hinas.runlog import RunLog, run_header
@@ -42,7 +41,6 @@ from hinas.runs import (
     MetricsLog,
     RunFolder,
     Timer,
-    frozen,
     load_checkpoint,
     peak_rss_mb,
     progress,
@@ -55,6 +53,7 @@ from hinas.runs import (
     set_rng_state,
 )
 from hinas.scalars import ScalarLog
+from hinas.scoring import make_pairs, score_model
 from hinas.supernet import SampledArch, Supernet, sample_arch
 from hinas.viz import plot_arch_history, plot_curves, plot_genotype
 
@@ -66,27 +65,6 @@ def make_optimizers(net: Supernet, cfg: Config) -> tuple[torch.optim.SGD, torch.
                             weight_decay=s.w_weight_decay)
     a_opt = torch.optim.Adam(net.arch_parameters(), lr=s.a_lr, weight_decay=s.a_weight_decay)
     return w_opt, a_opt
-
-
-def optimisation_step(net: nn.Module, optimizer: torch.optim.Optimizer,
-                      other: list[nn.Parameter], loss_fn: nn.Module, lq: torch.Tensor,
-                      gt: torch.Tensor, grad_clip: float = 0.0,
-                      arch: SampledArch | None = None,
-                      precision: Precision = FULL_PRECISION) -> float:
-    """One forward/backward/update of `optimizer`'s parameters, with `other` parameters frozen so
-    autograd neither stores nor computes anything for them; the forward pass under `precision`'s
-    autocast, the loss in fp32. Returns the loss (averaged over ranks); raises on NaN/inf."""
-    optimizer.zero_grad(set_to_none=True)
-    with frozen(other):
-        with precision.autocast():
-            pred = net(lq) if arch is None else net(lq, arch)
-        loss = loss_fn(pred.float(), gt)
-        value = mean_over_ranks(loss)
-        if not math.isfinite(value):
-            raise FloatingPointError(value)
-        precision.backward(loss, optimizer)
-    precision.step(optimizer, grad_clip)
-    return value
 
 
 def search_step(net: Supernet, w_opt: torch.optim.Optimizer, a_opt: torch.optim.Optimizer | None,
@@ -118,21 +96,20 @@ class SearchData:
 
 def prepare_data(cfg: Config, data_dir: str | Path | list) -> SearchData:
     """Split, load and wrap the training images of `data_dir` (one or several folders)."""
-    paths = collect_images(data_dir, cfg.search.max_images, cfg.seed)
-    images = load_images(paths, cfg.task.channels, min_size=cfg.search.crop, warn=warn)
-    w, a, v = split_images(list(images), cfg.seed, cfg.search.val_fraction)
+    s = cfg.search
+    split = load_training_images(data_dir, cfg.task.channels, s.max_images, s.crop, cfg.seed,
+                                 s.val_fraction)
     degradation = task_degradation(cfg.task)
-    steps = steps_per_epoch(cfg, len(w))
-    length = steps * cfg.search.batch_size
+    length = steps_per_epoch(cfg, len(split.w)) * s.batch_size
 
-    def dataset(split: list[Path], seed: int) -> PatchDataset:
-        return PatchDataset({p: images[p] for p in split}, cfg.search.crop, degradation,
-                            augment=True, length=length, seed=seed)
+    def dataset(paths: list[Path], seed: int) -> PatchDataset:
+        return PatchDataset(split.subset(paths), s.crop, degradation, augment=True,
+                            length=length, seed=seed)
 
-    return SearchData(dataset(w, cfg.seed), dataset(a, cfg.seed + 1),
-                      {p: images[p] for p in v},
-                      {k: [relative_name(p, data_dir) for p in part]
-                       for k, part in (("w", w), ("a", a), ("v", v))})
+    return SearchData(dataset(split.w, cfg.seed), dataset(split.a, cfg.seed + 1),
+                      split.subset(split.v),
+                      {"w": split.names(split.w), "a": split.names(split.a),
+                       "v": split.names(split.v)})
 
 
 def steps_per_epoch(cfg: Config, n_w: int) -> int:
@@ -177,8 +154,6 @@ class SearchRun:
 
     def __init__(self, cfg: Config, data_dir: str | Path, out: str | Path, resume: bool = False,
                  quiet: bool = False):
-        if cfg.device.startswith("cuda") and not torch.cuda.is_available():
-            raise HinasError("--device cuda requested but no CUDA device is available")
         check_space_ops(cfg.space.ops)  # before the images load
         cfg, self.dist = launch(cfg, cfg.search.batch_size, resume)
         self.cfg, self.out, self.quiet = cfg, Path(out), quiet or not self.dist.is_main

@@ -52,14 +52,13 @@ from torch.utils.data import Dataset
 from hinas.architectures import MODELS
 from hinas.complexity import count_params
 from hinas.config import Config, TrainConfig, save_config
-from hinas.data import PatchDataset, split_images
+from hinas.data import PatchDataset
 from hinas.degradations import task_degradation
 from hinas.distributed import launch
-from hinas.errors import HinasError, warn
-from hinas.evaluate import make_pairs, score_model
+from hinas.engine import load_training_images, optimisation_step
+from hinas.errors import HinasError
 from hinas.execution import Precision, make_loader, memory_format
 from hinas.genotype import Genotype
-from hinas.images import collect_images, load_images, relative_name
 from hinas.losses import build_loss
 from hinas.models import WEIGHTS_FILE, ModelSpec, save_weights
 from hinas.runlog import RunLog, run_header
@@ -79,7 +78,7 @@ from hinas.runs import (
     set_rng_state,
 )
 from hinas.scalars import ScalarLog
-from hinas.search import optimisation_step
+from hinas.scoring import make_pairs, score_model
 from hinas.viz import plot_curves
 
 STEP_MILESTONES = (0.5, 0.75)
@@ -166,15 +165,13 @@ def prepare_data(cfg: Config, data_dirs: list[str]) -> TrainData:
     """Load the images of `data_dirs` (at most `train.max_images`, a seeded choice) and split off
     the validation images."""
     t = cfg.train
-    paths = collect_images(data_dirs, t.max_images, cfg.seed)
-    images = load_images(paths, cfg.task.channels, min_size=t.crop, warn=warn)
-    train_w, train_a, val = split_images(list(images), cfg.seed, t.val_fraction)
-    train = sorted(train_w + train_a, key=str)
-    patches = PatchDataset({p: images[p] for p in train}, t.crop, task_degradation(cfg.task),
+    split = load_training_images(data_dirs, cfg.task.channels, t.max_images, t.crop, cfg.seed,
+                                 t.val_fraction)
+    train = sorted(split.w + split.a, key=str)
+    patches = PatchDataset(split.subset(train), t.crop, task_degradation(cfg.task),
                            augment=True, length=t.batch_size, seed=cfg.seed)
-    return TrainData(patches, {p: images[p] for p in val},
-                     {"train": [relative_name(p, data_dirs) for p in train],
-                      "val": [relative_name(p, data_dirs) for p in val]})
+    return TrainData(patches, split.subset(split.v),
+                     {"train": split.names(train), "val": split.names(split.v)})
 
 
 def init_weights(net: nn.Module, folder: str | Path) -> dict[str, Any]:
@@ -203,8 +200,6 @@ class TrainRun:
                  budget_clock: str = "wall", init_from: str | Path | None = None):
         clock = BUDGET_CLOCKS[budget_clock]
         started = clock()
-        if cfg.device.startswith("cuda") and not torch.cuda.is_available():
-            raise HinasError("--device cuda requested but no CUDA device is available")
         cfg, self.dist = launch(cfg, cfg.train.batch_size, resume)
         self.cfg, self.spec, self.out = cfg, spec, Path(out)
         self.quiet, self.device = quiet or not self.dist.is_main, self.dist.device

@@ -1,0 +1,91 @@
+"""The training-loop machinery that search and training share: one optimisation step (with the
+frozen-parameter guard and the NaN guard), and one way to load and split the training images.
+The device check and the process group are :func:`hinas.distributed.launch`'s; how a step
+executes (precision, memory format, loaders) is :mod:`hinas.execution`'s."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hinas.data import split_images
+from hinas.distributed import mean_over_ranks
+from hinas.errors import warn
+from hinas.execution import FULL_PRECISION, Precision
+from hinas.images import collect_images, load_images, relative_name
+
+
+@contextmanager
+def frozen(params: list[torch.nn.Parameter]):
+    """Temporarily stop gradients for `params` (autograd neither computes nor stores for them)."""
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags, strict=True):
+            p.requires_grad_(flag)
+
+
+def optimisation_step(net: nn.Module, optimizer: torch.optim.Optimizer,
+                      other: list[nn.Parameter], loss_fn: nn.Module, lq: torch.Tensor,
+                      gt: torch.Tensor, grad_clip: float = 0.0,
+                      arch: Any = None,
+                      precision: Precision = FULL_PRECISION) -> float:
+    """One forward/backward/update of `optimizer`'s parameters, with `other` parameters frozen so
+    autograd neither stores nor computes anything for them; the forward pass under `precision`'s
+    autocast, the loss in fp32; `arch` (a sampled architecture of random search), when given, goes
+    to the forward pass. Returns the loss (averaged over ranks); raises on NaN/inf."""
+    optimizer.zero_grad(set_to_none=True)
+    with frozen(other):
+        with precision.autocast():
+            pred = net(lq) if arch is None else net(lq, arch)
+        loss = loss_fn(pred.float(), gt)
+        value = mean_over_ranks(loss)
+        if not math.isfinite(value):
+            raise FloatingPointError(value)
+        precision.backward(loss, optimizer)
+    precision.step(optimizer, grad_clip)
+    return value
+
+
+@dataclass
+class TrainingImages:
+    """Decoded training images (uint8 HxWxC by path) split into Train W, Train A and
+    Validation V (paper §4.1; training uses W and A together), and the folders they came from."""
+
+    images: dict[Path, np.ndarray]
+    w: list[Path]
+    a: list[Path]
+    v: list[Path]
+    folders: str | os.PathLike | Sequence[str | os.PathLike]
+
+    def subset(self, paths: list[Path]) -> dict[Path, np.ndarray]:
+        """The images of `paths`."""
+        return {p: self.images[p] for p in paths}
+
+    def names(self, paths: list[Path]) -> list[str]:
+        """How run records name `paths` (relative to their data folder)."""
+        return [relative_name(p, self.folders) for p in paths]
+
+
+def load_training_images(folders: str | os.PathLike | Sequence[str | os.PathLike],
+                         channels: int, max_images: int, crop: int, seed: int,
+                         val_fraction: float) -> TrainingImages:
+    """The images of `folders` (at most `max_images`, a seeded choice; unreadable ones skipped
+    with a warning, one smaller than `crop` an error naming it) as `channels`-channel arrays,
+    split with :func:`hinas.data.split_images`."""
+    paths = collect_images(folders, max_images, seed)
+    images = load_images(paths, channels, min_size=crop, warn=warn)
+    w, a, v = split_images(list(images), seed, val_fraction)
+    return TrainingImages(images, w, a, v, folders)

@@ -1,0 +1,120 @@
+"""Scoring a restoration method under the literature's conventions (docs/metrics.md): the test
+pairs of a set of images, and the per-image PSNR/SSIM of a model or of any `restore` function.
+
+Test inputs are made once per image: the noisy input from a generator seeded per image (so every
+method scores the same noisy input), the SR low-resolution image by MATLAB bicubic of the modcropped
+HR. Outputs are clipped and rounded to uint8 before scoring. Search and training validate with the
+same functions as `hinas eval`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from hinas.config import TaskConfig
+from hinas.degradations import noisy_for_image, sr_pair_for_image
+from hinas.errors import HinasError, NonFiniteError
+from hinas.images import save_image
+from hinas.inference import restore_array, run_on_channels
+from hinas.metrics import SSIM_WINDOW, Convention, to_uint8
+from hinas.runs import progress
+
+
+@dataclass
+class EvalPair:
+    """One test image: its name, degraded input (0–255 float, HxWxC) and clean target (uint8)."""
+
+    name: str
+    lq: np.ndarray
+    gt: np.ndarray
+
+
+def center_crop(img: np.ndarray, size: int, multiple: int = 1) -> np.ndarray:
+    """Central `size`×`size` window (clipped to the image, rounded down to `multiple`)."""
+    h, w = img.shape[:2]
+    ch, cw = min(size, h), min(size, w)
+    ch, cw = ch - ch % multiple, cw - cw % multiple
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return img[top:top + ch, left:left + cw]
+
+
+def make_pairs(images: dict[Path, np.ndarray], task: TaskConfig, seed: int,
+               crop: int = 0) -> list[EvalPair]:
+    """Test pairs for `images` (uint8 HxWxC by path); `crop` > 0 scores central crops only."""
+    pairs = []
+    border = Convention.for_task(task.name, task.out_scale).crop_border
+    for path, img in images.items():
+        if crop:
+            img = center_crop(img, crop, task.out_scale)
+        h, w = img.shape[:2]
+        if min(h - h % task.out_scale, w - w % task.out_scale) - 2 * border < SSIM_WINDOW:
+            need = SSIM_WINDOW + 2 * border
+            raise HinasError(f"{path}: {w}x{h} image is too small to score ({task.describe()} "
+                             f"needs at least {need}x{need} for the {SSIM_WINDOW}x{SSIM_WINDOW} "
+                             f"SSIM window)")
+        name = Path(path).name
+        if task.name == "denoise":
+            pairs.append(EvalPair(name, noisy_for_image(img, task.eval_sigma, seed, name), img))
+        else:
+            hr, lr = sr_pair_for_image(img, task.scale)
+            pairs.append(EvalPair(name, lr.astype(np.float64), hr))
+    return pairs
+
+
+def score_model(model: nn.Module, pairs: list[EvalPair], task: TaskConfig,
+                device: str | torch.device, tile: int = 0, overlap: int = 32,
+                save_dir: str | Path | None = None, quiet: bool = True
+                ) -> tuple[list[dict], dict[str, float]]:
+    """Per-image rows (image, psnr, ssim, seconds) and their mean of `model` under the task's
+    convention (a gray image through an RGB model: see `run_on_channels`); with `save_dir`, the
+    outputs as 8-bit PNGs; a progress bar unless `quiet`."""
+    was_training = model.training
+    model.eval()
+
+    def restore(lq: np.ndarray) -> np.ndarray:
+        return run_on_channels(
+            lambda x: restore_array(model, x, task.out_scale, device, tile, overlap), lq,
+            task.channels)
+
+    try:
+        return score_outputs(restore, pairs, task, save_dir, quiet)
+    finally:
+        model.train(was_training)
+
+
+def score_outputs(restore: Callable[[np.ndarray], np.ndarray], pairs: list[EvalPair],
+                  task: TaskConfig, save_dir: str | Path | None = None, quiet: bool = True
+                  ) -> tuple[list[dict], dict[str, float]]:
+    """Per-image rows (image, psnr, ssim, seconds) and their mean of any method
+    `restore(lq) -> output` (0–255 float HxWxC arrays); with `save_dir`, the outputs (clipped and
+    rounded, as scored) as `<image stem>.png`; a progress bar unless `quiet`. An output
+    holding NaN or inf is a failure (NonFiniteError), never a score."""
+    convention = Convention.for_task(task.name, task.out_scale)
+    rows = []
+    with progress(len(pairs), 0, quiet, f"eval {task.describe()}") as bar:
+        for pair in pairs:
+            start = time.perf_counter()
+            out = restore(pair.lq)
+            seconds = time.perf_counter() - start
+            if not np.isfinite(out).all():
+                raise NonFiniteError(f"{pair.name}: the restored image holds non-finite values "
+                                     f"(NaN or inf)")
+            rows.append({"image": pair.name, **convention.score(out, pair.gt),
+                         "seconds": seconds})
+            if save_dir is not None:
+                save_image(Path(save_dir) / f"{Path(pair.name).stem}.png", to_uint8(out))
+            bar.update(1)
+    return rows, mean_scores(rows)
+
+
+def mean_scores(rows: list[dict]) -> dict[str, float]:
+    """Mean of every numeric column of per-image rows."""
+    keys = [k for k, v in rows[0].items() if isinstance(v, float)] if rows else []
+    return {k: float(np.mean([r[k] for r in rows])) for k in keys}
