@@ -12,6 +12,8 @@ softmax(α); a derived cell keeps two (input, op) terms per node and sums them u
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
@@ -31,15 +33,15 @@ def num_edges(nodes: int) -> int:
     return len(cell_edges(nodes))
 
 
-def mixed_edge(inputs: list[torch.Tensor], ops: list[nn.Module],
+def mixed_edge(read: Callable[[int], torch.Tensor], ops: list[nn.Module],
                weights: list[torch.Tensor] | None, total: torch.Tensor | None = None
                ) -> torch.Tensor | None:
     """The mixed operation of one edge (paper Eq. 1), Σ_o w_o · o(x), added to `total` (the
-    node's running sum; None starts it). `inputs[k]` is x as operation k reads it (activated or
-    not, see `OpSpec.preact`); with `weights` None the operations are summed unweighted (the kept
-    operations of a derived cell)."""
-    for k, (x, op) in enumerate(zip(inputs, ops, strict=True)):
-        y = op(x)
+    node's running sum; None starts it). `read(k)` gives x as operation k reads it (activated or
+    not, see `OpSpec.preact`), when operation k runs; with `weights` None the operations are
+    summed unweighted (the kept operations of a derived cell)."""
+    for k, op in enumerate(ops):
+        y = op(read(k))
         if weights is None:
             total = y if total is None else total + y
         else:
@@ -111,12 +113,17 @@ class Cell(nn.Module):
                 terms = [t for t in terms if self.weight_index[j][t] in active]
             if not terms:
                 continue
-            if any(self.preact[j][t] for t in terms) and inp not in acts:
-                acts[inp] = self.act(states[inp])
-            inputs = [acts[inp] if self.preact[j][t] else states[inp] for t in terms]
+
+            def read(k: int, inp: int = inp, terms: list[int] = terms) -> torch.Tensor:
+                if not self.preact[j][terms[k]]:
+                    return states[inp]
+                if inp not in acts:  # one activation per state, shared by every op reading it
+                    acts[inp] = self.act(states[inp])
+                return acts[inp]
+
             weights_ = (None if self.weight_index is None
                         else [weights[self.weight_index[j][t]] for t in terms])
-            total = mixed_edge(inputs, [self.ops[j][t] for t in terms], weights_, total)
+            total = mixed_edge(read, [self.ops[j][t] for t in terms], weights_, total)
         return total if total is not None else torch.zeros_like(states[1])
 
 
