@@ -27,10 +27,9 @@ from torch import nn
 from hinas import __version__
 from hinas.architectures import MODELS
 from hinas.config import MAX_WIDTH, Config, TaskConfig, build_dataclass
-from hinas.errors import HinasError
+from hinas.errors import HinasError, NonFiniteError
 from hinas.genotype import Genotype
 from hinas.io import atomic_write, atomic_write_text, read_json
-from hinas.runs import check_finite
 
 MODEL_FORMAT_VERSION = 1
 SPEC_FILE = "model.json"
@@ -155,6 +154,13 @@ def _genotype_in(folder: Path, name: Any, source: Path) -> Genotype | None:
         raise HinasError(f"{source}: the genotype must be a file inside the model folder, got "
                          f"{name!r}")
     return Genotype.load(path)
+
+
+def check_finite(tensors: dict[str, torch.Tensor], what: str) -> None:
+    """Raise NonFiniteError naming the first tensor of `tensors` that holds NaN or inf."""
+    for name, value in tensors.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise NonFiniteError(f"{what} hold non-finite values (NaN or inf; {name})")
 
 
 def save_weights(model: nn.Module, path: str | Path) -> None:

@@ -22,8 +22,9 @@ import yaml
 from tqdm import tqdm
 
 from hinas.distributed import is_main_process
-from hinas.errors import HinasError, NonFiniteError, warn
+from hinas.errors import HinasError, warn
 from hinas.io import atomic_write, atomic_write_text
+from hinas.models import check_finite
 
 
 def peak_rss_mb() -> float:
@@ -57,13 +58,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def check_finite(tensors: dict[str, torch.Tensor], what: str) -> None:
-    """Raise NonFiniteError naming the first tensor of `tensors` that holds NaN or inf."""
-    for name, value in tensors.items():
-        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-            raise NonFiniteError(f"{what} hold non-finite values (NaN or inf; {name})")
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
