@@ -57,12 +57,12 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from hinas.config import from_dict, load_yaml
-    from hinas.engine import frozen
-    from hinas.execution import describe_device
-    from hinas.losses import build_loss
-    from hinas.runs import load_checkpoint
-    from hinas.search import arch_budget, prepare_data
-    from hinas.supernet import Supernet
+    from hinas.jobs.search import arch_budget, prepare_data
+    from hinas.measures.losses import build_loss
+    from hinas.runtime.engine import frozen
+    from hinas.runtime.execution import describe_device
+    from hinas.runtime.runs import load_checkpoint
+    from hinas.space.supernet import Supernet
     from jsonout import command_line, emit
 
     torch.set_num_threads(args.threads)

@@ -53,7 +53,7 @@ def overrides(args: argparse.Namespace) -> list[str]:
 def child(args: argparse.Namespace) -> None:
     """One rank (or the single process) of a mode: search, then dump this rank's genotype."""
     from hinas.config import resolve
-    from hinas.search import SearchRun
+    from hinas.jobs.search import SearchRun
 
     cfg = resolve("denoise", args.preset, overrides=overrides(args), task={"sigma": [args.sigma]},
                   seed=args.seed)
@@ -84,7 +84,7 @@ def measure(args: argparse.Namespace, processes: int, threads: int, folder: Path
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     split = json.loads((out / "genotype.json").read_text())["meta"]["data_split"]
     from hinas.config import from_dict, load_yaml
-    from hinas.search import steps_per_epoch
+    from hinas.jobs.search import steps_per_epoch
 
     cfg = from_dict(load_yaml(out / "config.yaml"))
     steps = steps_per_epoch(cfg, len(split["w"]))
@@ -100,7 +100,7 @@ def measure(args: argparse.Namespace, processes: int, threads: int, folder: Path
 
 def run(args: argparse.Namespace) -> dict:
     """Measure both modes; return the summary."""
-    from hinas.execution import describe_device
+    from hinas.runtime.execution import describe_device
 
     n = args.processes
     load_before = os.getloadavg()

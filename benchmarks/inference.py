@@ -1,15 +1,16 @@
 """Inference cost of HiNAS-derived networks against DnCNN (denoising) and FSRCNN (SR).
 
-For every network: parameters, MACs (`hinas.complexity`) and the median latency of one forward pass
-(`hinas.complexity.measure_latency`: `--warmup` unmeasured calls, then `--repeats`) with
-`torch.set_num_threads(--threads)`, on a 481×321 gray image (denoising) and a 128×128 RGB image
-upscaled ×4 (SR), in several execution variants:
+For every network: parameters, MACs (`hinas.measures.complexity`) and the median latency of one
+forward pass (`hinas.measures.complexity.measure_latency`: `--warmup` unmeasured calls, then
+`--repeats`) with `torch.set_num_threads(--threads)`, on a 481×321 gray image (denoising) and a
+128×128 RGB image upscaled ×4 (SR), in several execution variants:
 
 - `eager`: the module as trained (eval mode, no autograd);
 - `channels_last`: the module and the input in channels-last memory format;
 - `compile`: `torch.compile(module)` (compilation happens in the warm-up calls);
-- `onnxruntime`: exported to an ONNX file by `hinas.export.export_onnx` (what `hinas export`
-  writes) and run by ONNX Runtime (`hinas.export.OnnxModel`), where the `onnx` extra is installed.
+- `onnxruntime`: exported to an ONNX file by `hinas.models.export.export_onnx` (what `hinas export`
+  writes) and run by ONNX Runtime (`hinas.models.export.OnnxModel`), where the `onnx` extra is
+  installed.
 
 A variant that fails is recorded as `"unavailable: <reason>"` instead of a time.
 
@@ -52,7 +53,7 @@ BASELINE_ARCH = {"denoise": "dncnn", "sr": "fsrcnn"}
 def builtin_genotype(task):
     """The built-in (hand-written, not searched) genotype for `task`, see `BUILTIN_CELLS`."""
     from hinas.config import SpaceConfig
-    from hinas.genotype import Genotype
+    from hinas.space.genotype import Genotype
 
     path, cell = BUILTIN_CELLS[task.name]
     space = SpaceConfig(**BUILTIN_SPACE[task.name])
@@ -63,7 +64,7 @@ def run_variant(model, x, variant: str, args: argparse.Namespace) -> float | str
     """Median latency of `model` on `x` in `variant`, or "unavailable: <reason>"."""
     import torch
 
-    from hinas.complexity import measure_latency
+    from hinas.measures.complexity import measure_latency
 
     try:
         if variant == "eager":
@@ -87,8 +88,8 @@ def run_variant(model, x, variant: str, args: argparse.Namespace) -> float | str
 def onnxruntime_latency(model, x, args: argparse.Namespace) -> float:
     """Median latency of `model` exported to ONNX (as `hinas export` does) and run by ONNX
     Runtime on the CPU with `--threads` threads."""
-    from hinas.complexity import measure_latency
-    from hinas.export import OnnxModel, export_onnx
+    from hinas.measures.complexity import measure_latency
+    from hinas.models.export import OnnxModel, export_onnx
 
     with tempfile.TemporaryDirectory() as tmp:
         path = export_onnx(model, Path(tmp) / "model.onnx", x.shape[1])
@@ -125,8 +126,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def networks(args: argparse.Namespace) -> dict[str, list[tuple[str, object]]]:
     """Per task: (name, ModelSpec) of every network to measure."""
     from hinas.config import TaskConfig
-    from hinas.genotype import Genotype
-    from hinas.models import ModelSpec
+    from hinas.models.folder import ModelSpec
+    from hinas.space.genotype import Genotype
     tasks = args.tasks.split(",")
     given: dict[str, list[tuple[str, Genotype]]] = {t: [] for t in tasks}
     for path in args.genotype:
@@ -151,8 +152,8 @@ def run(args: argparse.Namespace) -> dict:
     """Measure every network in every variant; return the summary."""
     import torch
 
-    from hinas.complexity import count_macs, count_params
-    from hinas.execution import describe_device
+    from hinas.measures.complexity import count_macs, count_params
+    from hinas.runtime.execution import describe_device
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -1,10 +1,10 @@
 """Package a trained model as a pretrained model of the package: copy its weights, genotype and
 model file into `src/hinas/weights/<name>/`, measure it, and write `pretrained.json` and the
-model card (`card.md`, from `hinas.pretrained.model_card`).
+model card (`card.md`, from `hinas.models.pretrained.model_card`).
 
-Measured here: PSNR/SSIM with `hinas.evaluate` (the same code as `hinas eval`) on Set12 at
+Measured here: PSNR/SSIM with `hinas.jobs.evaluate` (the same code as `hinas eval`) on Set12 at
 σ = 15, 25, 50 (denoising) or Set5 and Set14 at the model's scale (SR); parameters and MACs; the
-median CPU latency (`hinas.complexity.measure_latency`, `--threads` threads) at 256×256
+median CPU latency (`hinas.measures.complexity.measure_latency`, `--threads` threads) at 256×256
 (denoising) or a 128×128 LR input (SR). The model's own run records the training iterations,
 wall / CPU seconds and the validation curve; `--command` is the training command as run.
 
@@ -76,13 +76,13 @@ def package(args: argparse.Namespace) -> dict:
     """Copy the model into the package, measure it, write pretrained.json and card.md."""
     import torch
 
-    from hinas.complexity import count_macs, count_params, measure_latency
-    from hinas.evaluate import evaluate_model, load_test_images
-    from hinas.execution import describe_device
     from hinas.io import atomic_write_text
-    from hinas.metrics import Convention
-    from hinas.models import WEIGHTS_FILE, ModelSpec, load_model
-    from hinas.pretrained import CARD_FILE, INFO_FILE, model_card, sha256_file
+    from hinas.jobs.evaluate import evaluate_model, load_test_images
+    from hinas.measures.complexity import count_macs, count_params, measure_latency
+    from hinas.measures.metrics import Convention
+    from hinas.models.folder import WEIGHTS_FILE, ModelSpec, load_model
+    from hinas.models.pretrained import CARD_FILE, INFO_FILE, model_card, sha256_file
+    from hinas.runtime.execution import describe_device
 
     torch.set_num_threads(args.threads)
     run, dest = Path(args.run), WEIGHTS / args.name

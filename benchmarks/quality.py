@@ -1,10 +1,10 @@
 """Restoration quality of HiNAS against its baselines, all trained under one identical budget.
 
-Every network is trained by `hinas.train.train` with the same resolved config (iterations, batch,
-crop, learning rate, seed, training folders) and scored by `hinas.evaluate` on the same test
-images (same seeded noisy inputs / LR images, same metric convention):
+Every network is trained by `hinas.jobs.train.train` with the same resolved config (iterations,
+batch, crop, learning rate, seed, training folders) and scored by `hinas.jobs.evaluate` on the same
+test images (same seeded noisy inputs / LR images, same metric convention):
 
-- denoising: `hinas` (genotype of `--genotype`, or found here by `hinas.search.search`), `rsws`
+- denoising: `hinas` (genotype of `--genotype`, or found here by `hinas.jobs.search.search`), `rsws`
   (random search with weight sharing: `--rsws-genotype`, or searched here), `hinas-w40` and
   `hinas-wm` (the hinas cells at fixed widths, paper Table 3), `dncnn`; plus the classic
   `noisy` input and `bm3d` (skipped with a note where the package is missing);
@@ -18,8 +18,8 @@ Prints (and with `--json` writes) JSON:
                         "search_seconds", "train_seconds", "best_val_psnr", "device",
                         "load_1min"}}}
 
-`params`, `macs` and `latency_s` (median forward time, `hinas.complexity.measure_latency`) are
-taken at a 481×321 input for denoising (a BSD500 image) and a 128×128 LR input for SR
+`params`, `macs` and `latency_s` (median forward time, `hinas.measures.complexity.measure_latency`)
+are taken at a 481×321 input for denoising (a BSD500 image) and a 128×128 LR input for SR
 (`--cost-size` changes it); `search_seconds` is the search that produced the genotype (None when
 it was given and did not record it); classic methods have no parameters, MACs or latency.
 `--markdown` writes the table. `--methods` runs a subset (e.g. to spread the trainings over several
@@ -165,8 +165,8 @@ def markdown(summary: dict) -> str:
 def find_genotype(cfg, strategy: str, given: str | None, data: list[str], work: Path):
     """The genotype of `strategy` (`hinas` or `random`) and its search time: loaded from `given`
     (the time its search recorded, if any), or searched on `data` in `work/search-<strategy>`."""
-    from hinas.genotype import Genotype
-    from hinas.search import search
+    from hinas.jobs.search import search
+    from hinas.space.genotype import Genotype
 
     if given:
         genotype = Genotype.load(given)
@@ -181,14 +181,14 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     """Search (where needed), train, and score every method; return the summary."""
     import torch
 
-    from hinas.classical import get_method
-    from hinas.complexity import count_macs, count_params, measure_latency
     from hinas.config import parse_override, resolve
     from hinas.errors import HinasError
-    from hinas.evaluate import evaluate_classical, evaluate_model, load_test_images
-    from hinas.execution import describe_device
-    from hinas.models import load_model
-    from hinas.train import train
+    from hinas.jobs.evaluate import evaluate_classical, evaluate_model, load_test_images
+    from hinas.jobs.train import train
+    from hinas.measures.complexity import count_macs, count_params, measure_latency
+    from hinas.models.classical import get_method
+    from hinas.models.folder import load_model
+    from hinas.runtime.execution import describe_device
     from jsonout import portable
 
     torch.set_num_threads(args.threads)

@@ -3,8 +3,8 @@ and batch size give the best network after the same minutes of training on this 
 
 Every run trains one network (`NETS`: the found σ=50 denoiser, DnCNN, FSRCNN, the found ×4 SR
 net) with one recipe (`RECIPES`: config overrides on the `cpu` preset) through
-`hinas.train.train` with `budget_seconds` (the iteration count is set from the throughput
-measured on the first steps), then scores it with `hinas.evaluate` on the task's test sets
+`hinas.jobs.train.train` with `budget_seconds` (the iteration count is set from the throughput
+measured on the first steps), then scores it with `hinas.jobs.evaluate` on the task's test sets
 (denoising: Set12 at σ=50; SR: Set5 and Set14 ×4, Y channel, border = scale).
 
 Prints (and with `--json` writes) JSON:
@@ -97,9 +97,9 @@ def train_and_score(args: argparse.Namespace, net: str, recipe: str) -> dict:
     """Train `net` with `recipe` for the budget, score it on its task's test sets."""
     from hinas.config import resolve
     from hinas.errors import HinasError
-    from hinas.evaluate import evaluate_model, load_test_images
-    from hinas.models import load_model
-    from hinas.train import train
+    from hinas.jobs.evaluate import evaluate_model, load_test_images
+    from hinas.jobs.train import train
+    from hinas.models.folder import load_model
 
     task, arch, genotype = NETS[net]
     data = Path(args.data)
@@ -146,8 +146,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import torch
 
-    from hinas.execution import describe_device
     from hinas.io import atomic_write_text
+    from hinas.runtime.execution import describe_device
     from jsonout import command_line, emit
 
     torch.set_num_threads(args.threads)

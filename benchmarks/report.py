@@ -107,7 +107,7 @@ def plot_speed_quality(quality: list[tuple[Path, dict]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from hinas.viz import plain_log_ticks
+    from hinas.runtime.viz import plain_log_ticks
     from quality import task_label
 
     fig, axes = plt.subplots(1, len(quality), figsize=(6.4 * len(quality), 5.2), squeeze=False)

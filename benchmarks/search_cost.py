@@ -1,7 +1,7 @@
 """Wall time and peak memory of a whole search with and without cell sharing (paper §3.2, Eq. 5/6).
 
-The same search (`hinas.search.search`: same preset, seed, data and overrides) runs twice, each in
-a fresh subprocess so that peak RSS is its own: `sharing` (paper Eq. 5, the default) and `eq6`
+The same search (`hinas.jobs.search.search`: same preset, seed, data and overrides) runs twice, each
+in a fresh subprocess so that peak RSS is its own: `sharing` (paper Eq. 5, the default) and `eq6`
 (Auto-DeepLab mode, `space.cell_sharing=false`). Without `--data` it searches on the demo's
 training photographs (`hinas.demo.write_demo_data`, shipped with scikit-image). Prints (and with
 `--json` writes) JSON:
@@ -60,11 +60,11 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
     """Run the whole search in this process for `mode`; return its wall time and peak RSS."""
     import torch
 
-    from hinas.architectures import hinas_net
-    from hinas.complexity import count_macs, count_params
     from hinas.config import resolve
-    from hinas.runs import peak_rss_mb
-    from hinas.search import search
+    from hinas.jobs.search import search
+    from hinas.measures.complexity import count_macs, count_params
+    from hinas.models.architectures import hinas_net
+    from hinas.runtime.runs import peak_rss_mb
     from quality import COST_SIZE
 
     torch.set_num_threads(args.threads)
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(measure(args, args._child)))
         return {}
     from hinas.demo import write_demo_data
-    from hinas.execution import describe_device
+    from hinas.runtime.execution import describe_device
     from jsonout import child_result, command_line, emit, portable
 
     results = {}

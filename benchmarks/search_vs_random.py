@@ -110,11 +110,11 @@ def make_genotype(args: argparse.Namespace, work: Path, name: str):
     """Search (or resume searching) or draw the genotype of unit `name`; reuse a finished one."""
     import numpy as np
 
-    from hinas.arch import random_genotype
-    from hinas.architectures import DerivedNet
-    from hinas.complexity import count_params
-    from hinas.genotype import Genotype
-    from hinas.search import search
+    from hinas.jobs.arch import random_genotype
+    from hinas.jobs.search import search
+    from hinas.measures.complexity import count_params
+    from hinas.models.architectures import DerivedNet
+    from hinas.space.genotype import Genotype
 
     path = genotype_path(work, name)
     if path.exists():
@@ -143,7 +143,7 @@ def make_genotype(args: argparse.Namespace, work: Path, name: str):
 
 def train_unit(args: argparse.Namespace, work: Path, run: str, name: str, seed: int) -> None:
     """Train genotype `name` with training seed `seed` in `work/train/run` (resumed if cut)."""
-    from hinas.train import train
+    from hinas.jobs.train import train
 
     out = work / "train" / run
     if (out / "model.safetensors").exists() and (out / "done").exists():
@@ -233,10 +233,10 @@ def score(args: argparse.Namespace, work: Path) -> tuple[dict, dict]:
     """PSNR / SSIM / params / MACs / latency of every finished training, and the genotypes."""
     import torch
 
-    from hinas.complexity import count_macs, count_params, measure_latency
-    from hinas.evaluate import evaluate_model, load_test_images
-    from hinas.genotype import Genotype
-    from hinas.models import load_model
+    from hinas.jobs.evaluate import evaluate_model, load_test_images
+    from hinas.measures.complexity import count_macs, count_params, measure_latency
+    from hinas.models.folder import load_model
+    from hinas.space.genotype import Genotype
     cfg = config(args)
     images, _ = load_test_images(args.test, cfg.task.channels)
     genotypes = {name: Genotype.load(genotype_path(work, name)) for name in genotype_units(args)
@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> dict:
         scores, genotypes = score(args, work)
     except HinasError as err:
         raise SystemExit(f"search_vs_random: error: {err}") from None
-    from hinas.execution import describe_device
+    from hinas.runtime.execution import describe_device
     from jsonout import command_line, emit
 
     summary = {"benchmark": "search_vs_random",

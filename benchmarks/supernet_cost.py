@@ -35,7 +35,7 @@ contiguous, the layout searches used before, so `sharing` vs `sharing_cl` is the
 
 def theory_ratio(layers: int, widths: list[float]) -> float:
     """Cell work of Auto-DeepLab mode over cell sharing for `layers` layers and level widths."""
-    from hinas.supernet import layer_levels, sources
+    from hinas.space.supernet import layer_levels, sources
 
     shared = eq6 = 0.0
     for layer in range(layers):
@@ -50,10 +50,10 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
     import torch
 
     from hinas.config import SpaceConfig, TaskConfig, resolve
-    from hinas.losses import build_loss
-    from hinas.runs import peak_rss_mb
-    from hinas.search import make_optimizers, search_step
-    from hinas.supernet import Supernet
+    from hinas.jobs.search import make_optimizers, search_step
+    from hinas.measures.losses import build_loss
+    from hinas.runtime.runs import peak_rss_mb
+    from hinas.space.supernet import Supernet
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args._child:
         print(json.dumps(measure(args, args._child)))
         return {}
-    from hinas.execution import describe_device
+    from hinas.runtime.execution import describe_device
     from jsonout import child_result, command_line, emit
 
     results = {}

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from hinas.config import resolve
-from hinas.search import SearchRun
+from hinas.jobs.search import SearchRun
 
 out, data, dump, *overrides = sys.argv[1:]
 run = SearchRun(resolve("denoise", "tiny", overrides=overrides, seed=5), data, out, quiet=True)

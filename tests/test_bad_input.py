@@ -15,8 +15,8 @@ import hinas
 import hinas.io
 from hinas.cli import main
 from hinas.config import TaskConfig
-from hinas.inference import restore_array
-from hinas.metrics import to_uint8
+from hinas.measures.metrics import to_uint8
+from hinas.runtime.inference import restore_array
 from tiny_runs import GRAY_PHOTOS, RGB_PHOTOS, tiny_genotype, train_tiny, write_photos
 
 

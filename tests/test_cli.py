@@ -9,7 +9,7 @@ from PIL import Image
 from hinas import __version__
 from hinas.cli import main
 from hinas.config import SpaceConfig, TaskConfig, resolve, save_config
-from hinas.genotype import Genotype
+from hinas.space.genotype import Genotype
 
 CELL = [[(0, "sep_conv_3x3"), (1, "skip_connect")], [(0, "conv_3x3"), (2, "dil_conv_5x5")]]
 

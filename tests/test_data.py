@@ -8,8 +8,8 @@ import pytest
 import torch
 from skimage import data
 
-from hinas.data import PatchDataset, split_images
-from hinas.degradations import build_degradation, imresize
+from hinas.data.datasets import PatchDataset, split_images
+from hinas.data.degradations import build_degradation, imresize
 from hinas.errors import HinasError
 
 # --- W / A / V split ---------------------------------------------------------------------------

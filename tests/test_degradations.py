@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from hinas.degradations import (
+from hinas.data.degradations import (
     DEGRADATIONS,
     BicubicDown,
     GaussianNoise,

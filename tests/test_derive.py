@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from hinas.cells import cell_edges
 from hinas.config import PRIMITIVES, SpaceConfig, TaskConfig
-from hinas.derive import (
+from hinas.space.cells import cell_edges
+from hinas.space.derive import (
     decisiveness,
     derive_genotype,
     normalised_entropy,
@@ -16,7 +16,7 @@ from hinas.derive import (
     verdict,
     viterbi,
 )
-from hinas.supernet import Supernet, beta_mask
+from hinas.space.supernet import Supernet, beta_mask
 
 OPS = list(PRIMITIVES)
 

@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from hinas.cli import main
-from hinas.genotype import Genotype
+from hinas.space.genotype import Genotype
 from tiny_runs import write_photos
 
 WORKER = Path(__file__).with_name("distributed_worker.py")

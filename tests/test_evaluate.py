@@ -9,14 +9,14 @@ import torch
 from PIL import Image
 from skimage import data
 
-import hinas.classical as classical
-from hinas.classical import METHODS, get_method
+import hinas.models.classical as classical
 from hinas.cli import main
 from hinas.config import TaskConfig
 from hinas.errors import HinasError
-from hinas.evaluate import evaluate_classical, evaluate_model, load_test_images
-from hinas.inference import run_on_channels
-from hinas.scoring import make_pairs
+from hinas.jobs.evaluate import evaluate_classical, evaluate_model, load_test_images
+from hinas.models.classical import METHODS, get_method
+from hinas.runtime.inference import run_on_channels
+from hinas.runtime.scoring import make_pairs
 from tiny_runs import GRAY_PHOTOS, RGB_PHOTOS, tiny_genotype, train_tiny, write_photos
 
 DENOISE = TaskConfig(name="denoise", sigma=[25.0], channels=1)

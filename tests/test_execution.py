@@ -10,15 +10,15 @@ import torch
 import yaml
 from torch.utils.data import Dataset
 
-from hinas.architectures import DerivedNet
 from hinas.config import TaskConfig
-from hinas.data import PatchDataset
-from hinas.degradations import build_degradation
-from hinas.engine import optimisation_step
+from hinas.data.datasets import PatchDataset
+from hinas.data.degradations import build_degradation
 from hinas.errors import HinasError
-from hinas.execution import Precision, amp_dtype, make_loader
-from hinas.losses import build_loss
-from hinas.scalars import ScalarLog
+from hinas.measures.losses import build_loss
+from hinas.models.architectures import DerivedNet
+from hinas.runtime.engine import optimisation_step
+from hinas.runtime.execution import Precision, amp_dtype, make_loader
+from hinas.runtime.scalars import ScalarLog
 from tiny_runs import tiny_genotype, train_tiny, write_photos
 
 CPU = torch.device("cpu")

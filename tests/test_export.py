@@ -9,8 +9,8 @@ from PIL import Image
 
 from hinas.cli import main
 from hinas.config import TaskConfig
-from hinas.export import OPSET, OnnxModel, onnx_task, read_metadata
-from hinas.models import ModelSpec, load_model
+from hinas.models.export import OPSET, OnnxModel, onnx_task, read_metadata
+from hinas.models.folder import ModelSpec, load_model
 from tiny_runs import RGB_PHOTOS, tiny_genotype, train_tiny, write_photos
 
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")

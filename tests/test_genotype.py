@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 
-from hinas.architectures import DerivedNet
 from hinas.cli import main
-from hinas.complexity import count_macs, count_params
 from hinas.config import SpaceConfig, TaskConfig
 from hinas.errors import HinasError
-from hinas.genotype import FORMAT_VERSION, Genotype
+from hinas.measures.complexity import count_macs, count_params
+from hinas.models.architectures import DerivedNet
+from hinas.space.genotype import FORMAT_VERSION, Genotype
 
 CELL = [[(0, "sep_conv_3x3"), (1, "skip_connect")], [(1, "conv_3x3"), (2, "dil_conv_5x5")],
         [(0, "dil_conv_3x3"), (3, "sep_conv_5x5")]]

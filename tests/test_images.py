@@ -7,8 +7,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from hinas.errors import HinasError
-from hinas.images import (
+from hinas.data.images import (
     list_images,
     load_image,
     load_images,
@@ -16,6 +15,7 @@ from hinas.images import (
     save_image,
     to_gray,
 )
+from hinas.errors import HinasError
 
 # --- folders and files -------------------------------------------------------------------------
 

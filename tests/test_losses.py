@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from skimage import data
 
 from hinas.errors import HinasError
-from hinas.losses import SSIM_MIN, build_loss, list_losses, ssim_torch
-from hinas.metrics import ssim
+from hinas.measures.losses import SSIM_MIN, build_loss, list_losses, ssim_torch
+from hinas.measures.metrics import ssim
 
 
 def _nchw(img: np.ndarray, dtype=torch.float32) -> torch.Tensor:

@@ -8,9 +8,9 @@ from PIL import Image
 from skimage import data
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from hinas.degradations import bicubic_sr, sr_pair_for_image
-from hinas.images import list_images
-from hinas.metrics import Convention, psnr, rgb_to_y, ssim, to_uint8
+from hinas.data.degradations import bicubic_sr, sr_pair_for_image
+from hinas.data.images import list_images
+from hinas.measures.metrics import Convention, psnr, rgb_to_y, ssim, to_uint8
 
 
 def _sk_ssim(a, b, **kw):

@@ -86,8 +86,8 @@ def test_a_too_wide_derived_network_is_refused(model, tmp_path, capsys):
 
 
 def test_switch_options_take_booleans_only():
-    from hinas.architectures import MODELS
     from hinas.errors import HinasError
+    from hinas.models.architectures import MODELS
     entry = MODELS.get("fsrcnn")
     entry.check_options({"residual": False, "d": 32})
     with pytest.raises(HinasError, match="option residual of 'fsrcnn' must be true or false"):

@@ -6,7 +6,7 @@ from torch import nn
 
 from hinas.config import PRIMITIVES
 from hinas.errors import HinasError
-from hinas.ops import OPS, register_op
+from hinas.space.ops import OPS, register_op
 
 
 @pytest.mark.parametrize("name", [n for n in PRIMITIVES if OPS.get(n).build is not None])
@@ -53,7 +53,7 @@ def test_registry_is_open_to_new_ops():
     name = "test_avg_pool_3x3"
     register_op(name, preact=False)(lambda c, affine: nn.AvgPool2d(3, 1, 1))
     try:
-        from hinas.cells import supercell
+        from hinas.space.cells import supercell
 
         cell = supercell(2, 4, ("none", "skip_connect", name))
         out = cell(torch.randn(1, 4, 9, 9), torch.randn(1, 4, 9, 9), torch.rand(5, 3))

@@ -9,11 +9,11 @@ import torch
 from PIL import Image
 
 import hinas
-import hinas.pretrained as pretrained
+import hinas.models.pretrained as pretrained
 from hinas.cli import main
 from hinas.errors import HinasError
-from hinas.models import WEIGHTS_FILE
-from hinas.pretrained import (
+from hinas.models.folder import WEIGHTS_FILE
+from hinas.models.pretrained import (
     CARD_FILE,
     INFO_FILE,
     list_pretrained,
@@ -44,7 +44,7 @@ def test_shipped_models_are_complete_small_and_measured(name):
 def test_blind_denoiser_restores_real_noise_at_several_levels():
     from skimage import data
 
-    from hinas.metrics import psnr
+    from hinas.measures.metrics import psnr
 
     model = hinas.load_pretrained("denoise-gray-blind")
     clean = data.camera()[128:256, 128:256].astype(np.float32) / 255

@@ -10,9 +10,9 @@ from skimage import data
 import hinas
 from hinas.cli import main
 from hinas.config import TaskConfig
-from hinas.degradations import noisy_for_image, sr_pair_for_image
-from hinas.inference import restore_array
-from hinas.metrics import psnr, to_uint8
+from hinas.data.degradations import noisy_for_image, sr_pair_for_image
+from hinas.measures.metrics import psnr, to_uint8
+from hinas.runtime.inference import restore_array
 from tiny_runs import RGB_PHOTOS, tiny_genotype, train_tiny, write_photos
 
 

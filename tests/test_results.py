@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from hinas.images import relative_name
+from hinas.data.images import relative_name
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-import hinas.train as train_module
+import hinas.jobs.train as train_module
 from hinas.cli import main
 from hinas.config import TaskConfig, load_config
 from hinas.errors import HinasError, NonFiniteError
-from hinas.models import save_weights
-from hinas.runs import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from hinas.scoring import EvalPair, score_outputs
-from hinas.train import lr_factor
+from hinas.jobs.train import lr_factor
+from hinas.models.folder import save_weights
+from hinas.runtime.runs import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from hinas.runtime.scoring import EvalPair, score_outputs
 from tiny_runs import tiny_genotype, train_tiny, write_photos
 
 

@@ -10,12 +10,12 @@ import time
 import pytest
 from PIL import Image
 
-from hinas.architectures import DerivedNet
 from hinas.cli import main
 from hinas.config import load_yaml, resolve
 from hinas.errors import HinasError
-from hinas.genotype import Genotype
-from hinas.search import search
+from hinas.jobs.search import search
+from hinas.models.architectures import DerivedNet
+from hinas.space.genotype import Genotype
 
 
 def run_cli(*args) -> int:

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from hinas.arch import random_genotype
 from hinas.config import SpaceConfig, TaskConfig, resolve
-from hinas.search import make_optimizers
-from hinas.supernet import (
+from hinas.jobs.arch import random_genotype
+from hinas.jobs.search import make_optimizers
+from hinas.space.supernet import (
     Supernet,
     beta_mask,
     count_paths,
@@ -153,9 +153,9 @@ def test_width_paths_are_sampled_uniformly_over_valid_paths():
 
 
 def test_random_genotype_matches_a_parameter_count_or_says_it_cannot():
-    from hinas.architectures import DerivedNet
-    from hinas.complexity import count_params
     from hinas.errors import HinasError
+    from hinas.measures.complexity import count_params
+    from hinas.models.architectures import DerivedNet
     space, task = SpaceConfig(width=4, nodes=3, layers=3), TaskConfig()
     rng = np.random.default_rng(1)
     free = random_genotype(space, task, rng)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hinas.config import TaskConfig
-from hinas.inference import tile_starts, tiled_bands
+from hinas.runtime.inference import tile_starts, tiled_bands
 from tiny_runs import tiny_genotype
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))

@@ -12,17 +12,17 @@ import yaml
 from safetensors.torch import load_file
 
 import hinas
-import hinas.train as train_module
-from hinas.architectures import list_models
+import hinas.jobs.train as train_module
 from hinas.cli import main
 from hinas.config import TaskConfig, TrainConfig, resolve
+from hinas.data.images import load_image
 from hinas.errors import HinasError
-from hinas.genotype import Genotype
-from hinas.images import load_image
-from hinas.models import ModelSpec
-from hinas.runs import load_checkpoint
-from hinas.scoring import make_pairs, score_model
-from hinas.train import lr_factor, train
+from hinas.jobs.train import lr_factor, train
+from hinas.models.architectures import list_models
+from hinas.models.folder import ModelSpec
+from hinas.runtime.runs import load_checkpoint
+from hinas.runtime.scoring import make_pairs, score_model
+from hinas.space.genotype import Genotype
 from tiny_runs import GRAY_PHOTOS, RGB_PHOTOS, tiny_genotype, train_tiny, write_photos
 
 DENOISE = TaskConfig(name="denoise", sigma=[25.0], channels=1)

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 import hinas
-from hinas.architectures import FSRCNN, MODELS, DnCNN, list_models
 from hinas.cli import main
 from hinas.config import TaskConfig, resolve
 from hinas.errors import HinasError
-from hinas.models import ModelSpec
-from hinas.train import build_optimizer, train
+from hinas.jobs.train import build_optimizer, train
+from hinas.models.architectures import FSRCNN, MODELS, DnCNN, list_models
+from hinas.models.folder import ModelSpec
 from tiny_runs import RGB_PHOTOS, tiny_genotype, write_photos
 
 DENOISE = TaskConfig(name="denoise", sigma=[25.0], channels=1)

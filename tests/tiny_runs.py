@@ -10,9 +10,9 @@ from skimage import data
 
 from hinas.cli import main
 from hinas.config import SpaceConfig, TaskConfig
-from hinas.genotype import Genotype
-from hinas.images import save_image
-from hinas.scoring import center_crop
+from hinas.data.images import save_image
+from hinas.runtime.scoring import center_crop
+from hinas.space.genotype import Genotype
 
 GRAY_PHOTOS = ("camera", "coins", "moon", "brick", "grass", "gravel")
 RGB_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "retina")

@@ -20,9 +20,9 @@ from hinas.config import (
     parse_override,
     resolve,
 )
-from hinas.distributed import is_main_process, peer_failures
 from hinas.errors import HinasError
-from hinas.export import OPSET
+from hinas.models.export import OPSET
+from hinas.runtime.distributed import is_main_process, peer_failures
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -53,13 +53,13 @@ def run_files(folder: Path) -> str:
 
 
 def _arch_show(args: argparse.Namespace) -> None:
-    from hinas.arch import describe_genotype, genotype_to_show
+    from hinas.jobs.arch import describe_genotype, genotype_to_show
 
     genotype, multiplier, source = genotype_to_show(args.genotype, args.width_multiplier)
     print(describe_genotype(genotype, multiplier))
     print(f"width multiplier {multiplier:g} from {source}")
     if args.plot:
-        from hinas.viz import plot_genotype
+        from hinas.runtime.viz import plot_genotype
 
         plot_genotype(genotype, args.plot, multiplier)
         print(f"plot written to {args.plot}")
@@ -74,9 +74,9 @@ def _arch_show(args: argparse.Namespace) -> None:
 def _arch_random(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from hinas.arch import genotype_to_show, random_genotype
-    from hinas.architectures import DerivedNet
-    from hinas.complexity import count_params
+    from hinas.jobs.arch import genotype_to_show, random_genotype
+    from hinas.measures.complexity import count_params
+    from hinas.models.architectures import DerivedNet
 
     like, multiplier, source = genotype_to_show(args.like, args.width_multiplier)
     target = None if args.any_size else count_params(DerivedNet(like, multiplier))
@@ -162,7 +162,7 @@ def with_data(cfg: Config, data: list[str] | None) -> Config:
 
 
 def _search(args: argparse.Namespace) -> None:
-    from hinas.search import search
+    from hinas.jobs.search import search
 
     out = Path(args.out)
     if args.resume and (out / "config.yaml").exists():
@@ -183,8 +183,8 @@ def _search(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from hinas.genotype import Genotype
-    from hinas.train import parse_budget, train
+    from hinas.jobs.train import parse_budget, train
+    from hinas.space.genotype import Genotype
 
     out = Path(args.out)
     budget = None
@@ -259,22 +259,22 @@ def _eval_task(args: argparse.Namespace, base: TaskConfig | None, source: str) -
 def model_folder(model: str | None, pretrained: str | None) -> tuple[str | Path, str]:
     """The model folder named by --model or --pretrained, and how to call it in messages."""
     if pretrained:
-        from hinas.pretrained import pretrained_folder
+        from hinas.models.pretrained import pretrained_folder
 
         return pretrained_folder(pretrained), f"pretrained model {pretrained}"
     return model, model
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from hinas.evaluate import evaluate_classical, evaluate_model, load_test_images
     from hinas.io import check_output_file
+    from hinas.jobs.evaluate import evaluate_classical, evaluate_model, load_test_images
 
     if sum(x is not None for x in (args.model, args.pretrained, args.method)) != 1:
         raise HinasError("give one of --model RUNDIR, --pretrained NAME or --method NAME")
     if args.json:
         check_output_file(args.json)
     if args.model or args.pretrained:
-        from hinas.models import ModelSpec, check_task, load_model
+        from hinas.models.folder import ModelSpec, check_task, load_model
         folder, source = model_folder(args.model, args.pretrained)
         spec = ModelSpec.load(folder)
         task = _eval_task(args, spec.task, source)
@@ -286,7 +286,7 @@ def _eval(args: argparse.Namespace) -> None:
                                 overlap=args.overlap, save_dir=args.save_images, notes=notes,
                                 quiet=args.quiet)
     else:
-        from hinas.classical import get_method
+        from hinas.models.classical import get_method
 
         task = _eval_task(args, None, get_method(args.method).task)
         images, notes = load_test_images(args.data, task.channels)
@@ -308,7 +308,7 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _restore(args: argparse.Namespace) -> None:
-    from hinas.restore import restore_images
+    from hinas.jobs.restore import restore_images
 
     if (args.model is None) == (args.pretrained is None):
         raise HinasError("give either --model RUNDIR or --pretrained NAME (see `hinas models`)")
@@ -322,7 +322,7 @@ def _restore(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from hinas.export import export_model
+    from hinas.models.export import export_model
 
     path = export_model(args.model, args.out, args.opset)
     print(f"exported {args.model} to {path} (ONNX opset {args.opset}, dynamic batch, height "
@@ -330,7 +330,7 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _models(args: argparse.Namespace) -> None:
-    from hinas.pretrained import models_table
+    from hinas.models.pretrained import models_table
 
     print(models_table())
 

@@ -26,9 +26,9 @@ PRIMITIVES: tuple[str, ...] = (
     "dil_conv_5x5",
 )
 """The paper's seven candidate operations, in the column order of α (implemented and checked
-in :mod:`hinas.ops`, which this torch-free module does not import)."""
+in :mod:`hinas.space.ops`, which this torch-free module does not import)."""
 AMP_MODES = ("off", "auto", "bf16", "fp16")
-"""`runtime.amp` values (see :mod:`hinas.execution`)."""
+"""`runtime.amp` values (see :mod:`hinas.runtime.execution`)."""
 
 TASKS = ("denoise", "sr")
 PRESETS = ("tiny", "cpu", "paper")
@@ -251,9 +251,9 @@ class DataConfig:
 
 @dataclass
 class RuntimeConfig:
-    """How steps execute on the device (see :mod:`hinas.execution`): automatic mixed precision
-    (`off`, `auto`, `bf16`, `fp16`) and TensorBoard scalars beside metrics.jsonl. (The memory
-    format is `search.channels_last` / `train.channels_last`.)"""
+    """How steps execute on the device (see :mod:`hinas.runtime.execution`): automatic mixed
+    precision (`off`, `auto`, `bf16`, `fp16`) and TensorBoard scalars beside metrics.jsonl. (The
+    memory format is `search.channels_last` / `train.channels_last`.)"""
 
     amp: str = "off"
     tensorboard: bool = False
@@ -266,8 +266,9 @@ class RuntimeConfig:
 
 @dataclass
 class DistributedConfig:
-    """How a run is spread over processes (see :mod:`hinas.distributed`): `world_size` is recorded
-    at launch from torchrun's environment; `backend` "" picks gloo on the CPU, nccl on CUDA."""
+    """How a run is spread over processes (see :mod:`hinas.runtime.distributed`): `world_size` is
+    recorded at launch from torchrun's environment; `backend` "" picks gloo on the CPU, nccl on
+    CUDA."""
 
     world_size: int = 1
     backend: str = ""

@@ -31,20 +31,20 @@ from typing import Any
 
 import numpy as np
 
-from hinas.arch import describe_genotype
 from hinas.config import resolve
+from hinas.data.images import load_image, save_image
 from hinas.errors import HinasError
-from hinas.evaluate import EvalReport, evaluate_classical, evaluate_model, load_test_images
-from hinas.images import load_image, save_image
 from hinas.io import atomic_write_text
-from hinas.metrics import to_uint8
-from hinas.models import load_model
-from hinas.pretrained import load_pretrained
-from hinas.runs import Timer
-from hinas.scoring import center_crop, make_pairs
-from hinas.search import search
-from hinas.train import train
-from hinas.viz import plot_genotype
+from hinas.jobs.arch import describe_genotype
+from hinas.jobs.evaluate import EvalReport, evaluate_classical, evaluate_model, load_test_images
+from hinas.jobs.search import search
+from hinas.jobs.train import train
+from hinas.measures.metrics import to_uint8
+from hinas.models.folder import load_model
+from hinas.models.pretrained import load_pretrained
+from hinas.runtime.runs import Timer
+from hinas.runtime.scoring import center_crop, make_pairs
+from hinas.runtime.viz import plot_genotype
 
 TRAIN_IMAGES = ("brick", "coffee", "coins", "grass", "gravel", "moon", "rocket",
                 "motorcycle_left", "hubble_deep_field")

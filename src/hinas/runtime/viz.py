@@ -17,8 +17,8 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from hinas.config import SpaceConfig  # noqa: E402
 from hinas.errors import HinasError  # noqa: E402
-from hinas.genotype import Genotype, layer_levels  # noqa: E402
 from hinas.io import atomic_path, check_output_file  # noqa: E402
+from hinas.space.genotype import Genotype, layer_levels  # noqa: E402
 
 OP_STYLES = {
     "conv_3x3": ("#0072B2", "-"), "sep_conv_3x3": ("#009E73", "--"),

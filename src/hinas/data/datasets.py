@@ -1,6 +1,6 @@
 """Training data sets (docs/decisions.md §2–3; docs/data.md).
 
-Any folder of png/jpg/bmp/tif images is a data set (its files: :mod:`hinas.images`):
+Any folder of png/jpg/bmp/tif images is a data set (its files: :mod:`hinas.data.images`):
 :func:`split_images` makes the paper's Train W / Train A / Validation V split, and
 :class:`PatchDataset` serves random (augmented) crops with their degraded inputs, reproducibly.
 """
@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
+from hinas.data.images import check_size
 from hinas.errors import HinasError
-from hinas.images import check_size
 
 
 def split_images(paths: Sequence, seed: int, val_fraction: float = 0.02) -> tuple[list, list, list]:
@@ -45,7 +45,7 @@ class PatchDataset(torch.utils.data.Dataset):
     """Random HR crops and their degraded inputs, reproducible from (seed, epoch, index).
 
     ``images``: preloaded uint8 HxWxC arrays (a sequence, or a mapping name -> array as returned
-    by :func:`hinas.images.load_images`, whose names then appear in errors). Sample ``i`` of
+    by :func:`hinas.data.images.load_images`, whose names then appear in errors). Sample ``i`` of
     epoch ``e`` picks an image uniformly, a ``crop`` x ``crop`` window uniformly, and with
     ``augment`` a rotation by k·90° and horizontal / vertical flips, all from
     ``default_rng([seed, e, i])``; the same generator then drives the degradation (the noise).

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from hinas.architectures import DerivedNet
-from hinas.complexity import count_macs, count_params
 from hinas.config import DEFAULT_PRESET, SpaceConfig, TaskConfig, from_dict, load_yaml, resolve
 from hinas.errors import HinasError
-from hinas.genotype import Genotype, input_name
-from hinas.supernet import sample_arch
+from hinas.measures.complexity import count_macs, count_params
+from hinas.models.architectures import DerivedNet
+from hinas.space.genotype import Genotype, input_name
+from hinas.space.supernet import sample_arch
 
 SUMMARY_SIZE = (321, 481)
 """(height, width) at which MACs are reported: a BSDS500 image."""
@@ -33,7 +33,7 @@ def genotype_to_show(target: str | Path, multiplier: float | None = None
     if multiplier is not None:
         return genotype, multiplier, "--width-multiplier"
     if (folder / "model.json").exists():
-        from hinas.models import ModelSpec
+        from hinas.models.folder import ModelSpec
         options = ModelSpec.load(folder).options
         if "width_multiplier" in options:
             return genotype, options["width_multiplier"], str(folder / "model.json")

@@ -4,7 +4,7 @@
   `train.weight_decay`; the paper's: lr 0.05, batch 24) or AdamW (decoupled weight decay) — from
   `train.lr`, gradients clipped to norm `train.grad_clip` (0: no clipping). An architecture's
   registration may train some of its submodules at a multiple of the rate
-  (:attr:`hinas.models.ModelEntry.lr_multipliers`, e.g. FSRCNN's deconvolution at 0.1×).
+  (:attr:`hinas.models.folder.ModelEntry.lr_multipliers`, e.g. FSRCNN's deconvolution at 0.1×).
 - Schedule, stepped every iteration: a linear warm-up over `train.warmup_iters`, then `cosine`
   (default) anneals the rate from `train.lr` to `train.lr_min` over the remaining iterations
   (half a cosine period); `step` multiplies it by 0.1 at 50 % and again at 75 % of the
@@ -16,22 +16,22 @@
   (fairer between runs on a machine whose load changes: one thread's CPU seconds are what the
   run would take on an idle core).
 - Batches: `train.batch_size` random `train.crop`×`train.crop` crops (HR crops for SR) with
-  rotations by k·90° and horizontal/vertical flips (:class:`hinas.data.PatchDataset`). The batch of
-  iteration `t` is "epoch" `t` of the patch dataset, so every batch is a pure function of
+  rotations by k·90° and horizontal/vertical flips (:class:`hinas.data.datasets.PatchDataset`). The
+  batch of iteration `t` is "epoch" `t` of the patch dataset, so every batch is a pure function of
   (seed, t) and a resumed run reproduces an uninterrupted one exactly.
-- Validation: the images are split with :func:`hinas.data.split_images` (`train.val_fraction`);
-  the Validation part is held back from training and scored (PSNR/SSIM under the task's
-  convention, central `train.val_crop` crops; 0 = whole images) every `train.val_every`
+- Validation: the images are split with :func:`hinas.data.datasets.split_images`
+  (`train.val_fraction`); the Validation part is held back from training and scored (PSNR/SSIM under
+  the task's convention, central `train.val_crop` crops; 0 = whole images) every `train.val_every`
   iterations and at the end. The weights with the best validation PSNR are the trained model.
 
 Run folder: `config.yaml`, `model.json` + `genotype.json` (what is trained, see
-:mod:`hinas.models`), `model.safetensors` (best weights so far), `last.pt` (model, optimizer,
+:mod:`hinas.models.folder`), `model.safetensors` (best weights so far), `last.pt` (model, optimizer,
 scheduler, RNG states, iteration, best; written at every validation and at the end),
 `metrics.jsonl` (every `train.log_every` iterations: iter, loss, lr, seconds; every validation:
 val_psnr, val_ssim, peak_rss_mb) and `curves.png`. `resume=True` continues from `last.pt`;
 a config whose `train.iters`, `train.lr` or `train.lr_min` differ from the checkpoint's changes
 the rest of the run (the schedule is recomputed from the resumed iteration on; see
-:func:`hinas.runs.resume_changes`), so raising `train.iters` extends a finished run.
+:func:`hinas.runtime.runs.resume_changes`), so raising `train.iters` extends a finished run.
 """
 
 from __future__ import annotations
@@ -49,20 +49,19 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from hinas.architectures import MODELS
-from hinas.complexity import count_params
 from hinas.config import Config, TrainConfig, save_config
-from hinas.data import PatchDataset
-from hinas.degradations import task_degradation
-from hinas.distributed import launch
-from hinas.engine import load_training_images, optimisation_step
+from hinas.data.datasets import PatchDataset
+from hinas.data.degradations import task_degradation
 from hinas.errors import HinasError
-from hinas.execution import Precision, make_loader, memory_format
-from hinas.genotype import Genotype
-from hinas.losses import build_loss
-from hinas.models import WEIGHTS_FILE, ModelSpec, save_weights
-from hinas.runlog import RunLog, run_header
-from hinas.runs import (
+from hinas.measures.complexity import count_params
+from hinas.measures.losses import build_loss
+from hinas.models.architectures import MODELS
+from hinas.models.folder import WEIGHTS_FILE, ModelSpec, save_weights
+from hinas.runtime.distributed import launch
+from hinas.runtime.engine import load_training_images, optimisation_step
+from hinas.runtime.execution import Precision, make_loader, memory_format
+from hinas.runtime.runlog import RunLog, run_header
+from hinas.runtime.runs import (
     MetricsLog,
     RunFolder,
     Timer,
@@ -77,9 +76,10 @@ from hinas.runs import (
     set_learning_rate,
     set_rng_state,
 )
-from hinas.scalars import ScalarLog
-from hinas.scoring import make_pairs, score_model
-from hinas.viz import plot_curves
+from hinas.runtime.scalars import ScalarLog
+from hinas.runtime.scoring import make_pairs, score_model
+from hinas.runtime.viz import plot_curves
+from hinas.space.genotype import Genotype
 
 STEP_MILESTONES = (0.5, 0.75)
 """Fractions of `train.iters` at which the `step` schedule multiplies the rate by 0.1."""
@@ -422,7 +422,7 @@ def train(cfg: Config, data: str | Path | list[str | Path] | None, out: str | Pa
     the run ends within that time on `budget_clock` (`wall` or this process's `cpu` time; a
     resumed run keeps its recorded count). `init_from` (a trained-model folder) starts the
     network from that model's weights where names and shapes match. `out` must be new or empty
-    unless `resume`, and is held by this run alone (see :class:`hinas.runs.RunFolder`)."""
+    unless `resume`, and is held by this run alone (see :class:`hinas.runtime.runs.RunFolder`)."""
     out = Path(out)
     if resume and (out / "model.json").exists():
         spec = ModelSpec.load(out)

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from hinas.data.images import to_gray, to_rgb
 from hinas.errors import HinasError, NonFiniteError
-from hinas.images import to_gray, to_rgb
 
 
 def check_tiling(tile: int, overlap: int) -> None:

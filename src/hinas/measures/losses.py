@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hinas.errors import HinasError
-from hinas.metrics import SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW, gaussian_window_1d
+from hinas.measures.metrics import SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW, gaussian_window_1d
 
 PIXEL_LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
 SSIM_MIN = 1e-4  # SSIM is clamped here before log10 so the loss stays finite
@@ -31,7 +31,7 @@ def _window(channels: int, dtype: torch.dtype, device: torch.device) -> torch.Te
 def ssim_torch(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Differentiable mean SSIM of two (N, C, H, W) batches with values in [0, 1].
 
-    Same definition as :func:`hinas.metrics.ssim` for data range 1: 11x11 Gaussian window
+    Same definition as :func:`hinas.measures.metrics.ssim` for data range 1: 11x11 Gaussian window
     (σ 1.5), C1 = 0.01², C2 = 0.03², 'valid' region, mean over batch, channels and positions.
     """
     if x.shape != y.shape or x.dim() != 4:

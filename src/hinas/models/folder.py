@@ -2,7 +2,7 @@
 weights.
 
 `ModelSpec(arch, task, options, genotype).build()` builds any architecture registered in
-:mod:`hinas.architectures`.
+:mod:`hinas.models.architectures`.
 
 A trained model is a folder (the training run folder) holding
 
@@ -25,11 +25,11 @@ import torch
 from torch import nn
 
 from hinas import __version__
-from hinas.architectures import MODELS
 from hinas.config import MAX_WIDTH, Config, TaskConfig, build_dataclass
 from hinas.errors import HinasError, NonFiniteError
-from hinas.genotype import Genotype
 from hinas.io import atomic_write, atomic_write_text, read_json
+from hinas.models.architectures import MODELS
+from hinas.space.genotype import Genotype
 
 MODEL_FORMAT_VERSION = 1
 SPEC_FILE = "model.json"

@@ -9,9 +9,9 @@ and data loading in worker processes.
   channels-last (NHWC) memory format, which convolutions on recent GPUs (and oneDNN on CPUs) run
   faster; results equal the default format up to float rounding.
 - `data.workers`: batches are made in that many worker processes. Crops and noise are a pure
-  function of (seed, epoch, index) (:class:`hinas.data.PatchDataset`), so they do not depend on
-  the number of workers; the global generators of each worker are still seeded from the run seed,
-  the rank and the worker, so any other randomness in a worker is reproducible too.
+  function of (seed, epoch, index) (:class:`hinas.data.datasets.PatchDataset`), so they do not
+  depend on the number of workers; the global generators of each worker are still seeded from the
+  run seed, the rank and the worker, so any other randomness in a worker is reproducible too.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Every trainable restoration architecture, in one registry: `hinas train --arch NAME` trains
-any of them the same way (same data, budget, optimiser, model folder; see :mod:`hinas.models`).
+any of them the same way (same data, budget, optimiser, model folder; see
+:mod:`hinas.models.folder`).
 
 - `hinas`: the compact network a searched genotype describes (:class:`DerivedNet`): one cell per
-  layer on the decoded width path, stem and tail from :mod:`hinas.blocks`. Layer `l`'s cell takes
-  the kept cell of layer `l-1` (or `h_{-1}`) as `s1` and that of layer `l-2` (or the stem
+  layer on the decoded width path, stem and tail from :mod:`hinas.space.blocks`. Layer `l`'s cell
+  takes the kept cell of layer `l-1` (or `h_{-1}`) as `s1` and that of layer `l-2` (or the stem
   outputs) as `s0`, each through a 1×1 conv + BN to its node width.
 - `dncnn` (denoising): DnCNN (Zhang et al. 2017) — `depth` 3×3 conv layers of `width` channels,
   Conv+ReLU, (depth−2) × Conv+BN+ReLU, Conv; it predicts the noise, output = input − noise.
@@ -36,12 +37,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hinas.blocks import Stem, Tail, projection
-from hinas.cells import derived_cell
 from hinas.config import MAX_FACTOR, MAX_WIDTH, Config, TaskConfig
 from hinas.errors import HinasError
-from hinas.genotype import Genotype
 from hinas.registry import Registry
+from hinas.space.blocks import Stem, Tail, projection
+from hinas.space.cells import derived_cell
+from hinas.space.genotype import Genotype
 
 
 class DerivedNet(nn.Module):

@@ -8,10 +8,10 @@ import math
 import numpy as np
 import torch
 
-from hinas.cells import cell_edges
-from hinas.genotype import Genotype, layer_levels
-from hinas.ops import usable_columns
-from hinas.supernet import Supernet, sources
+from hinas.space.cells import cell_edges
+from hinas.space.genotype import Genotype, layer_levels
+from hinas.space.ops import usable_columns
+from hinas.space.supernet import Supernet, sources
 
 
 def top2_cell(weights: np.ndarray, nodes: int, ops: list[str]) -> list[list[tuple[int, str]]]:

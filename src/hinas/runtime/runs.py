@@ -21,10 +21,10 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from hinas.distributed import is_main_process
 from hinas.errors import HinasError, warn
 from hinas.io import atomic_write, atomic_write_text
-from hinas.models import check_finite
+from hinas.models.folder import check_finite
+from hinas.runtime.distributed import is_main_process
 
 
 def peak_rss_mb() -> float:

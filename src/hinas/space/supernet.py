@@ -27,11 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hinas.blocks import Stem, Tail, projection
-from hinas.cells import cell_edges, num_edges, supercell
 from hinas.config import SpaceConfig, TaskConfig
-from hinas.genotype import Genotype, layer_levels
-from hinas.ops import check_space_ops, usable_columns
+from hinas.space.blocks import Stem, Tail, projection
+from hinas.space.cells import cell_edges, num_edges, supercell
+from hinas.space.genotype import Genotype, layer_levels
+from hinas.space.ops import check_space_ops, usable_columns
 
 MOVES = 3
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hinas.config import TaskConfig
-from hinas.ops import conv_bn, leaky_relu
+from hinas.space.ops import conv_bn, leaky_relu
 
 
 def projection(c_in: int, c_out: int, affine: bool) -> nn.Module:

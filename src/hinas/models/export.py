@@ -29,7 +29,7 @@ from hinas import __version__
 from hinas.config import TaskConfig, build_dataclass
 from hinas.errors import HinasError
 from hinas.io import atomic_path
-from hinas.models import ModelSpec, load_model
+from hinas.models.folder import ModelSpec, load_model
 
 OPSET = 18
 """ONNX opset of exported files (the PyTorch exporter's native one)."""

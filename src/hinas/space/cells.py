@@ -20,7 +20,7 @@ from torch.utils.checkpoint import checkpoint
 
 from hinas.config import PRIMITIVES
 from hinas.errors import HinasError
-from hinas.ops import OPS, leaky_relu
+from hinas.space.ops import OPS, leaky_relu
 
 
 def cell_edges(nodes: int) -> list[tuple[int, int]]:

@@ -19,12 +19,12 @@ import torch
 from torch import nn
 
 from hinas.config import TaskConfig
-from hinas.degradations import noisy_for_image, sr_pair_for_image
+from hinas.data.degradations import noisy_for_image, sr_pair_for_image
+from hinas.data.images import save_image
 from hinas.errors import HinasError, NonFiniteError
-from hinas.images import save_image
-from hinas.inference import restore_array, run_on_channels
-from hinas.metrics import SSIM_WINDOW, Convention, to_uint8
-from hinas.runs import progress
+from hinas.measures.metrics import SSIM_WINDOW, Convention, to_uint8
+from hinas.runtime.inference import restore_array, run_on_channels
+from hinas.runtime.runs import progress
 
 
 @dataclass

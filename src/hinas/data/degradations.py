@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from hinas.errors import HinasError
-from hinas.metrics import to_uint8
+from hinas.measures.metrics import to_uint8
 from hinas.registry import Registry
 
 # --------------------------------------------------------------------------------------------
@@ -84,7 +84,7 @@ def imresize(img: np.ndarray, scale: float) -> np.ndarray:
     Bicubic (a = -0.5), antialiased when ``scale < 1``, edge pixels replicated, output size
     ``ceil(h * scale) x ceil(w * scale)``. Works in float64 on the input's value scale and returns
     float64 with no clipping or rounding (MATLAB rounds and clips only for integer inputs; callers
-    that want that apply :func:`hinas.metrics.to_uint8`).
+    that want that apply :func:`hinas.measures.metrics.to_uint8`).
     """
     x = np.asarray(img, dtype=np.float64)
     if scale <= 0:
@@ -109,7 +109,8 @@ def modcrop(img: np.ndarray, s: int) -> np.ndarray:
 def bicubic_sr(lr: np.ndarray, scale: int) -> np.ndarray:
     """The bicubic baseline of SR tables: MATLAB ``imresize(lr, scale)``, float64, unclipped.
 
-    Same value scale as ``lr``; score it after :func:`hinas.metrics.to_uint8` like any output.
+    Same value scale as ``lr``; score it after :func:`hinas.measures.metrics.to_uint8` like any
+    output.
     """
     return imresize(lr, scale)
 

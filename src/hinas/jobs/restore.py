@@ -9,18 +9,19 @@ a gray model as its ITU-R 601-2 luma, and a gray image through an RGB model as t
 channels whose output is converted back to gray; either way the output is gray.
 
 Bit depth: 16-bit inputs (gray PNG/TIFF, RGB PNG) are processed at full precision and written as
-16-bit (see :mod:`hinas.images`). JPEG outputs are written at Pillow's default quality (75):
+16-bit (see :mod:`hinas.data.images`). JPEG outputs are written at Pillow's default quality (75):
 prefer PNG when quality matters.
 
 Backends: `torch` (the trained PyTorch module) or `onnxruntime` (the model exported to ONNX, or
-an ONNX file written by `hinas export`, run by ONNX Runtime; see :mod:`hinas.export`).
+an ONNX file written by `hinas export`, run by ONNX Runtime; see :mod:`hinas.models.export`).
 
 Inference is whole-image by default; `tile` > 0 processes tile×tile windows overlapping by
 `overlap` pixels and blends them linearly (equal to whole-image inference where the overlap
 covers the network's receptive field). Memory: an input is decoded once in its compact form
 (uint8/uint16) and the output is built in that form, band by band; besides those two, about one
 row of tiles is held, so `--tile` bounds the float working memory whatever the image size. The
-pixel limit (:func:`hinas.images.max_pixels`) is `TILED_FACTOR` (64) times higher with `tile` > 0.
+pixel limit (:func:`hinas.data.images.max_pixels`) is `TILED_FACTOR` (64) times higher with `tile` >
+0.
 
 All or nothing: every input's header is checked (readable, within the pixel limit, channels)
 before any work, and outputs are written to temporary files that are renamed into place only
@@ -35,26 +36,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hinas.errors import HinasError, NonFiniteError
-from hinas.export import onnx_model, onnx_task, require
-from hinas.images import (
+from hinas.data.images import (
     IMAGE_EXTS,
     file_channels,
     list_images,
     read_input,
     save_image,
 )
-from hinas.inference import (
+from hinas.errors import HinasError, NonFiniteError
+from hinas.io import atomic_path
+from hinas.measures.metrics import to_uint8
+from hinas.models.export import onnx_model, onnx_task, require
+from hinas.models.folder import ModelSpec, load_model
+from hinas.runtime.inference import (
     check_tiling,
     match_channels,
     restore_array,
     restore_compact,
     run_on_channels,
 )
-from hinas.io import atomic_path
-from hinas.metrics import to_uint8
-from hinas.models import ModelSpec, load_model
-from hinas.runs import progress
+from hinas.runtime.runs import progress
 
 BACKENDS = ("torch", "onnxruntime")
 

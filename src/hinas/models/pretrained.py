@@ -1,6 +1,6 @@
 """Pretrained models that ship inside the package: restore an image right after install.
 
-Each model is a trained-model folder (see :mod:`hinas.models`) under `hinas/weights/<name>/`:
+Each model is a trained-model folder (see :mod:`hinas.models.folder`) under `hinas/weights/<name>/`:
 `model.json`, `genotype.json`, `model.safetensors`, plus
 
 - `pretrained.json`: what the model is and how it was made and measured — task, architecture,
@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from hinas.errors import HinasError
-from hinas.models import WEIGHTS_FILE, load_model
+from hinas.models.folder import WEIGHTS_FILE, load_model
 
 INFO_FILE = "pretrained.json"
 CARD_FILE = "card.md"

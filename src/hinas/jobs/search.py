@@ -26,18 +26,15 @@ import torch
 from torch import nn
 
 from hinas.config import Config, save_config
-from hinas.data import PatchDataset
-from hinas.degradations import task_degradation
-from hinas.derive import decisiveness, derive_genotype, verdict
-from hinas.distributed import Context, launch
-from hinas.engine import load_training_images, optimisation_step
+from hinas.data.datasets import PatchDataset
+from hinas.data.degradations import task_degradation
 from hinas.errors import HinasError, warn
-from hinas.execution import FULL_PRECISION, Precision, make_loader, memory_format
-from hinas.genotype import Genotype
-from hinas.losses import build_loss
-from hinas.ops import check_space_ops
-from hinas.runlog import RunLog, run_header
-from hinas.runs import (
+from hinas.measures.losses import build_loss
+from hinas.runtime.distributed import Context, launch
+from hinas.runtime.engine import load_training_images, optimisation_step
+from hinas.runtime.execution import FULL_PRECISION, Precision, make_loader, memory_format
+from hinas.runtime.runlog import RunLog, run_header
+from hinas.runtime.runs import (
     MetricsLog,
     RunFolder,
     Timer,
@@ -52,10 +49,13 @@ from hinas.runs import (
     set_learning_rate,
     set_rng_state,
 )
-from hinas.scalars import ScalarLog
-from hinas.scoring import make_pairs, score_model
-from hinas.supernet import SampledArch, Supernet, sample_arch
-from hinas.viz import plot_arch_history, plot_curves, plot_genotype
+from hinas.runtime.scalars import ScalarLog
+from hinas.runtime.scoring import make_pairs, score_model
+from hinas.runtime.viz import plot_arch_history, plot_curves, plot_genotype
+from hinas.space.derive import decisiveness, derive_genotype, verdict
+from hinas.space.genotype import Genotype
+from hinas.space.ops import check_space_ops
+from hinas.space.supernet import SampledArch, Supernet, sample_arch
 
 
 def make_optimizers(net: Supernet, cfg: Config) -> tuple[torch.optim.SGD, torch.optim.Adam]:
@@ -401,6 +401,6 @@ class _ArchBound(nn.Module):
 def search(cfg: Config, data_dir: str | Path, out: str | Path, resume: bool = False,
            quiet: bool = False) -> Genotype:
     """Run (or resume) a search in run folder `out` (new or empty unless `resume`; held by this
-    run alone, see :class:`hinas.runs.RunFolder`) on the images of `data_dir`."""
+    run alone, see :class:`hinas.runtime.runs.RunFolder`) on the images of `data_dir`."""
     with RunFolder(out, resume, "a search"):
         return SearchRun(cfg, data_dir, out, resume, quiet).run()

@@ -18,7 +18,7 @@ from hinas import __version__
 from hinas.config import SpaceConfig, TaskConfig, build_dataclass
 from hinas.errors import HinasError, warn
 from hinas.io import atomic_write_text, read_json
-from hinas.ops import LEGACY_OPS, OPS
+from hinas.space.ops import LEGACY_OPS, OPS
 
 FORMAT_VERSION = 2
 """2: `dil_conv_*` is a full dilated convolution (format 1 meant a separable one)."""

@@ -1,5 +1,5 @@
 """Classical (not learned) reference methods, scored exactly like trained models (docs/metrics.md);
-the trainable reference networks (DnCNN, FSRCNN) are in :mod:`hinas.architectures`.
+the trainable reference networks (DnCNN, FSRCNN) are in :mod:`hinas.models.architectures`.
 
 - `noisy` (denoising): the noisy input itself — the "before" row of a denoising table;
 - `bicubic` (SR): MATLAB-compatible bicubic upsampling of the LR input, the first row of every SR
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hinas.config import TaskConfig
-from hinas.degradations import bicubic_sr
+from hinas.data.degradations import bicubic_sr
 from hinas.errors import HinasError
 from hinas.registry import Registry
 

@@ -1,7 +1,7 @@
 """The training-loop machinery that search and training share: one optimisation step (with the
 frozen-parameter guard and the NaN guard), and one way to load and split the training images.
-The device check and the process group are :func:`hinas.distributed.launch`'s; how a step
-executes (precision, memory format, loaders) is :mod:`hinas.execution`'s."""
+The device check and the process group are :func:`hinas.runtime.distributed.launch`'s; how a step
+executes (precision, memory format, loaders) is :mod:`hinas.runtime.execution`'s."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from hinas.data import split_images
-from hinas.distributed import mean_over_ranks
+from hinas.data.datasets import split_images
+from hinas.data.images import collect_images, load_images, relative_name
 from hinas.errors import warn
-from hinas.execution import FULL_PRECISION, Precision
-from hinas.images import collect_images, load_images, relative_name
+from hinas.runtime.distributed import mean_over_ranks
+from hinas.runtime.execution import FULL_PRECISION, Precision
 
 
 @contextmanager
@@ -84,7 +84,7 @@ def load_training_images(folders: str | os.PathLike | Sequence[str | os.PathLike
                          val_fraction: float) -> TrainingImages:
     """The images of `folders` (at most `max_images`, a seeded choice; unreadable ones skipped
     with a warning, one smaller than `crop` an error naming it) as `channels`-channel arrays,
-    split with :func:`hinas.data.split_images`."""
+    split with :func:`hinas.data.datasets.split_images`."""
     paths = collect_images(folders, max_images, seed)
     images = load_images(paths, channels, min_size=crop, warn=warn)
     w, a, v = split_images(list(images), seed, val_fraction)

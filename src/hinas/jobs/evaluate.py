@@ -1,8 +1,9 @@
 """`hinas eval`: a trained network or a classical method scored on a folder of test images under
-the literature's conventions (docs/metrics.md; the scoring itself is :mod:`hinas.scoring`).
+the literature's conventions (docs/metrics.md; the scoring itself is :mod:`hinas.runtime.scoring`).
 
 `evaluate_model` / `evaluate_classical` score a trained network or a classical method (see
-`hinas.classical`) on a folder of test images and return an :class:`EvalReport` (table + JSON).
+`hinas.models.classical`) on a folder of test images and return an :class:`EvalReport` (table +
+JSON).
 """
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from hinas.classical import get_method
-from hinas.complexity import count_macs, count_params
 from hinas.config import TaskConfig
+from hinas.data.images import collect_images, file_channels, load_image
 from hinas.errors import HinasError
-from hinas.execution import describe_device
-from hinas.images import collect_images, file_channels, load_image
 from hinas.io import atomic_write_text
-from hinas.metrics import Convention
-from hinas.scoring import make_pairs, score_model, score_outputs
+from hinas.measures.complexity import count_macs, count_params
+from hinas.measures.metrics import Convention
+from hinas.models.classical import get_method
+from hinas.runtime.execution import describe_device
+from hinas.runtime.scoring import make_pairs, score_model, score_outputs
 
 
 def load_test_images(folders: str | Path | list[str | Path], channels: int
@@ -141,8 +142,8 @@ def evaluate_model(model: nn.Module, task: TaskConfig, images: dict[Path, np.nda
 def evaluate_classical(name: str, task: TaskConfig, images: dict[Path, np.ndarray], *,
                       data: str = "", seed: int = 0, save_dir: str | Path | None = None,
                       notes: list[str] | None = None, quiet: bool = False) -> EvalReport:
-    """Score the classical method `name` (see `hinas.classical`) on `images` exactly as a model
-    would be scored (same seeded noisy inputs, same LR images, same convention; a progress bar
+    """Score the classical method `name` (see `hinas.models.classical`) on `images` exactly as a
+    model would be scored (same seeded noisy inputs, same LR images, same convention; a progress bar
     unless `quiet`)."""
     method = get_method(name, task)
     pairs = make_pairs(images, task, seed)
