@@ -10,10 +10,11 @@ import time
 import pytest
 from PIL import Image
 
+import hinas.jobs.search as search_module
 from hinas.cli import main
 from hinas.config import load_yaml, resolve
 from hinas.errors import HinasError
-from hinas.jobs.search import search
+from hinas.jobs.search import prepare_data, search, steps_per_epoch
 from hinas.models.architectures import DerivedNet
 from hinas.space.genotype import Genotype
 
@@ -175,7 +176,8 @@ def test_search_logs_its_budget_and_decisiveness_and_states_a_verdict(photo_fold
     assert main(["search", "--preset", "tiny", "--data", str(photo_folder), "--out",
                  str(out)]) == 0
     err = capsys.readouterr().err
-    assert "architecture-step budget: 18 A-steps × a_lr 0.001 = logit budget 0.018" in err
+    assert "architecture-step budget: 18 A-steps of 2 crops × a_lr 0.001 = logit budget 0.018" \
+        in err
     assert "warning: 18 A-steps at a_lr 0.001 (logit budget 0.018) may not decide" in err
     assert "hinas: search undecided: path margin" in err
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -186,10 +188,29 @@ def test_search_logs_its_budget_and_decisiveness_and_states_a_verdict(photo_fold
         assert r["path_margin"] >= 0 and r["choices_changed"] >= 0
     assert records[0]["choices_changed"] == 0  # warm-up does not move α/β
     meta = Genotype.load(out / "genotype.json").meta
-    assert meta["arch_budget"] == {"a_steps": 18, "a_lr": 0.001, "logit_budget": 0.018}
+    assert meta["arch_budget"] == {"a_steps": 18, "a_batch": 2, "a_lr": 0.001,
+                                   "logit_budget": 0.018}
     assert meta["path_prior"] == "correct" and meta["verdict"]["decided"] is False
     best = next(r for r in records if r["epoch"] == meta["best_epoch"])
     assert meta["decisiveness"]["path_margin"] == best["path_margin"]
+
+
+def test_larger_a_batches_feed_the_a_steps(photo_folder, tmp_path, monkeypatch):
+    cfg = resolve("denoise", "tiny", overrides=["search.a_batch_size=12"])
+    data = prepare_data(cfg, photo_folder)
+    steps = steps_per_epoch(cfg, len(data.split["w"]))
+    assert len(data.train_a) == 12 * steps and len(data.train_w) == 2 * steps
+    shapes = []
+    real = search_module.search_step
+
+    def spy(net, w_opt, a_opt, loss_fn, w_batch, a_batch, *args):
+        shapes.append((w_batch[0].shape[0], None if a_batch is None else a_batch[0].shape[0]))
+        return real(net, w_opt, a_opt, loss_fn, w_batch, a_batch, *args)
+
+    monkeypatch.setattr(search_module, "search_step", spy)
+    genotype = search(cfg, photo_folder, tmp_path / "run", quiet=True)
+    assert {s for s in shapes if s[1] is not None} == {(2, 12)}
+    assert genotype.meta["arch_budget"]["a_batch"] == 12
 
 
 def test_random_genotype_from_the_cli(tmp_path, capsys):

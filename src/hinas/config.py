@@ -142,13 +142,20 @@ class SpaceConfig:
 @dataclass
 class SearchConfig:
     """Bilevel search (paper §3.3, §4.1). One epoch draws `crops_per_image` random crops from every
-    Train-W image; epochs are 1-based as in the paper."""
+    Train-W image; epochs are 1-based as in the paper. An A-step takes `a_batch_size` crops of
+    Train A (0: `batch_size`, the paper's; larger: a lower-variance α/β gradient)."""
+
+    @property
+    def a_batch(self) -> int:
+        """Crops per A-step."""
+        return self.a_batch_size or self.batch_size
 
     strategy: str = "hinas"
     epochs: int = 100
     warmup_epochs: int = 20
     eval_from_epoch: int = 61
     batch_size: int = 8
+    a_batch_size: int = 0
     crop: int = 64
     crops_per_image: int = 1
     w_lr: float = 0.025
@@ -177,6 +184,9 @@ class SearchConfig:
         _check(1 <= self.eval_from_epoch, "search.eval_from_epoch must be ≥ 1")
         _check(1 <= self.batch_size <= MAX_BATCH,
                f"search.batch_size must be in 1..{MAX_BATCH}, got {self.batch_size}")
+        _check(0 <= self.a_batch_size <= MAX_BATCH,
+               f"search.a_batch_size must be in 0..{MAX_BATCH} (0: batch_size), got "
+               f"{self.a_batch_size}")
         _check(self.crop >= 8, f"search.crop must be ≥ 8, got {self.crop}")
         _check(self.crops_per_image >= 1, "search.crops_per_image must be ≥ 1")
         _check(0 < self.val_fraction < 1, "search.val_fraction must be in (0, 1)")

@@ -100,13 +100,14 @@ def prepare_data(cfg: Config, data_dir: str | Path | list) -> SearchData:
     split = load_training_images(data_dir, cfg.task.channels, s.max_images, s.crop, cfg.seed,
                                  s.val_fraction)
     degradation = task_degradation(cfg.task)
-    length = steps_per_epoch(cfg, len(split.w)) * s.batch_size
+    steps = steps_per_epoch(cfg, len(split.w))
 
-    def dataset(paths: list[Path], seed: int) -> PatchDataset:
+    def dataset(paths: list[Path], batch: int, seed: int) -> PatchDataset:
         return PatchDataset(split.subset(paths), s.crop, degradation, augment=True,
-                            length=length, seed=seed)
+                            length=steps * batch, seed=seed)
 
-    return SearchData(dataset(split.w, cfg.seed), dataset(split.a, cfg.seed + 1),
+    return SearchData(dataset(split.w, s.batch_size, cfg.seed),
+                      dataset(split.a, s.a_batch, cfg.seed + 1),
                       split.subset(split.v),
                       {"w": split.names(split.w), "a": split.names(split.a),
                        "v": split.names(split.v)})
@@ -118,12 +119,14 @@ def steps_per_epoch(cfg: Config, n_w: int) -> int:
 
 
 def arch_budget(cfg: Config, n_w: int) -> dict[str, float]:
-    """The architecture-step budget of a search: how many A-steps it makes and the logit budget
-    a_lr × A-steps, which bounds how far Adam can move α and β (about lr per step)."""
+    """The architecture-step budget of a search: how many A-steps it makes, of how many crops, and
+    the logit budget a_lr × A-steps, which bounds how far Adam can move α and β (about lr per
+    step)."""
     s = cfg.search
     searching = s.epochs - s.warmup_epochs if s.strategy == "hinas" else 0
     a_steps = searching * steps_per_epoch(cfg, n_w)
-    return {"a_steps": a_steps, "a_lr": s.a_lr, "logit_budget": round(s.a_lr * a_steps, 4)}
+    return {"a_steps": a_steps, "a_batch": s.a_batch, "a_lr": s.a_lr,
+            "logit_budget": round(s.a_lr * a_steps, 4)}
 
 
 DECISIVENESS_KEYS = ("alpha_entropy", "beta_entropy", "path_margin", "edge_margin",
@@ -134,10 +137,10 @@ MIN_A_STEPS = 500
 """Below either, α/β barely leave their initial values: a warning names the numbers."""
 
 
-def _batches(dataset: PatchDataset, epoch: int, cfg: Config, ctx: Context
+def _batches(dataset: PatchDataset, batch: int, epoch: int, cfg: Config, ctx: Context
              ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     dataset.set_epoch(epoch)
-    batch, fmt = cfg.search.batch_size, memory_format(cfg.search.channels_last)
+    fmt = memory_format(cfg.search.channels_last)
     loader = make_loader(ctx.shard(dataset, batch), ctx.rank_batch(batch), cfg.data.workers,
                          (cfg.seed, ctx.rank, epoch, dataset.seed))
     for lq, gt in loader:
@@ -156,6 +159,9 @@ class SearchRun:
                  quiet: bool = False):
         check_space_ops(cfg.space.ops)  # before the images load
         cfg, self.dist = launch(cfg, cfg.search.batch_size, resume)
+        if cfg.search.a_batch % self.dist.world_size:
+            raise HinasError(f"search.a_batch_size {cfg.search.a_batch} is not divisible by the "
+                             f"{self.dist.world_size} processes")
         self.cfg, self.out, self.quiet = cfg, Path(out), quiet or not self.dist.is_main
         self.device = self.dist.device
         seed_everything(cfg.seed)
@@ -232,8 +238,9 @@ class SearchRun:
         if s.strategy == "hinas":
             b = self.budget
             if not self.quiet:
-                print(f"hinas: architecture-step budget: {b['a_steps']} A-steps × a_lr {s.a_lr:g}"
-                      f" = logit budget {b['logit_budget']:g}", file=sys.stderr, flush=True)
+                print(f"hinas: architecture-step budget: {b['a_steps']} A-steps of "
+                      f"{b['a_batch']} crops × a_lr {s.a_lr:g} = logit budget "
+                      f"{b['logit_budget']:g}", file=sys.stderr, flush=True)
             if b["logit_budget"] < MIN_LOGIT_BUDGET or b["a_steps"] < MIN_A_STEPS:
                 warn(f"{b['a_steps']} A-steps at a_lr {s.a_lr:g} (logit budget "
                      f"{b['logit_budget']:g}) may not decide: α/β need a logit budget ≥ "
@@ -252,10 +259,11 @@ class SearchRun:
         searching = s.strategy == "hinas" and epoch > s.warmup_epochs
         before = (derive_genotype(self.net, prior=s.path_prior) if s.strategy == "hinas"
                   else None)
-        a_batches = _batches(self.data.train_a, epoch, self.cfg, self.dist)
+        a_batches = _batches(self.data.train_a, s.a_batch, epoch, self.cfg, self.dist)
         w_losses, a_losses = [], []
         self.net.train()
-        for step, w_batch in enumerate(_batches(self.data.train_w, epoch, self.cfg, self.dist)):
+        for step, w_batch in enumerate(_batches(self.data.train_w, s.batch_size, epoch, self.cfg,
+                                                   self.dist)):
             try:
                 if s.strategy == "random":
                     arch = sample_arch(self.cfg.space, self.cfg.task, self.sample_rng)
