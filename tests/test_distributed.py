@@ -79,8 +79,9 @@ def test_resume_needs_the_same_number_of_processes(two_rank_run, photos, capsys)
 
 @pytest.mark.parametrize("setting, message", [
     ("search.batch_size=3", "batch size 3 is not divisible by the 2 processes"),
+    ("search.a_batch_size=5", "batch size 5 is not divisible by the 2 processes"),
     ("distributed.backend=nccl", "'nccl' does not run on cpu devices; use gloo"),
-], ids=["batch", "backend"])
+], ids=["batch", "a_batch", "backend"])
 def test_bad_launch_is_one_line_on_rank_zero(photos, tmp_path, setting, message):
     done = torchrun("-m", "hinas", "search", "--preset", "tiny", "--quiet", "--data",
                     str(photos), "--out", str(tmp_path / "run"), "--set", setting)

@@ -145,11 +145,6 @@ class SearchConfig:
     Train-W image; epochs are 1-based as in the paper. An A-step takes `a_batch_size` crops of
     Train A (0: `batch_size`, the paper's; larger: a lower-variance α/β gradient)."""
 
-    @property
-    def a_batch(self) -> int:
-        """Crops per A-step."""
-        return self.a_batch_size or self.batch_size
-
     strategy: str = "hinas"
     epochs: int = 100
     warmup_epochs: int = 20
@@ -193,6 +188,11 @@ class SearchConfig:
         _check(self.samples >= 1, "search.samples must be ≥ 1")
         _check(self.path_prior in ("correct", "keep"),
                f"search.path_prior must be 'correct' or 'keep', got {self.path_prior!r}")
+
+    @property
+    def a_batch(self) -> int:
+        """Crops per A-step."""
+        return self.a_batch_size or self.batch_size
 
 
 @dataclass

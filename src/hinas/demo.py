@@ -40,6 +40,7 @@ from hinas.jobs.evaluate import EvalReport, evaluate_classical, evaluate_model, 
 from hinas.jobs.search import search
 from hinas.jobs.train import train
 from hinas.measures.metrics import to_uint8
+from hinas.models.classical import METHODS
 from hinas.models.folder import load_model
 from hinas.models.pretrained import load_pretrained
 from hinas.runtime.runs import Timer
@@ -199,7 +200,7 @@ def run_demo(out: str | Path = "hinas-demo", tiny: bool | None = None,
     common = {"data": "held-out skimage photographs", "seed": cfg.seed, "quiet": quiet}
     reports = [evaluate_classical("noisy", cfg.task, images, notes=notes, **common)]
     restored = {}
-    if _installed("bm3d"):
+    if METHODS.get("bm3d").available:
         restored["BM3D"] = out / "eval" / "bm3d"
         reports.append(evaluate_classical("bm3d", cfg.task, images, save_dir=restored["BM3D"],
                                          **common))
@@ -224,12 +225,6 @@ def run_demo(out: str | Path = "hinas-demo", tiny: bool | None = None,
     atomic_write_text(out / "report.md", render_markdown(blocks))
     atomic_write_text(out / "report.html", render_html(blocks, title))
     return out / "report.md"
-
-
-def _installed(package: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(package) is not None
 
 
 def _report_blocks(out: Path, cfg, genotype, spec, reports: list[EvalReport],

@@ -3,7 +3,7 @@ architectures, classical methods and degradations each keep a `Registry` of thei
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from hinas.errors import HinasError
@@ -12,8 +12,7 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Entries of one kind (`kind` names it in errors, e.g. "operation"), by unique name, in
-    registration order."""
+    """Entries of one kind (`kind` names it in errors, e.g. "operation"), by unique name."""
 
     def __init__(self, kind: str):
         self.kind = kind
@@ -49,14 +48,8 @@ class Registry(Generic[T]):
                              f"{', '.join(self.names())}") from None
 
     def names(self) -> list[str]:
-        """The registered names, sorted (iterating gives registration order)."""
+        """The registered names, sorted."""
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._entries)
-
-    def __len__(self) -> int:
-        return len(self._entries)

@@ -175,7 +175,6 @@ def _read_wide(im: Image.Image, path: str | os.PathLike) -> np.ndarray | None:
     return _read_png16(im, path)
 
 
-
 def load_image(path: str | os.PathLike, channels: int) -> np.ndarray:
     """Decode ``path`` to a uint8 HxWxC array with ``channels`` = 1 (gray) or 3 (RGB).
 
@@ -266,6 +265,12 @@ def read_input(path: str | os.PathLike, tiled: bool = False) -> tuple[np.ndarray
     return (arr[..., None] if arr.ndim == 2 else arr), depth
 
 
+def quantise(x: np.ndarray, bit_depth: int) -> np.ndarray:
+    """Values on [0, 1] (clipped) rounded half up to uint8 (`bit_depth` 8) or uint16 (16)."""
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    return np.floor(np.clip(x, 0.0, 1.0) * (2**bit_depth - 1) + 0.5).astype(dtype)
+
+
 def save_image(path: str | os.PathLike, array: np.ndarray, bit_depth: int = 8) -> None:
     """Write ``array`` (HxW, HxWx1 or HxWx3) to ``path`` atomically, format from the extension.
 
@@ -284,10 +289,9 @@ def save_image(path: str | os.PathLike, array: np.ndarray, bit_depth: int = 8) -
         arr = arr[..., 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
         raise HinasError(f"{path}: cannot save an array of shape {arr.shape} as an image")
-    peak = 2**bit_depth - 1
     dtype = np.uint8 if bit_depth == 8 else np.uint16
     if np.issubdtype(arr.dtype, np.floating):
-        arr = np.floor(np.clip(arr, 0.0, 1.0) * peak + 0.5).astype(dtype)
+        arr = quantise(arr, bit_depth)
     elif arr.dtype != dtype:
         raise HinasError(f"{path}: a {arr.dtype} array cannot be saved at {bit_depth} bits")
     if bit_depth == 16 and (

@@ -49,6 +49,7 @@ from hinas.measures.metrics import to_uint8
 from hinas.models.export import onnx_model, onnx_task, require
 from hinas.models.folder import ModelSpec, load_model
 from hinas.runtime.inference import (
+    check_channels,
     check_tiling,
     match_channels,
     restore_array,
@@ -83,11 +84,7 @@ def collect_inputs(inputs: list[str | Path]) -> list[tuple[Path, Path]]:
 def check_input(path: Path, channels: int, convert: bool, tiled: bool) -> None:
     """Check an input image's header (readable, within the pixel limit, a supported mode with
     the model's channels or `convert`) without decoding its pixels."""
-    have = file_channels(path, tiled)
-    if have != channels and not convert:
-        kinds = {1: "gray", 3: "RGB"}
-        raise HinasError(f"{path}: {kinds[have]} image, but the model restores "
-                         f"{kinds[channels]} images; pass --convert to convert it")
+    check_channels(file_channels(path, tiled), channels, convert, str(path), "--convert")
 
 
 def restore_images(model_dir: str | Path, inputs: list[str | Path], out_dir: str | Path, *,

@@ -158,10 +158,7 @@ class SearchRun:
     def __init__(self, cfg: Config, data_dir: str | Path, out: str | Path, resume: bool = False,
                  quiet: bool = False):
         check_space_ops(cfg.space.ops)  # before the images load
-        cfg, self.dist = launch(cfg, cfg.search.batch_size, resume)
-        if cfg.search.a_batch % self.dist.world_size:
-            raise HinasError(f"search.a_batch_size {cfg.search.a_batch} is not divisible by the "
-                             f"{self.dist.world_size} processes")
+        cfg, self.dist = launch(cfg, cfg.search.batch_size, resume, (cfg.search.a_batch,))
         self.cfg, self.out, self.quiet = cfg, Path(out), quiet or not self.dist.is_main
         self.device = self.dist.device
         seed_everything(cfg.seed)

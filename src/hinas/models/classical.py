@@ -35,9 +35,14 @@ class ClassicalMethod:
     restore: Callable[[np.ndarray, TaskConfig], np.ndarray]
     requires: str | None = None
 
+    @property
+    def available(self) -> bool:
+        """Whether the package this method needs (if any) is installed."""
+        return self.requires is None or importlib.util.find_spec(self.requires) is not None
+
     def check_available(self) -> None:
         """Raise HinasError when the package this method needs is not installed."""
-        if self.requires and importlib.util.find_spec(self.requires) is None:
+        if not self.available:
             raise HinasError(f"method {self.name!r} needs the package {self.requires!r}, which "
                              f"is not installed: pip install 'hinas[{self.requires}]'")
 

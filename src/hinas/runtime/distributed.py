@@ -211,9 +211,11 @@ def _stop_on_sigterm(signum: int, frame: Any) -> None:
     raise RankLost(_lost_message())
 
 
-def launch(cfg: Config, batch_size: int, resume: bool) -> tuple[Config, Context]:
+def launch(cfg: Config, batch_size: int, resume: bool, other_batches: tuple[int, ...] = ()
+           ) -> tuple[Config, Context]:
     """Join the process group torchrun describes (if any) for a run of `cfg` with global batch
-    `batch_size`; returns the config with `distributed` filled in and this process's context.
+    `batch_size` (and `other_batches`, e.g. the search's A-step batch, which every process shares
+    alike); returns the config with `distributed` filled in and this process's context.
     On `resume` the world size must be the one `cfg` records; a CUDA device must exist if asked
     for."""
     world, rank = environment_world_size(), environment_rank()
@@ -234,9 +236,10 @@ def launch(cfg: Config, batch_size: int, resume: bool) -> tuple[Config, Context]
                          f"use {' or '.join(BACKENDS[kind])}")
     if not {"gloo": dist.is_gloo_available, "nccl": dist.is_nccl_available}[backend]():
         raise HinasError(f"this PyTorch build has no {backend} backend")
-    if batch_size % world:
-        raise HinasError(f"the batch size {batch_size} is not divisible by the {world} "
-                         f"processes (every process takes an equal share of each batch)")
+    for size in (batch_size, *other_batches):
+        if size % world:
+            raise HinasError(f"the batch size {size} is not divisible by the {world} "
+                             f"processes (every process takes an equal share of each batch)")
     if kind == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)

@@ -18,8 +18,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from hinas.data.images import to_gray, to_rgb
+from hinas.data.images import quantise, to_gray, to_rgb
 from hinas.errors import HinasError, NonFiniteError
+
+
+def to_tensor(x: np.ndarray, device: str | torch.device) -> torch.Tensor:
+    """An HxWxC image on the 0–255 scale as a 1×C×H×W float32 tensor in [0, 1] on `device`."""
+    t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32) / 255.0)
+    return t.unsqueeze(0).to(device)
+
+
+def to_array(y: torch.Tensor) -> np.ndarray:
+    """A 1×C×H×W model output as an HxWxC float64 array on the 0–255 scale (not clipped)."""
+    return y[0].float().cpu().numpy().transpose(1, 2, 0).astype(np.float64) * 255.0
 
 
 def check_tiling(tile: int, overlap: int) -> None:
@@ -100,15 +111,14 @@ def restore_array(model: nn.Module, lq: np.ndarray, scale: int, device: str | to
     the outputs are blended with a linear ramp across each overlap (bounded memory).
     """
     check_tiling(tile, overlap)
-    x = torch.from_numpy(np.ascontiguousarray(lq.transpose(2, 0, 1), dtype=np.float32) / 255.0)
-    x = x.unsqueeze(0).to(device)
+    x = to_tensor(lq, device)
     if tile <= 0 or (lq.shape[0] <= tile and lq.shape[1] <= tile):
         y = model(x)
     else:
         y = torch.cat([band for _, band in tiled_bands(
             model, lambda top, left, h, w: x[:, :, top:top + h, left:left + w], *lq.shape[:2],
             scale, tile, overlap)], dim=2)
-    return y[0].float().cpu().numpy().transpose(1, 2, 0).astype(np.float64) * 255.0
+    return to_array(y)
 
 
 def run_on_channels(restore: Callable[[np.ndarray], np.ndarray], lq: np.ndarray,
@@ -137,8 +147,7 @@ def window_reader(image: np.ndarray, depth: int, channels: int, device: str | to
             x = to_gray(x)
         elif x.shape[2] == 1 and channels == 3:
             x = to_rgb(x)
-        t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32) / 255.0)
-        return t.unsqueeze(0).to(device)
+        return to_tensor(x, device)
 
     return read
 
@@ -151,17 +160,27 @@ def restore_compact(model: torch.nn.Module, image: np.ndarray, depth: int, chann
     memory holds about one row of tiles (`tile` = 0: the whole image as one tile)."""
     h, w, have = image.shape
     gray_out = have == 1 or channels == 1
-    peak, dtype = (255, np.uint8) if depth == 8 else (65535, np.uint16)
-    out = np.empty((h * scale, w * scale, 1 if gray_out else 3), dtype)
+    out = np.empty((h * scale, w * scale, 1 if gray_out else 3),
+                   np.uint8 if depth == 8 else np.uint16)
     read = window_reader(image, depth, channels, device)
     for first, band in tiled_bands(model, read, h, w, scale, tile or max(h, w), overlap):
-        y = band[0].float().cpu().numpy().transpose(1, 2, 0).astype(np.float64) * 255.0
+        y = to_array(band)
         if not np.isfinite(y).all():
             raise NonFiniteError("the restored image holds non-finite values (NaN or inf)")
         if y.shape[2] == 3 and gray_out:
             y = to_gray(y)
-        out[first:first + y.shape[0]] = np.floor(np.clip(y / 255.0, 0.0, 1.0) * peak + 0.5)
+        out[first:first + y.shape[0]] = quantise(y / 255.0, depth)
     return out
+
+
+def check_channels(have: int, channels: int, convert: bool, source: str, option: str) -> None:
+    """Raise HinasError naming `source` and the `option` that converts when an image of `have`
+    channels goes to a `channels`-channel model without `convert`."""
+    if have != channels and not convert:
+        kinds = {1: "gray", 3: "RGB"}
+        raise HinasError(f"{source}: {kinds[have]} image, but the model restores "
+                         f"{kinds[channels]} images; pass {option} to convert it")
+
 
 def match_channels(arr: np.ndarray, channels: int, convert: bool, source: str,
                    option: str) -> np.ndarray:
@@ -169,12 +188,5 @@ def match_channels(arr: np.ndarray, channels: int, convert: bool, source: str,
     with `convert`, an RGB image becomes its 601 luma and a gray one stays gray (the model's
     caller repeats it, see `run_on_channels`); else a HinasError naming `source` and the `option`
     that converts."""
-    have = arr.shape[2]
-    if have != channels:
-        kinds = {1: "gray", 3: "RGB"}
-        if not convert:
-            raise HinasError(f"{source}: {kinds[have]} image, but the model restores "
-                             f"{kinds[channels]} images; pass {option} to convert it")
-        if have == 3:
-            arr = to_gray(arr)
-    return arr
+    check_channels(arr.shape[2], channels, convert, source, option)
+    return to_gray(arr) if arr.shape[2] == 3 and channels == 1 else arr
