@@ -62,7 +62,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tolerance", type=float, default=0.15,
                    help="parameter window of the random genotypes (fraction)")
     p.add_argument("--train-seeds", type=int, default=3,
-                   help="trainings of the first HiNAS genotype (training noise)")
+                   help="trainings of each --repeat genotype (training noise)")
+    p.add_argument("--repeat", default="",
+                   help="comma-separated genotypes trained with --train-seeds seeds (default: the "
+                        "first HiNAS genotype)")
     p.add_argument("--units", help="comma-separated units to run now (default: all)")
     p.add_argument("--genotypes-only", action="store_true",
                    help="only search / draw the genotypes of --units, train nothing")
@@ -76,6 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.rsws_seeds = [int(s) for s in args.rsws_seeds.split(",") if s != ""]
     if not args.search_seeds:
         p.error("--search-seeds needs at least one seed")
+    args.repeat = [n for n in args.repeat.split(",") if n] or [f"hinas_s{args.search_seeds[0]}"]
     return args
 
 
@@ -96,9 +100,9 @@ def genotype_units(args: argparse.Namespace) -> list[str]:
 
 def train_units(args: argparse.Namespace) -> list[tuple[str, str, int]]:
     """(training run name, genotype name, training seed) of every training."""
-    first = f"hinas_s{args.search_seeds[0]}"
     return ([(name, name, 0) for name in genotype_units(args)]
-            + [(f"{first}_t{t}", first, t) for t in range(1, args.train_seeds)])
+            + [(f"{name}_t{t}", name, t) for name in args.repeat
+               for t in range(1, args.train_seeds)])
 
 
 def genotype_path(work: Path, name: str) -> Path:
