@@ -22,7 +22,7 @@ def test_paper_preset_is_the_paper():
     assert (s.space.layers, s.space.nodes, s.search.batch_size) == (2, 3, 24)
     assert (d.search.epochs, d.search.warmup_epochs, d.search.eval_from_epoch) == (100, 20, 61)
     assert (d.search.w_lr, d.search.w_lr_min, d.search.w_weight_decay) == (0.025, 0.001, 3e-4)
-    assert (d.search.a_lr, d.search.a_weight_decay) == (1e-3, 1e-3)
+    assert (d.search.a_lr, d.search.a_weight_decay) == (1e-3, 0.0)
     assert d.search.loss == "mse+ssim" and d.search.ssim_weight == 0.6
     assert (d.train.iters, s.train.iters, d.train.batch_size, d.train.lr) == (
         400_000, 600_000, 24, 0.05)

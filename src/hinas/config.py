@@ -34,6 +34,10 @@ TASKS = ("denoise", "sr")
 PRESETS = ("tiny", "cpu", "paper")
 DEFAULT_PRESET = "cpu"
 OPTIMIZERS = ("sgd", "adamw")
+SELECTIONS = ("alpha", "oneshot", "perturb")
+"""`search.select`: how the cells are chosen from a trained supernet (hinas.runtime.selection)."""
+WIDTH_SELECTIONS = ("viterbi", "oneshot")
+"""`search.width`: how the width path is chosen (Viterbi on β, or every path scored one-shot)."""
 SIGMA_SAMPLING = ("choice", "uniform")
 MAX_NODES, MAX_LAYERS, MAX_WIDTH, MAX_FACTOR = 16, 64, 2048, 16.0
 """Caps of a search space (and of the build options of a network): far beyond any published
@@ -143,7 +147,9 @@ class SpaceConfig:
 class SearchConfig:
     """Bilevel search (paper §3.3, §4.1). One epoch draws `crops_per_image` random crops from every
     Train-W image; epochs are 1-based as in the paper. An A-step takes `a_batch_size` crops of
-    Train A (0: `batch_size`, the paper's; larger: a lower-variance α/β gradient)."""
+    Train A (0: `batch_size`, the paper's; larger: a lower-variance α/β gradient). `select` and
+    `width` choose the genotype from the trained supernet; one-shot scores first re-estimate the
+    BatchNorm statistics on `bn_calibration` Train-W batches (docs/selection.md)."""
 
     strategy: str = "hinas"
     epochs: int = 100
@@ -158,7 +164,7 @@ class SearchConfig:
     w_momentum: float = 0.9
     w_weight_decay: float = 3e-4
     a_lr: float = 1e-3
-    a_weight_decay: float = 1e-3
+    a_weight_decay: float = 0.0
     grad_clip: float = 5.0
     loss: str = "mse+ssim"
     ssim_weight: float = 0.6
@@ -167,6 +173,9 @@ class SearchConfig:
     max_images: int = 0
     samples: int = 100
     path_prior: str = "correct"
+    select: str = "alpha"
+    width: str = "viterbi"
+    bn_calibration: int = 8
     channels_last: bool = True
 
     def validate(self) -> None:
@@ -188,6 +197,12 @@ class SearchConfig:
         _check(self.samples >= 1, "search.samples must be ≥ 1")
         _check(self.path_prior in ("correct", "keep"),
                f"search.path_prior must be 'correct' or 'keep', got {self.path_prior!r}")
+        _check(self.select in SELECTIONS,
+               f"search.select must be one of {', '.join(SELECTIONS)}, got {self.select!r}")
+        _check(self.width in WIDTH_SELECTIONS,
+               f"search.width must be one of {', '.join(WIDTH_SELECTIONS)}, got {self.width!r}")
+        _check(self.bn_calibration >= 0,
+               f"search.bn_calibration must be ≥ 0 batches, got {self.bn_calibration}")
 
     @property
     def a_batch(self) -> int:

@@ -15,6 +15,7 @@ epoch) and `best.pt`, genotype.json and plots. `resume=True` continues exactly f
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 from collections.abc import Iterator
@@ -51,19 +52,21 @@ from hinas.runtime.runs import (
 )
 from hinas.runtime.scalars import ScalarLog
 from hinas.runtime.scoring import make_pairs, score_model
+from hinas.runtime.selection import Scorer, select_genotype, selection_cost
 from hinas.runtime.viz import plot_arch_history, plot_curves, plot_genotype
-from hinas.space.derive import decisiveness, derive_genotype, verdict
+from hinas.space.derive import collapse, decisiveness, derive_genotype, verdict
 from hinas.space.genotype import Genotype
 from hinas.space.ops import check_space_ops
-from hinas.space.supernet import SampledArch, Supernet, sample_arch
+from hinas.space.supernet import Supernet, sample_arch
 
 
-def make_optimizers(net: Supernet, cfg: Config) -> tuple[torch.optim.SGD, torch.optim.Adam]:
-    """SGD over the weights only and Adam over α, β only (never mixed)."""
+def make_optimizers(net: Supernet, cfg: Config) -> tuple[torch.optim.SGD, torch.optim.AdamW]:
+    """SGD over the weights only and Adam over α, β only (never mixed). The architecture decay
+    is decoupled (AdamW): a coupled L2 term pins α at −ḡ/λ (docs/decisions.md §2)."""
     s = cfg.search
     w_opt = torch.optim.SGD(net.weight_parameters(), lr=s.w_lr, momentum=s.w_momentum,
                             weight_decay=s.w_weight_decay)
-    a_opt = torch.optim.Adam(net.arch_parameters(), lr=s.a_lr, weight_decay=s.a_weight_decay)
+    a_opt = torch.optim.AdamW(net.arch_parameters(), lr=s.a_lr, weight_decay=s.a_weight_decay)
     return w_opt, a_opt
 
 
@@ -130,7 +133,8 @@ def arch_budget(cfg: Config, n_w: int) -> dict[str, float]:
 
 
 DECISIVENESS_KEYS = ("alpha_entropy", "beta_entropy", "path_margin", "edge_margin",
-                     "choices_changed")
+                     "choices_changed", "skip_kept", "none_weight", "none_weight_max",
+                     "collapsed_layers")
 
 MIN_LOGIT_BUDGET = 1.0
 MIN_A_STEPS = 500
@@ -223,10 +227,16 @@ class SearchRun:
         if changes and self.dist.is_main:
             record_resume_changes(self.out, {"epoch": self.epoch}, changes, self.cfg.to_dict())
 
-    def _validate(self, arch: SampledArch | None = None) -> dict[str, float]:
-        model = self.net if arch is None else _ArchBound(self.net, arch)
+    def _validate(self) -> dict[str, float]:
         return self.dist.on_main(
-            lambda: score_model(model, self.val_pairs, self.cfg.task, self.device)[1])
+            lambda: score_model(self.net, self.val_pairs, self.cfg.task, self.device)[1])
+
+    def _scorer(self) -> Scorer:
+        """One-shot scoring on V with BatchNorm re-estimated on fixed Train-W batches."""
+        s = self.cfg.search
+        batches = _batches(self.data.train_w, s.batch_size, s.epochs + 1, self.cfg, self.dist)
+        calibration = [lq for lq, _ in itertools.islice(batches, s.bn_calibration)]
+        return Scorer(self.net, self.val_pairs, self.cfg, self.device, calibration)
 
     def run(self) -> Genotype:
         """Run the remaining epochs, then derive, save and plot the genotype."""
@@ -293,7 +303,7 @@ class SearchRun:
                   "logit_budget_used": round(s.a_lr * done_a, 4),
                   **self.dist.describe(s.batch_size)}
         if before is not None:
-            record.update(self._decisiveness(before))
+            record.update(self._decisiveness(before, searching))
         self.scheduler.step()
         done = self.epoch
         self.epoch = epoch
@@ -322,10 +332,20 @@ class SearchRun:
                 self.history.append(_arch_record(self.net, epoch))
         self.dist.barrier()
 
-    def _decisiveness(self, before: Genotype) -> dict:
-        """Decisiveness of the current α/β, with the choices changed since `before`."""
+    def _decisiveness(self, before: Genotype, searching: bool) -> dict:
+        """Decisiveness of the current α/β, with the choices changed since `before`, and, once α
+        moves (`searching`), the collapse guard (a warning when a layer collapses)."""
         current = derive_genotype(self.net, prior=self.cfg.search.path_prior)
-        return decisiveness(current, before, self.cfg.search.path_prior)
+        record = decisiveness(current, before, self.cfg.search.path_prior)
+        if not searching:
+            return record
+        guard = collapse(current)
+        if guard["collapsed_layers"] and self.dist.is_main:
+            warn(f"layer(s) {guard['collapsed_layers']} collapsed after epoch {self.epoch + 1}: "
+                 f"skip_connect holds {guard['skip_kept']} kept edges per layer, none weighs up "
+                 f"to {guard['none_weight_max']}; the best-supernet rule keeps an earlier epoch "
+                 f"if it validated better")
+        return {**record, **guard}
 
     def _diverged(self, problem: str, where: str) -> HinasError:
         kept = (f"the last good checkpoint {self.out / 'last.pt'} (epoch {self.epoch}) is kept"
@@ -358,7 +378,7 @@ class SearchRun:
                         path_prior=s.path_prior, arch_budget=self.budget, verdict=decision,
                         decisiveness={k: v for r in records if r["epoch"] == upto
                                       for k, v in r.items() if k in DECISIVENESS_KEYS})
-            genotype = derive_genotype(self.net, meta, s.path_prior)
+            genotype = self.dist.on_main(lambda: self._select(meta))
             if not self.quiet:
                 print(f"hinas: search {decision['message']}", file=sys.stderr, flush=True)
         epochs_s = sum(record["seconds"] for record in records)
@@ -379,28 +399,26 @@ class SearchRun:
         self.dist.barrier()
         return genotype
 
+    def _select(self, meta: dict) -> Genotype:
+        """The genotype of the best supernet under `search.select` / `search.width`."""
+        total = selection_cost(self.cfg)
+        with progress(total, 0, self.quiet or not total, "select") as bar:
+            return select_genotype(self.net, self.cfg, self._scorer(), meta,
+                                   np.random.default_rng([self.cfg.seed, 13]),
+                                   lambda: bar.update(1))
+
     def _random_best(self, meta: dict) -> Genotype:
         rng = np.random.default_rng([self.cfg.seed, 11])
+        scorer = self._scorer() if self.dist.is_main else None
         scored = []
         for _ in range(self.cfg.search.samples):
             arch = sample_arch(self.cfg.space, self.cfg.task, rng)
-            scored.append((self._validate(arch), arch))
-        best_scores, best = max(scored, key=lambda t: t[0]["psnr"])
+            scored.append((self.dist.on_main(lambda arch=arch: scorer(arch)), arch))
+        best_psnr, best = max(scored, key=lambda t: t[0])
         genotype = best.genotype
-        genotype.meta = {**meta, "samples": len(scored), "best_val_psnr": best_scores["psnr"],
-                         "best_val_ssim": best_scores["ssim"]}
+        genotype.meta = {**meta, "samples": len(scored), "best_val_psnr": best_psnr,
+                         "bn_calibration": self.cfg.search.bn_calibration}
         return genotype
-
-
-class _ArchBound(nn.Module):
-    """A supernet evaluated at one sampled architecture (for scoring with shared weights)."""
-
-    def __init__(self, net: Supernet, arch: SampledArch):
-        super().__init__()
-        self.net, self.arch = net, arch
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x, self.arch)
 
 
 def search(cfg: Config, data_dir: str | Path, out: str | Path, resume: bool = False,

@@ -126,6 +126,32 @@ def decisiveness(current: Genotype, previous: Genotype | None, prior: str = "cor
     return record
 
 
+COLLAPSE_SHARE = 0.5
+"""A layer has collapsed when `skip_connect` holds at least this share of its kept edges, or `none`
+is the strongest operation on at least this share of its edges (the DARTS failure mode)."""
+
+
+def collapse(genotype: Genotype) -> dict:
+    """The collapse guard of a derived genotype, per layer: how many kept edges are
+    `skip_connect`, the mean and largest softmax(α) weight of `none`, and the layers that
+    collapsed (see `COLLAPSE_SHARE`)."""
+    alphas, ops = np.array(genotype.alpha), genotype.space.ops
+    none = ops.index("none") if "none" in ops else None
+    skip, none_mean, none_max, collapsed = [], [], [], []
+    for layer, cell in enumerate(genotype.cells):
+        weights = alphas[layer if alphas.shape[0] > 1 else 0]
+        kept = [op for node in cell for _, op in node]
+        skip.append(sum(op == "skip_connect" for op in kept))
+        none_w = weights[:, none] if none is not None else np.zeros(len(weights))
+        none_mean.append(round(float(none_w.mean()), 5))
+        none_max.append(round(float(none_w.max()), 5))
+        none_top = float(np.mean(weights.argmax(axis=1) == none)) if none is not None else 0.0
+        if skip[-1] >= COLLAPSE_SHARE * len(kept) or none_top >= COLLAPSE_SHARE:
+            collapsed.append(layer)
+    return {"skip_kept": skip, "none_weight": none_mean, "none_weight_max": none_max,
+            "collapsed_layers": collapsed}
+
+
 @torch.no_grad()
 def derive_genotype(supernet: Supernet, meta: dict | None = None,
                     prior: str = "correct") -> Genotype:

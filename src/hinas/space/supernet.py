@@ -67,16 +67,43 @@ def second_input(layer: int, level: int) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class SampledArch:
-    """One architecture of the space as one-hot weights (random search with weight sharing).
+    """α/β weights that replace softmax(α)/softmax(β) in a supernet forward pass.
 
-    `alpha` [layers, edges, ops] and `beta` [layers, 3, 3] are 0/1; `active[layer]` lists the
-    (edge, op) entries set to 1. `genotype` is the same architecture as a genotype.
+    For one architecture of the space (random search, one-shot scoring) `alpha` [layers, edges,
+    ops] and `beta` [layers, 3, 3] are one-hot, `active[layer]` lists the (edge, op) entries set to
+    1 (only those ops run) and `genotype` is the same architecture as a genotype. Soft weights
+    (perturbed or path-fixed supernets) have `active` None: every op runs.
     """
 
     alpha: torch.Tensor
     beta: torch.Tensor
-    active: tuple[frozenset[tuple[int, int]], ...]
-    genotype: Genotype
+    active: tuple[frozenset[tuple[int, int]], ...] | None
+    genotype: Genotype | None
+
+
+def path_beta(path: list[int], layers: int) -> torch.Tensor:
+    """One-hot β [layers, 3, 3] of a width path (each layer's move from the level before it)."""
+    beta = torch.zeros(layers, 3, MOVES)
+    for layer, (before, level) in enumerate(zip([0, *path[:-1]], path, strict=True)):
+        beta[layer, before, level - before + 1] = 1.0
+    return beta
+
+
+def genotype_arch(genotype: Genotype) -> SampledArch:
+    """The one-hot α/β of a genotype in its space's supernet (one row of α per layer)."""
+    space = genotype.space
+    edges = cell_edges(space.nodes)
+    alpha = torch.zeros(space.layers, len(edges), len(space.ops))
+    active = []
+    for layer, cell in enumerate(genotype.cells):
+        on = set()
+        for j, node in enumerate(cell):
+            for inp, op in node:
+                row, col = edges.index((j, inp)), space.ops.index(op)
+                alpha[layer, row, col] = 1.0
+                on.add((row, col))
+        active.append(frozenset(on))
+    return SampledArch(alpha, path_beta(genotype.path, space.layers), tuple(active), genotype)
 
 
 def count_paths(layers: int) -> list[dict[int, int]]:
@@ -104,34 +131,29 @@ def sample_path(layers: int, rng: np.random.Generator) -> list[int]:
     return path
 
 
+def all_paths(layers: int) -> list[list[int]]:
+    """Every valid width path of `layers` layers (12 for 3 layers), in lexicographic order."""
+    paths: list[list[int]] = [[]]
+    for layer in range(layers):
+        paths = [p + [level] for p in paths for level in layer_levels(layer)
+                 if abs(level - (p[-1] if p else 0)) <= 1]
+    return paths
+
+
 def sample_arch(space: SpaceConfig, task: TaskConfig, rng: np.random.Generator) -> SampledArch:
     """Draw an architecture uniformly: per node two distinct inputs, each with a random non-`none`
     op; a width path uniformly among the valid paths (`sample_path`)."""
     usable = usable_columns(space.ops)
-    edges = cell_edges(space.nodes)
-    alpha = torch.zeros(space.layers, len(edges), len(space.ops))
-    beta = torch.zeros(space.layers, 3, MOVES)
-    cells, active = [], []
-    for layer in range(space.layers):
-        cell, on = [], set()
+    cells = []
+    for _ in range(space.layers):
+        cell = []
         for j in range(space.nodes):
             inputs = sorted(rng.choice(j + 2, size=2, replace=False).tolist())
-            node = []
-            for inp in inputs:
-                col = int(rng.choice(usable))
-                row = edges.index((j, inp))
-                alpha[layer, row, col] = 1.0
-                on.add((row, col))
-                node.append((inp, space.ops[col]))
-            cell.append(node)
+            cell.append([(inp, space.ops[int(rng.choice(usable))]) for inp in inputs])
         cells.append(cell)
-        active.append(frozenset(on))
-    path = sample_path(space.layers, rng)
-    for layer, (before, level) in enumerate(zip([0, *path[:-1]], path, strict=True)):
-        beta[layer, before, level - before + 1] = 1.0
-    genotype = Genotype(task=task, space=space, path=path, cells=cells,
+    genotype = Genotype(task=task, space=space, path=sample_path(space.layers, rng), cells=cells,
                         meta={"strategy": "random"})
-    return SampledArch(alpha, beta, tuple(active), genotype)
+    return genotype_arch(genotype)
 
 
 class Supernet(nn.Module):
