@@ -51,6 +51,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", nargs="+", required=True, metavar="DIR",
                    help="training folders (search and training)")
     p.add_argument("--test", required=True, metavar="DIR", help="folder of clean test images")
+    p.add_argument("--val", metavar="DIR",
+                   help="held-back validation images (never trained or searched on), scored too")
+    p.add_argument("--val-count", type=int, default=0,
+                   help="score only the first N --val images by file name (0: all)")
     p.add_argument("--sigma", type=float, default=50.0, help="noise level")
     p.add_argument("--preset", default="cpu", help="config preset of searches and trainings")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -181,7 +185,7 @@ def statistics(scores: dict, args: argparse.Namespace, genotypes: dict) -> dict:
         return [scores[n]["psnr"] for n in scores if n.startswith(prefix) and "_t" not in n]
 
     hinas, rsws, rand = psnrs("hinas_s"), psnrs("rsws_s"), psnrs("random_")
-    first = f"hinas_s{args.search_seeds[0]}"
+    first = args.repeat[0]
     seeds = [scores[n]["psnr"] for n in scores if n == first or n.startswith(first + "_t")]
     out: dict = {"n": {"hinas": len(hinas), "rsws": len(rsws), "random": len(rand),
                        "training_seeds": len(seeds)}}
@@ -211,6 +215,8 @@ def statistics(scores: dict, args: argparse.Namespace, genotypes: dict) -> dict:
             "same_path": all(a.path == b.path for a, b in pairs),
             "choice_agreement": round(float(np.mean([choice_agreement(a, b)
                                                      for a, b in pairs])), 4)}
+    out["ground_truth"] = {key: ground_truth(scores, key) for key in ("psnr", "val_psnr")
+                           if any(key in entry for entry in scores.values())}
     out["targets"] = targets(out)
     return out
 
@@ -243,6 +249,11 @@ def score(args: argparse.Namespace, work: Path) -> tuple[dict, dict]:
     from hinas.space.genotype import Genotype
     cfg = config(args)
     images, _ = load_test_images(args.test, cfg.task.channels)
+    held_back = {}
+    if args.val:
+        held_back, _ = load_test_images(args.val, cfg.task.channels)
+        chosen = sorted(held_back, key=lambda p: p.name)[:args.val_count or None]
+        held_back = {path: held_back[path] for path in chosen}
     genotypes = {name: Genotype.load(genotype_path(work, name)) for name in genotype_units(args)
                  if genotype_path(work, name).exists()}
     w, h = COST_SIZE
@@ -253,15 +264,72 @@ def score(args: argparse.Namespace, work: Path) -> tuple[dict, dict]:
         if not (folder / "done").exists():
             continue
         model = load_model(folder)
-        report = evaluate_model(model, cfg.task, images, method=run, data=args.test, seed=0)
+        report = evaluate_model(model, cfg.task, images, method=run, data=args.test, seed=0,
+                                quiet=True)
         meta = genotypes[name].meta
         scores[run] = {"genotype": name, "train_seed": seed, "psnr": report.mean["psnr"],
-                       "ssim": report.mean["ssim"], "params": count_params(model),
+                       "ssim": report.mean["ssim"],
+                       "per_image_psnr": {r["image"]: round(r["psnr"], 4) for r in report.rows},
+                       **curve_scores(folder / "metrics.jsonl", args.iters)}
+        if held_back:
+            val = evaluate_model(model, cfg.task, held_back, method=run, data=args.val, seed=0,
+                                 quiet=True)
+            scores[run].update(val_psnr=val.mean["psnr"], val_ssim=val.mean["ssim"],
+                               val_per_image_psnr={r["image"]: round(r["psnr"], 4)
+                                                   for r in val.rows})
+        scores[run] |= {"params": count_params(model),
                        "macs": count_macs(model, cfg.task.channels, h, w),
                        "latency_s": measure_latency(model, x, 3), "path": genotypes[name].path,
                        "search_seconds": meta.get("search_seconds"),
                        "verdict": (meta.get("verdict") or {}).get("message")}
     return scores, genotypes
+
+
+def curve_scores(metrics: Path, iters: int) -> dict:
+    """The training run's own validation PSNR at half and at full length (from metrics.jsonl)."""
+    records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    val = {r["iter"]: r["val_psnr"] for r in records if "val_psnr" in r}
+    half = min(val, key=lambda it: abs(it - iters / 2)) if val else None
+    return {"curve_half_iter": half, "curve_half_psnr": val.get(half),
+            "curve_full_psnr": val.get(iters)}
+
+
+def ground_truth(scores: dict, key: str) -> dict:
+    """How much the random architectures differ against training noise, on score `key`: their
+    spread (interquartile range, max − min), the training-seed noise (the standard deviation of one
+    training, pooled over the genotypes trained with several seeds), whether the space is flat
+    at matched size (interquartile range within 2× the noise), and whether the ranking is stable
+    (Spearman ρ between the runs' own validation PSNR at half and at full length ≥ 0.8)."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    rand = {n: s[key] for n, s in scores.items() if n.startswith("random_") and "_t" not in n
+            and s.get(key) is not None}
+    if len(rand) < 2:
+        return {}
+    values = np.array(list(rand.values()))
+    q1, q3 = np.percentile(values, [25, 75])
+    diffs = []
+    for name, entry in scores.items():
+        base = name.rpartition("_t")[0]
+        if "_t" in name and base in scores and entry.get(key) is not None:
+            diffs.append(entry[key] - scores[base][key])
+    out = {"n_random": len(rand), "mean": round(float(values.mean()), 4),
+           "iqr_db": round(float(q3 - q1), 4), "range_db": round(float(np.ptp(values)), 4),
+           "best": max(rand, key=rand.get), "worst": min(rand, key=rand.get)}
+    if diffs:
+        noise = float(np.sqrt(np.mean(np.square(diffs)) / 2))
+        out.update(training_pairs=len(diffs), training_seed_std_db=round(noise, 4),
+                   training_seed_max_abs_diff_db=round(float(np.max(np.abs(diffs))), 4),
+                   flat=bool(q3 - q1 <= 2 * noise),
+                   iqr_over_noise=round(float((q3 - q1) / noise), 2) if noise else None)
+    halves = [(s["curve_half_psnr"], s["curve_full_psnr"]) for n, s in scores.items()
+              if "_t" not in n and s.get("curve_half_psnr") is not None
+              and s.get("curve_full_psnr") is not None]
+    if len(halves) > 2:
+        rho = spearmanr(*zip(*halves, strict=True)).statistic
+        out.update(half_vs_full_spearman=round(float(rho), 4), ranking_stable=bool(rho >= 0.8))
+    return out
 
 
 def plot(scores: dict, path: Path) -> None:
@@ -279,10 +347,11 @@ def plot(scores: dict, path: Path) -> None:
                if n.startswith(prefix) and "_t" not in n]
         if pts:
             ax.scatter(*zip(*pts, strict=True), label=label, color=color)
-    seeds = [(s["params"], s["psnr"]) for n, s in scores.items() if "_t" in n]
-    if seeds:
-        ax.scatter(*zip(*seeds, strict=True), label="HiNAS, other training seeds",
-                   color="tab:red", marker="x")
+        seeds = [(s["params"], s["psnr"]) for n, s in scores.items()
+                 if n.startswith(prefix) and "_t" in n]
+        if seeds:
+            ax.scatter(*zip(*seeds, strict=True), label=f"{label}, other training seeds",
+                       color=color, marker="x")
     ax.set_xlabel("parameters")
     ax.set_ylabel("PSNR (dB)")
     ax.ticklabel_format(style="plain", useOffset=False)
@@ -295,7 +364,9 @@ def plot(scores: dict, path: Path) -> None:
 def export(scores: dict, args: argparse.Namespace, work: Path, dest: Path) -> None:
     """Copy every genotype and trained model (model.json, model.safetensors, genotype.json) to
     `dest` with a manifest.json listing them and their scores."""
-    manifest = {"test": Path(args.test).name, "sigma": args.sigma, "models": {}}
+    manifest = {"test": Path(args.test).name, "sigma": args.sigma,
+                "val": Path(args.val).name if args.val else None, "val_count": args.val_count,
+                "iters": args.iters, "overrides": args.overrides, "models": {}}
     for name in genotype_units(args):
         src = genotype_path(work, name)
         if src.exists():
@@ -310,7 +381,10 @@ def export(scores: dict, args: argparse.Namespace, work: Path, dest: Path) -> No
         manifest["models"][run] = {"folder": f"models/{run}",
                                    "genotype": f"genotypes/{entry['genotype']}.json",
                                    **{k: entry[k] for k in ("train_seed", "psnr", "ssim",
-                                                            "params")}}
+                                                            "params", "val_psnr", "val_ssim",
+                                                            "per_image_psnr",
+                                                            "val_per_image_psnr")
+                                      if k in entry}}
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
 
 
@@ -350,6 +424,7 @@ def main(argv: list[str] | None = None) -> dict:
                           "iters": args.iters, "search_seeds": args.search_seeds,
                           "rsws_seeds": args.rsws_seeds, "random": args.random,
                           "tolerance": args.tolerance, "train_seeds": args.train_seeds,
+                          "repeat": args.repeat, "val": args.val, "val_count": args.val_count,
                           "cost_size": list(COST_SIZE), "threads": args.threads},
                "device": describe_device("cpu"), "scores": scores,
                "statistics": statistics(scores, args, genotypes),

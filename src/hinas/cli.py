@@ -13,7 +13,9 @@ from hinas.config import (
     AMP_MODES,
     DEFAULT_PRESET,
     PRESETS,
+    SELECTIONS,
     TASKS,
+    WIDTH_SELECTIONS,
     Config,
     TaskConfig,
     load_config,
@@ -91,6 +93,20 @@ def _arch_random(args: argparse.Namespace) -> None:
     finished(f"random genotype written to {args.output}: path {genotype.path}, "
              f"{genotype.meta['params']:,} parameters at width multiplier {multiplier:g} from "
              f"{source}{window}, {genotype.meta['draws']} draw(s)",
+             f"hinas train --genotype {args.output} --data DIR --out RUNDIR")
+
+
+def _arch_select(args: argparse.Namespace) -> None:
+    from hinas.jobs.search import reselect
+
+    overrides = list(args.overrides)
+    overrides += [f"search.select={args.select}"] if args.select else []
+    overrides += [f"search.width={args.width}"] if args.width else []
+    genotype = reselect(args.run, overrides, args.quiet)
+    genotype.save(args.output)
+    finished(f"genotype written to {args.output}: width path {genotype.path}, selected by "
+             f"{genotype.meta['selection']['select']} (cells) and "
+             f"{genotype.meta['selection']['width']} (width) from {args.run}",
              f"hinas train --genotype {args.output} --data DIR --out RUNDIR")
 
 
@@ -393,6 +409,19 @@ def build_parser() -> argparse.ArgumentParser:
                       help="node-width multiplier the parameters are counted at (default: as "
                            "`arch show`)")
     rand.set_defaults(func=_arch_random)
+    sel = add_command(arch_sub, "select", "choose a genotype again from a finished search's "
+                      "supernet, by another selection signal",
+                      "hinas arch select runs/den50 --select perturb --width oneshot -o g.json")
+    sel.add_argument("run", metavar="RUNDIR", help="a HiNAS search run folder")
+    sel.add_argument("-o", "--output", required=True, metavar="OUT.json")
+    sel.add_argument("--select", choices=SELECTIONS, help="how the cells are chosen (default: the "
+                     "run's search.select)")
+    sel.add_argument("--width", choices=WIDTH_SELECTIONS, help="how the width path is chosen "
+                     "(default: the run's search.width)")
+    sel.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a search setting, e.g. search.samples=50")
+    sel.add_argument("--quiet", action="store_true", help="no progress bar")
+    sel.set_defaults(func=_arch_select)
 
     srch = add_command(sub, "search", "search an architecture on a folder of images",
                        "hinas search --task denoise --sigma 50 --data BSDS500/ --out runs/den50")

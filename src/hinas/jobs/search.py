@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hinas.config import Config, save_config
+from hinas.config import Config, load_config, save_config
 from hinas.data.datasets import PatchDataset
 from hinas.data.degradations import task_degradation
 from hinas.errors import HinasError, warn
@@ -232,11 +232,7 @@ class SearchRun:
             lambda: score_model(self.net, self.val_pairs, self.cfg.task, self.device)[1])
 
     def _scorer(self) -> Scorer:
-        """One-shot scoring on V with BatchNorm re-estimated on fixed Train-W batches."""
-        s = self.cfg.search
-        batches = _batches(self.data.train_w, s.batch_size, s.epochs + 1, self.cfg, self.dist)
-        calibration = [lq for lq, _ in itertools.islice(batches, s.bn_calibration)]
-        return Scorer(self.net, self.val_pairs, self.cfg, self.device, calibration)
+        return make_scorer(self.cfg, self.data, self.net, self.dist)
 
     def run(self) -> Genotype:
         """Run the remaining epochs, then derive, save and plot the genotype."""
@@ -401,8 +397,7 @@ class SearchRun:
 
     def _select(self, meta: dict) -> Genotype:
         """The genotype of the best supernet under `search.select` / `search.width`."""
-        total = selection_cost(self.cfg)
-        with progress(total, 0, self.quiet or not total, "select") as bar:
+        with progress(selection_cost(self.cfg), 0, self.quiet, "select") as bar:
             return select_genotype(self.net, self.cfg, self._scorer(), meta,
                                    np.random.default_rng([self.cfg.seed, 13]),
                                    lambda: bar.update(1))
@@ -419,6 +414,48 @@ class SearchRun:
         genotype.meta = {**meta, "samples": len(scored), "best_val_psnr": best_psnr,
                          "bn_calibration": self.cfg.search.bn_calibration}
         return genotype
+
+
+def make_scorer(cfg: Config, data: SearchData, net: Supernet, ctx: Context) -> Scorer:
+    """One-shot scoring of `net` on Validation V, BatchNorm re-estimated on `search.bn_calibration`
+    fixed Train-W batches (the same for every architecture)."""
+    s = cfg.search
+    batches = _batches(data.train_w, s.batch_size, s.epochs + 1, cfg, ctx)
+    calibration = [lq for lq, _ in itertools.islice(batches, s.bn_calibration)]
+    return Scorer(net, make_pairs(data.val, cfg.task, cfg.seed, s.val_crop), cfg, ctx.device,
+                  calibration)
+
+
+def open_search(run: str | Path, overrides: list[str] | tuple[str, ...] = ()
+                ) -> tuple[Config, Supernet, Scorer]:
+    """A search run's config (with `overrides`), its supernet (best.pt, else last.pt: RSWS keeps
+    no best) and a one-shot scorer on its Validation V, for selecting or scoring genotypes."""
+    run = Path(run)
+    if not (run / "config.yaml").exists():
+        raise HinasError(f"{run}: not a search run folder (no config.yaml)")
+    cfg = load_config(run / "config.yaml", overrides)
+    checkpoint = run / "best.pt" if (run / "best.pt").exists() else run / "last.pt"
+    if not checkpoint.exists():
+        raise HinasError(f"{run}: no supernet checkpoint (best.pt or last.pt)")
+    net = Supernet(cfg.space, cfg.task)
+    net.load_state_dict(load_checkpoint(checkpoint)["model"])
+    ctx = Context(device=torch.device(cfg.device))
+    return cfg, net, make_scorer(cfg, prepare_data(cfg, cfg.data.path), net, ctx)
+
+
+def reselect(run: str | Path, overrides: list[str] | tuple[str, ...] = (), quiet: bool = False
+             ) -> Genotype:
+    """The genotype a finished HiNAS search gives under other selection settings
+    (`search.select`, `search.width`, ... in `overrides`), without searching again."""
+    cfg, net, scorer = open_search(run, overrides)
+    if cfg.search.strategy != "hinas":
+        raise HinasError(f"{run}: a {cfg.search.strategy} search has no α/β to select from")
+    meta = Genotype.load(Path(run) / "genotype.json").meta if (
+        Path(run) / "genotype.json").exists() else {}
+    meta = {k: v for k, v in meta.items() if k != "selection"}
+    with progress(selection_cost(cfg), 0, quiet, "select") as bar:
+        return select_genotype(net, cfg, scorer, meta, np.random.default_rng([cfg.seed, 13]),
+                               lambda: bar.update(1))
 
 
 def search(cfg: Config, data_dir: str | Path, out: str | Path, resume: bool = False,

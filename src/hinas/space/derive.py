@@ -145,7 +145,8 @@ def collapse(genotype: Genotype) -> dict:
         none_w = weights[:, none] if none is not None else np.zeros(len(weights))
         none_mean.append(round(float(none_w.mean()), 5))
         none_max.append(round(float(none_w.max()), 5))
-        none_top = float(np.mean(weights.argmax(axis=1) == none)) if none is not None else 0.0
+        others = np.delete(weights, none, axis=1) if none is not None else weights
+        none_top = float(np.mean(none_w > others.max(axis=1))) if none is not None else 0.0
         if skip[-1] >= COLLAPSE_SHARE * len(kept) or none_top >= COLLAPSE_SHARE:
             collapsed.append(layer)
     return {"skip_kept": skip, "none_weight": none_mean, "none_weight_max": none_max,

@@ -1,0 +1,204 @@
+"""Which selection signal ranks architectures? Every signal's score of the ground-truth genotypes
+against their stand-alone PSNR.
+
+The ground truth is a `search_vs_random.py` report: random genotypes of one space, each trained
+alone under one recipe (some with several training seeds) and scored. For every trained supernet
+of that space (HiNAS searches `--hinas`, RSWS searches `--rsws`, one per search seed), each
+genotype gets a score from every signal (docs/selection.md):
+
+- `alpha`: log-probability under the searched α/β (HiNAS runs);
+- `oneshot_hinas` / `oneshot_rsws`: validation PSNR with the supernet's shared weights at the
+  genotype's one-hot α/β, BatchNorm re-estimated per genotype;
+- `perturb`: summed perturbation importance of the genotype's operations and width moves
+  (HiNAS runs);
+- `params`: the parameter count, a zero-cost floor.
+
+Reported per signal and supernet seed: Kendall τ with the ground truth and its bootstrap 95 %
+CI (resampling genotypes); between supernet seeds: τ of the two seeds' scores (agreement); and
+per HiNAS run the width path that Viterbi on β and one-shot path scoring choose, beside the
+ground truth's mean PSNR per path.
+
+Example:
+python benchmarks/selection_signals.py --ground-truth benchmarks/results/search_vs_random.json
+  --genotypes benchmarks/results/search_vs_random/genotypes --hinas runs/search/hinas_s0
+  runs/search/hinas_s1 --rsws runs/search/rsws_s0 --json benchmarks/results/selection_signals.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--ground-truth", required=True, metavar="JSON",
+                   help="search_vs_random.py report with the stand-alone scores")
+    p.add_argument("--genotypes", required=True, metavar="DIR",
+                   help="folder of <name>.json genotypes (search_vs_random --export)")
+    p.add_argument("--key", default="val_psnr",
+                   help="ground-truth score: val_psnr (held-back validation) or psnr (test set)")
+    p.add_argument("--hinas", nargs="*", default=[], metavar="RUN", help="HiNAS search runs")
+    p.add_argument("--rsws", nargs="*", default=[], metavar="RUN", help="RSWS search runs")
+    p.add_argument("--signals", default="alpha,oneshot,perturb,params",
+                   help="signals to compute (comma-separated)")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for τ's CI")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--json", metavar="PATH", help="also write the JSON here")
+    return p.parse_args(argv)
+
+
+def ground_truth(report: dict, key: str) -> dict[str, float]:
+    """Stand-alone score of every random genotype, averaged over its training seeds."""
+    import numpy as np
+
+    per_genotype: dict[str, list[float]] = {}
+    for entry in report["scores"].values():
+        if entry["genotype"].startswith("random_") and entry.get(key) is not None:
+            per_genotype.setdefault(entry["genotype"], []).append(entry[key])
+    return {name: float(np.mean(values)) for name, values in sorted(per_genotype.items())}
+
+
+def kendall(scores: list[float], truth: list[float], resamples: int, seed: int = 0) -> dict:
+    """Kendall τ-b of `scores` against `truth`, with a bootstrap 95 % CI over the items."""
+    import numpy as np
+    from scipy.stats import kendalltau
+
+    tau = float(kendalltau(scores, truth).statistic)
+    rng = np.random.default_rng(seed)
+    x, y, taus = np.array(scores), np.array(truth), []
+    for _ in range(resamples):
+        pick = rng.integers(0, len(x), len(x))
+        if len(set(pick)) > 2:
+            value = kendalltau(x[pick], y[pick]).statistic
+            if np.isfinite(value):
+                taus.append(value)
+    low, high = np.percentile(taus, [2.5, 97.5]) if taus else (float("nan"),) * 2
+    return {"tau": round(tau, 4), "ci95": [round(float(low), 4), round(float(high), 4)]}
+
+
+def run_signals(run: str, kind: str, genotypes: dict, wanted: set[str]) -> tuple[dict, dict]:
+    """Scores of every genotype under each signal one supernet gives, and the width decisions
+    and timings of that supernet."""
+    import numpy as np
+
+    from hinas.jobs.search import open_search
+    from hinas.runtime.selection import (
+        alpha_logprob,
+        oneshot_score,
+        path_oneshot_scores,
+        perturb_score,
+        perturbation_importance,
+    )
+    from hinas.space.derive import viterbi
+
+    cfg, net, scorer = open_search(run)
+    signals: dict[str, dict[str, float]] = {}
+    info: dict = {"run": Path(run).name, "seed": cfg.seed, "seconds": {}}
+    alpha = net.alpha_weights().detach().numpy()
+    beta = net.beta_weights().detach().numpy()
+    if kind == "hinas" and "alpha" in wanted:
+        signals["alpha"] = {n: alpha_logprob(g, alpha, beta) for n, g in genotypes.items()}
+    if "oneshot" in wanted:
+        start = time.perf_counter()
+        signals[f"oneshot_{kind}"] = {n: oneshot_score(scorer, g) for n, g in genotypes.items()}
+        info["seconds"]["oneshot"] = round(time.perf_counter() - start, 1)
+    if kind == "hinas":
+        start = time.perf_counter()
+        ranked = path_oneshot_scores(scorer)
+        info.update(viterbi_path=viterbi(beta), oneshot_path=ranked[0][1],
+                    path_psnr=[{"path": p, "psnr": round(v, 4)} for v, p in ranked])
+        info["seconds"]["paths"] = round(time.perf_counter() - start, 1)
+    if kind == "hinas" and "perturb" in wanted:
+        start = time.perf_counter()
+        base, op_drop, move_drop = perturbation_importance(scorer)
+        signals["perturb"] = {n: perturb_score(g, op_drop, move_drop)
+                              for n, g in genotypes.items()}
+        info.update(supernet_psnr=round(base, 4),
+                    op_importance_top=float(np.max(op_drop)),
+                    op_importance_negative_share=round(float(np.mean(op_drop[op_drop != 0] < 0)),
+                                                       4))
+        info["seconds"]["perturb"] = round(time.perf_counter() - start, 1)
+    return signals, info
+
+
+def path_truth(genotypes: dict, truth: dict[str, float]) -> list[dict]:
+    """Mean ground-truth score of the random genotypes on each width path, best first."""
+    import numpy as np
+
+    by_path: dict[tuple, list[float]] = {}
+    for name, genotype in genotypes.items():
+        by_path.setdefault(tuple(genotype.path), []).append(truth[name])
+    rows = [{"path": list(p), "n": len(v), "mean": round(float(np.mean(v)), 4)}
+            for p, v in by_path.items()]
+    return sorted(rows, key=lambda r: -r["mean"])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Score every genotype under every signal and rank the signals against the ground truth."""
+    args = parse_args(argv)
+    import torch
+
+    from hinas.errors import HinasError
+    from hinas.runtime.execution import describe_device
+    from hinas.space.genotype import Genotype
+    from jsonout import command_line, emit
+
+    torch.set_num_threads(args.threads)
+    report = json.loads(Path(args.ground_truth).read_text())
+    truth = ground_truth(report, args.key)
+    if len(truth) < 3:
+        raise SystemExit(f"selection_signals: {args.ground_truth}: {len(truth)} random genotype(s) "
+                         f"with a {args.key}; need at least 3")
+    wanted = set(args.signals.split(","))
+    try:
+        genotypes = {n: Genotype.load(Path(args.genotypes) / f"{n}.json") for n in truth}
+        per_run: dict[str, list[dict[str, float]]] = {}
+        runs = []
+        for kind, paths in (("hinas", args.hinas), ("rsws", args.rsws)):
+            for run in paths:
+                signals, info = run_signals(run, kind, genotypes, wanted)
+                runs.append({"kind": kind, **info})
+                for name, values in signals.items():
+                    per_run.setdefault(name, []).append(values)
+    except HinasError as err:
+        raise SystemExit(f"selection_signals: error: {err}") from None
+    if "params" in wanted:
+        per_run["params"] = [{entry["genotype"]: float(entry["params"])
+                              for entry in report["scores"].values()
+                              if entry["genotype"] in truth}]
+    names = list(truth)
+    target = [truth[n] for n in names]
+    ranking = {}
+    for signal, seeds in per_run.items():
+        entry = {"per_seed": [kendall([s[n] for n in names], target, args.bootstrap, k)
+                              for k, s in enumerate(seeds)],
+                 "scores": [{n: round(s[n], 5) for n in names} for s in seeds]}
+        if len(seeds) > 1:
+            entry["seed_agreement_tau"] = [
+                kendall([a[n] for n in names], [b[n] for n in names], args.bootstrap)
+                for a, b in itertools.combinations(seeds, 2)]
+        entry["mean_tau"] = round(sum(t["tau"] for t in entry["per_seed"]) / len(seeds), 4)
+        ranking[signal] = entry
+    best = max(ranking, key=lambda s: ranking[s]["mean_tau"]) if ranking else None
+    summary = {"benchmark": "selection_signals",
+               "config": {"ground_truth": Path(args.ground_truth).name, "key": args.key,
+                          "hinas": [Path(r).name for r in args.hinas],
+                          "rsws": [Path(r).name for r in args.rsws],
+                          "signals": sorted(wanted), "bootstrap": args.bootstrap,
+                          "threads": args.threads},
+               "device": describe_device("cpu"), "ground_truth": truth,
+               "path_truth": path_truth(genotypes, truth), "runs": runs, "signals": ranking,
+               "best_signal": best,
+               "command": command_line(__file__, argv)}
+    emit(summary, args.json)
+    return summary
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
