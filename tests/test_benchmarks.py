@@ -18,6 +18,7 @@ import quality  # noqa: E402
 import report  # noqa: E402
 import search_cost  # noqa: E402
 import search_vs_random  # noqa: E402
+import selection_signals  # noqa: E402
 
 METHOD_KEYS = {"kind", "arch", "psnr", "ssim", "params", "macs", "cost_input", "latency_s",
                "seconds_per_image", "search_seconds", "train_seconds", "best_val_psnr", "device",
@@ -222,18 +223,27 @@ def test_report_replaces_the_marked_readme_section(tmp_path, capsys):
 def test_search_vs_random_runs_in_pieces_and_reports(folders, tmp_path):
     common = ["--data", str(folders["gray"]), "--test", str(folders["gray_test"]),
               "--preset", "tiny", "--iters", "2", "--search-seeds", "0,1", "--rsws-seeds", "0",
-              "--random", "2", "--train-seeds", "2", "--tolerance", "0.5", "--threads", "1",
-              "--out", str(tmp_path / "work"), *TINY_SEARCH, "--set", "train.val_every=2"]
+              "--random", "3", "--train-seeds", "2", "--tolerance", "0.5", "--threads", "1",
+              "--out", str(tmp_path / "work"), *TINY_SEARCH, "--set", "train.val_every=1",
+              "--val", str(folders["gray"]), "--val-count", "2", "--repeat", "hinas_s0,random_0"]
     assert search_vs_random.main([*common, "--units", "hinas_s0,random_1"]) == {}
     assert sorted(p.name for p in (tmp_path / "work" / "train").iterdir()) == [
         "hinas_s0", "random_1"]
-    search_vs_random.main([*common, "--units", "hinas_s1,rsws_s0,random_0,hinas_s0_t1"])
+    search_vs_random.main([*common, "--units", "hinas_s1,rsws_s0,random_0,hinas_s0_t1,"
+                                               "random_0_t1,random_2"])
     summary = search_vs_random.main([*common, "--report", "--json", str(tmp_path / "r.json"),
                                      "--export", str(tmp_path / "export")])
     assert set(summary["scores"]) == {"hinas_s0", "hinas_s1", "rsws_s0", "random_0", "random_1",
-                                      "hinas_s0_t1"}
+                                      "random_2", "hinas_s0_t1", "random_0_t1"}
+    entry = summary["scores"]["random_0"]
+    assert len(entry["val_per_image_psnr"]) == 2 and len(entry["per_image_psnr"]) == 1
+    assert entry["curve_half_iter"] == 1 and entry["curve_full_psnr"] is not None
     stats = summary["statistics"]
-    assert stats["n"] == {"hinas": 2, "rsws": 1, "random": 2, "training_seeds": 2}
+    assert stats["n"] == {"hinas": 2, "rsws": 1, "random": 3, "training_seeds": 2}
+    truth = stats["ground_truth"]["val_psnr"]
+    assert truth["n_random"] == 3 and truth["training_pairs"] == 2
+    assert {"iqr_db", "range_db", "training_seed_std_db", "flat", "half_vs_full_spearman"} <= set(
+        truth)
     assert 0 <= stats["p_hinas_gt_random"] <= 1 and len(stats["targets"]) == 3
     reference = summary["scores"]["hinas_s0"]["params"]
     for name in ("random_0", "random_1"):
@@ -244,6 +254,21 @@ def test_search_vs_random_runs_in_pieces_and_reports(folders, tmp_path):
     assert (tmp_path / "export" / "psnr_vs_params.png").exists()
     with pytest.raises(SystemExit, match="unknown unit"):
         search_vs_random.main([*common, "--units", "nope"])
+    work = tmp_path / "work" / "genotypes"
+    signals = selection_signals.main([
+        "--ground-truth", str(tmp_path / "r.json"), "--genotypes", str(tmp_path / "export" /
+                                                                       "genotypes"),
+        "--hinas", str(work / "hinas_s0"), str(work / "hinas_s1"), "--rsws", str(work / "rsws_s0"),
+        "--bootstrap", "50", "--json", str(tmp_path / "s.json")])
+    assert set(signals["signals"]) == {"alpha", "oneshot_hinas", "oneshot_rsws", "perturb",
+                                       "params"}
+    assert set(signals["ground_truth"]) == {"random_0", "random_1", "random_2"}
+    alpha = signals["signals"]["alpha"]
+    assert len(alpha["per_seed"]) == 2 and len(alpha["seed_agreement_tau"]) == 1
+    assert all(-1 <= t["tau"] <= 1 for t in alpha["per_seed"])
+    assert signals["best_signal"] in signals["signals"]
+    hinas_runs = [r for r in signals["runs"] if r["kind"] == "hinas"]
+    assert all(len(r["path_psnr"]) == 5 and r["viterbi_path"] for r in hinas_runs)
 
 
 def test_search_vs_random_statistics_from_known_scores():

@@ -15,6 +15,7 @@ epoch) and `best.pt`, genotype.json and plots. `resume=True` continues exactly f
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import sys
@@ -162,6 +163,10 @@ class SearchRun:
     def __init__(self, cfg: Config, data_dir: str | Path, out: str | Path, resume: bool = False,
                  quiet: bool = False):
         check_space_ops(cfg.space.ops)  # before the images load
+        if not cfg.data.path:  # recorded, so that the run can be resumed or re-selected alone
+            folders = data_dir if isinstance(data_dir, (list, tuple)) else [data_dir]
+            cfg = dataclasses.replace(cfg, data=dataclasses.replace(
+                cfg.data, path=[str(folder) for folder in folders]))
         cfg, self.dist = launch(cfg, cfg.search.batch_size, resume, (cfg.search.a_batch,))
         self.cfg, self.out, self.quiet = cfg, Path(out), quiet or not self.dist.is_main
         self.device = self.dist.device
