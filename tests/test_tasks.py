@@ -54,6 +54,20 @@ def test_jpeg_search_train_eval_restore_through_the_cli(photos, tmp_path, capsys
     assert load_image(tmp_path / "restored" / "camera.png", 1).shape == (96, 96, 1)
 
 
+def test_colour_jpeg_through_the_python_api(rgb_photos, tmp_path):
+    import hinas
+    from hinas.config import resolve
+
+    cfg = resolve("jpeg", "tiny", task={"quality": [20], "channels": 3}, overrides=[
+        "train.iters=5", "search.epochs=1", "search.warmup_epochs=0", "search.eval_from_epoch=1"])
+    genotype = hinas.search(cfg, rgb_photos, tmp_path / "search", quiet=True)
+    assert genotype.task.describe() == "jpeg q=20" and genotype.task.channels == 3
+    hinas.train(cfg, rgb_photos, tmp_path / "train", genotype, quiet=True)
+    clean = load_image(rgb_photos / "astronaut.png", 3)
+    restored = hinas.restore_image(hinas.load_model(tmp_path / "train"), jpeg_roundtrip(clean, 20))
+    assert restored.shape == clean.shape and restored.dtype == np.uint8
+
+
 @pytest.mark.parametrize("channels", [1, 3])
 def test_eval_method_jpeg_scores_the_jpeg_itself(photos, rgb_photos, tmp_path, channels):
     folder = photos if channels == 1 else rgb_photos

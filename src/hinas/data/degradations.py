@@ -283,10 +283,9 @@ class JpegCompression:
     scale = 1
 
     def __init__(self, quality: int | Sequence[int]):
-        self.qualities = level_values(
-            quality, "jpeg", "quality",
-            lambda q: float(q).is_integer() and 1 <= q <= 100, "an integer from 1 to 100")
-        self.qualities = [int(q) for q in self.qualities]
+        self.qualities = [int(q) for q in level_values(
+            quality, "jpeg", "quality", lambda q: float(q).is_integer() and 1 <= q <= 100,
+            "an integer from 1 to 100")]
 
     def __call__(self, hr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Decoded JPEG of ``hr`` (float32 in [0, 1], HxWxC) at a quality drawn from ``rng``."""
@@ -309,6 +308,10 @@ class JpegCompression:
         return f"JpegCompression(quality={':'.join(map(str, self.qualities))})"
 
 
+def _non_negative(v: float) -> bool:
+    return math.isfinite(v) and v >= 0
+
+
 def poisson_gaussian(x: np.ndarray, a: float, b: float, rng: np.random.Generator) -> np.ndarray:
     """``a · Poisson(x / a) + N(0, b)`` of ``x`` in [0, 1] (float64): mean ``x``, variance
     ``a·x + b`` (``a = 0``: Gaussian noise alone). Not clipped."""
@@ -329,11 +332,9 @@ class CameraNoise:
     scale = 1
 
     def __init__(self, a: float | Sequence[float], b: float | Sequence[float]):
-        def rule(v):
-            return math.isfinite(v) and v >= 0
-
-        self.a = [float(v) for v in level_values(a, "camera", "a", rule, "a number >= 0")]
-        self.b = [float(v) for v in level_values(b, "camera", "b", rule, "a number >= 0")]
+        self.a, self.b = ([float(v) for v in level_values(values, "camera", name, _non_negative,
+                                                          "a number >= 0")]
+                          for name, values in (("a", a), ("b", b)))
         if self.a[-1] == 0 and self.b[-1] == 0:
             raise HinasError("camera: a and b are both 0: there is no noise")
 
@@ -381,9 +382,9 @@ def build_degradation(task: str, **options):
 
 
 def task_degradation(task):
-    """The training degradation of a :class:`hinas.config.TaskConfig` (its registered class
-    built from ``task.degradation_options()``); of ``task.at_evaluation()``, the one whose
-    ``test_pair`` makes the test inputs."""
+    """The degradation of a :class:`hinas.config.TaskConfig`: its registered class built from
+    ``task.degradation_options()``. Training crops go through ``task_degradation(task)``; test
+    inputs are ``task_degradation(task.at_evaluation()).test_pair(...)``."""
     return build_degradation(task.name, **task.degradation_options())
 
 
