@@ -1,19 +1,63 @@
 """Configs: presets resolve per task, overrides are typed and validated, unknown keys rejected."""
 
+import re
 import subprocess
 import sys
 
 import pytest
 
-from hinas.config import PRESETS, from_dict, load_yaml, parse_override, resolve, save_config
+from hinas.config import (
+    PRESETS,
+    TASKS,
+    TaskConfig,
+    from_dict,
+    load_yaml,
+    parse_override,
+    resolve,
+    save_config,
+)
 from hinas.errors import HinasError
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-@pytest.mark.parametrize("task", ["denoise", "sr"])
+@pytest.mark.parametrize("task", TASKS)
 def test_every_preset_resolves(preset, task):
     cfg = resolve(task, preset)
     assert cfg.task.name == task and cfg.preset == preset
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("task", ["jpeg", "camera"])
+def test_same_size_tasks_take_the_denoising_settings(preset, task):
+    cfg, denoise = resolve(task, preset), resolve("denoise", preset)
+    assert (cfg.space, cfg.search, cfg.train) == (denoise.space, denoise.search, denoise.train)
+    assert cfg.task.channels == 1 and cfg.task.out_scale == 1
+
+
+def test_jpeg_and_camera_levels():
+    jpeg = resolve("jpeg", "tiny", task={"quality": [10, 40]}).task
+    assert jpeg.describe() == "jpeg q=10:40" and jpeg.eval_quality == 25
+    assert jpeg.at_evaluation().describe() == "jpeg q=25"
+    assert resolve("jpeg", "tiny", task={"quality": 10}).task.describe() == "jpeg q=10"
+    camera = resolve("camera", "tiny", task={"noise_a": [0.001, 0.02], "noise_b": 0}).task
+    assert camera.describe() == "camera a=0.001:0.02 b=0" and camera.eval_noise == (0.0105, 0.0)
+    assert TaskConfig(name="camera").describe() == "camera a=0.01 b=0.0004"
+
+
+@pytest.mark.parametrize("task, override, message", [
+    ("jpeg", "task.quality=0", "task.quality must be an integer from 1 to 100"),
+    ("jpeg", "task.quality=101", "task.quality must be an integer from 1 to 100"),
+    ("jpeg", "task.quality=[40, 10]", "with low < high, got [40, 10]"),
+    ("jpeg", "task.quality=[]", "task.quality must be"),
+    ("jpeg", "task.quality=10.5", "task.quality must be an integer, got 10.5"),
+    ("camera", "task.noise_a=-0.01", "task.noise_a must be a number ≥ 0"),
+    ("camera", "task.noise_b=[0.002, 0.001]", "task.noise_b must be"),
+    ("camera", "task.noise_a=0", "both 0"),
+])
+def test_bad_task_levels(task, override, message):
+    overrides = [override, "task.noise_b=0"] if override == "task.noise_a=0" else [override]
+    with pytest.raises(HinasError, match=re.escape(message)):
+        resolve(task, "tiny", overrides=overrides)
 
 
 def test_paper_preset_is_the_paper():

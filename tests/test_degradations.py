@@ -1,19 +1,29 @@
-"""Degradations: MATLAB imresize, the degradation registry, reproducible evaluation inputs."""
+"""Degradations: MATLAB imresize, the degradation registry, reproducible evaluation inputs, real
+JPEG encoding, camera (Poisson–Gaussian) noise."""
+
+import io
 
 import numpy as np
 import pytest
+from PIL import Image
 from skimage import data
 
+from hinas.config import TaskConfig
 from hinas.data.degradations import (
     DEGRADATIONS,
     BicubicDown,
+    CameraNoise,
     GaussianNoise,
+    JpegCompression,
     bicubic_sr,
     build_degradation,
+    camera_noise_for_image,
     imresize,
+    jpeg_roundtrip,
     modcrop,
     noisy_for_image,
     sr_pair_for_image,
+    task_degradation,
 )
 from hinas.errors import HinasError
 
@@ -80,7 +90,8 @@ def test_bicubic_sr_is_imresize_and_modcrop():
 # --- registry ----------------------------------------------------------------------------------
 
 # options for every registered degradation; a new degradation must be added here to be tested
-EXAMPLE_OPTIONS = {"denoise": {"sigma": 25}, "sr": {"scale": 3}}
+EXAMPLE_OPTIONS = {"denoise": {"sigma": 25}, "sr": {"scale": 3}, "jpeg": {"quality": [10, 40]},
+                   "camera": {"a": [0.001, 0.02], "b": 0.0004}}
 
 
 def test_every_degradation_has_example_options():
@@ -98,8 +109,22 @@ def test_registered_degradation_contract(task):
     np.testing.assert_array_equal(lq, deg(hr, np.random.default_rng(0)))
 
 
+@pytest.mark.parametrize("task", DEGRADATIONS.names())
+def test_registered_degradation_test_pair(task):
+    # built at its evaluation level from the task's config, as make_pairs does
+    fields = {"sigma": [25.0], "scale": 3, "quality": [10, 40], "noise_a": [0.001, 0.02]}
+    cfg = TaskConfig(name=task, channels=3, **fields).at_evaluation()
+    deg = task_degradation(cfg)
+    clean = data.astronaut()[:48, :60]
+    lq, gt = deg.test_pair(clean, 0, "astronaut.png")
+    assert gt.dtype == np.uint8 and lq.dtype == np.float64
+    assert lq.shape == (*deg.lq_size(*gt.shape[:2]), 3)
+    again, _ = deg.test_pair(clean, 0, "astronaut.png")
+    np.testing.assert_array_equal(lq, again)  # the same input for every method and run
+
+
 def test_build_degradation_errors():
-    with pytest.raises(HinasError, match="unknown task 'deblur'.*denoise, sr"):
+    with pytest.raises(HinasError, match="unknown task 'deblur'; known: camera, denoise, jpeg, sr"):
         build_degradation("deblur", sigma=25)
     with pytest.raises(HinasError, match="missing option sigma"):
         build_degradation("denoise")
@@ -179,3 +204,100 @@ def test_gaussian_noise_draws_sigma_uniformly_from_a_range():
             GaussianNoise(sigma=bad, sampling="uniform")
     with pytest.raises(HinasError, match="sampling must be"):
         GaussianNoise(sigma=25, sampling="gauss")
+
+
+# --- JPEG --------------------------------------------------------------------------------------
+
+
+def pillow_jpeg(img: np.ndarray, quality: int, **options) -> np.ndarray:
+    """Pillow's own JPEG encode/decode of a uint8 HxW or HxWx3 image."""
+    buffer = io.BytesIO()
+    Image.fromarray(img).save(buffer, format="JPEG", quality=quality, **options)
+    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())))
+
+
+@pytest.mark.parametrize("photo", ["camera", "astronaut"])
+def test_jpeg_is_pillows_own_encode_decode_of_the_crop(photo):
+    crop = np.asarray(getattr(data, photo)())[100:164, 120:200]
+    crop = crop if crop.ndim == 3 else crop[..., None]
+    hr = crop.astype(np.float32) / 255
+    lq = JpegCompression(quality=20)(hr, np.random.default_rng(0))
+    expected = pillow_jpeg(crop[..., 0] if crop.shape[2] == 1 else crop, 20)
+    assert lq.dtype == np.float32 and lq.shape == crop.shape
+    np.testing.assert_array_equal(lq * 255, expected.reshape(crop.shape).astype(np.float32))
+    assert np.abs(lq - hr).max() > 0.02  # real artefacts
+    if crop.shape[2] == 3:  # colour: Pillow's default 4:2:0 chroma subsampling
+        np.testing.assert_array_equal(jpeg_roundtrip(crop, 20),
+                                      pillow_jpeg(crop, 20, subsampling="4:2:0"))
+        assert not np.array_equal(jpeg_roundtrip(crop, 20),
+                                  pillow_jpeg(crop, 20, subsampling="4:4:4"))
+
+
+def test_jpeg_quality_range_is_drawn_per_crop():
+    crop = data.camera()[200:264, 200:264, None]
+    hr = crop.astype(np.float32) / 255
+    deg = JpegCompression(quality=[10, 40])
+    drawn = []
+    for seed in range(60):
+        quality = int(np.random.default_rng(seed).integers(10, 41))  # the draw of that crop
+        drawn.append(quality)
+        lq = deg(hr, np.random.default_rng(seed))
+        np.testing.assert_array_equal(lq * 255, jpeg_roundtrip(crop, quality).astype(np.float32))
+    assert min(drawn) <= 13 and max(drawn) >= 37 and len(set(drawn)) >= 15
+    fixed = JpegCompression(quality=30)
+    np.testing.assert_array_equal(fixed(hr, np.random.default_rng(1)),
+                                  fixed(hr, np.random.default_rng(2)))
+
+
+def test_jpeg_test_input_at_the_evaluation_quality():
+    task = TaskConfig(name="jpeg", quality=[10, 40], channels=1)
+    assert task.eval_quality == 25 and TaskConfig(name="jpeg", quality=[10, 41]).eval_quality == 26
+    clean = data.camera()[:96, :96, None]
+    lq, gt = task_degradation(task.at_evaluation()).test_pair(clean, 0, "camera.png")
+    np.testing.assert_array_equal(gt, clean)
+    np.testing.assert_array_equal(lq, jpeg_roundtrip(clean, 25).astype(np.float64))
+    with pytest.raises(HinasError, match="test inputs are made at one level"):
+        task_degradation(task).test_pair(clean, 0, "camera.png")  # a range, not its middle
+
+
+@pytest.mark.parametrize("quality", [0, 101, 10.5, [40, 10], [10, 20, 30], "high", True])
+def test_jpeg_quality_must_be_an_integer_from_1_to_100(quality):
+    with pytest.raises(HinasError, match="jpeg: quality must be an integer from 1 to 100"):
+        JpegCompression(quality=quality)
+
+
+# --- camera noise ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("a, b", [(0.01, 0.0004), (0.002, 0.0), (0.0, 0.001)])
+def test_camera_noise_variance_is_a_x_plus_b_on_flat_images(a, b):
+    deg = CameraNoise(a=a, b=b)
+    for x in (0.1, 0.5, 0.9):
+        flat = np.full((256, 256, 1), x, np.float32)
+        noisy = deg(flat, np.random.default_rng(3)).astype(np.float64)
+        assert noisy.dtype == np.float64 and abs(noisy.mean() - x) < 0.003
+        assert noisy.var() == pytest.approx(a * x + b, rel=0.03)
+
+
+def test_camera_noise_ranges_are_drawn_per_crop_and_test_inputs_are_seeded():
+    flat = np.full((128, 128, 1), 0.5, np.float32)
+    deg = CameraNoise(a=[0.001, 0.02], b=[0.0, 0.001])
+    variances = [float(deg(flat, np.random.default_rng(s)).var()) for s in range(40)]
+    assert min(variances) < 0.0015 and max(variances) > 0.009  # 0.5 a + b spans 0.0005–0.011
+    assert len({round(v, 6) for v in variances}) == 40
+    clean = data.camera()[:64, :64, None]
+    lq = camera_noise_for_image(clean, 0.01, 0.0004, 0, "camera.png")
+    np.testing.assert_array_equal(lq, camera_noise_for_image(clean, 0.01, 0.0004, 0, "camera.png"))
+    assert not np.array_equal(lq, camera_noise_for_image(clean, 0.01, 0.0004, 0, "moon.png"))
+    assert lq.min() < 0 or lq.max() > 255 or not np.allclose(lq, np.round(lq))  # float
+
+
+@pytest.mark.parametrize("a, b, message", [
+    (-0.01, 0.0004, "camera: a must be a number >= 0"),
+    (0.01, -1e-4, "camera: b must be a number >= 0"),
+    ([0.02, 0.001], 0.0, "camera: a must be"),
+    (0.0, 0.0, "both 0"),
+])
+def test_camera_noise_levels_must_be_non_negative(a, b, message):
+    with pytest.raises(HinasError, match=message):
+        CameraNoise(a=a, b=b)

@@ -18,6 +18,7 @@ from hinas.config import (
     WIDTH_SELECTIONS,
     Config,
     TaskConfig,
+    level_text,
     load_config,
     parse_override,
     resolve,
@@ -118,6 +119,7 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
                              "drawn per crop), or a range LOW:HIGH drawn uniformly per crop "
                              "(blind denoising, e.g. 0:55; default: 50)")
     parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="SR factor (sr; default: 4)")
+    add_level_args(parser, "drawn uniformly per crop", new_task=True)
     parser.add_argument("--channels", type=int, choices=(1, 3),
                         help="1 = gray, 3 = RGB (default: preset's)")
     parser.add_argument("--preset", default=DEFAULT_PRESET, help=f"one of {', '.join(PRESETS)}")
@@ -138,6 +140,45 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
                              "(tensorboard extra)")
 
 
+LEVEL_OPTIONS = (("quality", int), ("noise_a", float), ("noise_b", float))
+"""Task fields given on the command line as one value or a range LOW:HIGH, and their type."""
+
+
+def add_level_args(parser: argparse.ArgumentParser, range_means: str, new_task: bool) -> None:
+    """The options of `LEVEL_OPTIONS`: JPEG quality and camera noise, one value or a range
+    LOW:HIGH (`range_means` says what a range does); their defaults are TaskConfig's for a new
+    task (`new_task`), else the model's."""
+    what = {"quality": "JPEG quality 1-100 (jpeg)",
+            "noise_a": "camera noise variance a of a x + b, x in [0, 1] (camera)",
+            "noise_b": "camera noise variance b of a x + b (camera)"}
+    for name, _ in LEVEL_OPTIONS:
+        default = level_text(getattr(TaskConfig(), name)) if new_task else "the model's"
+        option = name.replace("_", "-")
+        parser.add_argument(f"--{option}", metavar=name.upper(),
+                            help=f"{what[name]}: one value or a range LOW:HIGH {range_means} "
+                                 f"(default: {default})")
+
+
+def level_fields(args: argparse.Namespace) -> dict:
+    """Task fields of `--quality`, `--noise-a`, `--noise-b` given as `V` or `LOW:HIGH` (checked
+    further by TaskConfig.validate); empty for those not given."""
+    fields = {}
+    for name, kind in LEVEL_OPTIONS:
+        text = getattr(args, name)
+        if text is None:
+            continue
+        try:
+            values = [kind(v) for v in text.split(":")]
+            if len(values) > 2:
+                raise ValueError
+        except ValueError:
+            one, example = ("integer", "10:40") if kind is int else ("number", "0:0.02")
+            raise HinasError(f"--{name.replace('_', '-')} {text}: give one {one} or a range "
+                             f"LOW:HIGH (e.g. {example})") from None
+        fields[name] = values
+    return fields
+
+
 def sigma_fields(values: list[str] | None) -> dict:
     """Task fields of `--sigma` values: `{"sigma": [...], "sigma_sampling": ...}` (a `LOW:HIGH`
     range samples uniformly; several numbers sample one of them); empty when not given."""
@@ -155,12 +196,16 @@ def sigma_fields(values: list[str] | None) -> dict:
                          f"one range LOW:HIGH (e.g. 0:55)") from None
 
 
-def config_from_args(args: argparse.Namespace, **sections: dict) -> Config:
-    """Resolve the Config described by the options of `add_config_args`; `sections` adds
-    command-specific values (e.g. `search={"strategy": "random"}`), overridable by --set."""
-    task = {k: v for k, v in (("scale", args.scale), ("channels", args.channels))
-            if v is not None}
+def config_from_args(args: argparse.Namespace, task_defaults: dict | None = None,
+                     **sections: dict) -> Config:
+    """Resolve the Config described by the options of `add_config_args`, on top of the task
+    fields `task_defaults` (a genotype's); `sections` adds command-specific values (e.g.
+    `search={"strategy": "random"}`), overridable by --set."""
+    task = dict(task_defaults or {})
+    task.update({k: v for k, v in (("scale", args.scale), ("channels", args.channels))
+                 if v is not None})
     task.update(sigma_fields(args.sigma))
+    task.update(level_fields(args))
     sections = {"runtime": {"amp": args.amp, "tensorboard": args.tensorboard},
                 "data": {"workers": args.workers}, **sections}
     sections = {k: {n: v for n, v in d.items() if v is not None} for k, d in sections.items()}
@@ -213,18 +258,16 @@ def _train(args: argparse.Namespace) -> None:
         iters = [f"train.iters={args.iters}"] if args.iters else []
         cfg = load_config(out / "config.yaml", [*args.overrides, *iters])
     else:
-        if args.genotype:  # task, σ/scale and channels default to the genotype's
+        task_defaults = {}
+        if args.genotype:  # the task, its levels and channels default to the genotype's
             g = Genotype.load(args.genotype).task
             args.task = args.task or g.name
-            if args.task == g.name:
-                if g.name == "denoise" and not args.sigma:
-                    args.sigma = ([f"{g.sigma[0]:g}:{g.sigma[1]:g}"] if g.blind
-                                  else [f"{v:g}" for v in g.sigma])
-                args.scale = args.scale or (g.scale if g.name == "sr" else None)
-            args.channels = args.channels or g.channels
+            task_defaults = {k: v for k, v in dataclasses.asdict(g).items() if k != "name"}
+            if args.task != g.name:
+                task_defaults = {"channels": g.channels}
         args.task = args.task or "denoise"
-        cfg = config_from_args(args, train={"iters": args.iters,
-                                            "channels_last": args.channels_last})
+        cfg = config_from_args(args, task_defaults, train={"iters": args.iters,
+                                                           "channels_last": args.channels_last})
     data = args.data or cfg.data.path
     if data:
         cfg = with_data(cfg, data)
@@ -248,16 +291,21 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _eval_task(args: argparse.Namespace, base: TaskConfig | None, source: str) -> TaskConfig:
-    """The task to score: the model's (`base`, from `source`), with --sigma overriding its noise
-    level, or one built from --task/--sigma/--scale/--channels for a classical method (whose task
-    is `source`)."""
+    """The task to score: the model's (`base`, from `source`), with --sigma, --quality,
+    --noise-a/-b overriding its levels, or one built from --task and those options (and --scale,
+    --channels) for a classical method (whose default task is `source`)."""
     name = args.task or (base.name if base else source)
     if base is None:
         if name == "denoise" and args.sigma is None:
             raise HinasError("give the noise level to evaluate at: --sigma S (0-255 scale)")
         if name == "sr" and args.scale is None:
             raise HinasError("give the SR factor to evaluate at: --scale 2|3|4")
-        base = TaskConfig(name=name, channels=args.channels or (1 if name == "denoise" else 3))
+        if name == "jpeg" and args.quality is None:
+            raise HinasError("give the JPEG quality to evaluate at: --quality Q (1-100)")
+        if name == "camera" and None in (args.noise_a, args.noise_b):
+            raise HinasError("give the camera noise to evaluate at: --noise-a A --noise-b B "
+                             "(variance a x + b, x in [0, 1])")
+        base = TaskConfig(name=name, channels=args.channels or (3 if name == "sr" else 1))
     elif args.channels and args.channels != base.channels:
         raise HinasError(f"{source}: restores {base.channels}-channel images; "
                          f"test images are converted to that (drop --channels)")
@@ -268,6 +316,7 @@ def _eval_task(args: argparse.Namespace, base: TaskConfig | None, source: str) -
     task = dataclasses.replace(base, name=name, scale=args.scale or base.scale)
     if args.sigma is not None:
         task = dataclasses.replace(task, sigma=[args.sigma], sigma_sampling="choice")
+    task = dataclasses.replace(task, **level_fields(args))
     task.validate()
     return task
 
@@ -304,7 +353,7 @@ def _eval(args: argparse.Namespace) -> None:
     else:
         from hinas.models.classical import get_method
 
-        task = _eval_task(args, None, get_method(args.method).task)
+        task = _eval_task(args, None, get_method(args.method).tasks[0])
         images, notes = load_test_images(args.data, task.channels)
         report = evaluate_classical(args.method, task, images, data=" ".join(args.data),
                                    seed=args.seed,
@@ -468,15 +517,16 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--pretrained", metavar="NAME",
                      help="a model shipped with hinas (see `hinas models`)")
     evl.add_argument("--method", metavar="NAME",
-                     help="classical method instead of a model: bicubic (sr), noisy, bm3d "
-                          "(denoise)")
+                     help="classical method instead of a model: bicubic (sr), noisy (denoise, "
+                          "camera), bm3d (denoise, camera), jpeg (jpeg)")
     evl.add_argument("--data", metavar="DIR", nargs="+", required=True,
                      help="folder(s) of clean test images (recursive)")
     evl.add_argument("--task", choices=TASKS, help="default: the model's (methods: their own)")
     evl.add_argument("--sigma", type=float, help="noise level on the 0-255 scale (denoise)")
     evl.add_argument("--scale", type=int, choices=(2, 3, 4), help="SR factor (sr)")
+    add_level_args(evl, "evaluated at its middle", new_task=False)
     evl.add_argument("--channels", type=int, choices=(1, 3),
-                     help="methods: 1 = gray, 3 = RGB (default: gray denoising, RGB SR)")
+                     help="methods: 1 = gray, 3 = RGB (default: RGB for SR, else gray)")
     evl.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     evl.add_argument("--save-images", metavar="DIR", help="write the restored images (PNG)")
     add_inference_args(evl)

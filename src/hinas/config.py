@@ -30,7 +30,8 @@ in :mod:`hinas.space.ops`, which this torch-free module does not import)."""
 AMP_MODES = ("off", "auto", "bf16", "fp16")
 """`runtime.amp` values (see :mod:`hinas.runtime.execution`)."""
 
-TASKS = ("denoise", "sr")
+TASKS = ("denoise", "sr", "jpeg", "camera")
+"""The restoration tasks, one registered degradation each (hinas.data.degradations)."""
 PRESETS = ("tiny", "cpu", "paper")
 DEFAULT_PRESET = "cpu"
 OPTIMIZERS = ("sgd", "adamw")
@@ -39,6 +40,8 @@ SELECTIONS = ("alpha", "oneshot", "perturb")
 WIDTH_SELECTIONS = ("viterbi", "oneshot")
 """`search.width`: how the width path is chosen (Viterbi on β, or every path scored one-shot)."""
 SIGMA_SAMPLING = ("choice", "uniform")
+JPEG_QUALITY = (1, 100)
+"""The JPEG quality factors Pillow's encoder takes (`task.quality`)."""
 MAX_NODES, MAX_LAYERS, MAX_WIDTH, MAX_FACTOR = 16, 64, 2048, 16.0
 """Caps of a search space (and of the build options of a network): far beyond any published
 architecture, and low enough that a mistyped or hostile file cannot ask for gigabytes."""
@@ -48,11 +51,15 @@ MAX_BATCH = 4096
 
 @dataclass
 class TaskConfig:
-    """What is restored: `denoise` (AWGN at σ on the 0–255 scale) or `sr` (bicubic ×scale).
+    """What is restored (docs/degradations.md): `denoise` (AWGN at σ on the 0–255 scale), `sr`
+    (bicubic ×scale), `jpeg` (JPEG artefacts at quality `quality`) or `camera` (Poisson–Gaussian
+    noise of variance `noise_a`·x + `noise_b`, x in [0, 1]).
 
     Training noise: with `sigma_sampling: choice` every crop draws one of the `sigma` values;
     with `uniform` (blind denoising, DnCNN-B style) `sigma` is a range `[low, high]` and every
-    crop draws σ uniformly from it.
+    crop draws σ uniformly from it. `quality`, `noise_a` and `noise_b` hold one value, or a range
+    `[low, high]` from which every crop draws uniformly (blind); evaluation takes the middle of a
+    range (`eval_quality`, `eval_noise`).
     """
 
     name: str = "denoise"
@@ -60,6 +67,9 @@ class TaskConfig:
     scale: int = 4
     channels: int = 1
     sigma_sampling: str = "choice"
+    quality: list[int] = field(default_factory=lambda: [10])
+    noise_a: list[float] = field(default_factory=lambda: [0.01])
+    noise_b: list[float] = field(default_factory=lambda: [0.0004])
 
     def validate(self) -> None:
         """Raise HinasError on an impossible task."""
@@ -74,8 +84,20 @@ class TaskConfig:
             _check(not self.blind or (len(self.sigma) == 2 and self.sigma[0] < self.sigma[1]),
                    f"task.sigma must be a range [low, high] with low < high for uniform "
                    f"sampling, got {self.sigma}")
-        else:
+        elif self.name == "sr":
             _check(self.scale in (2, 3, 4), f"task.scale must be 2, 3 or 4, got {self.scale}")
+        elif self.name == "jpeg":
+            low, high = JPEG_QUALITY
+            _check(_is_level(self.quality) and all(low <= q <= high for q in self.quality),
+                   f"task.quality must be an integer from {low} to {high}, or a range "
+                   f"[low, high] of them with low < high, got {self.quality}")
+        else:
+            for key, values in (("noise_a", self.noise_a), ("noise_b", self.noise_b)):
+                _check(_is_level(values) and all(math.isfinite(v) and v >= 0 for v in values),
+                       f"task.{key} must be a number ≥ 0, or a range [low, high] of them with "
+                       f"low < high, got {values}")
+            _check(self.noise_a[-1] > 0 or self.noise_b[-1] > 0,
+                   "task.noise_a and task.noise_b are both 0: there is no noise to remove")
 
     @property
     def blind(self) -> bool:
@@ -89,17 +111,59 @@ class TaskConfig:
         return (self.sigma[0] + self.sigma[1]) / 2 if self.blind else self.sigma[0]
 
     @property
+    def eval_quality(self) -> int:
+        """The JPEG quality of the evaluation inputs: the one quality, or the middle of a range
+        rounded half up."""
+        return math.floor(sum(self.quality) / len(self.quality) + 0.5)
+
+    @property
+    def eval_noise(self) -> tuple[float, float]:
+        """The camera noise `(a, b)` of the evaluation inputs: the values, or the middles of
+        their ranges."""
+        return sum(self.noise_a) / len(self.noise_a), sum(self.noise_b) / len(self.noise_b)
+
+    def at_evaluation(self) -> TaskConfig:
+        """This task with every degradation level fixed at its evaluation value (the test inputs
+        are made at one level, whatever range a model was trained on)."""
+        return dataclasses.replace(self, sigma=[self.eval_sigma], sigma_sampling="choice",
+                                   quality=[self.eval_quality],
+                                   noise_a=[self.eval_noise[0]], noise_b=[self.eval_noise[1]])
+
+    def degradation_options(self) -> dict[str, Any]:
+        """The constructor options of this task's registered degradation
+        (:func:`hinas.data.degradations.task_degradation` builds it)."""
+        return {"denoise": {"sigma": self.sigma, "sampling": self.sigma_sampling},
+                "sr": {"scale": self.scale},
+                "jpeg": {"quality": self.quality},
+                "camera": {"a": self.noise_a, "b": self.noise_b}}[self.name]
+
+    @property
     def out_scale(self) -> int:
-        """Spatial up-scaling factor of the network (1 for denoising)."""
+        """Spatial up-scaling factor of the network (1 for every task but SR)."""
         return self.scale if self.name == "sr" else 1
 
     def describe(self) -> str:
-        """Short human name, e.g. `denoise σ=50` or `sr ×4`."""
+        """Short human name, e.g. `denoise sigma=50`, `sr x4`, `jpeg q=10:40` or
+        `camera a=0.01 b=0.0004`."""
         if self.name == "sr":
             return f"sr x{self.scale}"
+        if self.name == "jpeg":
+            return f"jpeg q={level_text(self.quality)}"
+        if self.name == "camera":
+            return f"camera a={level_text(self.noise_a)} b={level_text(self.noise_b)}"
         if self.blind:
             return f"denoise sigma={self.sigma[0]:g}:{self.sigma[1]:g}"
         return "denoise sigma=" + "/".join(f"{s:g}" for s in self.sigma)
+
+
+def _is_level(values: list) -> bool:
+    """Whether `values` is one value or a range `[low, high]` with low < high."""
+    return len(values) == 1 or (len(values) == 2 and values[0] < values[1])
+
+
+def level_text(values: list) -> str:
+    """A degradation level as the command line writes it: `10`, or the range `10:40`."""
+    return ":".join(f"{v:g}" for v in values)
 
 
 @dataclass

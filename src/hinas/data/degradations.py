@@ -1,27 +1,33 @@
 """Degradations: how a low-quality input is made from a clean image (docs/decisions.md §2–3,
 docs/metrics.md).
 
-Two tasks of the paper, one class each, in a registry so that a new degradation is one decorated
-class:
+One class per task, in a registry so that a new degradation is one decorated class
+(docs/degradations.md):
 
 - ``denoise``: additive white Gaussian noise, σ on the [0, 255] scale (:class:`GaussianNoise`);
-- ``sr``: MATLAB-compatible bicubic downsampling by an integer factor (:class:`BicubicDown`).
+- ``sr``: MATLAB-compatible bicubic downsampling by an integer factor (:class:`BicubicDown`);
+- ``jpeg``: JPEG compression by Pillow's encoder at a quality factor (:class:`JpegCompression`);
+- ``camera``: Poisson–Gaussian noise of variance ``a·x + b`` (:class:`CameraNoise`).
 
 Training crops go through ``degradation(hr, rng)`` (float32 in [0, 1], HxWxC). Evaluation uses the
-literature's fixed recipes instead: :func:`noisy_for_image` (noise seeded per image) and
-:func:`sr_pair_for_image` (modcrop, bicubic ↓, LR rounded to uint8); :func:`bicubic_sr` is the
-bicubic baseline of the SR tables.
+literature's fixed recipes instead, ``degradation.test_pair(clean, seed, image_key)`` of a
+degradation built at the task's evaluation level: :func:`noisy_for_image` (noise seeded per
+image), :func:`sr_pair_for_image` (modcrop, bicubic ↓, LR rounded to uint8), :func:`jpeg_roundtrip`
+and :func:`camera_noise_for_image`; :func:`bicubic_sr` is the bicubic baseline of the SR tables.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import io
 import math
+import numbers
 import zlib
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from PIL import Image
 
 from hinas.errors import HinasError
 from hinas.measures.metrics import to_uint8
@@ -126,8 +132,9 @@ def register_degradation(task: str) -> Callable[[type], type]:
     """Class decorator registering a degradation under the task name ``task``.
 
     A degradation class takes its options as constructor keywords, has an integer ``scale``
-    attribute (1 when the size is unchanged) and implements ``__call__(hr, rng) -> lq`` and
-    ``lq_size(hr_h, hr_w) -> (h, w)``.
+    attribute (1 when the size is unchanged) and implements ``__call__(hr, rng) -> lq`` (training
+    crops), ``lq_size(hr_h, hr_w) -> (h, w)`` and ``test_pair(clean, seed, image_key) -> (lq, gt)``
+    (the fixed test input of an 8-bit image, built at one level: see docs/degradations.md).
     """
 
     def decorate(cls: type) -> type:
@@ -177,6 +184,12 @@ class GaussianNoise:
         """Size of the noisy image: unchanged."""
         return hr_h, hr_w
 
+    def test_pair(self, clean: np.ndarray, seed: int, image_key: str
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """``(noisy_for_image(clean, σ, seed, image_key), clean)`` at the one σ."""
+        (sigma,) = single_level(self.sigmas, "denoise: sigma")
+        return noisy_for_image(clean, sigma, seed, image_key), clean
+
     def __repr__(self) -> str:
         sigma = self.sigmas if len(self.sigmas) > 1 else self.sigmas[0]
         return f"GaussianNoise(sigma={sigma}, sampling={self.sampling!r})"
@@ -203,12 +216,151 @@ class BicubicDown:
         """Size of the LR image: ``ceil(side / scale)``."""
         return math.ceil(hr_h / self.scale), math.ceil(hr_w / self.scale)
 
+    def test_pair(self, clean: np.ndarray, seed: int, image_key: str
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """``(lr, modcrop(clean))`` of :func:`sr_pair_for_image` (no randomness)."""
+        hr, lr = sr_pair_for_image(clean, self.scale)
+        return lr.astype(np.float64), hr
+
     def __repr__(self) -> str:
         return f"BicubicDown(scale={self.scale})"
 
 
-def build_degradation(task: str, sigma=None, scale=None, sampling=None):
-    """Build the registered degradation for ``task`` from its options (``None`` = not given).
+def level_values(values, task: str, name: str, check: Callable[[float], bool],
+                 rule: str) -> list:
+    """``values`` (one value or a range ``[low, high]``, low < high) as a list, each passing
+    ``check``; HinasError ``"<task>: <name> must be <rule> ..."`` otherwise."""
+    values = list(values) if isinstance(values, Sequence) else [values]
+    ok = len(values) == 1 or (len(values) == 2 and values[0] < values[1])
+    if not ok or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and check(v)
+                         for v in values):
+        raise HinasError(f"{task}: {name} must be {rule}, or a range [low, high] of them with "
+                         f"low < high, got {values!r}")
+    return values
+
+
+def single_level(values: list, what: str) -> list:
+    """``values`` when it holds one level; HinasError otherwise (test inputs are made at one
+    level: build the degradation of ``task.at_evaluation()``)."""
+    if len(values) != 1:
+        raise HinasError(f"{what}: test inputs are made at one level, not {values}")
+    return values
+
+
+def draw_level(values: list, rng: np.random.Generator, integer: bool = False):
+    """The level of one crop: the one value, or a uniform draw from the range ``[low, high]``
+    (integers: ``low..high`` inclusive)."""
+    if len(values) == 1:
+        return values[0]
+    if integer:
+        return int(rng.integers(values[0], values[1] + 1))
+    return float(rng.uniform(values[0], values[1]))
+
+
+def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
+    """``img`` (uint8 HxWx1 or HxWx3) encoded as JPEG by Pillow at ``quality`` in memory and
+    decoded: uint8 of the same shape. Pillow's defaults otherwise: baseline, standard tables,
+    and 4:2:0 chroma subsampling for RGB."""
+    img = np.asarray(img, dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(img[..., 0] if img.shape[2] == 1 else img).save(
+        buffer, format="JPEG", quality=int(quality))
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        out = np.asarray(decoded)
+    return out.reshape(img.shape)
+
+
+@register_degradation("jpeg")
+class JpegCompression:
+    """JPEG compression artefacts: the crop quantised to uint8, encoded by Pillow at a quality
+    factor in 1–100 and decoded (:func:`jpeg_roundtrip`; a real codec, not a simulation).
+
+    ``quality`` is one integer, or a range ``[low, high]`` from which every call draws an integer
+    uniformly (blind JPEG artefact removal).
+    """
+
+    scale = 1
+
+    def __init__(self, quality: int | Sequence[int]):
+        self.qualities = [int(q) for q in level_values(
+            quality, "jpeg", "quality", lambda q: float(q).is_integer() and 1 <= q <= 100,
+            "an integer from 1 to 100")]
+
+    def __call__(self, hr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Decoded JPEG of ``hr`` (float32 in [0, 1], HxWxC) at a quality drawn from ``rng``."""
+        quality = draw_level(self.qualities, rng, integer=True)
+        decoded = jpeg_roundtrip(to_uint8(hr * np.float32(255.0)), quality)
+        return decoded.astype(np.float32) / np.float32(255.0)
+
+    def lq_size(self, hr_h: int, hr_w: int) -> tuple[int, int]:
+        """Size of the decoded image: unchanged."""
+        return hr_h, hr_w
+
+    def test_pair(self, clean: np.ndarray, seed: int, image_key: str
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """``(jpeg_roundtrip(clean, quality), clean)`` at the one quality (no randomness)."""
+        (quality,) = single_level(self.qualities, "jpeg: quality")
+        clean = to_uint8(clean)
+        return jpeg_roundtrip(clean, quality).astype(np.float64), clean
+
+    def __repr__(self) -> str:
+        return f"JpegCompression(quality={':'.join(map(str, self.qualities))})"
+
+
+def _non_negative(v: float) -> bool:
+    return math.isfinite(v) and v >= 0
+
+
+def poisson_gaussian(x: np.ndarray, a: float, b: float, rng: np.random.Generator) -> np.ndarray:
+    """``a · Poisson(x / a) + N(0, b)`` of ``x`` in [0, 1] (float64): mean ``x``, variance
+    ``a·x + b`` (``a = 0``: Gaussian noise alone). Not clipped."""
+    x = np.asarray(x, dtype=np.float64)
+    signal = a * rng.poisson(np.clip(x, 0.0, None) / a) if a > 0 else x
+    return signal + rng.standard_normal(x.shape) * math.sqrt(b)
+
+
+@register_degradation("camera")
+class CameraNoise:
+    """Camera (Poisson–Gaussian) noise: ``lq = a·Poisson(x/a) + N(0, b)`` for ``x`` in [0, 1],
+    signal-dependent variance ``a·x + b`` (Foi et al. 2008); float, unclipped, unquantised.
+
+    ``a`` and ``b`` are each one number ≥ 0, or a range ``[low, high]`` drawn uniformly per call
+    (blind).
+    """
+
+    scale = 1
+
+    def __init__(self, a: float | Sequence[float], b: float | Sequence[float]):
+        self.a, self.b = ([float(v) for v in level_values(values, "camera", name, _non_negative,
+                                                          "a number >= 0")]
+                          for name, values in (("a", a), ("b", b)))
+        if self.a[-1] == 0 and self.b[-1] == 0:
+            raise HinasError("camera: a and b are both 0: there is no noise")
+
+    def __call__(self, hr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Noisy copy of ``hr`` (float32 in [0, 1], HxWxC) at ``a``, ``b`` drawn from ``rng``."""
+        a, b = draw_level(self.a, rng), draw_level(self.b, rng)
+        return poisson_gaussian(hr, a, b, rng).astype(np.float32)
+
+    def lq_size(self, hr_h: int, hr_w: int) -> tuple[int, int]:
+        """Size of the noisy image: unchanged."""
+        return hr_h, hr_w
+
+    def test_pair(self, clean: np.ndarray, seed: int, image_key: str
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """``(camera_noise_for_image(clean, a, b, seed, image_key), clean)`` at the one ``a``,
+        ``b``."""
+        (a,), (b,) = single_level(self.a, "camera: a"), single_level(self.b, "camera: b")
+        return camera_noise_for_image(clean, a, b, seed, image_key), clean
+
+    def __repr__(self) -> str:
+        return f"CameraNoise(a={self.a}, b={self.b})"
+
+
+def build_degradation(task: str, **options):
+    """Build the registered degradation for ``task`` from its ``options`` (``None`` = not
+    given).
 
     An option the degradation does not take is an error, unless it equals the class's own fixed
     value (``scale=1`` for denoising).
@@ -216,7 +368,7 @@ def build_degradation(task: str, sigma=None, scale=None, sampling=None):
     cls = DEGRADATIONS.get(task)
     accepted = inspect.signature(cls).parameters
     kwargs = {}
-    for name, value in (("sigma", sigma), ("scale", scale), ("sampling", sampling)):
+    for name, value in options.items():
         if value is None:
             continue
         if name in accepted:
@@ -230,16 +382,20 @@ def build_degradation(task: str, sigma=None, scale=None, sampling=None):
 
 
 def task_degradation(task):
-    """The training degradation of a :class:`hinas.config.TaskConfig` (noise at its σ with its
-    sampling, or bicubic ↓ by its scale)."""
-    if task.name == "denoise":
-        return build_degradation("denoise", sigma=task.sigma, sampling=task.sigma_sampling)
-    return build_degradation(task.name, scale=task.scale)
+    """The degradation of a :class:`hinas.config.TaskConfig`: its registered class built from
+    ``task.degradation_options()``. Training crops go through ``task_degradation(task)``; test
+    inputs are ``task_degradation(task.at_evaluation()).test_pair(...)``."""
+    return build_degradation(task.name, **task.degradation_options())
 
 
 # --------------------------------------------------------------------------------------------
 # Evaluation inputs (fixed, reproducible per image)
 # --------------------------------------------------------------------------------------------
+
+
+def image_rng(seed: int, image_key: str) -> np.random.Generator:
+    """The generator of one test image's noise: ``default_rng([seed, crc32(image_key)])``."""
+    return np.random.default_rng([seed, zlib.crc32(image_key.encode("utf-8"))])
 
 
 def noisy_for_image(
@@ -257,7 +413,7 @@ def noisy_for_image(
     DnCNN/KAIR convention (not clipped, not quantised); ``clip`` clips to [0, 255] and
     ``quantize`` rounds to integers (and clips), the variants some papers use.
     """
-    rng = np.random.default_rng([seed, zlib.crc32(image_key.encode("utf-8"))])
+    rng = image_rng(seed, image_key)
     clean = np.asarray(clean, dtype=np.float64)
     noisy = clean + rng.standard_normal(clean.shape) * float(sigma)
     if quantize:
@@ -276,3 +432,12 @@ def sr_pair_for_image(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarra
     """
     hr = modcrop(to_uint8(hr), scale)
     return hr, to_uint8(imresize(hr, 1.0 / scale))
+
+
+def camera_noise_for_image(clean: np.ndarray, a: float, b: float, seed: int,
+                           image_key: str) -> np.ndarray:
+    """Camera-noise test input of the 8-bit ``clean`` on the [0, 255] scale, float64:
+    ``255 · (a·Poisson(x/a) + N(0, b))`` with ``x = clean / 255``, not clipped, not quantised, the
+    noise from :func:`image_rng` (seeded per image, as :func:`noisy_for_image`)."""
+    x = np.asarray(clean, dtype=np.float64) / 255.0
+    return poisson_gaussian(x, a, b, image_rng(seed, image_key)) * 255.0

@@ -98,7 +98,9 @@ class EvalReport:
     def table(self) -> str:
         """The per-image and mean table with cost, device and convention, as text."""
         width = max([len("mean"), *(len(r["image"]) for r in self.rows)])
-        lines = [f"{self.method} on {self.data}: {self.task.describe()}, "
+        evaluated = self.task.at_evaluation().describe()
+        at = f" (evaluated at {evaluated})" if evaluated != self.task.describe() else ""
+        lines = [f"{self.method} on {self.data}: {self.task.describe()}{at}, "
                  f"{self.task.channels} channel(s)",
                  f"{'image':<{width}}  {'PSNR':>7}  {'SSIM':>7}  {'seconds':>8}"]
         for r in [*self.rows, {"image": "mean", **self.mean}]:

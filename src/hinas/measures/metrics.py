@@ -116,10 +116,11 @@ def ssim(
 class Convention:
     """The metric convention of one evaluation, written next to every reported number.
 
-    ``for_task`` gives the literature's convention (docs/metrics.md): denoising scores all
-    channels with no border crop and a per-image seeded, float noisy input; SR scores the Y
-    channel with ``scale`` border pixels cropped and an LR made by MATLAB bicubic and rounded to
-    uint8.
+    ``for_task`` gives the literature's convention (docs/metrics.md): denoising and camera noise
+    score all channels with no border crop and a per-image seeded, float noisy input; SR scores
+    the Y channel with ``scale`` border pixels cropped and an LR made by MATLAB bicubic and
+    rounded to uint8; JPEG artefact removal scores the Y channel (gray images: their values) with
+    no border crop, the input decoded from Pillow's JPEG of the 8-bit image.
     """
 
     task: str
@@ -130,7 +131,8 @@ class Convention:
 
     @classmethod
     def for_task(cls, task: str, scale: int = 1, noise_variant: str = "float") -> Convention:
-        """Default convention for ``task`` (``denoise`` or ``sr``) at SR ``scale``.
+        """Default convention for ``task`` (``denoise``, ``sr``, ``jpeg``, ``camera``) at SR
+        ``scale``.
 
         ``noise_variant`` names the noisy input of denoising: ``float`` (not clipped, not
         quantised; the default), ``clipped`` or ``quantized``.
@@ -147,6 +149,13 @@ class Convention:
         if task == "sr":
             lr = f"HR modcrop {scale}; LR = MATLAB bicubic x1/{scale} of HR, rounded to uint8"
             return cls(task, True, int(scale), input_variant=lr)
+        if task == "jpeg":
+            return cls(task, True, 0, input_variant="8-bit image encoded as JPEG by Pillow at the "
+                       "evaluation quality (RGB: 4:2:0 chroma subsampling) and decoded")
+        if task == "camera":
+            return cls(task, False, 0, input_variant="255 (a Poisson(x/a) + N(0, b)), "
+                       "x = clean/255, in float, not clipped, not quantised; noise seeded per "
+                       "image")
         raise ValueError(f"no metric convention for task '{task}'")
 
     def score(self, output: np.ndarray, ref: np.ndarray) -> dict[str, float]:

@@ -1,10 +1,11 @@
 """Scoring a restoration method under the literature's conventions (docs/metrics.md): the test
 pairs of a set of images, and the per-image PSNR/SSIM of a model or of any `restore` function.
 
-Test inputs are made once per image: the noisy input from a generator seeded per image (so every
-method scores the same noisy input), the SR low-resolution image by MATLAB bicubic of the modcropped
-HR. Outputs are clipped and rounded to uint8 before scoring. Search and training validate with the
-same functions as `hinas eval`.
+Test inputs are made once per image by the task's degradation at its evaluation level
+(`test_pair`): the noisy input from a generator seeded per image (so every method scores the same
+noisy input), the SR low-resolution image by MATLAB bicubic of the modcropped HR, the JPEG
+decoded at the evaluation quality. Outputs are clipped and rounded to uint8 before scoring.
+Search and training validate with the same functions as `hinas eval`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from hinas.config import TaskConfig
-from hinas.data.degradations import noisy_for_image, sr_pair_for_image
+from hinas.data.degradations import task_degradation
 from hinas.data.images import save_image
 from hinas.errors import HinasError, NonFiniteError
 from hinas.measures.metrics import SSIM_WINDOW, Convention, to_uint8
@@ -50,6 +51,7 @@ def make_pairs(images: dict[Path, np.ndarray], task: TaskConfig, seed: int,
     """Test pairs for `images` (uint8 HxWxC by path); `crop` > 0 scores central crops only."""
     pairs = []
     border = Convention.for_task(task.name, task.out_scale).crop_border
+    degradation = task_degradation(task.at_evaluation())
     for path, img in images.items():
         if crop:
             img = center_crop(img, crop, task.out_scale)
@@ -60,11 +62,7 @@ def make_pairs(images: dict[Path, np.ndarray], task: TaskConfig, seed: int,
                              f"needs at least {need}x{need} for the {SSIM_WINDOW}x{SSIM_WINDOW} "
                              f"SSIM window)")
         name = Path(path).name
-        if task.name == "denoise":
-            pairs.append(EvalPair(name, noisy_for_image(img, task.eval_sigma, seed, name), img))
-        else:
-            hr, lr = sr_pair_for_image(img, task.scale)
-            pairs.append(EvalPair(name, lr.astype(np.float64), hr))
+        pairs.append(EvalPair(name, *degradation.test_pair(img, seed, name)))
     return pairs
 
 
