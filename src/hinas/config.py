@@ -212,8 +212,9 @@ class SearchConfig:
     """Bilevel search (paper §3.3, §4.1). One epoch draws `crops_per_image` random crops from every
     Train-W image; epochs are 1-based as in the paper. An A-step takes `a_batch_size` crops of
     Train A (0: `batch_size`, the paper's; larger: a lower-variance α/β gradient). `select` and
-    `width` choose the genotype from the trained supernet; one-shot scores first re-estimate the
-    BatchNorm statistics on `bn_calibration` Train-W batches (docs/selection.md)."""
+    `width` choose the genotype from the trained supernet, scoring central `select_crop` px crops of
+    V (0: `val_crop`); one-shot scores first re-estimate the BatchNorm statistics on
+    `bn_calibration` Train-W batches (docs/selection.md)."""
 
     strategy: str = "hinas"
     epochs: int = 100
@@ -240,6 +241,7 @@ class SearchConfig:
     select: str = "alpha"
     width: str = "viterbi"
     bn_calibration: int = 8
+    select_crop: int = 32
     channels_last: bool = True
 
     def validate(self) -> None:
@@ -267,6 +269,8 @@ class SearchConfig:
                f"search.width must be one of {', '.join(WIDTH_SELECTIONS)}, got {self.width!r}")
         _check(self.bn_calibration >= 0,
                f"search.bn_calibration must be ≥ 0 batches, got {self.bn_calibration}")
+        _check(self.select_crop == 0 or self.select_crop >= 16,
+               f"search.select_crop must be 0 (val_crop) or ≥ 16 px, got {self.select_crop}")
 
     @property
     def a_batch(self) -> int:

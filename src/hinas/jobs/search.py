@@ -422,13 +422,14 @@ class SearchRun:
 
 
 def make_scorer(cfg: Config, data: SearchData, net: Supernet, ctx: Context) -> Scorer:
-    """One-shot scoring of `net` on Validation V, BatchNorm re-estimated on `search.bn_calibration`
-    fixed Train-W batches (the same for every architecture)."""
+    """One-shot scoring of `net` on central `search.select_crop` px crops of Validation V,
+    BatchNorm re-estimated on `search.bn_calibration` fixed Train-W batches (the same for every
+    architecture)."""
     s = cfg.search
     batches = _batches(data.train_w, s.batch_size, s.epochs + 1, cfg, ctx)
     calibration = [lq for lq, _ in itertools.islice(batches, s.bn_calibration)]
-    return Scorer(net, make_pairs(data.val, cfg.task, cfg.seed, s.val_crop), cfg, ctx.device,
-                  calibration)
+    pairs = make_pairs(data.val, cfg.task, cfg.seed, s.select_crop or s.val_crop)
+    return Scorer(net, pairs, cfg, ctx.device, calibration)
 
 
 def open_search(run: str | Path, overrides: list[str] | tuple[str, ...] = ()

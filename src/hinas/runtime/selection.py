@@ -72,10 +72,11 @@ class Scorer:
         self.calibration = list(calibration)
         self.evaluations = 0
 
-    def __call__(self, arch: SampledArch | None) -> float:
-        """Mean validation PSNR (dB) at `arch` (None: the supernet's own α/β)."""
+    def __call__(self, arch: SampledArch | None, calibrate: bool = True) -> float:
+        """Mean validation PSNR (dB) at `arch` (None: the supernet's own α/β); `calibrate`
+        False keeps the supernet's own BatchNorm statistics."""
         model = self.net if arch is None else ArchBound(self.net, arch)
-        saved = self._bn_state() if self.calibration else None
+        saved = self._bn_state() if self.calibration and calibrate else None
         try:
             if saved is not None:
                 self._recalibrate(model)
@@ -134,13 +135,17 @@ def oneshot_score(scorer: Scorer, genotype: Genotype) -> float:
     return scorer(genotype_arch(genotype))
 
 
-def path_oneshot_scores(scorer: Scorer) -> list[tuple[float, list[int]]]:
+def path_oneshot_scores(scorer: Scorer, progress: Callable[[], None] | None = None
+                        ) -> list[tuple[float, list[int]]]:
     """Validation PSNR of every valid width path with one-hot β and the supernet's softmax(α),
     best first."""
     alphas, _ = _soft_weights(scorer.net)
     layers = scorer.net.space.layers
-    scored = [(scorer(SampledArch(alphas, path_beta(path, layers), None, None)), path)
-              for path in all_paths(layers)]
+    scored = []
+    for path in all_paths(layers):
+        scored.append((scorer(SampledArch(alphas, path_beta(path, layers), None, None)), path))
+        if progress is not None:
+            progress()
     return sorted(scored, key=lambda t: -t[0])
 
 
@@ -148,10 +153,15 @@ def perturbation_importance(scorer: Scorer, progress: Callable[[], None] | None 
                             ) -> tuple[float, np.ndarray, np.ndarray]:
     """Perturbation-based importance: the supernet's validation PSNR, and the drop in it (dB)
     when one (layer, edge, op) weight of softmax(α) is set to 0 ([layers, edges, ops], 0 for
-    `none`) or one width move of β is set to 0 ([layers, 3, 3], 0 where no move exists)."""
+    `none`) or one width move of β is set to 0 ([layers, 3, 3], 0 where no move exists). The
+    supernet keeps its own BatchNorm statistics, as in Wang et al."""
     net = scorer.net
     alphas, betas = _soft_weights(net)
-    base = scorer(SampledArch(alphas, betas, None, None))
+
+    def score(a: torch.Tensor, b: torch.Tensor) -> float:
+        return scorer(SampledArch(a, b, None, None), calibrate=False)
+
+    base = score(alphas, betas)
     op_drop = np.zeros(tuple(alphas.shape))
     move_drop = np.zeros(tuple(betas.shape))
     usable = usable_columns(net.space.ops)
@@ -160,7 +170,7 @@ def perturbation_importance(scorer: Scorer, progress: Callable[[], None] | None 
             for col in usable:
                 a = alphas.clone()
                 a[layer, row, col] = 0.0
-                op_drop[layer, row, col] = base - scorer(SampledArch(a, betas, None, None))
+                op_drop[layer, row, col] = base - score(a, betas)
                 if progress is not None:
                     progress()
     for layer, k, move in zip(*np.nonzero(betas.numpy() > 0), strict=True):
@@ -168,7 +178,7 @@ def perturbation_importance(scorer: Scorer, progress: Callable[[], None] | None 
             continue  # the only input of its cell: removing it tests nothing about the path
         b = betas.clone()
         b[layer, k, move] = 0.0
-        move_drop[layer, k, move] = base - scorer(SampledArch(alphas, b, None, None))
+        move_drop[layer, k, move] = base - score(alphas, b)
     return base, op_drop, move_drop
 
 
@@ -203,7 +213,7 @@ def select_genotype(net: Supernet, cfg: Config, scorer: Scorer, meta: dict,
     record: dict = {"select": s.select, "width": s.width, "viterbi_path": list(genotype.path)}
     path = genotype.path
     if s.width == "oneshot":
-        ranked = path_oneshot_scores(scorer)
+        ranked = path_oneshot_scores(scorer, progress)
         path = ranked[0][1]
         record["path_psnr"] = [{"path": p, "psnr": round(v, 4)} for v, p in ranked]
     cells = genotype.cells
