@@ -127,7 +127,8 @@ def test_registered_degradation_test_pair(task):
 
 
 def test_build_degradation_errors():
-    with pytest.raises(HinasError, match="unknown task 'deblur'; known: camera, denoise, jpeg, paired, sr"):
+    with pytest.raises(HinasError,
+                       match="unknown task 'deblur'; known: camera, denoise, jpeg, paired, sr"):
         build_degradation("deblur", sigma=25)
     with pytest.raises(HinasError, match="missing option sigma"):
         build_degradation("denoise")

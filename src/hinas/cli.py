@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 from pathlib import Path
 
@@ -410,12 +409,13 @@ def _models(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from hinas.demo import run_demo
+    from hinas.demo import demo_task, run_demo
 
-    tiny = args.tiny or os.environ.get("HINAS_DEMO_TINY", "") not in ("", "0")
-    report = run_demo(args.out, tiny=tiny, quiet=args.quiet)
+    demo = demo_task(args.task)
+    report = run_demo(args.out, tiny=args.tiny or None, quiet=args.quiet, task=demo.name)
     finished(f"demo report written to {report}",
-             "hinas search --task denoise --sigma 25 --data YOUR_IMAGES/ --out runs/mine")
+             f"hinas search --task {demo.name} {demo.options} --data YOUR_IMAGES/ --out "
+             f"runs/mine")
 
 
 def add_lq_arg(parser: argparse.ArgumentParser, images: str) -> None:
@@ -585,6 +585,8 @@ def build_parser() -> argparse.ArgumentParser:
     dem = add_command(sub, "demo", "search, train and evaluate on built-in photographs",
                       "hinas demo --out hinas-demo")
     dem.add_argument("--out", default="hinas-demo", help="output folder")
+    dem.add_argument("--task", help="denoise (default: gray, sigma 25) or jpeg (gray, blind "
+                                    "quality 10-40, compared with the JPEG itself)")
     dem.add_argument("--tiny", action="store_true",
                      help="a seconds-long smoke run (also HINAS_DEMO_TINY=1)")
     dem.add_argument("--quiet", action="store_true", help="no progress bars")
