@@ -262,3 +262,20 @@ def test_pairs_made_from_the_shared_set5(dataset, tmp_path):
                  "--quiet"]) == 0
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["mean"]["psnr"] == pytest.approx(28.42, abs=0.05)
+
+
+def test_pairs_through_the_python_api(pairs, tmp_path):
+    import hinas
+    from hinas.config import resolve
+
+    gt, lq = pairs
+    cfg = resolve("paired", "tiny", overrides=["search.epochs=1", "search.warmup_epochs=0",
+                                               "search.eval_from_epoch=1", "train.iters=4"])
+    genotype = hinas.search(cfg, gt, tmp_path / "s", quiet=True, lq=lq)
+    assert genotype.task.name == "paired"
+    spec = hinas.train(cfg, gt, tmp_path / "t", genotype, quiet=True, lq=[lq])
+    assert spec.meta["lq"] == [str(lq)]
+    assert f"with degraded inputs {lq}" in (tmp_path / "t" / "run.log").read_text()
+    with pytest.raises(HinasError, match="give --lq DIR"):
+        hinas.train(cfg, gt, tmp_path / "t2", genotype, quiet=True)
+    assert not (tmp_path / "t2").exists()
