@@ -91,14 +91,17 @@ def test_bicubic_sr_is_imresize_and_modcrop():
 
 # options for every registered degradation; a new degradation must be added here to be tested
 EXAMPLE_OPTIONS = {"denoise": {"sigma": 25}, "sr": {"scale": 3}, "jpeg": {"quality": [10, 40]},
-                   "camera": {"a": [0.001, 0.02], "b": 0.0004}}
+                   "camera": {"a": [0.001, 0.02], "b": 0.0004}, "paired": {}}
+SIMULATED = [t for t in DEGRADATIONS.names() if not getattr(DEGRADATIONS.get(t), "from_files",
+                                                                 False)]
+"""The degradations that make their inputs (the others read them from files: test_paired.py)."""
 
 
 def test_every_degradation_has_example_options():
     assert set(EXAMPLE_OPTIONS) == set(DEGRADATIONS.names())
 
 
-@pytest.mark.parametrize("task", DEGRADATIONS.names())
+@pytest.mark.parametrize("task", SIMULATED)
 def test_registered_degradation_contract(task):
     deg = build_degradation(task, **EXAMPLE_OPTIONS[task])
     hr = data.astronaut()[:48, :60].astype(np.float32) / 255
@@ -109,7 +112,7 @@ def test_registered_degradation_contract(task):
     np.testing.assert_array_equal(lq, deg(hr, np.random.default_rng(0)))
 
 
-@pytest.mark.parametrize("task", DEGRADATIONS.names())
+@pytest.mark.parametrize("task", SIMULATED)
 def test_registered_degradation_test_pair(task):
     # built at its evaluation level from the task's config, as make_pairs does
     fields = {"sigma": [25.0], "scale": 3, "quality": [10, 40], "noise_a": [0.001, 0.02]}
@@ -124,7 +127,8 @@ def test_registered_degradation_test_pair(task):
 
 
 def test_build_degradation_errors():
-    with pytest.raises(HinasError, match="unknown task 'deblur'; known: camera, denoise, jpeg, sr"):
+    with pytest.raises(HinasError,
+                       match="unknown task 'deblur'; known: camera, denoise, jpeg, paired, sr"):
         build_degradation("deblur", sigma=25)
     with pytest.raises(HinasError, match="missing option sigma"):
         build_degradation("denoise")

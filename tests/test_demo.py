@@ -9,7 +9,7 @@ import skimage
 from PIL import Image
 
 from hinas.cli import main
-from hinas.demo import TEST_IMAGES, TRAIN_IMAGES, skimage_image
+from hinas.demo import DEMO_TASKS, TEST_IMAGES, TRAIN_IMAGES, demo_task, skimage_image
 
 
 def test_demo_photographs_ship_with_scikit_image():
@@ -52,3 +52,34 @@ def test_tiny_demo_end_to_end(tmp_path, monkeypatch, capsys):
     assert used == set(TRAIN_IMAGES)
     assert main(["demo", "--out", str(out), "--quiet"]) == 2
     assert "holds a demo already" in capsys.readouterr().err
+
+
+def test_demo_task_is_denoising_unless_asked(tmp_path, capsys):
+    assert demo_task(None) is DEMO_TASKS["denoise"]
+    assert demo_task("jpeg").methods == ("jpeg",) and demo_task("jpeg").pretrained is None
+    assert main(["demo", "--task", "camera", "--out", str(tmp_path / "d"), "--tiny"]) == 2
+    err = capsys.readouterr().err
+    assert err == "hinas: error: no demo for task 'camera'; known: denoise, jpeg\n"
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.slow
+def test_tiny_jpeg_demo_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--task", "jpeg", "--tiny", "--out", str(out), "--quiet"]) == 0
+    assert "next: hinas search --task jpeg --quality 10:40" in capsys.readouterr().out
+    report = (out / "report.md").read_text()
+    assert report.startswith("# hinas demo: gray JPEG artefact removal, quality 10-40 (tiny")
+    assert "| JPEG input |" in report and "| hinas (found and trained) |" in report
+    assert "pretrained" not in report and "BM3D" not in report
+    results = {m: json.loads((out / "eval" / f"{m}.json").read_text()) for m in ("jpeg", "hinas")}
+    for result in results.values():
+        assert result["task"]["name"] == "jpeg" and result["task"]["quality"] == [10, 40]
+        assert result["convention"]["task"] == "jpeg"
+        assert re.search(rf"\| {result['mean']['psnr']:.2f} \|", report)
+    assert 20 < results["jpeg"]["mean"]["psnr"] < 40  # the decoded JPEG at quality 25
+    config = json.loads((out / "train" / "model.json").read_text())["task"]
+    assert (config["name"], config["channels"]) == ("jpeg", 1)
+    for name in TEST_IMAGES:
+        with Image.open(out / "images" / f"{name}.png") as im:  # JPEG | hinas | clean
+            assert im.size == (96 * 3 + 4 * 2, 96)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 from pathlib import Path
 
@@ -233,14 +232,15 @@ def _search(args: argparse.Namespace) -> None:
                                              "channels_last": args.channels_last,
                                              "samples": args.samples})
     cfg = with_data(cfg, args.data)
-    genotype = search(cfg, cfg.data.path, out, resume=args.resume, quiet=args.quiet)
+    genotype = search(cfg, cfg.data.path, out, resume=args.resume, quiet=args.quiet, lq=args.lq)
     if not is_main_process():
         return
     preset = f" --preset {cfg.preset}" if cfg.preset else ""
+    lq = f" --lq {' '.join(args.lq or cfg.data.lq)}" if args.lq or cfg.data.lq else ""
     finished(f"genotype written to {out / 'genotype.json'} (width path {genotype.path}); "
              f"run folder {out}: {run_files(out)}",
              f"hinas train --genotype {out / 'genotype.json'} --data {' '.join(cfg.data.path)}"
-             f"{preset} --out {out}-train")
+             f"{lq}{preset} --out {out}-train")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -277,7 +277,8 @@ def _train(args: argparse.Namespace) -> None:
         init_from = model_folder(args.init_from, None if name == args.init_from else name)[0]
     options = {k: v for text in args.arch_options for k, v in parse_override(text).items()}
     spec = train(cfg, data or None, out, args.genotype, args.arch, resume=args.resume,
-                 quiet=args.quiet, options=options, budget_seconds=budget, init_from=init_from)
+                 quiet=args.quiet, options=options, budget_seconds=budget, init_from=init_from,
+                 lq=args.lq)
     m = spec.meta
     if is_main_process():
         if budget:
@@ -287,7 +288,8 @@ def _train(args: argparse.Namespace) -> None:
         finished(f"model written to {out} ({spec.arch}, {m['params']:,} parameters; best "
                  f"validation PSNR {m['best_val_psnr']:.2f} dB at iteration {m['best_iter']} of "
                  f"{m['iterations']}); run folder: {run_files(out)}",
-                 f"hinas eval --model {out} --data TEST_DIR")
+                 f"hinas eval --model {out} --data TEST_DIR"
+                 + (" --lq TEST_LQ_DIR" if spec.meta.get("lq") else ""))
 
 
 def _eval_task(args: argparse.Namespace, base: TaskConfig | None, source: str) -> TaskConfig:
@@ -332,7 +334,12 @@ def model_folder(model: str | None, pretrained: str | None) -> tuple[str | Path,
 
 def _eval(args: argparse.Namespace) -> None:
     from hinas.io import check_output_file
-    from hinas.jobs.evaluate import evaluate_classical, evaluate_model, load_test_images
+    from hinas.jobs.evaluate import (
+        evaluate_classical,
+        evaluate_model,
+        load_test_images,
+        load_test_inputs,
+    )
 
     if sum(x is not None for x in (args.model, args.pretrained, args.method)) != 1:
         raise HinasError("give one of --model RUNDIR, --pretrained NAME or --method NAME")
@@ -344,20 +351,21 @@ def _eval(args: argparse.Namespace) -> None:
         spec = ModelSpec.load(folder)
         task = _eval_task(args, spec.task, source)
         check_task(spec.task, task, source)
-        images, notes = load_test_images(args.data, task.channels)
-        report = evaluate_model(load_model(folder, args.device), task, images,
-                                method=f"{spec.arch} ({source})", data=" ".join(args.data),
-                                seed=args.seed, device=args.device, tile=args.tile,
-                                overlap=args.overlap, save_dir=args.save_images, notes=notes,
-                                quiet=args.quiet)
     else:
         from hinas.models.classical import get_method
 
         task = _eval_task(args, None, get_method(args.method).tasks[0])
-        images, notes = load_test_images(args.data, task.channels)
-        report = evaluate_classical(args.method, task, images, data=" ".join(args.data),
-                                   seed=args.seed,
-                                   save_dir=args.save_images, notes=notes, quiet=args.quiet)
+    images, notes = load_test_images(args.data, task.channels)
+    inputs = load_test_inputs(images, args.lq, task)
+    common = {"data": " ".join(args.data), "seed": args.seed, "save_dir": args.save_images,
+              "notes": notes, "quiet": args.quiet, "inputs": inputs,
+              "lq": " ".join(args.lq or [])}
+    if args.model or args.pretrained:
+        report = evaluate_model(load_model(folder, args.device), task, images,
+                                method=f"{spec.arch} ({source})", device=args.device,
+                                tile=args.tile, overlap=args.overlap, **common)
+    else:
+        report = evaluate_classical(args.method, task, images, **common)
     print(report.table())
     written = [f"results written to {args.json}"] if args.json else []
     if args.json:
@@ -401,12 +409,22 @@ def _models(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from hinas.demo import run_demo
+    from hinas.demo import demo_task, run_demo
 
-    tiny = args.tiny or os.environ.get("HINAS_DEMO_TINY", "") not in ("", "0")
-    report = run_demo(args.out, tiny=tiny, quiet=args.quiet)
+    demo = demo_task(args.task)
+    report = run_demo(args.out, tiny=args.tiny or None, quiet=args.quiet, task=demo.name)
     finished(f"demo report written to {report}",
-             "hinas search --task denoise --sigma 25 --data YOUR_IMAGES/ --out runs/mine")
+             f"hinas search --task {demo.name} {demo.options} --data YOUR_IMAGES/ --out "
+             f"runs/mine")
+
+
+def add_lq_arg(parser: argparse.ArgumentParser, images: str) -> None:
+    """`--lq DIR...`: the degraded inputs of the `images` images of --data, from files."""
+    resume = "; --resume: the run's" if images == "training" else ""
+    parser.add_argument("--lq", metavar="DIR", nargs="+",
+                        help=f"folder(s) of degraded inputs of the {images} images, matched by "
+                             f"file-name stem (recursive; --task paired, or --task sr --scale S "
+                             f"for low-resolution files{resume})")
 
 
 def add_inference_args(parser: argparse.ArgumentParser) -> None:
@@ -477,6 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_args(srch)
     srch.add_argument("--data", metavar="DIR", nargs="+",
                       help="folder(s) of training images (recursive; --resume: the run's)")
+    add_lq_arg(srch, "training")
     srch.add_argument("--out", metavar="RUNDIR", required=True, help="run folder")
     srch.add_argument("--strategy", choices=("hinas", "random"),
                       help="hinas (default) or random search with weight sharing (RSWS)")
@@ -499,6 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
                      metavar="KEY=VALUE", help="architecture build option, e.g. depth=10 (dncnn)")
     trn.add_argument("--data", metavar="DIR", nargs="+",
                      help="folder(s) of training images (recursive; --resume: the run's)")
+    add_lq_arg(trn, "training")
     trn.add_argument("--out", metavar="RUNDIR", required=True, help="run folder")
     trn.add_argument("--iters", type=int, help="training iterations (default: the preset's)")
     trn.add_argument("--budget", metavar="TIME",
@@ -518,9 +538,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a model shipped with hinas (see `hinas models`)")
     evl.add_argument("--method", metavar="NAME",
                      help="classical method instead of a model: bicubic (sr), noisy (denoise, "
-                          "camera), bm3d (denoise, camera), jpeg (jpeg)")
+                          "camera), bm3d (denoise, camera), jpeg (jpeg), identity (paired)")
     evl.add_argument("--data", metavar="DIR", nargs="+", required=True,
                      help="folder(s) of clean test images (recursive)")
+    add_lq_arg(evl, "test")
     evl.add_argument("--task", choices=TASKS, help="default: the model's (methods: their own)")
     evl.add_argument("--sigma", type=float, help="noise level on the 0-255 scale (denoise)")
     evl.add_argument("--scale", type=int, choices=(2, 3, 4), help="SR factor (sr)")
@@ -564,6 +585,8 @@ def build_parser() -> argparse.ArgumentParser:
     dem = add_command(sub, "demo", "search, train and evaluate on built-in photographs",
                       "hinas demo --out hinas-demo")
     dem.add_argument("--out", default="hinas-demo", help="output folder")
+    dem.add_argument("--task", help="denoise (default: gray, sigma 25) or jpeg (gray, blind "
+                                    "quality 10-40, compared with the JPEG itself)")
     dem.add_argument("--tiny", action="store_true",
                      help="a seconds-long smoke run (also HINAS_DEMO_TINY=1)")
     dem.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -30,8 +30,11 @@ in :mod:`hinas.space.ops`, which this torch-free module does not import)."""
 AMP_MODES = ("off", "auto", "bf16", "fp16")
 """`runtime.amp` values (see :mod:`hinas.runtime.execution`)."""
 
-TASKS = ("denoise", "sr", "jpeg", "camera")
+TASKS = ("denoise", "sr", "jpeg", "camera", "paired")
 """The restoration tasks, one registered degradation each (hinas.data.degradations)."""
+LQ_TASKS = ("paired", "sr")
+"""Tasks whose degraded inputs may be the user's own files (`data.lq`, `--lq`): `paired` (same
+size) always, `sr` (LQ size × scale = GT size) when given (docs/degradations.md)."""
 PRESETS = ("tiny", "cpu", "paper")
 DEFAULT_PRESET = "cpu"
 OPTIMIZERS = ("sgd", "adamw")
@@ -52,8 +55,9 @@ MAX_BATCH = 4096
 @dataclass
 class TaskConfig:
     """What is restored (docs/degradations.md): `denoise` (AWGN at σ on the 0–255 scale), `sr`
-    (bicubic ×scale), `jpeg` (JPEG artefacts at quality `quality`) or `camera` (Poisson–Gaussian
-    noise of variance `noise_a`·x + `noise_b`, x in [0, 1]).
+    (bicubic ×scale), `jpeg` (JPEG artefacts at quality `quality`), `camera` (Poisson–Gaussian
+    noise of variance `noise_a`·x + `noise_b`, x in [0, 1]) or `paired` (whatever turned the
+    ground truths into the user's degraded files, `data.lq`).
 
     Training noise: with `sigma_sampling: choice` every crop draws one of the `sigma` values;
     with `uniform` (blind denoising, DnCNN-B style) `sigma` is a range `[low, high]` and every
@@ -91,7 +95,7 @@ class TaskConfig:
             _check(_is_level(self.quality) and all(low <= q <= high for q in self.quality),
                    f"task.quality must be an integer from {low} to {high}, or a range "
                    f"[low, high] of them with low < high, got {self.quality}")
-        else:
+        elif self.name == "camera":
             for key, values in (("noise_a", self.noise_a), ("noise_b", self.noise_b)):
                 _check(_is_level(values) and all(math.isfinite(v) and v >= 0 for v in values),
                        f"task.{key} must be a number ≥ 0, or a range [low, high] of them with "
@@ -135,7 +139,8 @@ class TaskConfig:
         return {"denoise": {"sigma": self.sigma, "sampling": self.sigma_sampling},
                 "sr": {"scale": self.scale},
                 "jpeg": {"quality": self.quality},
-                "camera": {"a": self.noise_a, "b": self.noise_b}}[self.name]
+                "camera": {"a": self.noise_a, "b": self.noise_b},
+                "paired": {}}[self.name]
 
     @property
     def out_scale(self) -> int:
@@ -143,8 +148,10 @@ class TaskConfig:
         return self.scale if self.name == "sr" else 1
 
     def describe(self) -> str:
-        """Short human name, e.g. `denoise sigma=50`, `sr x4`, `jpeg q=10:40` or
-        `camera a=0.01 b=0.0004`."""
+        """Short human name, e.g. `denoise sigma=50`, `sr x4`, `jpeg q=10:40`,
+        `camera a=0.01 b=0.0004` or `paired`."""
+        if self.name == "paired":
+            return "paired"
         if self.name == "sr":
             return f"sr x{self.scale}"
         if self.name == "jpeg":
@@ -154,6 +161,16 @@ class TaskConfig:
         if self.blind:
             return f"denoise sigma={self.sigma[0]:g}:{self.sigma[1]:g}"
         return "denoise sigma=" + "/".join(f"{s:g}" for s in self.sigma)
+
+
+def check_lq(task: str, lq: list[str] | None) -> None:
+    """HinasError unless the degraded-input folders `lq` suit `task`: `paired` needs them, only
+    the tasks of `LQ_TASKS` take them."""
+    _check(task != "paired" or bool(lq),
+           "the paired task reads its degraded inputs from files: give --lq DIR (data.lq)")
+    _check(not lq or task in LQ_TASKS,
+           f"--lq (data.lq) gives degraded inputs for the {' or '.join(LQ_TASKS)} task, not "
+           f"{task!r} (use --task paired, or --task sr --scale S for low-resolution files)")
 
 
 def _is_level(values: list) -> bool:
@@ -328,10 +345,13 @@ class TrainConfig:
 
 @dataclass
 class DataConfig:
-    """Where images come from (`path`: the training folders; a run records those it used, so that
-    `--resume` needs no `--data`) and how they are loaded."""
+    """Where images come from (`path`: the training folders of ground truths; `lq`: the folders of
+    their degraded inputs, matched by file-name stem, for the tasks of `LQ_TASKS`; a run records
+    those it used, so that `--resume` needs neither `--data` nor `--lq`) and how they are
+    loaded."""
 
     path: list[str] = field(default_factory=list)
+    lq: list[str] = field(default_factory=list)
     workers: int = 0
 
     def __post_init__(self) -> None:
@@ -400,6 +420,17 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML/JSON serialisable)."""
         return asdict(self)
+
+
+def with_inputs(cfg: Config, lq: str | Path | list | None) -> Config:
+    """`cfg` with `data.lq` set to the degraded-input folders `lq` (one or several; None: as it
+    is), checked against the task (:func:`check_lq`; jobs call this before touching their run
+    folder)."""
+    if lq is not None and lq != []:
+        folders = [str(d) for d in ([lq] if isinstance(lq, (str, Path)) else lq)]
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, lq=folders))
+    check_lq(cfg.task.name, cfg.data.lq)
+    return cfg
 
 
 def _check(ok: bool, message: str) -> None:

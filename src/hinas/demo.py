@@ -1,6 +1,8 @@
 """`hinas demo`: the main job end to end on photographs that ship inside scikit-image, no download.
 
-Gray Gaussian denoising at σ = 25 (0–255 scale):
+Gray Gaussian denoising at σ = 25 (0–255 scale) by default; `hinas demo --task jpeg` runs the
+same steps for blind gray JPEG artefact removal (qualities 10–40 in training, evaluated at 25),
+compared with the decoded JPEG itself and no pretrained model (`DEMO_TASKS`):
 
 1. the photographs of `TRAIN_IMAGES` and `TEST_IMAGES` are read from scikit-image's own package
    folder (only files inside the wheel, never the pooch-downloaded ones), converted to gray and
@@ -10,7 +12,8 @@ Gray Gaussian denoising at σ = 25 (0–255 scale):
 3. training of the found network (`OUT/train`, a model folder like `hinas train`'s);
 4. evaluation on the held-out images of the trained net, the pretrained blind denoiser that
    ships with hinas (`PRETRAINED`, see `hinas models`), the noisy input and BM3D (where the
-   `bm3d` package is installed), with the same seeded noisy inputs (`OUT/eval/*.json`);
+   `bm3d` package is installed), with the same seeded noisy inputs (`OUT/eval/*.json`; for
+   JPEG: the trained net and the decoded JPEG);
 5. `OUT/report.md` and `OUT/report.html`: results table, before/after crops
    (`OUT/images/*.png`: noisy | BM3D | hinas | pretrained | clean), the architecture and the
    curves.
@@ -18,14 +21,16 @@ Gray Gaussian denoising at σ = 25 (0–255 scale):
 Budgets (`DEMO_BUDGETS`): the full demo is the `cpu` preset with a shorter search (12 epochs,
 8 crops per image) and training (1200 iterations), sized to finish in under 10 minutes on 2 CPU
 cores (measured: 5 min 28 s on the 2-core development machine, search 89 s, training 216 s,
-evaluation with BM3D 19 s); `tiny` (also `HINAS_DEMO_TINY=1`) is the `tiny` preset with a
-2-epoch search, 20 training iterations and 128-pixel test crops, a smoke run of about 5 s.
+evaluation with BM3D 19 s; the JPEG demo takes the same budgets, not timed on its own);
+`tiny` (also `HINAS_DEMO_TINY=1`) is the `tiny` preset with a 2-epoch search, 20 training
+iterations and 128-pixel test crops, a smoke run of about 5 s.
 """
 
 from __future__ import annotations
 
 import html
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +57,47 @@ TRAIN_IMAGES = ("brick", "coffee", "coins", "grass", "gravel", "moon", "rocket",
 TEST_IMAGES = ("camera", "astronaut", "chelsea")
 SIGMA = 25.0
 PRETRAINED = "denoise-gray-blind"
-METHOD_LABELS = {"noisy": "noisy input", "bm3d": "BM3D", "hinas": "hinas (found and trained)",
+METHOD_LABELS = {"noisy": "noisy input", "bm3d": "BM3D", "jpeg": "JPEG input",
+                 "hinas": "hinas (found and trained)",
                  "pretrained": f"hinas pretrained ({PRETRAINED})"}
+
+
+@dataclass(frozen=True)
+class DemoTask:
+    """What a demo restores: the task's fields (`TaskConfig`) and command-line options, the
+    report's title and sentence on the degradation, the classical methods compared (the first
+    scores the degraded input itself), the pretrained model shown beside (if any), and the name
+    of an input file in the closing hint."""
+
+    name: str
+    fields: dict[str, Any]
+    options: str
+    title: str
+    degradation: str
+    methods: tuple[str, ...]
+    pretrained: str | None
+    input_file: str
+
+
+DEMO_TASKS = {
+    "denoise": DemoTask("denoise", {"sigma": [SIGMA]}, f"--sigma {SIGMA:g}",
+                        f"gray denoising, sigma = {SIGMA:g}",
+                        f"additive Gaussian noise of sigma {SIGMA:g} on the 0-255 scale",
+                        ("noisy", "bm3d"), PRETRAINED, "NOISY.png"),
+    "jpeg": DemoTask("jpeg", {"quality": [10, 40]}, "--quality 10:40",
+                     "gray JPEG artefact removal, quality 10-40",
+                     "JPEG compression by Pillow at a quality drawn from 10-40 for every "
+                     "training crop (blind), evaluated at quality 25",
+                     ("jpeg",), None, "COMPRESSED.jpg"),
+}
+"""The demos `hinas demo --task NAME` runs (default: denoise)."""
+
+
+def demo_task(name: str | None) -> DemoTask:
+    """The demo of task `name` (None: denoising); HinasError naming the known ones otherwise."""
+    if (name or "denoise") not in DEMO_TASKS:
+        raise HinasError(f"no demo for task {name!r}; known: {', '.join(DEMO_TASKS)}")
+    return DEMO_TASKS[name or "denoise"]
 
 DEMO_BUDGETS: dict[str, dict[str, Any]] = {
     "full": {"preset": "cpu", "test_crop": 0, "crop_view": 160, "overrides": [
@@ -175,17 +219,18 @@ def render_html(blocks: list[tuple[str, Any]], title: str) -> str:
 
 
 def run_demo(out: str | Path = "hinas-demo", tiny: bool | None = None,
-             quiet: bool = False) -> Path:
-    """Run the whole demo into `out` (see the module docstring); `tiny=None` reads
-    `HINAS_DEMO_TINY`. Returns the path of report.md."""
+             quiet: bool = False, task: str | None = None) -> Path:
+    """Run the whole demo of `task` (see `DEMO_TASKS`; None: denoising) into `out` (see the
+    module docstring); `tiny=None` reads `HINAS_DEMO_TINY`. Returns the path of report.md."""
+    demo = demo_task(task)
     tiny = tiny_from_env() if tiny is None else tiny
     budget = DEMO_BUDGETS["tiny" if tiny else "full"]
     out = Path(out)
     if (out / "search" / "last.pt").exists() or (out / "train" / "last.pt").exists():
         raise HinasError(f"{out}: holds a demo already; remove it or choose another --out")
     total, times = Timer(), {}
-    cfg = resolve("denoise", budget["preset"], overrides=budget["overrides"],
-                  task={"sigma": [SIGMA], "channels": 1})
+    cfg = resolve(demo.name, budget["preset"], overrides=budget["overrides"],
+                  task={**demo.fields, "channels": 1})
     train_dir, test_dir = write_demo_data(out / "data", budget["test_crop"])
 
     timer = Timer()
@@ -198,19 +243,23 @@ def run_demo(out: str | Path = "hinas-demo", tiny: bool | None = None,
     timer = Timer()
     images, notes = load_test_images(test_dir, 1)
     common = {"data": "held-out skimage photographs", "seed": cfg.seed, "quiet": quiet}
-    reports = [evaluate_classical("noisy", cfg.task, images, notes=notes, **common)]
+    baseline, *others = demo.methods
+    reports = [evaluate_classical(baseline, cfg.task, images, notes=notes, **common)]
     restored = {}
-    if METHODS.get("bm3d").available:
-        restored["BM3D"] = out / "eval" / "bm3d"
-        reports.append(evaluate_classical("bm3d", cfg.task, images, save_dir=restored["BM3D"],
-                                         **common))
+    for method in others:
+        if METHODS.get(method).available:
+            restored[METHOD_LABELS[method]] = out / "eval" / method
+            reports.append(evaluate_classical(method, cfg.task, images,
+                                              save_dir=restored[METHOD_LABELS[method]],
+                                              **common))
     restored["hinas"] = out / "eval" / "hinas"
     reports.append(evaluate_model(load_model(out / "train"), cfg.task, images,
                                   method="hinas", save_dir=restored["hinas"], **common))
-    restored[METHOD_LABELS["pretrained"]] = out / "eval" / "pretrained"
-    reports.append(evaluate_model(load_pretrained(PRETRAINED), cfg.task, images,
-                                  method="pretrained", save_dir=out / "eval" / "pretrained",
-                                  **common))
+    if demo.pretrained:
+        restored[METHOD_LABELS["pretrained"]] = out / "eval" / "pretrained"
+        reports.append(evaluate_model(load_pretrained(demo.pretrained), cfg.task, images,
+                                      method="pretrained", save_dir=out / "eval" / "pretrained",
+                                      **common))
     for rep in reports:
         rep.save_json(out / "eval" / f"{rep.method}.json")
     times["evaluate"] = timer.seconds()
@@ -219,29 +268,26 @@ def run_demo(out: str | Path = "hinas-demo", tiny: bool | None = None,
                            budget["crop_view"])
     plot_genotype(genotype, out / "architecture.png", spec.options["width_multiplier"])
     times["total"] = total.seconds()
-    blocks = _report_blocks(out, cfg, genotype, spec, reports, strips, list(restored), times,
-                            tiny)
-    title = f"hinas demo: gray denoising sigma={SIGMA:g}"
+    blocks = _report_blocks(out, demo, cfg, genotype, spec, reports, strips, list(restored),
+                            times, tiny)
     atomic_write_text(out / "report.md", render_markdown(blocks))
-    atomic_write_text(out / "report.html", render_html(blocks, title))
+    atomic_write_text(out / "report.html", render_html(blocks, f"hinas demo: {demo.title}"))
     return out / "report.md"
 
 
-def _report_blocks(out: Path, cfg, genotype, spec, reports: list[EvalReport],
+def _report_blocks(out: Path, demo: DemoTask, cfg, genotype, spec, reports: list[EvalReport],
                    strips: dict[str, Path], methods: list[str], times: dict[str, float],
                    tiny: bool) -> list[tuple[str, Any]]:
     rel = lambda p: Path(p).relative_to(out).as_posix()  # noqa: E731
     s, t = cfg.search, cfg.train
     header, rows = _results_table(reports)
-    fresh, pretrained = (next(r for r in reports if r.method == m) for m in ("hinas", "pretrained"))
+    fresh = next(r for r in reports if r.method == "hinas")
     blocks: list[tuple[str, Any]] = [
-        ("h1", f"hinas demo: gray denoising, sigma = {SIGMA:g}" + (" (tiny smoke run)" if tiny
-                                                                   else "")),
+        ("h1", f"hinas demo: {demo.title}" + (" (tiny smoke run)" if tiny else "")),
         ("p", f"Everything here ran on {reports[-1].device} in {times['total']:.0f} s, with no "
               f"download: {len(TRAIN_IMAGES)} training and {len(TEST_IMAGES)} held-out test "
-              f"photographs from scikit-image (gray), additive Gaussian noise of sigma "
-              f"{SIGMA:g} on the 0-255 scale. The test images were used neither in the search "
-              f"nor in training."),
+              f"photographs from scikit-image (gray), {demo.degradation}. The test images were "
+              f"used neither in the search nor in training."),
         ("table", (["stage", "settings", "seconds"], [
             ["search", f"preset {cfg.preset}: {s.epochs} epochs ({s.warmup_epochs} warm-up), "
                        f"W={cfg.space.width}, L={cfg.space.layers}, N={cfg.space.nodes}, "
@@ -255,13 +301,18 @@ def _report_blocks(out: Path, cfg, genotype, spec, reports: list[EvalReport],
         ("p", f"The trained network has {spec.meta['params']:,} parameters "
               f"({fresh.macs / 1e9:.3f} G MACs at {fresh.macs_input[0]}x"
               f"{fresh.macs_input[1]}). Convention: {fresh.convention.describe()}."),
-        ("p", f"Beside it, the pretrained blind denoiser that ships with hinas ({PRETRAINED}, "
-              f"{pretrained.params:,} parameters, trained once for sigma 0-55; see `hinas "
-              f"models`): what a user gets with no search and no training, "
-              f"`hinas restore --pretrained {PRETRAINED} NOISY.png -o OUT`."),
+    ]
+    pretrained = next((r for r in reports if r.method == "pretrained"), None)
+    if pretrained:
+        blocks.append(
+            ("p", f"Beside it, the pretrained blind denoiser that ships with hinas "
+                  f"({demo.pretrained}, {pretrained.params:,} parameters, trained once for sigma "
+                  f"0-55; see `hinas models`): what a user gets with no search and no training, "
+                  f"`hinas restore --pretrained {demo.pretrained} {demo.input_file} -o OUT`."))
+    blocks += [
         ("h2", "Before / after"),
-        ("p", "Central crops, left to right: noisy input | " + " | ".join(methods)
-              + " | clean."),
+        ("p", f"Central crops, left to right: {METHOD_LABELS[demo.methods[0]]} | "
+              + " | ".join(methods) + " | clean."),
     ]
     for name, path in strips.items():
         blocks += [("p", Path(name).stem), ("img", (rel(path), f"{name}: before and after"))]
@@ -279,6 +330,6 @@ def _report_blocks(out: Path, cfg, genotype, spec, reports: list[EvalReport],
               "metrics.jsonl), train/ (trained model: model.safetensors, model.json, "
               "genotype.json), eval/ (results as JSON and restored images), images/ (crops). "
               "Use the model with `hinas restore --model " + str(out / "train")
-              + " NOISY.png -o OUT` or `hinas.load_model(...)`."),
+              + f" {demo.input_file} -o OUT` or `hinas.load_model(...)`."),
     ]
     return blocks

@@ -3,6 +3,9 @@
 Any folder of png/jpg/bmp/tif images is a data set (its files: :mod:`hinas.data.images`):
 :func:`split_images` makes the paper's Train W / Train A / Validation V split, and
 :class:`PatchDataset` serves random (augmented) crops with their degraded inputs, reproducibly.
+Degraded inputs are made by the task's degradation, or read from the user's files:
+:func:`match_inputs` pairs each ground truth with the file of the same name stem in the input
+folders, :func:`load_inputs` reads and checks them (docs/data.md, "Paired images").
 """
 
 from __future__ import annotations
@@ -10,11 +13,12 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from hinas.data.images import check_size
+from hinas.data.images import check_size, file_channels, list_images, load_image
 from hinas.errors import HinasError
 
 
@@ -41,6 +45,61 @@ def split_images(paths: Sequence, seed: int, val_fraction: float = 0.02) -> tupl
     return sorted(train_w, key=str), sorted(train_a, key=str), sorted(val, key=str)
 
 
+def _by_stem(paths: Sequence[Path], what: str) -> dict[str, Path]:
+    """`paths` by file-name stem; HinasError naming both files when two share a stem."""
+    stems: dict[str, Path] = {}
+    for path in paths:
+        if path.stem in stems:
+            raise HinasError(f"{path}: same name stem as {stems[path.stem]}; {what} are matched "
+                             f"by name, so each stem must be unique")
+        stems[path.stem] = path
+    return stems
+
+
+def match_inputs(gt_paths: Sequence[Path],
+                 lq_folders: str | os.PathLike | Sequence[str | os.PathLike]
+                 ) -> dict[Path, Path]:
+    """The degraded input of every ground truth in `gt_paths`: the image of the same file-name
+    stem in `lq_folders` (listed recursively, like the ground truths), e.g. `GT/0001.png` with
+    `LQ/x4/0001.jpg`. A stem twice in either list, a ground truth without an input, or an input
+    without a ground truth is a HinasError naming the file."""
+    folders = [lq_folders] if isinstance(lq_folders, (str, os.PathLike)) else lq_folders
+    gts = _by_stem([Path(p) for p in gt_paths], "ground truths and degraded inputs")
+    lqs = _by_stem([p for folder in folders for p in list_images(folder)],
+                   "ground truths and degraded inputs")
+    for stem, path in gts.items():
+        if stem not in lqs:
+            raise HinasError(f"{path}: no degraded input of the same name in "
+                             f"{' '.join(map(str, folders))}")
+    for stem, path in lqs.items():
+        if stem not in gts:
+            raise HinasError(f"{path}: no ground truth of the same name (a degraded input "
+                             f"needs its ground truth)")
+    return {path: lqs[stem] for stem, path in gts.items()}
+
+
+def load_inputs(images: Mapping[Path, np.ndarray], partners: Mapping[Path, Path], scale: int
+                ) -> dict[Path, np.ndarray]:
+    """The degraded inputs of the loaded ground truths `images` (uint8 HxWxC by path), read from
+    their `partners` (:func:`match_inputs`) with the ground truth's channel count, by the same
+    path. A file whose own channel count differs from its ground truth's, or whose size × `scale`
+    is not the ground truth's, is a HinasError naming both."""
+    inputs = {}
+    for path, gt in images.items():
+        lq_path = partners[path]
+        if file_channels(lq_path) != file_channels(path):
+            raise HinasError(f"{lq_path}: has {file_channels(lq_path)} channel(s), its ground "
+                             f"truth {path} has {file_channels(path)}")
+        lq = load_image(lq_path, gt.shape[2])
+        (h, w), (gh, gw) = lq.shape[:2], gt.shape[:2]
+        if (h * scale, w * scale) != (gh, gw):
+            times = f" x {scale} = {w * scale}x{h * scale}" if scale > 1 else ""
+            raise HinasError(f"{lq_path}: is {w}x{h}{times}, but its ground truth {path} is "
+                             f"{gw}x{gh}")
+        inputs[path] = lq
+    return inputs
+
+
 class PatchDataset(torch.utils.data.Dataset):
     """Random HR crops and their degraded inputs, reproducible from (seed, epoch, index).
 
@@ -55,6 +114,11 @@ class PatchDataset(torch.utils.data.Dataset):
 
     For SR the crop is rounded down to a multiple of the scale. Returns ``(lq, gt)`` float32 CHW
     tensors in [0, 1] (``lq`` not clipped: noise can leave [0, 1]).
+
+    ``inputs`` (the same kind of container as ``images``, one degraded image per ground truth,
+    ``degradation.scale`` times smaller) replaces the degradation: the input crop is cut at the
+    same place (for SR at the position / scale; the ground-truth crop then starts on a multiple of
+    the scale) and rotated and flipped with it.
     """
 
     def __init__(
@@ -65,6 +129,7 @@ class PatchDataset(torch.utils.data.Dataset):
         augment: bool = True,
         length: int = 1000,
         seed: int = 0,
+        inputs: Sequence[np.ndarray] | Mapping[str | os.PathLike, np.ndarray] | None = None,
     ):
         if isinstance(images, Mapping):
             names = [str(k) for k in images]
@@ -72,6 +137,8 @@ class PatchDataset(torch.utils.data.Dataset):
         else:
             arrays = list(images)
             names = [f"image #{k}" for k in range(len(arrays))]
+        self.inputs = None if inputs is None else [
+            _hwc(a) for a in (inputs.values() if isinstance(inputs, Mapping) else inputs)]
         if not arrays:
             raise HinasError("PatchDataset: no training images")
         scale = int(degradation.scale)
@@ -80,7 +147,7 @@ class PatchDataset(torch.utils.data.Dataset):
             raise HinasError(f"crop {crop} is smaller than the scale {scale}")
         self.images = []
         for name, arr in zip(names, arrays, strict=True):
-            arr = arr[..., None] if arr.ndim == 2 else arr
+            arr = _hwc(arr)
             if arr.dtype != np.uint8 or arr.ndim != 3:
                 raise HinasError(
                     f"{name}: expected a uint8 HxWxC image, got {arr.dtype} {arr.shape}"
@@ -89,6 +156,10 @@ class PatchDataset(torch.utils.data.Dataset):
                 raise HinasError(f"{name}: has {arr.shape[2]} channels, unlike the first image")
             check_size(arr, self.crop, name)
             self.images.append(np.ascontiguousarray(arr))
+        if self.inputs is not None and [a.shape[:2] for a in self.inputs] != [
+                (a.shape[0] // scale, a.shape[1] // scale) for a in self.images]:
+            raise HinasError(f"PatchDataset: the inputs are not the images' sizes / {scale}")
+        self.scale = scale
         self.degradation = degradation
         self.augment = augment
         self.length = int(length)
@@ -107,20 +178,38 @@ class PatchDataset(torch.utils.data.Dataset):
         if not 0 <= i < self.length:
             raise IndexError(f"sample {i} out of range for {self.length} samples")
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        img = self.images[rng.integers(len(self.images))]
-        c = self.crop
-        top = rng.integers(img.shape[0] - c + 1)
-        left = rng.integers(img.shape[1] - c + 1)
-        patch = img[top : top + c, left : left + c]
+        k = rng.integers(len(self.images))
+        img, c = self.images[k], self.crop
+        if self.inputs is None:
+            top = rng.integers(img.shape[0] - c + 1)
+            left = rng.integers(img.shape[1] - c + 1)
+            patches = [img[top : top + c, left : left + c]]
+        else:  # the same place in both: a ground-truth corner on the input's grid
+            s, lq = self.scale, self.inputs[k]
+            top = rng.integers((img.shape[0] - c) // s + 1)
+            left = rng.integers((img.shape[1] - c) // s + 1)
+            patches = [img[top * s : top * s + c, left * s : left * s + c],
+                       lq[top : top + c // s, left : left + c // s]]
         if self.augment:
-            patch = np.rot90(patch, k=int(rng.integers(4)), axes=(0, 1))
-            if rng.integers(2):
-                patch = patch[:, ::-1]
-            if rng.integers(2):
-                patch = patch[::-1]
-        gt = patch.astype(np.float32) / np.float32(255.0)
-        lq = self.degradation(gt, rng)
+            turns, flip_w, flip_h = int(rng.integers(4)), rng.integers(2), rng.integers(2)
+            patches = [_augment(p, turns, flip_w, flip_h) for p in patches]
+        gt, *given = (p.astype(np.float32) / np.float32(255.0) for p in patches)
+        lq = given[0] if given else self.degradation(gt, rng)
         return _to_chw(lq), _to_chw(gt)
+
+
+def _hwc(arr: np.ndarray) -> np.ndarray:
+    """A gray HxW array as HxWx1; others unchanged."""
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def _augment(patch: np.ndarray, turns: int, flip_w: bool, flip_h: bool) -> np.ndarray:
+    """`patch` rotated by `turns`·90° and flipped left-right (`flip_w`) and upside down
+    (`flip_h`)."""
+    patch = np.rot90(patch, k=turns, axes=(0, 1))
+    if flip_w:
+        patch = patch[:, ::-1]
+    return patch[::-1] if flip_h else patch
 
 
 def _to_chw(x: np.ndarray) -> torch.Tensor:

@@ -7,7 +7,9 @@ One class per task, in a registry so that a new degradation is one decorated cla
 - ``denoise``: additive white Gaussian noise, σ on the [0, 255] scale (:class:`GaussianNoise`);
 - ``sr``: MATLAB-compatible bicubic downsampling by an integer factor (:class:`BicubicDown`);
 - ``jpeg``: JPEG compression by Pillow's encoder at a quality factor (:class:`JpegCompression`);
-- ``camera``: Poisson–Gaussian noise of variance ``a·x + b`` (:class:`CameraNoise`).
+- ``camera``: Poisson–Gaussian noise of variance ``a·x + b`` (:class:`CameraNoise`);
+- ``paired``: the user's own degraded files, matched to the ground truths by name
+  (:class:`PairedFiles`; no degradation is simulated; :mod:`hinas.data.datasets`).
 
 Training crops go through ``degradation(hr, rng)`` (float32 in [0, 1], HxWxC). Evaluation uses the
 literature's fixed recipes instead, ``degradation.test_pair(clean, seed, image_key)`` of a
@@ -356,6 +358,38 @@ class CameraNoise:
 
     def __repr__(self) -> str:
         return f"CameraNoise(a={self.a}, b={self.b})"
+
+
+@register_degradation("paired")
+class PairedFiles:
+    """Degraded inputs that are files of the user's (``--lq``, ``data.lq``), each the partner of
+    a ground truth of the same size (:func:`hinas.data.datasets.match_inputs`): nothing is
+    simulated, so training crops and test inputs are cut from those files instead
+    (:class:`hinas.data.datasets.PatchDataset`, :func:`hinas.runtime.scoring.make_pairs`).
+    ``sr`` with ``--lq`` reads its low-resolution inputs from files the same way."""
+
+    scale = 1
+    from_files = True
+
+    def __call__(self, hr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Refused: a paired input comes from its file."""
+        raise HinasError(self._no_synthesis())
+
+    def lq_size(self, hr_h: int, hr_w: int) -> tuple[int, int]:
+        """Size of the degraded file: that of its ground truth (checked on loading)."""
+        return hr_h, hr_w
+
+    def test_pair(self, clean: np.ndarray, seed: int, image_key: str
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """Refused: a paired input comes from its file."""
+        raise HinasError(self._no_synthesis())
+
+    @staticmethod
+    def _no_synthesis() -> str:
+        return "paired: the degraded inputs are read from files (--lq DIR), not simulated"
+
+    def __repr__(self) -> str:
+        return "PairedFiles()"
 
 
 def build_degradation(task: str, **options):

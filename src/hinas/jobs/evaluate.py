@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from hinas.config import TaskConfig
+from hinas.config import TaskConfig, check_lq
+from hinas.data.datasets import load_inputs, match_inputs
 from hinas.data.images import collect_images, file_channels, load_image
 from hinas.errors import HinasError
 from hinas.io import atomic_write_text
@@ -57,6 +58,20 @@ def load_test_images(folders: str | Path | list[str | Path], channels: int
     return images, notes
 
 
+def load_test_inputs(images: dict[Path, np.ndarray],
+                     lq_folders: str | Path | list[str | Path] | None, task: TaskConfig
+                     ) -> dict[Path, np.ndarray] | None:
+    """The degraded inputs of the test images `images` (:func:`load_test_images`) read from
+    `lq_folders`, matched by file-name stem and checked (channels; size × the task's scale is
+    the image's); None without folders. Folders for a task that takes no input files, or none
+    for the paired task, are a HinasError."""
+    folders = [lq_folders] if isinstance(lq_folders, (str, Path)) else list(lq_folders or [])
+    check_lq(task.name, [str(f) for f in folders])
+    if not folders:
+        return None
+    return load_inputs(images, match_inputs(list(images), folders), task.out_scale)
+
+
 @dataclass
 class EvalReport:
     """One method scored on one test set: per-image rows, mean, cost, and the convention used."""
@@ -74,15 +89,19 @@ class EvalReport:
     tile: int = 0
     overlap: int = 0
     notes: list[str] = field(default_factory=list)
+    lq: str = ""
 
     @property
     def convention(self) -> Convention:
-        """The metric convention of the task."""
-        return Convention.for_task(self.task.name, self.task.out_scale)
+        """The metric convention of the task (with inputs read from the folders `lq`, when it
+        names any)."""
+        return Convention.for_task(self.task.name, self.task.out_scale,
+                                   from_files=bool(self.lq))
 
     def to_dict(self) -> dict:
         """JSON-ready dict: the table's content plus the convention."""
         return {"method": self.method, "task": asdict(self.task), "data": self.data,
+                "lq": self.lq or None,
                 "device": self.device, "seed": self.seed, "images": len(self.rows),
                 "rows": self.rows, "mean": self.mean,
                 "seconds_per_image": self.mean.get("seconds"),
@@ -100,7 +119,8 @@ class EvalReport:
         width = max([len("mean"), *(len(r["image"]) for r in self.rows)])
         evaluated = self.task.at_evaluation().describe()
         at = f" (evaluated at {evaluated})" if evaluated != self.task.describe() else ""
-        lines = [f"{self.method} on {self.data}: {self.task.describe()}{at}, "
+        given = f" (inputs from {self.lq})" if self.lq else ""
+        lines = [f"{self.method} on {self.data}{given}: {self.task.describe()}{at}, "
                  f"{self.task.channels} channel(s)",
                  f"{'image':<{width}}  {'PSNR':>7}  {'SSIM':>7}  {'seconds':>8}"]
         for r in [*self.rows, {"image": "mean", **self.mean}]:
@@ -125,11 +145,13 @@ def evaluate_model(model: nn.Module, task: TaskConfig, images: dict[Path, np.nda
                    method: str = "model", data: str = "", seed: int = 0,
                    device: str | torch.device = "cpu", tile: int = 0, overlap: int = 32,
                    save_dir: str | Path | None = None, notes: list[str] | None = None,
-                   quiet: bool = False) -> EvalReport:
+                   quiet: bool = False, inputs: dict[Path, np.ndarray] | None = None,
+                   lq: str = "") -> EvalReport:
     """Score `model` (restoring `task`, with `task.channels`) on `images` under the task's
     convention, with parameters and MACs at the first image's input size (a progress bar unless
-    `quiet`)."""
-    pairs = make_pairs(images, task, seed)
+    `quiet`); `inputs` (from the folders `lq`, :func:`load_test_inputs`) are the degraded
+    inputs of paired data."""
+    pairs = make_pairs(images, task, seed, inputs=inputs)
     if not pairs:
         raise HinasError(f"{data or 'test set'}: no test images")
     model = model.to(device)
@@ -138,19 +160,21 @@ def evaluate_model(model: nn.Module, task: TaskConfig, images: dict[Path, np.nda
     rows, mean = score_model(model, pairs, task, device, tile, overlap, save_dir, quiet)
     return EvalReport(method, task, data, describe_device(device), seed, rows, mean,
                       count_params(model), macs, (w, h), tile, overlap if tile else 0,
-                      list(notes or []))
+                      list(notes or []), lq)
 
 
 def evaluate_classical(name: str, task: TaskConfig, images: dict[Path, np.ndarray], *,
                       data: str = "", seed: int = 0, save_dir: str | Path | None = None,
-                      notes: list[str] | None = None, quiet: bool = False) -> EvalReport:
+                      notes: list[str] | None = None, quiet: bool = False,
+                      inputs: dict[Path, np.ndarray] | None = None, lq: str = "") -> EvalReport:
     """Score the classical method `name` (see `hinas.models.classical`) on `images` exactly as a
-    model would be scored (same seeded noisy inputs, same LR images, same convention; a progress bar
-    unless `quiet`)."""
+    model would be scored (same seeded noisy inputs, same LR images, same paired `inputs` from
+    the folders `lq`, same convention; a progress bar unless `quiet`)."""
     method = get_method(name, task)
-    pairs = make_pairs(images, task, seed)
+    pairs = make_pairs(images, task, seed, inputs=inputs)
     if not pairs:
         raise HinasError(f"{data or 'test set'}: no test images")
     rows, mean = score_outputs(lambda lq: method.restore(lq, task), pairs, task, save_dir,
                                quiet)
-    return EvalReport(name, task, data, "cpu (numpy)", seed, rows, mean, notes=list(notes or []))
+    return EvalReport(name, task, data, "cpu (numpy)", seed, rows, mean, notes=list(notes or []),
+                      lq=lq)

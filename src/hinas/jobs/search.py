@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hinas.config import Config, load_config, save_config
+from hinas.config import Config, load_config, save_config, with_inputs
 from hinas.data.datasets import PatchDataset
 from hinas.data.degradations import task_degradation
 from hinas.errors import HinasError, warn
@@ -96,25 +96,32 @@ class SearchData:
     train_a: PatchDataset
     val: dict[Path, np.ndarray]
     split: dict[str, list[str]]
+    val_inputs: dict[Path, np.ndarray] | None = None
+
+    def val_pairs(self, cfg: Config, crop: int | None = None) -> list:
+        """The test pairs of Validation V (central `crop` px crops, default `search.val_crop`)."""
+        crop = cfg.search.val_crop if crop is None else crop
+        return make_pairs(self.val, cfg.task, cfg.seed, crop, self.val_inputs)
 
 
 def prepare_data(cfg: Config, data_dir: str | Path | list) -> SearchData:
-    """Split, load and wrap the training images of `data_dir` (one or several folders)."""
+    """Split, load and wrap the training images of `data_dir` (one or several folders), paired
+    with their degraded inputs in `data.lq` when it names folders."""
     s = cfg.search
     split = load_training_images(data_dir, cfg.task.channels, s.max_images, s.crop, cfg.seed,
-                                 s.val_fraction)
+                                 s.val_fraction, cfg.data.lq, cfg.task.out_scale)
     degradation = task_degradation(cfg.task)
     steps = steps_per_epoch(cfg, len(split.w))
 
     def dataset(paths: list[Path], batch: int, seed: int) -> PatchDataset:
         return PatchDataset(split.subset(paths), s.crop, degradation, augment=True,
-                            length=steps * batch, seed=seed)
+                            length=steps * batch, seed=seed, inputs=split.inputs_of(paths))
 
     return SearchData(dataset(split.w, s.batch_size, cfg.seed),
                       dataset(split.a, s.a_batch, cfg.seed + 1),
                       split.subset(split.v),
                       {"w": split.names(split.w), "a": split.names(split.a),
-                       "v": split.names(split.v)})
+                       "v": split.names(split.v)}, split.inputs_of(split.v))
 
 
 def steps_per_epoch(cfg: Config, n_w: int) -> int:
@@ -179,7 +186,7 @@ class SearchRun:
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.w_opt, T_max=cfg.search.epochs, eta_min=cfg.search.w_lr_min)
         self.loss_fn = build_loss(cfg.search.loss, cfg.search.ssim_weight)
-        self.val_pairs = make_pairs(self.data.val, cfg.task, cfg.seed, cfg.search.val_crop)
+        self.val_pairs = self.data.val_pairs(cfg)
         self.sample_rng = np.random.default_rng([cfg.seed, 7])
         self.epoch, self.best = 0, {"psnr": -math.inf, "ssim": 0.0, "epoch": 0}
         self.metrics = MetricsLog(self.out / "metrics.jsonl")
@@ -428,8 +435,8 @@ def make_scorer(cfg: Config, data: SearchData, net: Supernet, ctx: Context) -> S
     s = cfg.search
     batches = _batches(data.train_w, s.batch_size, s.epochs + 1, cfg, ctx)
     calibration = [lq for lq, _ in itertools.islice(batches, s.bn_calibration)]
-    pairs = make_pairs(data.val, cfg.task, cfg.seed, s.select_crop or s.val_crop)
-    return Scorer(net, pairs, cfg, ctx.device, calibration)
+    return Scorer(net, data.val_pairs(cfg, s.select_crop or s.val_crop), cfg, ctx.device,
+                  calibration)
 
 
 def open_search(run: str | Path, overrides: list[str] | tuple[str, ...] = ()
@@ -465,8 +472,11 @@ def reselect(run: str | Path, overrides: list[str] | tuple[str, ...] = (), quiet
 
 
 def search(cfg: Config, data_dir: str | Path, out: str | Path, resume: bool = False,
-           quiet: bool = False) -> Genotype:
+           quiet: bool = False, lq: str | Path | list | None = None) -> Genotype:
     """Run (or resume) a search in run folder `out` (new or empty unless `resume`; held by this
-    run alone, see :class:`hinas.runtime.runs.RunFolder`) on the images of `data_dir`."""
+    run alone, see :class:`hinas.runtime.runs.RunFolder`) on the images of `data_dir`; `lq`
+    (one or several folders; else `cfg.data.lq`) holds their degraded inputs for a paired or
+    SR task, matched by file-name stem."""
+    cfg = with_inputs(cfg, lq)
     with RunFolder(out, resume, "a search"):
         return SearchRun(cfg, data_dir, out, resume, quiet).run()

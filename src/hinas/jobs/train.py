@@ -49,7 +49,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from hinas.config import Config, TrainConfig, save_config
+from hinas.config import Config, TrainConfig, save_config, with_inputs
 from hinas.data.datasets import PatchDataset
 from hinas.data.degradations import task_degradation
 from hinas.errors import HinasError
@@ -159,19 +159,23 @@ class TrainData:
     patches: PatchDataset
     val: dict[Path, np.ndarray]
     split: dict[str, list[str]]
+    val_inputs: dict[Path, np.ndarray] | None = None
 
 
 def prepare_data(cfg: Config, data_dirs: list[str]) -> TrainData:
-    """Load the images of `data_dirs` (at most `train.max_images`, a seeded choice) and split off
-    the validation images."""
+    """Load the images of `data_dirs` (at most `train.max_images`, a seeded choice; paired with
+    their degraded inputs in `data.lq` when it names folders) and split off the validation
+    images."""
     t = cfg.train
     split = load_training_images(data_dirs, cfg.task.channels, t.max_images, t.crop, cfg.seed,
-                                 t.val_fraction)
+                                 t.val_fraction, cfg.data.lq, cfg.task.out_scale)
     train = sorted(split.w + split.a, key=str)
     patches = PatchDataset(split.subset(train), t.crop, task_degradation(cfg.task),
-                           augment=True, length=t.batch_size, seed=cfg.seed)
+                           augment=True, length=t.batch_size, seed=cfg.seed,
+                           inputs=split.inputs_of(train))
     return TrainData(patches, split.subset(split.v),
-                     {"train": split.names(train), "val": split.names(split.v)})
+                     {"train": split.names(train), "val": split.names(split.v)},
+                     split.inputs_of(split.v))
 
 
 def init_weights(net: nn.Module, folder: str | Path) -> dict[str, Any]:
@@ -209,14 +213,16 @@ class TrainRun:
         t = cfg.train
         seed_everything(cfg.seed)
         self.data = prepare_data(cfg, data_dirs)
-        spec.meta.update(data=data_dirs, data_split=self.data.split, seed=cfg.seed)
+        spec.meta.update(data=data_dirs, data_split=self.data.split, seed=cfg.seed,
+                         **({"lq": cfg.data.lq} if cfg.data.lq else {}))
         self.net = spec.build().to(self.device,
                                    memory_format=memory_format(cfg.train.channels_last))
         if init_from is not None and not resume:
             spec.meta["init_from"] = init_weights(self.net, init_from)
         self.precision = Precision(cfg.runtime.amp, self.device)
         self.loss_fn = build_loss(t.loss, t.ssim_weight)
-        self.val_pairs = make_pairs(self.data.val, cfg.task, cfg.seed, t.val_crop)
+        self.val_pairs = make_pairs(self.data.val, cfg.task, cfg.seed, t.val_crop,
+                                    self.data.val_inputs)
         if budget_seconds is not None and not resume:
             if self.dist.enabled:
                 raise HinasError("--budget needs one process (each would measure its own "
@@ -413,7 +419,8 @@ def train(cfg: Config, data: str | Path | list[str | Path] | None, out: str | Pa
           resume: bool = False, quiet: bool = False,
           options: dict[str, Any] | None = None,
           budget_seconds: float | None = None, budget_clock: str = "wall",
-          init_from: str | Path | None = None) -> ModelSpec:
+          init_from: str | Path | None = None,
+          lq: str | Path | list[str | Path] | None = None) -> ModelSpec:
     """Train (or resume) architecture `arch` (from `genotype`, a Genotype or a genotype.json path,
     for searched nets; build `options` such as DnCNN's `depth` override the defaults) on the
     images of `data` (one or several folders) in run folder `out`; returns the model spec with
@@ -421,8 +428,10 @@ def train(cfg: Config, data: str | Path | list[str | Path] | None, out: str | Pa
     means the folders it records. With `budget_seconds` the iteration count is chosen so that
     the run ends within that time on `budget_clock` (`wall` or this process's `cpu` time; a
     resumed run keeps its recorded count). `init_from` (a trained-model folder) starts the
-    network from that model's weights where names and shapes match. `out` must be new or empty
-    unless `resume`, and is held by this run alone (see :class:`hinas.runtime.runs.RunFolder`)."""
+    network from that model's weights where names and shapes match. `lq` (one or several
+    folders; else `cfg.data.lq`) holds the degraded inputs of a paired or SR task, matched to the
+    images by file-name stem. `out` must be new or empty unless `resume`, and is held by this
+    run alone (see :class:`hinas.runtime.runs.RunFolder`)."""
     out = Path(out)
     if resume and (out / "model.json").exists():
         spec = ModelSpec.load(out)
@@ -431,6 +440,7 @@ def train(cfg: Config, data: str | Path | list[str | Path] | None, out: str | Pa
         if isinstance(genotype, (str, Path)):
             genotype = Genotype.load(genotype)
         spec = ModelSpec.from_config(arch, cfg, genotype, source, options)
+    cfg = with_inputs(cfg, lq or (spec.meta.get("lq") if resume else None))
     if data is None or data == []:
         data = spec.meta.get("data") if resume else None
         if not data:

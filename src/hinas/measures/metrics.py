@@ -120,7 +120,9 @@ class Convention:
     score all channels with no border crop and a per-image seeded, float noisy input; SR scores
     the Y channel with ``scale`` border pixels cropped and an LR made by MATLAB bicubic and
     rounded to uint8; JPEG artefact removal scores the Y channel (gray images: their values) with
-    no border crop, the input decoded from Pillow's JPEG of the 8-bit image.
+    no border crop, the input decoded from Pillow's JPEG of the 8-bit image; paired data score
+    as JPEG does, on the user's degraded files; SR from files keeps the SR convention, its LR
+    read from the files (``from_files``).
     """
 
     task: str
@@ -130,13 +132,18 @@ class Convention:
     input_variant: str = ""
 
     @classmethod
-    def for_task(cls, task: str, scale: int = 1, noise_variant: str = "float") -> Convention:
-        """Default convention for ``task`` (``denoise``, ``sr``, ``jpeg``, ``camera``) at SR
-        ``scale``.
+    def for_task(cls, task: str, scale: int = 1, noise_variant: str = "float",
+                 from_files: bool = False) -> Convention:
+        """Default convention for ``task`` (``denoise``, ``sr``, ``jpeg``, ``camera``,
+        ``paired``) at SR ``scale``.
 
         ``noise_variant`` names the noisy input of denoising: ``float`` (not clipped, not
-        quantised; the default), ``clipped`` or ``quantized``.
+        quantised; the default), ``clipped`` or ``quantized``. ``from_files``: the inputs were
+        read from the user's files (``--lq``), not made from the test image.
         """
+        if task == "paired" or (task == "sr" and from_files):
+            return cls(task, True, int(scale) if task == "sr" else 0,
+                       input_variant="the degraded file of the same name stem (--lq), as read")
         if task == "denoise":
             if noise_variant not in ("float", "clipped", "quantized"):
                 raise ValueError(f"unknown noise variant '{noise_variant}'")

@@ -5,6 +5,7 @@ the trainable reference networks (DnCNN, FSRCNN) are in :mod:`hinas.models.archi
 - `bicubic` (SR): MATLAB-compatible bicubic upsampling of the LR input, the first row of every SR
   table (paper Table 12);
 - `jpeg` (JPEG artefact removal): the decoded JPEG itself, the "before" row of a deblocking table;
+- `identity` (paired data): the user's degraded file itself;
 - `bm3d` (denoising, camera noise): BM3D (Dabov et al. 2007) through the optional PyPI package
   `bm3d` (`pip install 'hinas[bm3d]'`), called as `bm3d.bm3d(noisy / 255, sigma / 255)` (gray) or
   `bm3d.bm3d_rgb` (RGB) with σ on the 0–255 scale; for camera noise after the generalised
@@ -73,8 +74,11 @@ def get_method(name: str, task: TaskConfig | None = None) -> ClassicalMethod:
 
 
 @register_method("noisy", "denoise", "camera")
-def noisy_input(lq: np.ndarray, task: TaskConfig) -> np.ndarray:
-    """The noisy input, unchanged (scored after the usual clip-and-round)."""
+@register_method("jpeg", "jpeg")
+@register_method("identity", "paired")
+def input_as_is(lq: np.ndarray, task: TaskConfig) -> np.ndarray:
+    """The degraded input (noisy image, decoded JPEG, paired file), unchanged (scored after the
+    usual clip-and-round): the "before" row of a table."""
     return lq
 
 
@@ -82,12 +86,6 @@ def noisy_input(lq: np.ndarray, task: TaskConfig) -> np.ndarray:
 def bicubic(lq: np.ndarray, task: TaskConfig) -> np.ndarray:
     """MATLAB-compatible bicubic upsampling by the task's scale."""
     return bicubic_sr(lq, task.scale)
-
-
-@register_method("jpeg", "jpeg")
-def jpeg_input(lq: np.ndarray, task: TaskConfig) -> np.ndarray:
-    """The decoded JPEG, unchanged."""
-    return lq
 
 
 def bm3d_gaussian(x: np.ndarray, sigma: float) -> np.ndarray:

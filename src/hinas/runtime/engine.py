@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hinas.data.datasets import split_images
+from hinas.data.datasets import load_inputs, match_inputs, split_images
 from hinas.data.images import collect_images, load_images, relative_name
 from hinas.errors import warn
 from hinas.runtime.distributed import mean_over_ranks
@@ -62,17 +62,24 @@ def optimisation_step(net: nn.Module, optimizer: torch.optim.Optimizer,
 @dataclass
 class TrainingImages:
     """Decoded training images (uint8 HxWxC by path) split into Train W, Train A and
-    Validation V (paper §4.1; training uses W and A together), and the folders they came from."""
+    Validation V (paper §4.1; training uses W and A together), and the folders they came from;
+    with paired data, `inputs` holds each image's degraded input by the same path (the split
+    splits pairs)."""
 
     images: dict[Path, np.ndarray]
     w: list[Path]
     a: list[Path]
     v: list[Path]
     folders: str | os.PathLike | Sequence[str | os.PathLike]
+    inputs: dict[Path, np.ndarray] | None = None
 
     def subset(self, paths: list[Path]) -> dict[Path, np.ndarray]:
         """The images of `paths`."""
         return {p: self.images[p] for p in paths}
+
+    def inputs_of(self, paths: list[Path]) -> dict[Path, np.ndarray] | None:
+        """The degraded inputs of `paths` (None unless the data are paired)."""
+        return None if self.inputs is None else {p: self.inputs[p] for p in paths}
 
     def names(self, paths: list[Path]) -> list[str]:
         """How run records name `paths` (relative to their data folder)."""
@@ -81,11 +88,17 @@ class TrainingImages:
 
 def load_training_images(folders: str | os.PathLike | Sequence[str | os.PathLike],
                          channels: int, max_images: int, crop: int, seed: int,
-                         val_fraction: float) -> TrainingImages:
+                         val_fraction: float,
+                         lq_folders: Sequence[str | os.PathLike] = (),
+                         scale: int = 1) -> TrainingImages:
     """The images of `folders` (at most `max_images`, a seeded choice; unreadable ones skipped
     with a warning, one smaller than `crop` an error naming it) as `channels`-channel arrays,
-    split with :func:`hinas.data.datasets.split_images`."""
+    split with :func:`hinas.data.datasets.split_images`. With `lq_folders`, every image is
+    matched to its degraded input there (all of them, before the choice; `scale` times smaller:
+    :func:`hinas.data.datasets.match_inputs`, :func:`hinas.data.datasets.load_inputs`)."""
+    partners = match_inputs(collect_images(folders), lq_folders) if lq_folders else None
     paths = collect_images(folders, max_images, seed)
     images = load_images(paths, channels, min_size=crop, warn=warn)
+    inputs = load_inputs(images, partners, scale) if partners is not None else None
     w, a, v = split_images(list(images), seed, val_fraction)
-    return TrainingImages(images, w, a, v, folders)
+    return TrainingImages(images, w, a, v, folders, inputs)

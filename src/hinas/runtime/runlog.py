@@ -49,9 +49,11 @@ def _format(value: Any, spec: str) -> str:
 
 
 def run_header(job: str, cfg, data, split: dict[str, list[str]], done: int, step: str) -> str:
-    """The first log line of a run (or of a resumed part): job, task, preset, data folders and
-    how their images were split, device."""
+    """The first log line of a run (or of a resumed part): job, task, preset, data folders (and
+    those of paired inputs) and how their images were split, device."""
     folders = " ".join(map(str, [data] if isinstance(data, (str, Path)) else data))
+    if cfg.data.lq:
+        folders += f" with degraded inputs {' '.join(cfg.data.lq)}"
     images = ", ".join(f"{len(paths)} {name.upper()}" for name, paths in split.items())
     where = f"resumed after {step} {done}" if done else "started"
     return (f"{job} {where}: {cfg.task.describe()}, {cfg.task.channels} channel(s), preset "

@@ -4,8 +4,9 @@ pairs of a set of images, and the per-image PSNR/SSIM of a model or of any `rest
 Test inputs are made once per image by the task's degradation at its evaluation level
 (`test_pair`): the noisy input from a generator seeded per image (so every method scores the same
 noisy input), the SR low-resolution image by MATLAB bicubic of the modcropped HR, the JPEG
-decoded at the evaluation quality. Outputs are clipped and rounded to uint8 before scoring.
-Search and training validate with the same functions as `hinas eval`.
+decoded at the evaluation quality; or, for paired data, the user's degraded file itself. Outputs
+are clipped and rounded to uint8 before scoring. Search and training validate with the same
+functions as `hinas eval`.
 """
 
 from __future__ import annotations
@@ -37,32 +38,49 @@ class EvalPair:
     gt: np.ndarray
 
 
-def center_crop(img: np.ndarray, size: int, multiple: int = 1) -> np.ndarray:
-    """Central `size`×`size` window (clipped to the image, rounded down to `multiple`)."""
-    h, w = img.shape[:2]
+def center_window(h: int, w: int, size: int, multiple: int = 1, grid: int = 1
+                  ) -> tuple[slice, slice]:
+    """Rows and columns of the central `size`×`size` window of an h×w image (clipped to the
+    image, its sides rounded down to `multiple`, its corner on multiples of `grid`)."""
     ch, cw = min(size, h), min(size, w)
     ch, cw = ch - ch % multiple, cw - cw % multiple
     top, left = (h - ch) // 2, (w - cw) // 2
-    return img[top:top + ch, left:left + cw]
+    top, left = top - top % grid, left - left % grid
+    return slice(top, top + ch), slice(left, left + cw)
+
+
+def center_crop(img: np.ndarray, size: int, multiple: int = 1) -> np.ndarray:
+    """Central `size`×`size` window (clipped to the image, rounded down to `multiple`)."""
+    return img[center_window(*img.shape[:2], size, multiple)]
 
 
 def make_pairs(images: dict[Path, np.ndarray], task: TaskConfig, seed: int,
-               crop: int = 0) -> list[EvalPair]:
-    """Test pairs for `images` (uint8 HxWxC by path); `crop` > 0 scores central crops only."""
+               crop: int = 0, inputs: dict[Path, np.ndarray] | None = None) -> list[EvalPair]:
+    """Test pairs for `images` (uint8 HxWxC by path); `crop` > 0 scores central crops only.
+    `inputs` (paired data: the degraded image of each path, `task.out_scale` times smaller) are
+    the inputs as they are, cropped at the same place, instead of the task's degradation."""
     pairs = []
-    border = Convention.for_task(task.name, task.out_scale).crop_border
-    degradation = task_degradation(task.at_evaluation())
+    s = task.out_scale
+    border = Convention.for_task(task.name, s).crop_border
+    degradation = None if inputs is not None else task_degradation(task.at_evaluation())
     for path, img in images.items():
+        lq = None if inputs is None else inputs[path]
         if crop:
-            img = center_crop(img, crop, task.out_scale)
+            rows, cols = center_window(*img.shape[:2], crop, s, grid=1 if lq is None else s)
+            img = img[rows, cols]
+            if lq is not None:
+                lq = lq[rows.start // s:rows.stop // s, cols.start // s:cols.stop // s]
         h, w = img.shape[:2]
-        if min(h - h % task.out_scale, w - w % task.out_scale) - 2 * border < SSIM_WINDOW:
+        if min(h - h % s, w - w % s) - 2 * border < SSIM_WINDOW:
             need = SSIM_WINDOW + 2 * border
             raise HinasError(f"{path}: {w}x{h} image is too small to score ({task.describe()} "
                              f"needs at least {need}x{need} for the {SSIM_WINDOW}x{SSIM_WINDOW} "
                              f"SSIM window)")
         name = Path(path).name
-        pairs.append(EvalPair(name, *degradation.test_pair(img, seed, name)))
+        if lq is None:
+            pairs.append(EvalPair(name, *degradation.test_pair(img, seed, name)))
+        else:
+            pairs.append(EvalPair(name, lq.astype(np.float64), img))
     return pairs
 
 
