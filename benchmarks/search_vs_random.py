@@ -11,16 +11,18 @@ interrupted one resumes, so the benchmark can be run in pieces, e.g. two process
   node, uniform valid width path), redrawn until its trained network has within ±`--tolerance`
   of the parameters of the first HiNAS genotype (`--random` of them);
 - training: every genotype trained with the same config (`--preset`, `--iters`, seed 0) in
-  `train/<name>`, plus `hinas_s<first>` trained again with seeds 1.. (`--train-seeds`) as
-  `hinas_s<first>_t<seed>` to measure training noise. A unit named after a genotype makes that
-  genotype (searching or drawing it) and trains it.
+  `train/<name>`, plus each `--repeat` genotype (default: the first HiNAS one) trained again with
+  seeds 1.. (`--train-seeds`) as `<name>_t<seed>` to measure training noise. A unit named after a
+  genotype makes that genotype (searching or drawing it) and trains it.
 
-The report scores every trained network on `--test` (PSNR / SSIM under the task's convention,
-parameters, MACs and latency at 481×321) and states: each HiNAS genotype's percentile among the
-random ones; one-sided Mann–Whitney U p-values for HiNAS > random and HiNAS > RSWS; a bootstrap
-95 % CI of the mean gap HiNAS − random (dB); the training-seed spread; how much the search seeds
-agree (same width path, share of identical (input, op) choices); and a PSNR-vs-parameters plot.
-`--export DIR` copies every genotype and trained model (safetensors) with a JSON manifest.
+The report scores every trained network on `--test` and on the held-back `--val` images (PSNR /
+SSIM under the task's convention, per image too, parameters, MACs and latency at 481×321; kept in
+`train/<name>/scores.json` and reused while the test and validation sets are the same) and states:
+each HiNAS genotype's percentile among the random ones; one-sided Mann–Whitney U p-values for HiNAS
+> random and HiNAS > RSWS; a bootstrap 95 % CI of the mean gap HiNAS − random (dB); the training-
+seed spread; how much the search seeds agree (same width path, share of identical (input, op)
+choices); and a PSNR-vs-parameters plot. `--export DIR` copies every genotype and trained model
+(safetensors) with a JSON manifest.
 
 Example (pieces, then the report):
 python benchmarks/search_vs_random.py --data ../shared/data/BSDS500 --test ../shared/data/Set12
@@ -259,9 +261,14 @@ def score(args: argparse.Namespace, work: Path) -> tuple[dict, dict]:
     w, h = COST_SIZE
     x = torch.rand(1, cfg.task.channels, h, w)
     scores = {}
+    key = {"test": args.test, "val": args.val, "val_count": args.val_count, "sigma": args.sigma}
     for run, name, seed in train_units(args):
         folder = work / "train" / run
         if not (folder / "done").exists():
+            continue
+        cache = folder / "scores.json"
+        if cache.exists() and json.loads(cache.read_text()).get("key") == key:
+            scores[run] = json.loads(cache.read_text())["scores"]
             continue
         model = load_model(folder)
         report = evaluate_model(model, cfg.task, images, method=run, data=args.test, seed=0,
@@ -282,6 +289,7 @@ def score(args: argparse.Namespace, work: Path) -> tuple[dict, dict]:
                        "latency_s": measure_latency(model, x, 3), "path": genotypes[name].path,
                        "search_seconds": meta.get("search_seconds"),
                        "verdict": (meta.get("verdict") or {}).get("message")}
+        cache.write_text(json.dumps({"key": key, "scores": scores[run]}) + "\n")
     return scores, genotypes
 
 

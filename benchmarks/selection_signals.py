@@ -48,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--signals", default="alpha,oneshot,perturb,params",
                    help="signals to compute (comma-separated)")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for τ's CI")
+    p.add_argument("--signals-only", action="store_true",
+                   help="compute (and keep in each RUN/signals.json) every genotype's signals, "
+                        "rank nothing: the ground truth may still be training")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--json", metavar="PATH", help="also write the JSON here")
     return p.parse_args(argv)
@@ -80,6 +83,20 @@ def kendall(scores: list[float], truth: list[float], resamples: int, seed: int =
                 taus.append(value)
     low, high = np.percentile(taus, [2.5, 97.5]) if taus else (float("nan"),) * 2
     return {"tau": round(tau, 4), "ci95": [round(float(low), 4), round(float(high), 4)]}
+
+
+def cached_signals(run: str, kind: str, genotypes: dict, wanted: set[str]) -> tuple[dict, dict]:
+    """`run_signals`, kept in `RUN/signals.json` and reused for the genotypes and signals it
+    already holds (the supernet of a finished search does not change)."""
+    cache = Path(run) / "signals.json"
+    if cache.exists():
+        held = json.loads(cache.read_text())
+        if set(held["wanted"]) >= wanted and all(set(genotypes) <= set(v)
+                                                  for v in held["signals"].values()):
+            return held["signals"], held["info"]
+    signals, info = run_signals(run, kind, genotypes, wanted)
+    cache.write_text(json.dumps({"wanted": sorted(wanted), "signals": signals, "info": info}))
+    return signals, info
 
 
 def run_signals(run: str, kind: str, genotypes: dict, wanted: set[str]) -> tuple[dict, dict]:
@@ -150,24 +167,31 @@ def main(argv: list[str] | None = None) -> dict:
     from jsonout import command_line, emit
 
     torch.set_num_threads(args.threads)
-    report = json.loads(Path(args.ground_truth).read_text())
+    report = json.loads(Path(args.ground_truth).read_text()) if Path(
+        args.ground_truth).exists() else {"scores": {}}
     truth = ground_truth(report, args.key)
-    if len(truth) < 3:
+    if len(truth) < 3 and not args.signals_only:
         raise SystemExit(f"selection_signals: {args.ground_truth}: {len(truth)} random genotype(s) "
                          f"with a {args.key}; need at least 3")
     wanted = set(args.signals.split(","))
     try:
-        genotypes = {n: Genotype.load(Path(args.genotypes) / f"{n}.json") for n in truth}
+        genotypes = {p.stem: Genotype.load(p) for p in sorted(Path(args.genotypes).glob(
+            "random_*.json"))}
+        missing = sorted(set(truth) - set(genotypes))
+        if missing:
+            raise HinasError(f"{args.genotypes}: no genotype file for {', '.join(missing)}")
         per_run: dict[str, list[dict[str, float]]] = {}
         runs = []
         for kind, paths in (("hinas", args.hinas), ("rsws", args.rsws)):
             for run in paths:
-                signals, info = run_signals(run, kind, genotypes, wanted)
+                signals, info = cached_signals(run, kind, genotypes, wanted)
                 runs.append({"kind": kind, **info})
                 for name, values in signals.items():
                     per_run.setdefault(name, []).append(values)
     except HinasError as err:
         raise SystemExit(f"selection_signals: error: {err}") from None
+    if args.signals_only:
+        return {"runs": runs}
     if "params" in wanted:
         per_run["params"] = [{entry["genotype"]: float(entry["params"])
                               for entry in report["scores"].values()
