@@ -131,6 +131,26 @@ def test_inference_records_latencies_and_unavailable_variants(folders, tmp_path)
             assert isinstance(ort, float) or ort.startswith("unavailable: ")
 
 
+def test_inference_times_the_folded_copy_beside_bm3d(tmp_path):
+    summary = inference.main(["--tasks", "denoise", "--repeats", "1", "--warmup", "0",
+                              "--threads", "1", "--variants", "eager,folded",
+                              "--denoise-size", "33x21", "--bm3d-sigma", "25",
+                              "--json", str(tmp_path / "i.json")])
+    assert len(summary["load_1min"]) == 2
+    for m in summary["models"]["denoise"].values():
+        assert m["latency_s"]["folded"] > 0 and m["fold_speedup"] > 0
+    bm3d = summary["bm3d"]
+    assert bm3d["input"] == [33, 21, 1] and bm3d["sigma"] == 25
+    if isinstance(bm3d["latency_s"], str):  # the optional package is not installed
+        assert bm3d["latency_s"].startswith("unavailable: ")
+        assert any(n.startswith("bm3d not timed") for n in summary["notes"])
+        assert summary["models"]["denoise"]["hinas"]["bm3d_ratio"] is None
+    else:
+        assert summary["models"]["denoise"]["hinas"]["bm3d_ratio"] > 0
+    text = inference.markdown(summary)
+    assert "| folded (ms) |" in text and "latency ratio eager / folded" in text
+
+
 def test_search_cost_measures_each_mode_in_a_subprocess_and_merges(folders, tmp_path):
     common = ["--data", str(folders["gray"]), "--preset", "tiny", *TINY_SEARCH, "--threads", "1"]
     first = search_cost.main([*common, "--modes", "sharing", "--out", str(tmp_path / "runs"),
