@@ -19,6 +19,7 @@ import report  # noqa: E402
 import search_cost  # noqa: E402
 import search_vs_random  # noqa: E402
 import selection_signals  # noqa: E402
+import training_speed  # noqa: E402
 
 METHOD_KEYS = {"kind", "arch", "psnr", "ssim", "params", "macs", "cost_input", "latency_s",
                "seconds_per_image", "search_seconds", "train_seconds", "best_val_psnr", "device",
@@ -149,6 +150,22 @@ def test_inference_times_the_folded_copy_beside_bm3d(tmp_path):
         assert summary["models"]["denoise"]["hinas"]["bm3d_ratio"] > 0
     text = inference.markdown(summary)
     assert "| folded (ms) |" in text and "latency ratio eager / folded" in text
+
+
+def test_training_speed_compares_settings_to_the_baseline_at_equal_iterations(folders, tmp_path):
+    summary = training_speed.main([
+        "--data-denoise", str(folders["gray"]), "--data-sr", str(folders["rgb"]),
+        "--preset", "tiny", "--iters", "4", "--skip", "1", "--settings", "bf16,compile",
+        "--compile-limit", "0.5", "--json", str(tmp_path / "t.json")])
+    assert json.loads((tmp_path / "t.json").read_text())["benchmark"] == "training_speed"
+    for runs in summary["runs"].values():
+        assert list(runs) == ["baseline", "bf16", "compile"]
+        base, bf16 = runs["baseline"], runs["bf16"]
+        assert base["ratio"] == 1 and base["delta_psnr_db"] == 0 and base["equal_quality"]
+        assert bf16["iters_per_s"] > 0 and bf16["ratio"] > 0 and bf16["val_psnr"] > 10
+        assert bf16["equal_quality"] == (abs(bf16["delta_psnr_db"]) <= 0.05)
+        assert "over its limit of 0.5 s" in runs["compile"]["unavailable"]
+        assert all(len(r["load_1min"]) == 2 for r in runs.values())
 
 
 def test_search_cost_measures_each_mode_in_a_subprocess_and_merges(folders, tmp_path):
