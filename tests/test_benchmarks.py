@@ -13,6 +13,7 @@ from tiny_runs import GRAY_PHOTOS, RGB_PHOTOS, tiny_genotype, write_photos
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import distributed_throughput  # noqa: E402
+import gpu_zoo  # noqa: E402
 import inference  # noqa: E402
 import quality  # noqa: E402
 import report  # noqa: E402
@@ -166,6 +167,21 @@ def test_training_speed_compares_settings_to_the_baseline_at_equal_iterations(fo
         assert bf16["equal_quality"] == (abs(bf16["delta_psnr_db"]) <= 0.05)
         assert "over its limit of 0.5 s" in runs["compile"]["unavailable"]
         assert all(len(r["load_1min"]) == 2 for r in runs.values())
+
+
+def test_gpu_zoo_prints_its_plan_and_refuses_without_cuda(tmp_path, monkeypatch, capsys):
+    entries = gpu_zoo.main(["--data", "DATA", "--out", str(tmp_path / "o"), "--dry-run",
+                            "--models", "sr-x2,sr-x4,denoise-color-blind"])
+    assert [e["name"] for e in entries] == ["denoise-color-blind", "sr-x4", "sr-x2"]
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and all("--preset paper --device cuda --budget 160s" in ln
+                                   for ln in lines)
+    assert lines[2].endswith(f"--init-from {tmp_path / 'o' / 'sr-x4'}")
+    assert not (tmp_path / "o").exists()
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    with pytest.raises(SystemExit, match="^gpu_zoo: no CUDA device here") as stop:
+        gpu_zoo.main(["--data", "DATA", "--out", str(tmp_path / "o")])
+    assert "\n" not in str(stop.value) and not (tmp_path / "o").exists()
 
 
 def test_search_cost_measures_each_mode_in_a_subprocess_and_merges(folders, tmp_path):
