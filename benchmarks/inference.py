@@ -6,6 +6,9 @@ forward pass (`hinas.measures.complexity.measure_latency`: `--warmup` unmeasured
 128×128 RGB image upscaled ×4 (SR), in several execution variants:
 
 - `eager`: the module as trained (eval mode, no autograd);
+- `folded`: its inference copy with every conv → BatchNorm folded into one convolution
+  (`hinas.models.fold.fold_batchnorm`, what `hinas restore` and `hinas eval` run); each network
+  records `fold_speedup`, eager / folded latency;
 - `channels_last`: the module and the input in channels-last memory format;
 - `compile`: `torch.compile(module)` (compilation happens in the warm-up calls);
 - `onnxruntime`: exported to an ONNX file by `hinas.models.export.export_onnx` (what `hinas export`
@@ -14,6 +17,14 @@ forward pass (`hinas.measures.complexity.measure_latency`: `--warmup` unmeasured
 
 A variant that fails is recorded as `"unavailable: <reason>"` instead of a time.
 
+With `--bm3d-sigma S` (denoising), BM3D (`hinas.models.classical.bm3d_gaussian`, the optional
+`bm3d` package) runs on the same input at noise level S, measured the same way once; each
+denoising network then records `bm3d_ratio`, BM3D's latency / its own (folded where measured,
+else eager). Without the package BM3D is recorded as unavailable with a note.
+
+Timings mean something only on a quiet machine: record the load beside them (`load_1min`, the
+1-minute load average when the run started and ended).
+
 `--genotype` (repeatable) gives searched genotypes; their task says where they go. Without one for
 a task, a built-in genotype stands in (`BUILTIN_CELLS`, a plausible hand-written architecture at
 the paper's search space — denoising L=3, N=4, W=10, path 0→1→1; SR L=2, N=3, W=8, path 0→1 —
@@ -21,21 +32,27 @@ not a searched one); the JSON records which. Derived nets use `--width-multiplie
 paper's). Prints (and with `--json` writes) JSON:
 
     {"benchmark": "inference", "config": {...}, "device": str, "notes": [...],
+     "load_1min": [before, after], "bm3d": {"sigma", "input", "latency_s": s | str} | null,
      "models": {"denoise"|"sr": {name: {"arch", "genotype", "params", "macs",
-                                       "input": [W, H, C], "latency_s": {variant: s | str}}}}}
+                                       "input": [W, H, C], "latency_s": {variant: s | str},
+                                       "fold_speedup": x | null, "bm3d_ratio": x | null}}}}
 
 Example: python benchmarks/inference.py --genotype runs/search/genotype.json --json
-benchmarks/results/inference.json
+benchmarks/results/inference.json; before and after folding beside BM3D, one thread:
+python benchmarks/inference.py --genotype benchmarks/results/genotypes/denoise_sigma50_cpu.json
+--tasks denoise --variants eager,folded --threads 1 --bm3d-sigma 25 --json
+benchmarks/results/inference_folded.json
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
 
-VARIANTS = ("eager", "channels_last", "compile", "onnxruntime")
+VARIANTS = ("eager", "folded", "channels_last", "compile", "onnxruntime")
 BUILTIN_CELLS = {
     "denoise": ([0, 1, 1], [
         [(0, "conv_3x3"), (1, "sep_conv_3x3")], [(1, "dil_conv_3x3"), (2, "skip_connect")],
@@ -69,6 +86,10 @@ def run_variant(model, x, variant: str, args: argparse.Namespace) -> float | str
     try:
         if variant == "eager":
             return measure_latency(model, x, args.repeats, args.warmup)
+        if variant == "folded":
+            from hinas.models.fold import fold_batchnorm
+
+            return measure_latency(fold_batchnorm(model), x, args.repeats, args.warmup)
         if variant == "channels_last":
             cl = torch.channels_last
             return measure_latency(model.to(memory_format=cl), x.to(memory_format=cl),
@@ -79,10 +100,39 @@ def run_variant(model, x, variant: str, args: argparse.Namespace) -> float | str
             return onnxruntime_latency(model, x, args)
         raise ValueError(f"unknown variant {variant!r}")
     except Exception as err:  # a variant that cannot run is a result, not a failure
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        return f"unavailable: {type(err).__name__}: {reason[:300]}"
+        return unavailable(err)
     finally:
         model.to(memory_format=torch.contiguous_format)
+
+
+def unavailable(err: Exception) -> str:
+    """`unavailable: <type>: <first line of the message>`, what a variant that fails records."""
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return f"unavailable: {type(err).__name__}: {reason[:300]}"
+
+
+def bm3d_latency(x, args: argparse.Namespace) -> float | str:
+    """Median latency of BM3D (as `hinas eval --method bm3d` runs it) on the gray input `x` at
+    σ = `--bm3d-sigma`, or "unavailable: <reason>" (no `bm3d` package)."""
+    import numpy as np
+
+    from hinas.measures.complexity import measure_latency
+    from hinas.models.classical import bm3d_gaussian, get_method
+
+    try:
+        get_method("bm3d").check_available()
+        image = x[0].cpu().numpy().transpose(1, 2, 0).astype(np.float64)
+        return measure_latency(lambda _: bm3d_gaussian(image, args.bm3d_sigma / 255.0), x,
+                               args.repeats, min(args.warmup, 1))
+    except Exception as err:  # as a variant: a result, not a failure
+        return unavailable(err)
+
+
+def ratio(numerator: float | str | None, denominator: float | str | None) -> float | None:
+    """`numerator / denominator` when both are measured times, else None."""
+    if isinstance(numerator, float) and isinstance(denominator, float) and denominator > 0:
+        return numerator / denominator
+    return None
 
 
 def onnxruntime_latency(model, x, args: argparse.Namespace) -> float:
@@ -118,6 +168,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sr-size", type=parse_size, default=(128, 128), metavar="WxH",
                    help="LR input size")
     p.add_argument("--sr-scale", type=int, choices=(2, 3, 4), default=4)
+    p.add_argument("--bm3d-sigma", type=float, metavar="S",
+                   help="also time BM3D at this noise level on the denoising input")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", metavar="PATH", help="also write the JSON here")
     return p.parse_args(argv)
@@ -160,6 +212,8 @@ def run(args: argparse.Namespace) -> dict:
     variants = args.variants.split(",")
     models: dict[str, dict] = {}
     notes = []
+    load_before = round(os.getloadavg()[0], 2)
+    bm3d = None
     for task_name, specs in networks(args).items():
         w, h = args.denoise_size if task_name == "denoise" else args.sr_size
         models[task_name] = {}
@@ -170,13 +224,24 @@ def run(args: argparse.Namespace) -> dict:
             genotype = spec.meta.get("genotype")
             if genotype == "built-in":
                 notes.append(f"{task_name}/{name}: built-in genotype (not searched)")
+            if task_name == "denoise" and args.bm3d_sigma is not None and bm3d is None:
+                bm3d = {"sigma": args.bm3d_sigma, "input": [w, h, c],
+                        "latency_s": bm3d_latency(x, args)}
+                if isinstance(bm3d["latency_s"], str):
+                    notes.append(f"bm3d not timed ({bm3d['latency_s']}); "
+                                 f"pip install 'hinas[bm3d]'")
+            times = {v: run_variant(model, x, v, args) for v in variants}
+            fastest = times.get("folded", times.get("eager"))
             models[task_name][name] = {
                 "arch": spec.arch, "genotype": genotype, "params": count_params(model),
-                "macs": count_macs(model, c, h, w), "input": [w, h, c],
-                "latency_s": {v: run_variant(model, x, v, args) for v in variants}}
+                "macs": count_macs(model, c, h, w), "input": [w, h, c], "latency_s": times,
+                "fold_speedup": ratio(times.get("eager"), times.get("folded")),
+                "bm3d_ratio": ratio(bm3d and bm3d["latency_s"], fastest)
+                if task_name == "denoise" else None}
     config = {k: v for k, v in vars(args).items() if k != "json"}
     return {"benchmark": "inference", "config": config, "notes": notes,
             "device": describe_device(args.device),
+            "load_1min": [load_before, round(os.getloadavg()[0], 2)], "bm3d": bm3d,
             "models": models}
 
 
@@ -195,6 +260,21 @@ def markdown(summary: dict) -> str:
                      for t in (m["latency_s"][v] for v in variants)]
             lines.append(f"| {task} | {name} | {w}×{h}×{c} | {m['params'] / 1e6:.4f} | "
                          f"{m['macs'] / 1e9:.2f} | " + " | ".join(times) + " |")
+    bm3d = summary.get("bm3d")
+    if bm3d and isinstance(bm3d["latency_s"], float):
+        w, h, c = bm3d["input"]
+        lines.append(f"\nBM3D (σ={bm3d['sigma']:g}) on the same {w}×{h}×{c} input: "
+                     f"{bm3d['latency_s'] * 1e3:.1f} ms")
+    for task, entries in summary["models"].items():
+        for name, m in entries.items():
+            said = [f"{label} {m[key]:.2f}" for key, label in
+                    (("fold_speedup", "eager / folded"), ("bm3d_ratio", "BM3D / hinas"))
+                    if m.get(key) is not None]
+            if said:
+                lines.append(f"\n{task}/{name}: latency ratio " + ", ".join(said))
+    if summary.get("load_1min"):
+        lines.append("\nmachine load (1-min average) while measured: "
+                     + "–".join(f"{v:g}" for v in summary["load_1min"]))
     reasons = sorted({f"{v}: {t}" for e in summary["models"].values() for m in e.values()
                       for v, t in m["latency_s"].items() if isinstance(t, str)})
     lines += [f"\nnote: {n}" for n in [*summary["notes"], *reasons]]

@@ -11,12 +11,16 @@ import sys
 from pathlib import Path
 
 
-def child_result(script_file: str, argv: list[str], mode: str, *extra: str) -> dict:
+def child_result(script_file: str, argv: list[str], mode: str, *extra: str,
+                 timeout: float | None = None) -> dict:
     """The JSON that `script_file` prints on its last line when rerun with `argv`, `--_child mode`
     and `extra` in a fresh Python process (so that its peak RSS is its own); SystemExit with the
-    end of its stderr if it fails."""
-    out = subprocess.run([sys.executable, script_file, *argv, "--_child", mode, *extra],
-                         capture_output=True, text=True, check=False)
+    end of its stderr if it fails, or saying so if it runs over `timeout` seconds."""
+    try:
+        out = subprocess.run([sys.executable, script_file, *argv, "--_child", mode, *extra],
+                             capture_output=True, text=True, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"mode {mode} failed:\nran over its limit of {timeout:g} s") from None
     if out.returncode != 0:
         raise SystemExit(f"mode {mode} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -13,12 +13,14 @@ from tiny_runs import GRAY_PHOTOS, RGB_PHOTOS, tiny_genotype, write_photos
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import distributed_throughput  # noqa: E402
+import gpu_zoo  # noqa: E402
 import inference  # noqa: E402
 import quality  # noqa: E402
 import report  # noqa: E402
 import search_cost  # noqa: E402
 import search_vs_random  # noqa: E402
 import selection_signals  # noqa: E402
+import training_speed  # noqa: E402
 
 METHOD_KEYS = {"kind", "arch", "psnr", "ssim", "params", "macs", "cost_input", "latency_s",
                "seconds_per_image", "search_seconds", "train_seconds", "best_val_psnr", "device",
@@ -129,6 +131,57 @@ def test_inference_records_latencies_and_unavailable_variants(folders, tmp_path)
             assert m["latency_s"]["eager"] > 0 and m["latency_s"]["channels_last"] > 0
             ort = m["latency_s"]["onnxruntime"]
             assert isinstance(ort, float) or ort.startswith("unavailable: ")
+
+
+def test_inference_times_the_folded_copy_beside_bm3d(tmp_path):
+    summary = inference.main(["--tasks", "denoise", "--repeats", "1", "--warmup", "0",
+                              "--threads", "1", "--variants", "eager,folded",
+                              "--denoise-size", "33x21", "--bm3d-sigma", "25",
+                              "--json", str(tmp_path / "i.json")])
+    assert len(summary["load_1min"]) == 2
+    for m in summary["models"]["denoise"].values():
+        assert m["latency_s"]["folded"] > 0 and m["fold_speedup"] > 0
+    bm3d = summary["bm3d"]
+    assert bm3d["input"] == [33, 21, 1] and bm3d["sigma"] == 25
+    if isinstance(bm3d["latency_s"], str):  # the optional package is not installed
+        assert bm3d["latency_s"].startswith("unavailable: ")
+        assert any(n.startswith("bm3d not timed") for n in summary["notes"])
+        assert summary["models"]["denoise"]["hinas"]["bm3d_ratio"] is None
+    else:
+        assert summary["models"]["denoise"]["hinas"]["bm3d_ratio"] > 0
+    text = inference.markdown(summary)
+    assert "| folded (ms) |" in text and "latency ratio eager / folded" in text
+
+
+def test_training_speed_compares_settings_to_the_baseline_at_equal_iterations(folders, tmp_path):
+    summary = training_speed.main([
+        "--data-denoise", str(folders["gray"]), "--data-sr", str(folders["rgb"]),
+        "--preset", "tiny", "--iters", "4", "--skip", "1", "--settings", "bf16,compile",
+        "--compile-limit", "0.5", "--json", str(tmp_path / "t.json")])
+    assert json.loads((tmp_path / "t.json").read_text())["benchmark"] == "training_speed"
+    for runs in summary["runs"].values():
+        assert list(runs) == ["baseline", "bf16", "compile"]
+        base, bf16 = runs["baseline"], runs["bf16"]
+        assert base["ratio"] == 1 and base["delta_psnr_db"] == 0 and base["equal_quality"]
+        assert bf16["iters_per_s"] > 0 and bf16["ratio"] > 0 and bf16["val_psnr"] > 10
+        assert bf16["equal_quality"] == (abs(bf16["delta_psnr_db"]) <= 0.05)
+        assert "over its limit of 0.5 s" in runs["compile"]["unavailable"]
+        assert all(len(r["load_1min"]) == 2 for r in runs.values())
+
+
+def test_gpu_zoo_prints_its_plan_and_refuses_without_cuda(tmp_path, monkeypatch, capsys):
+    entries = gpu_zoo.main(["--data", "DATA", "--out", str(tmp_path / "o"), "--dry-run",
+                            "--models", "sr-x2,sr-x4,denoise-color-blind"])
+    assert [e["name"] for e in entries] == ["denoise-color-blind", "sr-x4", "sr-x2"]
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and all("--preset paper --device cuda --budget 160s" in ln
+                                   for ln in lines)
+    assert lines[2].endswith(f"--init-from {tmp_path / 'o' / 'sr-x4'}")
+    assert not (tmp_path / "o").exists()
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    with pytest.raises(SystemExit, match="^gpu_zoo: no CUDA device here") as stop:
+        gpu_zoo.main(["--data", "DATA", "--out", str(tmp_path / "o")])
+    assert "\n" not in str(stop.value) and not (tmp_path / "o").exists()
 
 
 def test_search_cost_measures_each_mode_in_a_subprocess_and_merges(folders, tmp_path):

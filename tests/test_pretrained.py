@@ -95,13 +95,24 @@ def test_restore_and_eval_with_a_pretrained_model(tmp_path, capsys):
      "a blind denoiser (trained for σ 0–55): give the noise level"),
     (["eval", "--pretrained", "sr-x4", "--model", "x", "--data", "."],
      "give one of --model RUNDIR, --pretrained NAME or --method NAME"),
-    (["restore", "--pretrained", "nope", "x.png", "-o", "out"], "available: "),
+    (["restore", "--pretrained", "nope", "x.png", "-o", "out"],
+     "unknown pretrained model 'nope'; available: " + ", ".join(sorted(list_pretrained()))),
+    (["train", "--genotype", str(pretrained.weights_root() / "sr-x4" / "genotype.json"),
+      "--data", ".", "--out", "never-written", "--init-from", "pretrained:nope"],
+     "unknown pretrained model 'nope'; available: " + ", ".join(sorted(list_pretrained()))),
     (["restore", "x.png", "-o", "out"], "give either --model RUNDIR or --pretrained NAME"),
 ])
 def test_pretrained_errors_are_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_unknown_name_from_python_lists_the_known_ones():
+    with pytest.raises(HinasError) as err:
+        hinas.load_pretrained("denoise-colour")
+    assert str(err.value) == ("unknown pretrained model 'denoise-colour'; available: "
+                              + ", ".join(SHIPPED))
 
 
 def test_wrong_channel_count_is_one_line(tmp_path, capsys):

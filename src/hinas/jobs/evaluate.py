@@ -24,6 +24,7 @@ from hinas.io import atomic_write_text
 from hinas.measures.complexity import count_macs, count_params
 from hinas.measures.metrics import Convention
 from hinas.models.classical import get_method
+from hinas.models.fold import fold_batchnorm
 from hinas.runtime.execution import describe_device
 from hinas.runtime.scoring import make_pairs, score_model, score_outputs
 
@@ -150,14 +151,16 @@ def evaluate_model(model: nn.Module, task: TaskConfig, images: dict[Path, np.nda
     """Score `model` (restoring `task`, with `task.channels`) on `images` under the task's
     convention, with parameters and MACs at the first image's input size (a progress bar unless
     `quiet`); `inputs` (from the folders `lq`, :func:`load_test_inputs`) are the degraded
-    inputs of paired data."""
+    inputs of paired data. The images go through the network's BatchNorm-folded inference copy
+    (:func:`hinas.models.fold.fold_batchnorm`); parameters and MACs are the trained network's."""
     pairs = make_pairs(images, task, seed, inputs=inputs)
     if not pairs:
         raise HinasError(f"{data or 'test set'}: no test images")
     model = model.to(device)
     h, w = pairs[0].lq.shape[:2]
     macs = count_macs(model, task.channels, h, w)
-    rows, mean = score_model(model, pairs, task, device, tile, overlap, save_dir, quiet)
+    rows, mean = score_model(fold_batchnorm(model), pairs, task, device, tile, overlap, save_dir,
+                             quiet)
     return EvalReport(method, task, data, describe_device(device), seed, rows, mean,
                       count_params(model), macs, (w, h), tile, overlap if tile else 0,
                       list(notes or []), lq)

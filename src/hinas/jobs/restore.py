@@ -15,6 +15,9 @@ prefer PNG when quality matters.
 Backends: `torch` (the trained PyTorch module) or `onnxruntime` (the model exported to ONNX, or
 an ONNX file written by `hinas export`, run by ONNX Runtime; see :mod:`hinas.models.export`).
 
+The torch backend runs the network's BatchNorm-folded inference copy
+(:func:`hinas.models.fold.fold_batchnorm`): each conv → BN is one convolution.
+
 Inference is whole-image by default; `tile` > 0 processes tile×tile windows overlapping by
 `overlap` pixels and blends them linearly (equal to whole-image inference where the overlap
 covers the network's receptive field). Memory: an input is decoded once in its compact form
@@ -47,6 +50,7 @@ from hinas.errors import HinasError, NonFiniteError
 from hinas.io import atomic_path
 from hinas.measures.metrics import to_uint8
 from hinas.models.export import onnx_model, onnx_task, require
+from hinas.models.fold import fold_batchnorm
 from hinas.models.folder import ModelSpec, load_model
 from hinas.runtime.inference import (
     check_channels,
@@ -114,7 +118,8 @@ def restore_images(model_dir: str | Path, inputs: list[str | Path], out_dir: str
             raise HinasError(f"{src}: the output would overwrite the input; choose another -o")
         if (out_dir / rel).is_dir():
             raise HinasError(f"{out_dir / rel}: a folder is in the way of the output")
-    model = load_model(model_dir, device) if backend == "torch" else onnx_model(model_dir)
+    model = (load_model(model_dir, device, fold=True) if backend == "torch"
+             else onnx_model(model_dir))
     written = []
     bar = progress(len(pairs), 0, quiet, "restore")
     try:
@@ -145,10 +150,11 @@ def restore_image(model: torch.nn.Module | str | Path, image: np.ndarray, *, til
     The image must have the model's channel count; with `convert`, an RGB image goes through a
     gray model as its ITU-R 601-2 luma, and a gray image through an RGB model as three equal
     channels (either way the output is gray). `tile` > 0 restores overlapping tiles (bounded
-    memory), as `hinas restore --tile`.
+    memory), as `hinas restore --tile`. The image goes through the network's BatchNorm-folded
+    inference copy (the given module is left as it is, in its mode).
     """
-    if isinstance(model, (str, Path)):
-        model = load_model(model)
+    model = load_model(model, fold=True) if isinstance(model, (str, Path)) \
+        else fold_batchnorm(model)
     array = np.asarray(image)
     if array.dtype != np.uint8 or array.ndim not in (2, 3) or (
             array.ndim == 3 and array.shape[2] not in (1, 3)):
@@ -161,16 +167,11 @@ def restore_image(model: torch.nn.Module | str | Path, image: np.ndarray, *, til
     channels = convs[0].in_channels
     lq = match_channels(lq, channels, convert, "restore_image", "convert=True")
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        scale = 1
-        if tile:
-            with torch.no_grad():
-                scale = model(torch.zeros(1, channels, 8, 8, device=device)).shape[-1] // 8
-        out = run_on_channels(lambda x: restore_array(model, x, scale, device, tile, overlap),
-                              lq, channels)
-    finally:
-        model.train(was_training)
+    scale = 1
+    if tile:
+        with torch.no_grad():
+            scale = model(torch.zeros(1, channels, 8, 8, device=device)).shape[-1] // 8
+    out = run_on_channels(lambda x: restore_array(model, x, scale, device, tile, overlap),
+                          lq, channels)
     out = to_uint8(out)
     return out[..., 0] if array.ndim == 2 and out.shape[2] == 1 else out

@@ -11,7 +11,6 @@ Needs the optional `onnx` extra (`pip install "hinas[onnx]"`: onnx, onnxscript, 
 
 from __future__ import annotations
 
-import copy
 import importlib
 import json
 import logging
@@ -29,6 +28,7 @@ from hinas import __version__
 from hinas.config import TaskConfig, build_dataclass
 from hinas.errors import HinasError
 from hinas.io import atomic_path
+from hinas.models.fold import fold_batchnorm
 from hinas.models.folder import ModelSpec, load_model
 
 OPSET = 18
@@ -62,10 +62,12 @@ def _quiet_exporter():
 def export_onnx(model: nn.Module, path: str | Path, channels: int,
                 metadata: dict[str, str] | None = None, opset: int = OPSET) -> Path:
     """Export `model` (taking `channels`-channel images) to the ONNX file `path`, atomically,
-    with dynamic batch, height and width and `metadata` added to the file's metadata."""
+    with dynamic batch, height and width and `metadata` added to the file's metadata. What is
+    exported is the BatchNorm-folded inference copy (:func:`hinas.models.fold.fold_batchnorm`):
+    one convolution where the network has conv → BN."""
     require("onnxscript", "ONNX export")
     onnx = require("onnx", "ONNX export")
-    model = copy.deepcopy(model).cpu().eval()  # leave the caller's module where it is
+    model = fold_batchnorm(model).cpu()  # a copy: the caller's module stays where it is
     example = torch.rand(1, channels, 32, 40)
     dims = {0: torch.export.Dim("batch", min=1), 2: torch.export.Dim("height", min=1),
             3: torch.export.Dim("width", min=1)}

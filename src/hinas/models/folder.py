@@ -29,6 +29,7 @@ from hinas.config import MAX_WIDTH, Config, TaskConfig, build_dataclass
 from hinas.errors import HinasError, NonFiniteError
 from hinas.io import atomic_write, atomic_write_text, read_json
 from hinas.models.architectures import MODELS
+from hinas.models.fold import fold_batchnorm
 from hinas.space.genotype import Genotype
 
 MODEL_FORMAT_VERSION = 1
@@ -193,9 +194,12 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
         raise HinasError(f"{path}: weights do not fit the architecture ({first})") from None
 
 
-def load_model(folder: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+def load_model(folder: str | Path, device: str | torch.device = "cpu", fold: bool = False
+               ) -> nn.Module:
     """The trained network of a model folder (written by `hinas train`), weights loaded, on
-    `device`, in eval mode.
+    `device`, in eval mode; with `fold`, its inference copy, every conv → BatchNorm folded into
+    one conv (:func:`hinas.models.fold.fold_batchnorm`: same output within float rounding,
+    faster, not trainable).
 
     Input contract: a float tensor of shape N×C×H×W with values in [0, 1] (C = the task's
     channels: 1 gray, 3 RGB, in RGB order; any H and W); the output is N×C×(s·H)×(s·W) on the
@@ -204,5 +208,6 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> nn.Mod
     uint8 array."""
     model = ModelSpec.load(folder).build()
     load_weights(model, Path(folder) / WEIGHTS_FILE)
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    return fold_batchnorm(model) if fold else model
 

@@ -80,10 +80,12 @@ def pretrained_folder(name: str) -> Path:
     return folder
 
 
-def load_pretrained(name: str, device: str | torch.device = "cpu") -> nn.Module:
+def load_pretrained(name: str, device: str | torch.device = "cpu", fold: bool = False
+                    ) -> nn.Module:
     """The shipped model `name` (see `hinas models`), weights checked and loaded, in eval mode
-    on `device`."""
-    return load_model(pretrained_folder(name), device)
+    on `device` (with `fold`, its BatchNorm-folded inference copy, see
+    :func:`hinas.models.folder.load_model`)."""
+    return load_model(pretrained_folder(name), device, fold)
 
 
 def describe_task(task: dict[str, Any]) -> str:
