@@ -65,6 +65,24 @@ def test_models_command_prints_the_table(capsys):
         assert f"{name}: " in out and f"params {info['params']:,}" in out
         assert info["training"]["command"] in out
     assert "Set12 σ=25" in out and "Set14 ×4" in out
+    lines = out.splitlines()
+    assert "denoise-gray-blind: gray denoising σ 0–55 (blind) (hinas); Set12 σ=50: 24.20 dB " \
+           "(BM3D 26.72 published)" in lines
+    assert "sr-x4: RGB super-resolution ×4 (hinas); Set5 ×4: 29.50 dB (FSRCNN 30.71 published)" \
+           in lines
+    assert "sr-x2: RGB super-resolution ×2 (hinas); Set5 ×2: 35.78 dB (FSRCNN 37.05 published)" \
+           in lines
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_headline_anchor_is_the_published_figure_of_the_card(name):
+    info = pretrained_info(name)
+    head = info["headline"]
+    result = next(r for r in info["results"] if pretrained.result_label(r)
+                  == pretrained.result_label(head))
+    assert f"{head['anchor']} {head['anchor_psnr']:.2f}" in result["reference"]
+    assert "published" in result["reference"]
+    assert pretrained.headline({k: v for k, v in info.items() if k != "headline"}) == ""
 
 
 def test_restore_and_eval_with_a_pretrained_model(tmp_path, capsys):

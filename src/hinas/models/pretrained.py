@@ -5,8 +5,9 @@ Each model is a trained-model folder (see :mod:`hinas.models.folder`) under `hin
 
 - `pretrained.json`: what the model is and how it was made and measured — task, architecture,
   the search that found its genotype, the training command and time, parameters, MACs and CPU
-  latency at a stated input size, PSNR/SSIM on each test set, and the SHA-256 of the weights
-  file (a corrupted or replaced file is refused);
+  latency at a stated input size, PSNR/SSIM on each test set, the headline result and the
+  published anchor it is read against, and the SHA-256 of the weights file (a corrupted or
+  replaced file is refused);
 - `card.md`: the model card, generated from `pretrained.json` by :func:`model_card`.
 
 `hinas models` prints :func:`models_table`; `--pretrained NAME` on `hinas restore` and
@@ -105,8 +106,21 @@ def result_label(result: dict[str, Any]) -> str:
     return f"{result['test']} {what}"
 
 
+def headline(info: dict[str, Any]) -> str:
+    """`Set12 σ=50: 24.20 dB (BM3D 26.72 published)`: the model's headline result (the one its
+    `headline` entry names) beside its anchor; empty when the model has no headline."""
+    head = info.get("headline")
+    if head is None:
+        return ""
+    label = result_label(head)
+    psnr = next(r["psnr"] for r in info["results"] if result_label(r) == label)
+    return (f"{label}: {psnr:.2f} dB ({head['anchor']} {head['anchor_psnr']:.2f} "
+            f"{head['anchor_source']})")
+
+
 def models_table() -> str:
-    """One block per shipped model: task, size, cost, scores, training time and command."""
+    """One block per shipped model: task and headline result against its anchor, size, cost,
+    scores, training time and command."""
     names = list_pretrained()
     if not names:
         return "no pretrained models in this installation"
@@ -117,8 +131,10 @@ def models_table() -> str:
         scores = ", ".join(f"{result_label(r)} {r['psnr']:.2f}/{r['ssim']:.4f}"
                            for r in info["results"])
         t = info["training"]
+        head = headline(info)
         blocks.append("\n".join([
-            f"{name}: {describe_task(info['task'])} ({info['arch']})",
+            f"{name}: {describe_task(info['task'])} ({info['arch']})"
+            + (f"; {head}" if head else ""),
             f"  params {info['params']:,}, MACs {info['macs'] / 1e9:.3f} G and CPU latency "
             f"{info['latency_s'] * 1e3:.0f} ms at {w}x{h} ({info['latency_device']})",
             f"  PSNR/SSIM: {scores}",
