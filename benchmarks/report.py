@@ -5,17 +5,18 @@ Reads, under `--results` (default `benchmarks/results`), every `supernet_cost*.j
 `inference*.json` (`inference.py`) and `distributed_throughput*.json`
 (`distributed_throughput.py`), renders one markdown section per file, and draws
 `speed_quality.png` there: test PSNR against forward latency of every trained network (one panel
-per quality file; classic methods as horizontal lines). With `--readme`, the markdown replaces the
-part of that file between `<!-- results:start -->` and `<!-- results:end -->`; without it, or when
-the markers are absent, the markdown is printed.
+per quality file; classic methods as horizontal lines). With `--doc`, the markdown replaces the
+part of that file between `<!-- results:start -->` and `<!-- results:end -->` (the plot linked
+relative to it); without it, or when the markers are absent, the markdown is printed.
 
-Example: python benchmarks/report.py --readme README.md
+Example: python benchmarks/report.py --doc docs/benchmarks.md
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -144,8 +145,9 @@ def plot_speed_quality(quality: list[tuple[Path, dict]], path: Path) -> None:
     plt.close(fig)
 
 
-def render(folder: Path) -> str:
-    """The markdown of every result file in `folder` (drawing the speed–quality plot there)."""
+def render(folder: Path, doc_dir: Path = Path(".")) -> str:
+    """The markdown of every result file in `folder` (drawing the speed–quality plot there and
+    linking it relative to `doc_dir`, the folder of the document that will hold the markdown)."""
     from distributed_throughput import markdown as distributed_markdown
     from inference import markdown as inference_markdown
     from quality import markdown as quality_markdown
@@ -160,13 +162,14 @@ def render(folder: Path) -> str:
     results = load_results(folder)
     if not results:
         return f"No benchmark results in `{folder}` yet.\n"
-    parts = [f"#### {titles[kind]} (`{path.name}`)\n\n{renderers[kind](summary)}"
+    parts = [f"### {titles[kind]} (`{path.name}`)\n\n{renderers[kind](summary)}"
              + (f"\nMeasured with `{summary['command']}`\n" if "command" in summary else "")
              for kind, path, summary in results]
     quality = [(path, summary) for kind, path, summary in results if kind == "quality"]
     if quality:
         plot_speed_quality(quality, folder / PLOT)
-        parts.append(f"![PSNR against latency]({folder.as_posix()}/{PLOT})\n")
+        link = Path(os.path.relpath(folder / PLOT, doc_dir)).as_posix()
+        parts.append(f"![PSNR against latency]({link})\n")
     return "\n".join(parts)
 
 
@@ -180,20 +183,21 @@ def replace_section(text: str, content: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> str:
-    """Render the results; replace the README section or print the markdown."""
+    """Render the results; replace the marked section of `--doc` or print the markdown."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--results", default="benchmarks/results", help="folder of result JSON files")
-    p.add_argument("--readme", help="file whose marked results section is replaced")
+    p.add_argument("--doc", help="markdown file whose marked results section is replaced "
+                                 "(docs/benchmarks.md)")
     args = p.parse_args(argv)
-    markdown = render(Path(args.results))
-    if args.readme:
-        readme = Path(args.readme)
-        updated = replace_section(readme.read_text(), markdown)
+    doc = Path(args.doc) if args.doc else None
+    markdown = render(Path(args.results), doc.parent if doc else Path("."))
+    if doc:
+        updated = replace_section(doc.read_text(), markdown)
         if updated is not None:
-            readme.write_text(updated)
-            print(f"results section of {readme} updated")
+            doc.write_text(updated)
+            print(f"results section of {doc} updated")
             return markdown
-        print(f"report: no {START} … {END} markers in {readme}; markdown follows",
+        print(f"report: no {START} … {END} markers in {doc}; markdown follows",
               file=sys.stderr)
     print(markdown)
     return markdown

@@ -1,6 +1,6 @@
 """Benchmark scripts end to end at tiny settings: quality (both tasks), inference, search cost,
-search against random architectures, and the report that turns their JSON into README tables
-and a plot."""
+search against random architectures, and the report that turns their JSON into the tables of
+docs/benchmarks.md and a plot."""
 
 import json
 import sys
@@ -252,12 +252,13 @@ def test_report_names_test_sets_and_load_in_words():
     assert report.load_text({"a": {}}).startswith("machine load not recorded")
 
 
-def test_report_replaces_the_marked_readme_section(tmp_path, capsys):
+def test_report_replaces_the_marked_section_of_the_benchmarks_doc(tmp_path, capsys):
     _fixture_results(tmp_path)
-    readme = tmp_path / "README.md"
-    readme.write_text("# title\n\n<!-- results:start -->\nold table\n<!-- results:end -->\nend\n")
-    report.main(["--results", str(tmp_path), "--readme", str(readme)])
-    text = readme.read_text()
+    doc = tmp_path / "docs" / "benchmarks.md"
+    doc.parent.mkdir()
+    doc.write_text("# title\n\n<!-- results:start -->\nold table\n<!-- results:end -->\nend\n")
+    report.main(["--results", str(tmp_path), "--doc", str(doc)])
+    text = doc.read_text()
     assert text.startswith("# title\n\n<!-- results:start -->\n") and text.endswith(
         "<!-- results:end -->\nend\n")
     assert "old table" not in text
@@ -265,12 +266,13 @@ def test_report_replaces_the_marked_readme_section(tmp_path, capsys):
     assert "| noisy | 14.20 | 0.2000 | – |" in text
     assert "| eq6 | 30.00 | 7000 | 1,000 |" in text and "memory Eq. 6 / Eq. 5 1.75" in text
     assert "Measured with `python benchmarks/quality.py --iters 10`" in text
+    assert f"![PSNR against latency](../{report.PLOT})" in text  # relative to the doc
     assert (tmp_path / report.PLOT).stat().st_size > 1000
     # without markers: the file is left alone and the markdown printed
-    readme.write_text("no markers\n")
+    doc.write_text("no markers\n")
     capsys.readouterr()
-    report.main(["--results", str(tmp_path), "--readme", str(readme)])
-    assert readme.read_text() == "no markers\n" and "| hinas |" in capsys.readouterr().out
+    report.main(["--results", str(tmp_path), "--doc", str(doc)])
+    assert doc.read_text() == "no markers\n" and "| hinas |" in capsys.readouterr().out
 
 
 def test_search_vs_random_runs_in_pieces_and_reports(folders, tmp_path):
