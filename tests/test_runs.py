@@ -17,7 +17,13 @@ from hinas.config import TaskConfig, load_config
 from hinas.errors import HinasError, NonFiniteError
 from hinas.jobs.train import lr_factor
 from hinas.models.folder import save_weights
-from hinas.runtime.runs import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from hinas.runtime.runs import (
+    load_checkpoint,
+    resume_changes,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from hinas.runtime.scoring import EvalPair, score_outputs
 from tiny_runs import tiny_genotype, train_tiny, write_photos
 
@@ -242,3 +248,12 @@ def test_out_that_is_a_file_is_a_one_line_error(trained, tmp_path, capsys, comma
                  "--out", str(out), *extra]) == 2
     _one_line(capsys, f"{out}: is a file; --out takes a run folder")
     assert out.read_text() == "mine"
+
+
+def test_settings_a_checkpoint_lacks_or_does_not_use_are_not_changes():
+    saved = {"train": {"lr": 0.1}, "search": {"a_lr": 0.001}}
+    newer = {"train": {"lr": 0.1, "new_option": 3}, "search": {"a_lr": 0.006}}
+    assert resume_changes(saved, newer, "run", irrelevant=("search.",)) == {}
+    with pytest.raises(HinasError, match="search.a_weight_decay cannot change"):
+        resume_changes({"search": {"a_weight_decay": 1e-3}}, {"search": {"a_weight_decay": 0.0}},
+                       "run")

@@ -301,7 +301,8 @@ class TrainRun:
                 "rng": rng_state(), "config": self.cfg.to_dict(), "model_spec": self.spec.to_dict()}
 
     def _restore(self, state: dict) -> None:
-        changes = resume_changes(state["config"], self.cfg.to_dict(), self.out / "last.pt")
+        changes = resume_changes(state["config"], self.cfg.to_dict(), self.out / "last.pt",
+                                 irrelevant=("search.",))
         self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

@@ -194,12 +194,15 @@ def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def resume_changes(saved: dict[str, Any], current: dict[str, Any], source: str | Path
-                   ) -> dict[str, tuple[Any, Any]]:
+def resume_changes(saved: dict[str, Any], current: dict[str, Any], source: str | Path,
+                   irrelevant: tuple[str, ...] = ()) -> dict[str, tuple[Any, Any]]:
     """The settings of `current` (a config dict) that differ from `saved` (the checkpoint's), as
-    {key: (old, new)}; HinasError naming `source` for any not in `RESUME_CHANGEABLE`."""
+    {key: (old, new)}; HinasError naming `source` for any not in `RESUME_CHANGEABLE`. Settings
+    the checkpoint does not hold (added by a later hinas) and those under an `irrelevant` prefix
+    (e.g. `search.` for a training run) are not changes."""
     old, new = _flatten(saved), _flatten(current)
-    changes = {key: (old.get(key), value) for key, value in new.items() if old.get(key) != value}
+    changes = {key: (old[key], value) for key, value in new.items()
+               if key in old and old[key] != value and not key.startswith(irrelevant)}
     refused = sorted(set(changes) - set(RESUME_CHANGEABLE))
     if refused:
         raise HinasError(f"{source}: {', '.join(refused)} cannot change on --resume (only "
