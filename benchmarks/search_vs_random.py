@@ -268,7 +268,8 @@ def score(args: argparse.Namespace, work: Path) -> tuple[dict, dict]:
             continue
         cache = folder / "scores.json"
         if cache.exists() and json.loads(cache.read_text()).get("key") == key:
-            scores[run] = json.loads(cache.read_text())["scores"]
+            scores[run] = {**json.loads(cache.read_text())["scores"],
+                           **curve_scores(folder / "metrics.jsonl", args.iters)}
             continue
         model = load_model(folder)
         report = evaluate_model(model, cfg.task, images, method=run, data=args.test, seed=0,
@@ -299,7 +300,7 @@ def curve_scores(metrics: Path, iters: int) -> dict:
     val = {r["iter"]: r["val_psnr"] for r in records if "val_psnr" in r}
     half = min(val, key=lambda it: abs(it - iters / 2)) if val else None
     return {"curve_half_iter": half, "curve_half_psnr": val.get(half),
-            "curve_full_psnr": val.get(iters)}
+            "curve_full_psnr": val.get(iters), "curve_val_psnr": val}
 
 
 def ground_truth(scores: dict, key: str) -> dict:
@@ -337,6 +338,13 @@ def ground_truth(scores: dict, key: str) -> dict:
     if len(halves) > 2:
         rho = spearmanr(*zip(*halves, strict=True)).statistic
         out.update(half_vs_full_spearman=round(float(rho), 4), ranking_stable=bool(rho >= 0.8))
+        curves = [s["curve_val_psnr"] for n, s in scores.items()
+                  if "_t" not in n and s.get("curve_val_psnr")]
+        final = max(curves[0], key=int)
+        out["curve_spearman_vs_full"] = {
+            it: round(float(spearmanr([c[it] for c in curves], [c[final] for c in curves]
+                                      ).statistic), 4)
+            for it in curves[0] if it != final and all(it in c for c in curves)}
     return out
 
 

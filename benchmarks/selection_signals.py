@@ -145,12 +145,12 @@ def run_signals(run: str, kind: str, genotypes: dict, wanted: set[str]) -> tuple
 
 
 def path_truth(genotypes: dict, truth: dict[str, float]) -> list[dict]:
-    """Mean ground-truth score of the random genotypes on each width path, best first."""
+    """Mean ground-truth score of the ranked genotypes on each width path, best first."""
     import numpy as np
 
     by_path: dict[tuple, list[float]] = {}
-    for name, genotype in genotypes.items():
-        by_path.setdefault(tuple(genotype.path), []).append(truth[name])
+    for name, value in truth.items():
+        by_path.setdefault(tuple(genotypes[name].path), []).append(value)
     rows = [{"path": list(p), "n": len(v), "mean": round(float(np.mean(v)), 4)}
             for p, v in by_path.items()]
     return sorted(rows, key=lambda r: -r["mean"])
