@@ -2,11 +2,11 @@
 
 Reads, under `--results` (default `benchmarks/results`), every `supernet_cost*.json`
 (`supernet_cost.py`), `search_cost*.json` (`search_cost.py`), `quality*.json` (`quality.py`) and
-`inference*.json` (`inference.py`) and `distributed_throughput*.json`
-(`distributed_throughput.py`), renders one markdown section per file, and draws
-`speed_quality.png` there: test PSNR against forward latency of every trained network (one panel
-per quality file; classic methods as horizontal lines). With `--doc`, the markdown replaces the
-part of that file between `<!-- results:start -->` and `<!-- results:end -->` (the plot linked
+`inference*.json` (`inference.py`), `distributed_throughput*.json` (`distributed_throughput.py`),
+`search_vs_random*.json` and `selection_signals*.json`, renders one markdown section per file, and
+draws `speed_quality.png` there: test PSNR against forward latency of every trained network (one
+panel per quality file; classic methods as horizontal lines). With `--doc`, the markdown replaces
+the part of that file between `<!-- results:start -->` and `<!-- results:end -->` (the plot linked
 relative to it); without it, or when the markers are absent, the markdown is printed.
 
 Example: python benchmarks/report.py --doc docs/benchmarks.md
@@ -57,7 +57,8 @@ def supernet_cost_markdown(summary: dict) -> str:
 def load_results(folder: Path) -> list[tuple[str, Path, dict]]:
     """(kind, path, content) of every benchmark JSON file in `folder`, in a stable order."""
     found = []
-    for kind in ("supernet_cost", "search_cost", "quality", "inference", "distributed_throughput"):
+    for kind in ("supernet_cost", "search_cost", "quality", "inference", "distributed_throughput",
+                 "search_vs_random", "selection_signals"):
         for path in sorted(folder.glob(f"{kind}*.json")):
             try:
                 found.append((kind, path, json.loads(path.read_text())))
@@ -152,13 +153,19 @@ def render(folder: Path, doc_dir: Path = Path(".")) -> str:
     from inference import markdown as inference_markdown
     from quality import markdown as quality_markdown
     from search_cost import markdown as search_cost_markdown
+    from search_vs_random import markdown as search_vs_random_markdown
+    from selection_signals import markdown as selection_signals_markdown
 
     renderers = {"supernet_cost": supernet_cost_markdown, "search_cost": search_cost_markdown,
                  "quality": quality_markdown, "inference": inference_markdown,
-                 "distributed_throughput": distributed_markdown}
+                 "distributed_throughput": distributed_markdown,
+                 "search_vs_random": search_vs_random_markdown,
+                 "selection_signals": selection_signals_markdown}
     titles = {"supernet_cost": "Supernet step cost", "search_cost": "Search cost",
               "quality": "Quality under one training budget", "inference": "Inference cost",
-              "distributed_throughput": "Distributed search throughput"}
+              "distributed_throughput": "Distributed search throughput",
+              "search_vs_random": "Ground truth: matched-size genotypes trained alone",
+              "selection_signals": "Selection signals against the ground truth"}
     results = load_results(folder)
     if not results:
         return f"No benchmark results in `{folder}` yet.\n"

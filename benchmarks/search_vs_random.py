@@ -348,6 +348,44 @@ def ground_truth(scores: dict, key: str) -> dict:
     return out
 
 
+def markdown(summary: dict) -> str:
+    """A `search_vs_random.py` summary as markdown: every trained network, then the ground truth
+    (spread against training noise, ranking stability) and the targets."""
+    c = summary["config"]
+    held = f"{Path(c['val']).name} (first {c['val_count'] or 'all'})" if c.get("val") else None
+    lines = [f"σ={c['sigma']:g}, `{c['preset']}` preset, {c['iters']} training iterations per "
+             f"network ({', '.join(c['overrides']) or 'no overrides'}), on {summary['device']}",
+             "", "| network | width path | params | " + (f"{held} PSNR | " if held else "")
+             + f"{Path(c['test']).name} PSNR | SSIM |",
+             "|---|---|---:|" + ("---:|" if held else "") + "---:|---:|"]
+    for name, entry in sorted(summary["scores"].items()):
+        val = f" {entry['val_psnr']:.3f} |" if held and entry.get("val_psnr") is not None else (
+            " – |" if held else "")
+        lines.append(f"| {name} | {entry['path']} | {entry['params']:,} |{val} "
+                     f"{entry['psnr']:.3f} | {entry['ssim']:.4f} |")
+    for key, label in (("val_psnr", held), ("psnr", Path(c["test"]).name)):
+        truth = summary["statistics"].get("ground_truth", {}).get(key)
+        if not truth or label is None:
+            continue
+        text = (f"\nGround truth on {label}: {truth['n_random']} random genotypes, interquartile "
+                f"range {truth['iqr_db']:.3f} dB, max − min {truth['range_db']:.3f} dB")
+        if "training_seed_std_db" in truth:
+            text += (f"; training-seed noise (std of one training, {truth['training_pairs']} "
+                     f"pairs) {truth['training_seed_std_db']:.4f} dB, so the interquartile range "
+                     f"is {truth['iqr_over_noise']}× the noise: "
+                     + ("**flat** at matched size" if truth["flat"] else "not flat"))
+        if "half_vs_full_spearman" in truth:
+            text += (f"; the runs' own validation ranks at half length against full length at "
+                     f"Spearman {truth['half_vs_full_spearman']:+.2f} ("
+                     + ("stable" if truth["ranking_stable"] else "**not stable**: < 0.8")
+                     + "; every logged iteration: " + ", ".join(
+                         f"{it}: {rho:+.2f}" for it, rho in truth["curve_spearman_vs_full"].items())
+                     + ")")
+        lines.append(text + ".")
+    lines += [f"\n{t}" for t in summary["statistics"].get("targets", [])]
+    return "\n".join(lines) + "\n"
+
+
 def plot(scores: dict, path: Path) -> None:
     """PSNR against parameters, one colour per kind of genotype."""
     import matplotlib

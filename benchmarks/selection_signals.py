@@ -156,6 +156,34 @@ def path_truth(genotypes: dict, truth: dict[str, float]) -> list[dict]:
     return sorted(rows, key=lambda r: -r["mean"])
 
 
+def markdown(summary: dict) -> str:
+    """A `selection_signals.py` summary as markdown: τ per signal and supernet seed, the seeds'
+    agreement, and the width path each decoding picks."""
+    c = summary["config"]
+    lines = [f"{len(summary['ground_truth'])} genotypes ranked by their stand-alone {c['key']} "
+             f"(mean over training seeds); supernets {', '.join(c['hinas'] + c['rsws'])}; "
+             f"on {summary['device']}", "",
+             "| signal | Kendall τ per supernet seed (95 % CI) | mean τ | τ between seeds |",
+             "|---|---|---:|---|"]
+    for name, entry in summary["signals"].items():
+        per_seed = "; ".join(f"{t['tau']:+.2f} ({t['ci95'][0]:+.2f} to {t['ci95'][1]:+.2f})"
+                             for t in entry["per_seed"])
+        agree = "; ".join(f"{t['tau']:+.2f}" for t in entry.get("seed_agreement_tau", [])) or "–"
+        lines.append(f"| {name} | {per_seed} | {entry['mean_tau']:+.2f} | {agree} |")
+    for run in summary["runs"]:
+        if run["kind"] == "hinas":
+            lines.append(f"\n{run['run']}: Viterbi on β picks {run['viterbi_path']}, one-shot path "
+                         f"scoring picks {run['oneshot_path']} (path PSNR "
+                         f"{run['path_psnr'][0]['psnr']:.2f} to {run['path_psnr'][-1]['psnr']:.2f}"
+                         f" dB); perturbation took {run['seconds'].get('perturb', 0):.0f} s.")
+    best = summary["path_truth"][0] if summary["path_truth"] else None
+    if best:
+        lines.append(f"\nGround truth by width path: best {best['path']} ({best['mean']:.3f} dB, "
+                     f"{best['n']} genotype(s)) of {len(summary['path_truth'])} paths present.")
+    lines.append(f"\nBest-ranking signal: {summary['best_signal']}.")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Score every genotype under every signal and rank the signals against the ground truth."""
     args = parse_args(argv)
