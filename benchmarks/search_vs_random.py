@@ -418,6 +418,8 @@ def plot(scores: dict, path: Path) -> None:
 def export(scores: dict, args: argparse.Namespace, work: Path, dest: Path) -> None:
     """Copy every genotype and trained model (model.json, model.safetensors, genotype.json) to
     `dest` with a manifest.json listing them and their scores."""
+    from jsonout import portable
+
     manifest = {"test": Path(args.test).name, "sigma": args.sigma,
                 "val": Path(args.val).name if args.val else None, "val_count": args.val_count,
                 "iters": args.iters, "overrides": args.overrides, "models": {}}
@@ -432,6 +434,9 @@ def export(scores: dict, args: argparse.Namespace, work: Path, dest: Path) -> No
         for file in ("model.json", "model.safetensors", "genotype.json"):
             if (work / "train" / run / file).exists():
                 shutil.copy(work / "train" / run / file, target / file)
+        record = json.loads((target / "model.json").read_text())
+        record["meta"]["data"] = [portable(d) for d in record["meta"].get("data", [])]
+        (target / "model.json").write_text(json.dumps(record, indent=1) + "\n")
         manifest["models"][run] = {"folder": f"models/{run}",
                                    "genotype": f"genotypes/{entry['genotype']}.json",
                                    **{k: entry[k] for k in ("train_seed", "psnr", "ssim",
