@@ -409,10 +409,7 @@ class SearchRun:
 
     def _select(self, meta: dict) -> Genotype:
         """The genotype of the best supernet under `search.select` / `search.width`."""
-        with progress(selection_cost(self.cfg), 0, self.quiet, "select") as bar:
-            return select_genotype(self.net, self.cfg, self._scorer(), meta,
-                                   np.random.default_rng([self.cfg.seed, 13]),
-                                   lambda: bar.update(1))
+        return select(self.net, self.cfg, self._scorer(), meta, self.quiet)
 
     def _random_best(self, meta: dict) -> Genotype:
         rng = np.random.default_rng([self.cfg.seed, 11])
@@ -465,7 +462,11 @@ def reselect(run: str | Path, overrides: list[str] | tuple[str, ...] = (), quiet
         raise HinasError(f"{run}: a {cfg.search.strategy} search has no α/β to select from")
     meta = Genotype.load(Path(run) / "genotype.json").meta if (
         Path(run) / "genotype.json").exists() else {}
-    meta = {k: v for k, v in meta.items() if k != "selection"}
+    return select(net, cfg, scorer, {k: v for k, v in meta.items() if k != "selection"}, quiet)
+
+
+def select(net: Supernet, cfg: Config, scorer: Scorer, meta: dict, quiet: bool) -> Genotype:
+    """`select_genotype` with a progress bar (unless `quiet`) and the run's selection seed."""
     with progress(selection_cost(cfg), 0, quiet, "select") as bar:
         return select_genotype(net, cfg, scorer, meta, np.random.default_rng([cfg.seed, 13]),
                                lambda: bar.update(1))
