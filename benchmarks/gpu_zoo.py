@@ -49,7 +49,7 @@ ZOO = {
 }
 """Zoo model: task, task fields, genotype file, training folders (under --data), and the run
 of this script it starts from (fine-tuning)."""
-GPU_SETTINGS = {"runtime.amp": "bf16", "train.channels_last": "true", "data.workers": "4"}
+GPU_SETTINGS = {"train.amp": "bf16", "train.channels_last": "true", "data.workers": "4"}
 """Overrides of the `paper` preset for the GPU (`--amp bf16 --channels-last --workers 4`)."""
 
 

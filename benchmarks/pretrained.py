@@ -3,10 +3,16 @@ model file into `src/hinas/weights/<name>/`, measure it, and write `pretrained.j
 model card (`card.md`, from `hinas.models.pretrained.model_card`).
 
 Measured here: PSNR/SSIM with `hinas.jobs.evaluate` (the same code as `hinas eval`) on Set12 at
-σ = 15, 25, 50 (denoising) or Set5 and Set14 at the model's scale (SR); parameters and MACs; the
-median CPU latency (`hinas.measures.complexity.measure_latency`, `--threads` threads) at 256×256
-(denoising) or a 128×128 LR input (SR). The model's own run records the training iterations,
-wall / CPU seconds and the validation curve; `--command` is the training command as run.
+σ = 15, 25, 50 (denoising), Set12 at JPEG quality 10, 20, 30 (JPEG artefact removal) or Set5 and
+Set14 at the model's scale (SR), and with `--unseen DIR` on the first `--unseen-count`
+photographs of a folder no part of the model was trained or chosen on, at the same settings.
+Beside every result the task's classical baseline (`BASELINES`: BM3D, the JPEG input itself,
+bicubic) is scored on the same inputs, unless `--no-baseline`. Parameters and MACs; the median
+CPU latency (`hinas.measures.complexity.measure_latency`, `--threads` threads) of the
+BatchNorm-folded network that `hinas restore` runs, at 481×321 (denoising, JPEG: a BSDS500
+photograph's size) or a 128×128 LR input (SR), and for denoising BM3D's on the same image. The
+model's own run records the training iterations, wall / CPU seconds and the validation curve;
+`--command` is the training command as run.
 
 Prints (and with `--json` writes) the pretrained.json content.
 
@@ -25,7 +31,11 @@ from pathlib import Path
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "hinas" / "weights"
 TESTS = {"denoise": [("Set12", {"sigma": s}) for s in (15.0, 25.0, 50.0)],
-         "sr": [("Set5", {}), ("Set14", {})]}
+         "sr": [("Set5", {}), ("Set14", {})],
+         "jpeg": [("Set12", {"quality": q}) for q in (10, 20, 30)]}
+BASELINES = {"denoise": ("bm3d", "BM3D"), "sr": ("bicubic", "bicubic"),
+             "jpeg": ("jpeg", "JPEG input")}
+"""Task: (classical method scored beside every result, its name in the card)."""
 REFERENCES = {
     ("Set12", 15.0): "BM3D 32.37, DnCNN-B 32.68 (published)",
     ("Set12", 25.0): "BM3D 29.97, DnCNN-B 30.36 (published)",
@@ -34,14 +44,20 @@ REFERENCES = {
     ("Set14", 2): "bicubic 30.24, FSRCNN 32.66 (published)",
     ("Set5", 4): "bicubic 28.42, FSRCNN 30.71 (published)",
     ("Set14", 4): "bicubic 26.00, FSRCNN 27.59 (published)",
+    ("Set12", 10): "on LIVE1 (not shipped here): JPEG 27.77, ARCNN 28.98 (published)",
+    ("Set12", 20): "on LIVE1 (not shipped here): JPEG 30.07, ARCNN 31.29 (published)",
+    ("Set12", 30): "on LIVE1 (not shipped here): JPEG 31.41, ARCNN 32.69 (published)",
 }
-"""Published figures (DnCNN paper Table 3 for Set12; paper Table 12 and FSRCNN for SR) and our
-own measurements, printed beside each result in the card."""
+"""Published figures (DnCNN paper Table 3 for Set12; paper Table 12 and FSRCNN for SR; ARCNN's
+LIVE1 table for JPEG, whose gain over the input is the yardstick) and our own measurements,
+printed beside each result in the card."""
 HEADLINES = {("Set12", 50.0): ("BM3D", 26.72), ("Set5", 2): ("FSRCNN", 37.05),
-             ("Set5", 4): ("FSRCNN", 30.71)}
+             ("Set5", 4): ("FSRCNN", 30.71), ("Set12", 10): ("JPEG input", None)}
 """The result `hinas models` shows for a model (the first of its results named here) and the
-published anchor it is read against (figures of `REFERENCES`)."""
-COST_SIZE = {"denoise": (256, 256), "sr": (128, 128)}
+anchor it is read against: a published figure of `REFERENCES`, or None for the baseline
+measured beside it."""
+COST_SIZE = {"denoise": (481, 321), "jpeg": (481, 321), "sr": (128, 128)}
+BM3D_LATENCY_SIGMA = 25.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -57,6 +73,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--recipe", required=True, help="training recipe, in words")
     p.add_argument("--machine", required=True, help="where it was trained, in words")
     p.add_argument("--limits", required=True, help="known limits, in words")
+    p.add_argument("--unseen", metavar="DIR",
+                   help="photographs never trained or chosen on, scored at the same settings")
+    p.add_argument("--unseen-name", default="unseen", help="the --unseen set's name in the card")
+    p.add_argument("--unseen-count", type=int, default=50,
+                   help="score the first N images of --unseen (sorted by path)")
+    p.add_argument("--no-baseline", dest="baseline", action="store_false",
+                   help="do not score the classical baseline beside every result")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--json", metavar="PATH", help="also write the JSON here")
@@ -81,12 +104,14 @@ def package(args: argparse.Namespace) -> dict:
     import torch
 
     from hinas.io import atomic_write_text
-    from hinas.jobs.evaluate import evaluate_model, load_test_images
+    from hinas.jobs.evaluate import evaluate_classical, evaluate_model, load_test_images
     from hinas.measures.complexity import count_macs, count_params, measure_latency
     from hinas.measures.metrics import Convention
+    from hinas.models.fold import fold_batchnorm
     from hinas.models.folder import WEIGHTS_FILE, ModelSpec, load_model
     from hinas.models.pretrained import CARD_FILE, INFO_FILE, model_card, sha256_file
     from hinas.runtime.execution import describe_device
+    from inference import bm3d_latency
 
     torch.set_num_threads(args.threads)
     run, dest = Path(args.run), WEIGHTS / args.name
@@ -100,31 +125,49 @@ def package(args: argparse.Namespace) -> dict:
     (dest / WEIGHTS_FILE).write_bytes((run / WEIGHTS_FILE).read_bytes())
     model = load_model(dest)
     task = spec.task
+    method, label = BASELINES[task.name]
+    tests = [(folder, Path(args.data) / folder, None, fields)
+             for folder, fields in TESTS[task.name]]
+    if args.unseen:
+        tests += [(args.unseen_name, Path(args.unseen), args.unseen_count, fields)
+                  for _, fields in TESTS[task.name]]
     results, headline = [], None
-    for folder, fields in TESTS[task.name]:
-        test_task = dataclasses.replace(task, sigma=[fields["sigma"]], sigma_sampling="choice") \
-            if "sigma" in fields else task
-        images, _ = load_test_images(Path(args.data) / folder, task.channels)
-        report = evaluate_model(model, test_task, images, method=args.name, data=folder)
-        key = fields.get("sigma", task.scale)
-        test = {"test": folder, **({"sigma": key} if "sigma" in fields else {"scale": key})}
-        results.append({**test, "psnr": report.mean["psnr"], "ssim": report.mean["ssim"],
-                        "seconds_per_image": report.mean["seconds"],
-                        "reference": REFERENCES.get((folder, key))})
-        if headline is None and (folder, key) in HEADLINES:
-            anchor, anchor_psnr = HEADLINES[folder, key]
-            headline = {**test, "anchor": anchor, "anchor_psnr": anchor_psnr,
-                        "anchor_source": "published"}
+    for name, folder, count, fields in tests:
+        test_task = dataclasses.replace(task.at_evaluation(),
+                                        **{k: [v] for k, v in fields.items()})
+        images, _ = load_test_images(folder, task.channels)
+        images = dict(list(images.items())[:count])
+        report = evaluate_model(model, test_task, images, method=args.name, data=name)
+        key = next(iter(fields.values()), task.scale)
+        test = {"test": name, **(fields or {"scale": key})}
+        result = {**test, "psnr": report.mean["psnr"], "ssim": report.mean["ssim"],
+                  "seconds_per_image": report.mean["seconds"], "images": len(images),
+                  "reference": REFERENCES.get((name, key))}
+        if args.baseline:
+            base = evaluate_classical(method, test_task, images, data=name).mean
+            result.update(baseline_psnr=base["psnr"], baseline_ssim=base["ssim"])
+        results.append(result)
+        if headline is None and (name, key) in HEADLINES:
+            anchor, anchor_psnr = HEADLINES[name, key]
+            headline = {**test, "anchor": anchor,
+                        "anchor_psnr": result["baseline_psnr"] if anchor_psnr is None
+                        else anchor_psnr,
+                        "anchor_source": "measured" if anchor_psnr is None else "published"}
     w, h = COST_SIZE[task.name]
     x = torch.rand(1, task.channels, h, w)
     with torch.no_grad():
-        latency = measure_latency(model, x, args.repeats)
+        latency = measure_latency(fold_batchnorm(model), x, args.repeats)
+    extra = {}
+    if task.name == "denoise" and args.baseline:
+        bm3d = bm3d_latency(x, argparse.Namespace(bm3d_sigma=BM3D_LATENCY_SIGMA,
+                                                  repeats=args.repeats, warmup=1))
+        extra = {"baseline_latency_s": bm3d} if isinstance(bm3d, float) else {}
     info = {
         "name": args.name, "description": args.description, "task": dataclasses.asdict(task),
         "arch": spec.arch, "genotype_source": args.genotype_source,
         "sha256": sha256_file(dest / WEIGHTS_FILE), "params": count_params(model),
         "macs": count_macs(model, task.channels, h, w), "cost_input": [w, h],
-        "latency_s": latency,
+        "latency_s": latency, **extra,
         "latency_device": f"{describe_device('cpu')}, load average "
                           f"{os.getloadavg()[0]:.1f} while measured",
         "training": {"command": args.command, "data": args.train_data, "recipe": args.recipe,
@@ -133,6 +176,7 @@ def package(args: argparse.Namespace) -> dict:
                      "machine": args.machine},
         "convention": Convention.for_task(task.name, task.out_scale).describe(),
         "results": results, **({"headline": headline} if headline else {}),
+        **({"baseline": {"method": method, "label": label}} if args.baseline else {}),
         "limits": args.limits,
     }
     info["curve"] = validation_curve(run)

@@ -6,8 +6,9 @@ Networks (`NETS`): the found denoiser (the genotype and build options of the shi
 from scratch at `--preset` (the `cpu` recipe by default). Settings (`SETTINGS`), each against
 `baseline` (fp32, contiguous memory, eager, 1 thread, batches made in the training process):
 
-- `bf16`: forward passes under bf16 autocast (`runtime.amp=bf16`, as `--amp bf16`);
+- `bf16`: forward passes under bf16 autocast (`train.amp=bf16`, as `--amp bf16`);
 - `channels-last`: network and batches in channels-last memory format (`--channels-last`);
+- `bf16+channels-last`: both;
 - `compile`: `torch.compile` of the network; compilation must end within `--compile-limit`
   seconds, else (or if it fails) the setting is recorded as unavailable;
 - `threads-2`: two torch threads instead of one;
@@ -45,15 +46,19 @@ import time
 
 NETS = {"found-denoise": "denoise-gray-blind", "found-sr": "sr-x4"}
 """Network name: the shipped model whose genotype, task and build options it trains."""
+BASELINE = ["train.amp=off", "train.channels_last=false", "data.workers=0"]
+"""The baseline's execution, whatever the preset's defaults: fp32, contiguous, no workers."""
 SETTINGS = {
     "baseline": ([], 1),
-    "bf16": (["runtime.amp=bf16"], 1),
+    "bf16": (["train.amp=bf16"], 1),
     "channels-last": (["train.channels_last=true"], 1),
+    "bf16+channels-last": (["train.amp=bf16", "train.channels_last=true"], 1),
     "compile": ([], 1),
     "threads-2": ([], 2),
     "workers-2": (["data.workers=2"], 1),
 }
-"""Setting name: (config overrides, torch threads); `compile` also compiles the network."""
+"""Setting name: (config overrides on `BASELINE`, torch threads); `compile` also compiles the
+network."""
 EQUAL_DB = 0.05
 """Validation PSNR difference (dB) within which a setting trains to equal quality."""
 
@@ -112,7 +117,7 @@ def train_setting(args: argparse.Namespace, net: str, setting: str) -> dict:
     torch.set_num_threads(threads)
     shipped = ModelSpec.load(pretrained_folder(NETS[net]))
     data = args.data_denoise if shipped.task.name == "denoise" else args.data_sr
-    cfg = resolve(shipped.task.name, args.preset, None, [*overrides, f"train.iters={args.iters}"],
+    cfg = resolve(shipped.task.name, args.preset, None, [*BASELINE, *overrides, f"train.iters={args.iters}"],
                   task=dataclasses.asdict(shipped.task), seed=args.seed)
     t, device = cfg.train, torch.device("cpu")
     seed_everything(cfg.seed)

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from hinas.config import TaskConfig
-from tiny_runs import GRAY_PHOTOS, RGB_PHOTOS, tiny_genotype, write_photos
+from tiny_runs import GRAY_PHOTOS, RGB_PHOTOS, tiny_genotype, train_tiny, write_photos
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import distributed_throughput  # noqa: E402
 import gpu_zoo  # noqa: E402
 import inference  # noqa: E402
+import pretrained  # noqa: E402
 import quality  # noqa: E402
 import report  # noqa: E402
 import search_cost  # noqa: E402
@@ -151,6 +152,36 @@ def test_inference_times_the_folded_copy_beside_bm3d(tmp_path):
         assert summary["models"]["denoise"]["hinas"]["bm3d_ratio"] > 0
     text = inference.markdown(summary)
     assert "| folded (ms) |" in text and "latency ratio eager / folded" in text
+
+
+def test_packaging_a_jpeg_model_scores_it_beside_the_jpeg_input(folders, tmp_path, monkeypatch):
+    from hinas.models.pretrained import headline, model_card
+
+    run = train_tiny(tmp_path / "run", folders["gray"],
+                     tiny_genotype(TaskConfig(name="jpeg", quality=[10, 40])),
+                     "--task", "jpeg", "--quality", "10:40", "--iters", "3")
+    write_photos(tmp_path / "data" / "Set12", GRAY_PHOTOS[:2], 40)
+    monkeypatch.setattr(pretrained, "WEIGHTS", tmp_path / "weights")
+    info = pretrained.main([
+        "--run", str(run), "--name", "jpeg-test", "--data", str(tmp_path / "data"),
+        "--unseen", str(folders["gray_test"]), "--unseen-name", "held-out", "--unseen-count",
+        "1", "--description", "d", "--genotype-source", "g", "--command", "c",
+        "--train-data", "t", "--recipe", "r", "--machine", "m", "--limits", "l",
+        "--repeats", "1"])
+    assert [(r["test"], r["quality"], r["images"]) for r in info["results"]] == [
+        ("Set12", 10, 2), ("Set12", 20, 2), ("Set12", 30, 2),
+        ("held-out", 10, 1), ("held-out", 20, 1), ("held-out", 30, 1)]
+    q10, q30 = info["results"][0], info["results"][2]
+    assert 15 < q10["baseline_psnr"] < q30["baseline_psnr"]  # the JPEG input, scored
+    assert info["headline"] == {"test": "Set12", "quality": 10, "anchor": "JPEG input",
+                                "anchor_psnr": q10["baseline_psnr"], "anchor_source": "measured"}
+    assert headline(info).startswith(f"Set12 q=10: {q10['psnr']:.2f} dB (JPEG input ")
+    assert info["cost_input"] == [481, 321] and info["latency_s"] > 0
+    card = (tmp_path / "weights" / "jpeg-test" / "card.md").read_text()
+    assert card == model_card(info) and "gray JPEG artefact removal, quality 10–40" in card
+    gain = q10["psnr"] - q10["baseline_psnr"]
+    assert "JPEG input, measured here (dB / SSIM)" in card and f"| {gain:+.2f} |" in card
+    assert "central crops, quality 25" in card
 
 
 def test_training_speed_compares_settings_to_the_baseline_at_equal_iterations(folders, tmp_path):

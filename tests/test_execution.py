@@ -10,12 +10,13 @@ import torch
 import yaml
 from torch.utils.data import Dataset
 
-from hinas.config import TaskConfig
+from hinas.config import TaskConfig, load_config, resolve
 from hinas.data.datasets import PatchDataset
 from hinas.data.degradations import build_degradation
 from hinas.errors import HinasError
 from hinas.measures.losses import build_loss
 from hinas.models.architectures import DerivedNet
+from hinas.runtime import execution
 from hinas.runtime.engine import optimisation_step
 from hinas.runtime.execution import Precision, amp_dtype, make_loader
 from hinas.runtime.scalars import ScalarLog
@@ -29,10 +30,29 @@ def tiny_net() -> DerivedNet:
     return DerivedNet(tiny_genotype(TaskConfig(name="denoise", sigma=[25.0])))
 
 
-def test_amp_modes_pick_their_dtype():
+def test_amp_modes_pick_their_dtype(monkeypatch):
     assert amp_dtype("off", CPU) is None
-    assert amp_dtype("auto", CPU) == amp_dtype("bf16", CPU) == torch.bfloat16
+    assert amp_dtype("bf16", CPU) == torch.bfloat16
     assert amp_dtype("fp16", CPU) == torch.float16
+    monkeypatch.setattr(execution, "native_cpu_bf16", lambda: True)
+    assert amp_dtype("auto", CPU) == torch.bfloat16
+    monkeypatch.setattr(execution, "native_cpu_bf16", lambda: False)  # emulated bf16 is slower
+    assert amp_dtype("auto", CPU) is None
+
+
+def test_precision_is_per_job_and_the_cpu_preset_trains_in_bf16_channels_last(tmp_path):
+    cfg = resolve("denoise", "cpu")
+    assert (cfg.train.amp, cfg.train.channels_last) == ("auto", True)
+    assert cfg.search.amp == "off"  # searches stay in fp32
+    legacy = cfg.to_dict()  # a run folder of an older version: one runtime.amp for both jobs
+    for job in ("search", "train"):
+        del legacy[job]["amp"]
+    legacy["runtime"]["amp"] = "bf16"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(legacy))
+    old = load_config(tmp_path / "config.yaml")
+    assert (old.search.amp, old.train.amp) == ("bf16", "bf16")
+    with pytest.raises(HinasError, match="train.amp must be one of off, auto, bf16, fp16"):
+        resolve("denoise", "cpu", overrides=["train.amp=fp8"])
 
 
 @pytest.mark.parametrize("mode, dtype", [("bf16", torch.bfloat16), ("fp16", torch.float16)])
@@ -103,8 +123,8 @@ def test_train_records_runtime_options_and_writes_tensorboard_scalars(tmp_path):
     run = train_tiny(tmp_path / "run", write_photos(tmp_path / "photos"), genotype,
                      "--amp", "bf16", "--channels-last", "--workers", "1", "--tensorboard")
     cfg = yaml.safe_load((run / "config.yaml").read_text())
-    assert cfg["runtime"] == {"amp": "bf16", "tensorboard": True}
-    assert cfg["train"]["channels_last"] is True
+    assert cfg["runtime"] == {"tensorboard": True}
+    assert cfg["train"]["channels_last"] is True and cfg["train"]["amp"] == "bf16"
     assert cfg["data"]["workers"] == 1
     events = EventAccumulator(str(run / "tensorboard"))
     events.Reload()

@@ -128,8 +128,9 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="random seed (default: 0)")
     parser.add_argument("--device", help="cpu or cuda[:N] (default: cpu)")
     parser.add_argument("--amp", choices=AMP_MODES,
-                        help="automatic mixed precision (auto: bf16 where supported, else fp16; "
-                             "default: off)")
+                        help="automatic mixed precision of the job (auto: bf16 where the device "
+                             "runs it natively; on a GPU without it fp16, on such a CPU fp32; "
+                             "default: the preset's)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
                         help="channels-last (NHWC) memory format for network and batches "
                              "(default: the preset's)")
@@ -205,7 +206,7 @@ def config_from_args(args: argparse.Namespace, task_defaults: dict | None = None
                  if v is not None})
     task.update(sigma_fields(args.sigma))
     task.update(level_fields(args))
-    sections = {"runtime": {"amp": args.amp, "tensorboard": args.tensorboard},
+    sections = {"runtime": {"tensorboard": args.tensorboard},
                 "data": {"workers": args.workers}, **sections}
     sections = {k: {n: v for n, v in d.items() if v is not None} for k, d in sections.items()}
     return resolve(args.task, args.preset, args.config, args.overrides, task=task or None,
@@ -230,6 +231,7 @@ def _search(args: argparse.Namespace) -> None:
     else:
         cfg = config_from_args(args, search={"strategy": args.strategy,
                                              "channels_last": args.channels_last,
+                                             "amp": args.amp,
                                              "samples": args.samples})
     cfg = with_data(cfg, args.data)
     genotype = search(cfg, cfg.data.path, out, resume=args.resume, quiet=args.quiet, lq=args.lq)
@@ -267,7 +269,8 @@ def _train(args: argparse.Namespace) -> None:
                 task_defaults = {"channels": g.channels}
         args.task = args.task or "denoise"
         cfg = config_from_args(args, task_defaults, train={"iters": args.iters,
-                                                           "channels_last": args.channels_last})
+                                                           "channels_last": args.channels_last,
+                                                           "amp": args.amp})
     data = args.data or cfg.data.path
     if data:
         cfg = with_data(cfg, data)

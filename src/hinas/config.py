@@ -28,7 +28,7 @@ PRIMITIVES: tuple[str, ...] = (
 """The paper's seven candidate operations, in the column order of α (implemented and checked
 in :mod:`hinas.space.ops`, which this torch-free module does not import)."""
 AMP_MODES = ("off", "auto", "bf16", "fp16")
-"""`runtime.amp` values (see :mod:`hinas.runtime.execution`)."""
+"""`search.amp` / `train.amp` values (see :mod:`hinas.runtime.execution`)."""
 
 TASKS = ("denoise", "sr", "jpeg", "camera", "paired")
 """The restoration tasks, one registered degradation each (hinas.data.degradations)."""
@@ -260,6 +260,7 @@ class SearchConfig:
     bn_calibration: int = 8
     select_crop: int = 32
     channels_last: bool = True
+    amp: str = "off"
 
     def validate(self) -> None:
         """Raise HinasError on impossible search settings."""
@@ -269,6 +270,7 @@ class SearchConfig:
         _check(0 <= self.warmup_epochs <= self.epochs,
                f"search.warmup_epochs must be in 0..epochs, got {self.warmup_epochs}")
         _check(1 <= self.eval_from_epoch, "search.eval_from_epoch must be ≥ 1")
+        _check_amp("search", self.amp)
         _check(1 <= self.batch_size <= MAX_BATCH,
                f"search.batch_size must be in 1..{MAX_BATCH}, got {self.batch_size}")
         _check(0 <= self.a_batch_size <= MAX_BATCH,
@@ -323,10 +325,12 @@ class TrainConfig:
     max_images: int = 0
     log_every: int = 50
     channels_last: bool = False
+    amp: str = "off"
 
     def validate(self) -> None:
         """Raise HinasError on impossible training settings."""
         _check(self.iters >= 1, f"train.iters must be ≥ 1, got {self.iters}")
+        _check_amp("train", self.amp)
         _check(1 <= self.batch_size <= MAX_BATCH,
                f"train.batch_size must be in 1..{MAX_BATCH}, got {self.batch_size}")
         _check(self.schedule in ("cosine", "step"),
@@ -364,17 +368,11 @@ class DataConfig:
 
 @dataclass
 class RuntimeConfig:
-    """How steps execute on the device (see :mod:`hinas.runtime.execution`): automatic mixed
-    precision (`off`, `auto`, `bf16`, `fp16`) and TensorBoard scalars beside metrics.jsonl. (The
-    memory format is `search.channels_last` / `train.channels_last`.)"""
+    """What a run writes beside metrics.jsonl: TensorBoard scalars. (Mixed precision and memory
+    format are per job: `search.amp` / `train.amp`, `search.channels_last` /
+    `train.channels_last`; see :mod:`hinas.runtime.execution`.)"""
 
-    amp: str = "off"
     tensorboard: bool = False
-
-    def validate(self) -> None:
-        """Raise HinasError on impossible runtime settings."""
-        _check(self.amp in AMP_MODES,
-               f"runtime.amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
 
 
 @dataclass
@@ -411,7 +409,7 @@ class Config:
     def validate(self) -> Config:
         """Validate every section; return self."""
         for section in (self.task, self.space, self.search, self.train, self.data,
-                        self.runtime, self.distributed):
+                        self.distributed):
             section.validate()
         _check(self.device == "cpu" or self.device.startswith("cuda"),
                f"device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
@@ -436,6 +434,11 @@ def with_inputs(cfg: Config, lq: str | Path | list | None) -> Config:
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise HinasError(message)
+
+
+def _check_amp(section: str, amp: str) -> None:
+    """HinasError unless `amp` is a mixed-precision mode of `AMP_MODES`."""
+    _check(amp in AMP_MODES, f"{section}.amp must be one of {', '.join(AMP_MODES)}, got {amp!r}")
 
 
 def _coerce(value: Any, kind: Any, key: str) -> Any:
@@ -548,7 +551,18 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise HinasError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise HinasError(f"{path}: a config file must hold a mapping")
-    return data
+    return upgrade_legacy(data)
+
+
+def upgrade_legacy(values: dict[str, Any]) -> dict[str, Any]:
+    """Config values of an older version in today's keys: `runtime.amp`, one precision for every
+    job, is now `search.amp` and `train.amp`."""
+    runtime = values.get("runtime")
+    if not isinstance(runtime, dict) or "amp" not in runtime:
+        return values
+    amp = runtime["amp"]
+    return {**values, "runtime": {k: v for k, v in runtime.items() if k != "amp"},
+            **{job: {"amp": amp, **(values.get(job) or {})} for job in ("search", "train")}}
 
 
 def from_dict(values: dict[str, Any]) -> Config:

@@ -181,7 +181,7 @@ class SearchRun:
         self.data = prepare_data(cfg, data_dir)
         self.net = Supernet(cfg.space, cfg.task).to(
             self.device, memory_format=memory_format(cfg.search.channels_last))
-        self.precision = Precision(cfg.runtime.amp, self.device)
+        self.precision = Precision(cfg.search.amp, self.device)
         self.w_opt, self.a_opt = make_optimizers(self.net, cfg)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.w_opt, T_max=cfg.search.epochs, eta_min=cfg.search.w_lr_min)

@@ -219,7 +219,7 @@ class TrainRun:
                                    memory_format=memory_format(cfg.train.channels_last))
         if init_from is not None and not resume:
             spec.meta["init_from"] = init_weights(self.net, init_from)
-        self.precision = Precision(cfg.runtime.amp, self.device)
+        self.precision = Precision(cfg.train.amp, self.device)
         self.loss_fn = build_loss(t.loss, t.ssim_weight)
         self.val_pairs = make_pairs(self.data.val, cfg.task, cfg.seed, t.val_crop,
                                     self.data.val_inputs)

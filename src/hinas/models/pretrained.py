@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from hinas.config import TaskConfig
 from hinas.errors import HinasError
 from hinas.models.folder import WEIGHTS_FILE, load_model
 
@@ -90,10 +91,15 @@ def load_pretrained(name: str, device: str | torch.device = "cpu", fold: bool = 
 
 
 def describe_task(task: dict[str, Any]) -> str:
-    """`gray denoising σ 0–55 (blind)`, `RGB super-resolution ×4`: a task in words."""
+    """`gray denoising σ 0–55 (blind)`, `RGB super-resolution ×4`, `gray JPEG artefact removal,
+    quality 10–40 (blind)`: a task in words."""
     colour = "gray" if task["channels"] == 1 else "RGB"
     if task["name"] == "sr":
         return f"{colour} super-resolution ×{task['scale']}"
+    if task["name"] == "jpeg":
+        quality = task["quality"]
+        return (f"{colour} JPEG artefact removal, quality {quality[0]}–{quality[1]} (blind)"
+                if len(quality) == 2 else f"{colour} JPEG artefact removal, quality {quality[0]}")
     sigma = task["sigma"]
     if task.get("sigma_sampling") == "uniform":
         return f"{colour} denoising σ {sigma[0]:g}–{sigma[1]:g} (blind)"
@@ -101,8 +107,9 @@ def describe_task(task: dict[str, Any]) -> str:
 
 
 def result_label(result: dict[str, Any]) -> str:
-    """`Set12 σ=25` or `Set5 ×4`: the test of one measured result."""
-    what = f"σ={result['sigma']:g}" if "sigma" in result else f"×{result['scale']}"
+    """`Set12 σ=25`, `Set5 ×4` or `Set12 q=10`: the test of one measured result."""
+    what = (f"σ={result['sigma']:g}" if "sigma" in result else
+            f"q={result['quality']}" if "quality" in result else f"×{result['scale']}")
     return f"{result['test']} {what}"
 
 
@@ -145,14 +152,35 @@ def models_table() -> str:
                                  "details: the card.md next to each model's weights"
 
 
+def results_table(results: list[dict[str, Any]], baseline: dict[str, str] | None
+                  ) -> tuple[list[str], list[str]]:
+    """Header and rows of a card's results table; with a `baseline` (`{"method", "label"}`)
+    measured beside every result, its PSNR/SSIM and the model's gain over it."""
+    if baseline is None:
+        return (["| test | PSNR (dB) | SSIM | reference |", "|---|---:|---:|---|"],
+                [f"| {result_label(r)} | {r['psnr']:.2f} | {r['ssim']:.4f} | "
+                 f"{r.get('reference') or '–'} |" for r in results])
+    return ([f"| test | PSNR (dB) | SSIM | {baseline['label']}, measured here (dB / SSIM) | "
+             "gain (dB) | reference |", "|---|---:|---:|---:|---:|---|"],
+            [f"| {result_label(r)} | {r['psnr']:.2f} | {r['ssim']:.4f} | "
+             f"{r['baseline_psnr']:.2f} / {r['baseline_ssim']:.4f} | "
+             f"{r['psnr'] - r['baseline_psnr']:+.2f} | {r.get('reference') or '–'} |"
+             for r in results])
+
+
 def model_card(info: dict[str, Any]) -> str:
     """The markdown model card of a shipped model, from its `pretrained.json`."""
     t, w, h = info["training"], *info["cost_input"]
     task = info["task"]
     at = (f", σ={(task['sigma'][0] + task['sigma'][1]) / 2:g}"
-          if task.get("sigma_sampling") == "uniform" else "")
-    rows = "\n".join(f"| {result_label(r)} | {r['psnr']:.2f} | {r['ssim']:.4f} | "
-                     f"{r.get('reference', '–')} |" for r in info["results"])
+          if task.get("sigma_sampling") == "uniform" else
+          f", quality {TaskConfig(**task).eval_quality}" if task["name"] == "jpeg" else "")
+    base = info.get("baseline")
+    header, rows = results_table(info["results"], base)
+    latency = f"- CPU latency: {info['latency_s'] * 1e3:.0f} ms at {w}×{h} ({info['latency_device']})"
+    if "baseline_latency_s" in info:
+        latency += (f"; {base['label']} on the same image: {info['baseline_latency_s']:.2f} s, "
+                    f"{info['baseline_latency_s'] / info['latency_s']:.0f}× slower")
     return "\n".join([
         f"# {info['name']}",
         "",
@@ -164,7 +192,7 @@ def model_card(info: dict[str, Any]) -> str:
         f"- architecture: `{info['arch']}` built from a genotype found by "
         f"{info['genotype_source']}",
         f"- parameters: {info['params']:,}; MACs: {info['macs'] / 1e9:.3f} G at {w}×{h}",
-        f"- CPU latency: {info['latency_s'] * 1e3:.0f} ms at {w}×{h} ({info['latency_device']})",
+        latency,
         f"- weights: `model.safetensors`, SHA-256 `{info['sha256']}`",
         "",
         "## Training",
@@ -179,9 +207,8 @@ def model_card(info: dict[str, Any]) -> str:
         "",
         f"Measured with `hinas eval` ({info['convention']}).",
         "",
-        "| test | PSNR (dB) | SSIM | reference |",
-        "|---|---:|---:|---|",
-        rows,
+        *header,
+        *rows,
         "",
         f"Validation PSNR during training (held-back training images, central crops{at}):",
         "",

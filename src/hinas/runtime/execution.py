@@ -1,10 +1,13 @@
 """How training steps execute on a device: automatic mixed precision, channels-last memory format
 and data loading in worker processes.
 
-- `runtime.amp`: `off` (default, full fp32), `bf16`, `fp16`, or `auto` (bf16 where the device
-  supports it, else fp16; bf16 on the CPU). Forward passes run under `torch.autocast`; the loss is
-  computed in fp32; with fp16 each optimizer gets its own gradient scaler (fp16 gradients underflow
-  without one, bf16 ones do not). Validation always runs in fp32.
+- `search.amp` / `train.amp`: `off` (full fp32), `bf16`, `fp16`, or `auto`: on a GPU bf16 where
+  it supports it, else fp16; on a CPU bf16 where oneDNN runs it natively (AVX-512 BF16 or AMX),
+  else full fp32, since emulated bf16 is slower than fp32. Forward passes run under
+  `torch.autocast`; the loss is computed in fp32; with fp16 each optimizer gets its own gradient
+  scaler (fp16 gradients underflow without one, bf16 ones do not). Validation always runs in
+  fp32. The `cpu` preset trains with `auto` and channels-last (measured faster at equal quality,
+  docs/training-recipes.md); searches stay in fp32.
 - `search.channels_last` / `train.channels_last` (`--channels-last`): network and batches in
   channels-last (NHWC) memory format, which convolutions on recent GPUs (and oneDNN on CPUs) run
   faster; results equal the default format up to float rounding.
@@ -34,10 +37,18 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
     if mode == "off":
         return None
     if mode == "auto":
-        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            return torch.float16
-        return torch.bfloat16
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if native_cpu_bf16() else None
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[mode]
+
+
+def native_cpu_bf16() -> bool:
+    """True where oneDNN runs bf16 natively on this CPU (AVX-512 BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return False
 
 
 class Precision:
