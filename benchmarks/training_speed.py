@@ -117,7 +117,8 @@ def train_setting(args: argparse.Namespace, net: str, setting: str) -> dict:
     torch.set_num_threads(threads)
     shipped = ModelSpec.load(pretrained_folder(NETS[net]))
     data = args.data_denoise if shipped.task.name == "denoise" else args.data_sr
-    cfg = resolve(shipped.task.name, args.preset, None, [*BASELINE, *overrides, f"train.iters={args.iters}"],
+    cfg = resolve(shipped.task.name, args.preset, None,
+                  [*BASELINE, *overrides, f"train.iters={args.iters}"],
                   task=dataclasses.asdict(shipped.task), seed=args.seed)
     t, device = cfg.train, torch.device("cpu")
     seed_everything(cfg.seed)

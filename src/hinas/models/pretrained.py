@@ -177,7 +177,8 @@ def model_card(info: dict[str, Any]) -> str:
           f", quality {TaskConfig(**task).eval_quality}" if task["name"] == "jpeg" else "")
     base = info.get("baseline")
     header, rows = results_table(info["results"], base)
-    latency = f"- CPU latency: {info['latency_s'] * 1e3:.0f} ms at {w}×{h} ({info['latency_device']})"
+    latency = (f"- CPU latency: {info['latency_s'] * 1e3:.0f} ms at {w}×{h} "
+               f"({info['latency_device']})")
     if "baseline_latency_s" in info:
         latency += (f"; {base['label']} on the same image: {info['baseline_latency_s']:.2f} s, "
                     f"{info['baseline_latency_s'] / info['latency_s']:.0f}× slower")
