@@ -129,7 +129,7 @@ def train_setting(args: argparse.Namespace, net: str, setting: str) -> dict:
     model = torch.compile(network) if setting == "compile" else network
     optimizer = build_optimizer(network, t, shipped.arch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda done: lr_factor(t, done))
-    precision, loss_fn = Precision(cfg.runtime.amp, device), build_loss(t.loss, t.ssim_weight)
+    precision, loss_fn = Precision(t.amp, device), build_loss(t.loss, t.ssim_weight)
     batches = make_loader(IterationBatches(prepared.patches, 1, t.iters), None, cfg.data.workers,
                           (cfg.seed, 0, 0))
     start, timed_from = time.perf_counter(), None

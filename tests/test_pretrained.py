@@ -23,7 +23,7 @@ from hinas.models.pretrained import (
     sha256_file,
 )
 
-SHIPPED = ("denoise-gray-blind", "sr-x2", "sr-x4")
+SHIPPED = ("denoise-gray-blind", "jpeg-blind", "sr-x2", "sr-x4")
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -55,6 +55,23 @@ def test_blind_denoiser_restores_real_noise_at_several_levels():
         before = psnr(np.clip(noisy * 255, 0, 255), clean * 255)
         after = psnr(np.clip(out * 255, 0, 255), clean * 255)
         assert after > before + 3, (sigma, before, after)
+
+
+def test_jpeg_model_removes_real_jpeg_artefacts_at_several_qualities():
+    from skimage import data
+
+    from hinas.data.degradations import jpeg_roundtrip
+    from hinas.measures.metrics import psnr
+
+    model = hinas.load_pretrained("jpeg-blind")
+    clean = data.camera()[96:288, 96:288, None]
+    for quality in (10, 30):
+        coded = jpeg_roundtrip(clean, quality).astype(np.float32) / 255
+        with torch.no_grad():
+            out = model(torch.from_numpy(coded[None, None, ..., 0]))[0, 0].numpy()
+        before = psnr(coded[..., 0] * 255, clean[..., 0].astype(np.float64))
+        after = psnr(np.clip(out * 255, 0, 255), clean[..., 0].astype(np.float64))
+        assert after > before + 0.3, (quality, before, after)
 
 
 def test_models_command_prints_the_table(capsys):
