@@ -46,7 +46,7 @@ import time
 
 NETS = {"found-denoise": "denoise-gray-blind", "found-sr": "sr-x4"}
 """Network name: the shipped model whose genotype, task and build options it trains."""
-BASELINE = ["train.amp=off", "train.channels_last=false", "data.workers=0"]
+BASELINE = ["train.amp='off'", "train.channels_last=false", "data.workers=0"]
 """The baseline's execution, whatever the preset's defaults: fp32, contiguous, no workers."""
 SETTINGS = {
     "baseline": ([], 1),

@@ -53,6 +53,9 @@ def test_precision_is_per_job_and_the_cpu_preset_trains_in_bf16_channels_last(tm
     assert (old.search.amp, old.train.amp) == ("bf16", "bf16")
     with pytest.raises(HinasError, match="train.amp must be one of off, auto, bf16, fp16"):
         resolve("denoise", "cpu", overrides=["train.amp=fp8"])
+    with pytest.raises(HinasError, match="quote the word, e.g. 'off'"):
+        resolve("denoise", "cpu", overrides=["train.amp=off"])
+    assert resolve("denoise", "cpu", overrides=["train.amp='off'"]).train.amp == "off"
 
 
 @pytest.mark.parametrize("mode, dtype", [("bf16", torch.bfloat16), ("fp16", torch.float16)])

@@ -479,7 +479,9 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
     if kind is str:
         if isinstance(value, str):
             return value
-        raise HinasError(f"{key} must be a string, got {value!r}")
+        hint = (" (YAML reads off, on, yes and no as booleans: quote the word, e.g. 'off')"
+                if isinstance(value, bool) else "")
+        raise HinasError(f"{key} must be a string, got {value!r}{hint}")
     if dataclasses.is_dataclass(kind):
         return build_dataclass(kind, value, key)
     raise TypeError(f"unsupported config type {kind} for {key}")
