@@ -58,6 +58,8 @@ anchor it is read against: a published figure of `REFERENCES`, or None for the b
 measured beside it."""
 COST_SIZE = {"denoise": (481, 321), "jpeg": (481, 321), "sr": (128, 128)}
 BM3D_LATENCY_SIGMA = 25.0
+CURVES_FILE = "curves.png"
+"""The training run's loss and validation plot, shipped beside the card."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -180,6 +182,9 @@ def package(args: argparse.Namespace) -> dict:
         "limits": args.limits,
     }
     info["curve"] = validation_curve(run)
+    if (run / CURVES_FILE).exists():
+        (dest / CURVES_FILE).write_bytes((run / CURVES_FILE).read_bytes())
+        info["curve_plot"] = CURVES_FILE
     atomic_write_text(dest / INFO_FILE, json.dumps(info, indent=1) + "\n")
     atomic_write_text(dest / CARD_FILE, model_card(info))
     return info

@@ -182,6 +182,8 @@ def test_packaging_a_jpeg_model_scores_it_beside_the_jpeg_input(folders, tmp_pat
     gain = q10["psnr"] - q10["baseline_psnr"]
     assert "JPEG input, measured here (dB / SSIM)" in card and f"| {gain:+.2f} |" in card
     assert "central crops, quality 25" in card
+    assert "![training loss and validation PSNR](curves.png)" in card
+    assert (tmp_path / "weights" / "jpeg-test" / "curves.png").stat().st_size > 0
 
 
 def test_training_speed_compares_settings_to_the_baseline_at_equal_iterations(folders, tmp_path):

@@ -217,6 +217,8 @@ def model_card(info: dict[str, Any]) -> str:
         "|---:|---:|---:|",
         *(f"| {c['iter']} | {c['minutes']:.1f} | {c['val_psnr']:.2f} |"
           for c in info.get("curve", [])),
+        *(["", f"![training loss and validation PSNR]({info['curve_plot']})"]
+          if "curve_plot" in info else []),
         "",
         "## Limits",
         "",
