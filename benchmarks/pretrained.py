@@ -5,7 +5,8 @@ model card (`card.md`, from `hinas.models.pretrained.model_card`).
 Measured here: PSNR/SSIM with `hinas.jobs.evaluate` (the same code as `hinas eval`) on Set12 at
 σ = 15, 25, 50 (denoising), Set12 at JPEG quality 10, 20, 30 (JPEG artefact removal) or Set5 and
 Set14 at the model's scale (SR), and with `--unseen DIR` on the first `--unseen-count`
-photographs of a folder no part of the model was trained or chosen on, at the same settings.
+photographs of a folder no part of the model was trained or chosen on (`--unseen skimage`:
+`SKIMAGE_PHOTOS`, the photographs shipped with scikit-image), at the same settings.
 Beside every result the task's classical baseline (`BASELINES`: BM3D, the JPEG input itself,
 bicubic) is scored on the same inputs, unless `--no-baseline`. Parameters and MACs; the median
 CPU latency (`hinas.measures.complexity.measure_latency`, `--threads` threads) of the
@@ -59,6 +60,9 @@ measured beside it."""
 COST_SIZE = {"denoise": (481, 321), "jpeg": (481, 321), "sr": (128, 128)}
 BM3D_LATENCY_SIGMA = 25.0
 CURVES_FILE = "curves.png"
+SKIMAGE_PHOTOS = ("camera", "coins", "moon", "brick", "grass", "gravel", "astronaut", "coffee",
+                  "chelsea", "rocket")
+"""`--unseen skimage`: photographs shipped with scikit-image, in no training set of the zoo."""
 """The training run's loss and validation plot, shipped beside the card."""
 
 
@@ -76,7 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--machine", required=True, help="where it was trained, in words")
     p.add_argument("--limits", required=True, help="known limits, in words")
     p.add_argument("--unseen", metavar="DIR",
-                   help="photographs never trained or chosen on, scored at the same settings")
+                   help="photographs never trained or chosen on, scored at the same settings; "
+                        f"`skimage`: the scikit-image photographs {', '.join(SKIMAGE_PHOTOS)} "
+                        "(gray)")
     p.add_argument("--unseen-name", default="unseen", help="the --unseen set's name in the card")
     p.add_argument("--unseen-count", type=int, default=50,
                    help="score the first N images of --unseen (sorted by path)")
@@ -101,12 +107,29 @@ def validation_curve(run: Path) -> list[dict]:
     return curve
 
 
+def test_images(source: str | Path, channels: int, count: int | None) -> dict:
+    """The first `count` (None: all) test images of the folder `source`, or of
+    `SKIMAGE_PHOTOS` for `skimage` (gray models only), as `hinas eval` loads them."""
+    from hinas.errors import HinasError
+    from hinas.jobs.evaluate import load_test_images
+
+    if source == "skimage":
+        from hinas.demo import skimage_image
+
+        if channels != 1:
+            raise HinasError("--unseen skimage: gray photographs, for gray models only")
+        images = {Path(f"{name}.png"): skimage_image(name) for name in SKIMAGE_PHOTOS}
+    else:
+        images, _ = load_test_images(source, channels)
+    return dict(list(images.items())[:count])
+
+
 def package(args: argparse.Namespace) -> dict:
     """Copy the model into the package, measure it, write pretrained.json and card.md."""
     import torch
 
     from hinas.io import atomic_write_text
-    from hinas.jobs.evaluate import evaluate_classical, evaluate_model, load_test_images
+    from hinas.jobs.evaluate import evaluate_classical, evaluate_model
     from hinas.measures.complexity import count_macs, count_params, measure_latency
     from hinas.measures.metrics import Convention
     from hinas.models.fold import fold_batchnorm
@@ -131,14 +154,13 @@ def package(args: argparse.Namespace) -> dict:
     tests = [(folder, Path(args.data) / folder, None, fields)
              for folder, fields in TESTS[task.name]]
     if args.unseen:
-        tests += [(args.unseen_name, Path(args.unseen), args.unseen_count, fields)
+        tests += [(args.unseen_name, args.unseen, args.unseen_count, fields)
                   for _, fields in TESTS[task.name]]
     results, headline = [], None
-    for name, folder, count, fields in tests:
+    for name, source, count, fields in tests:
         test_task = dataclasses.replace(task.at_evaluation(),
                                         **{k: [v] for k, v in fields.items()})
-        images, _ = load_test_images(folder, task.channels)
-        images = dict(list(images.items())[:count])
+        images = test_images(source, task.channels, count)
         report = evaluate_model(model, test_task, images, method=args.name, data=name)
         key = next(iter(fields.values()), task.scale)
         test = {"test": name, **(fields or {"scale": key})}

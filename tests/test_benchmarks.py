@@ -164,7 +164,7 @@ def test_packaging_a_jpeg_model_scores_it_beside_the_jpeg_input(folders, tmp_pat
     monkeypatch.setattr(pretrained, "WEIGHTS", tmp_path / "weights")
     info = pretrained.main([
         "--run", str(run), "--name", "jpeg-test", "--data", str(tmp_path / "data"),
-        "--unseen", str(folders["gray_test"]), "--unseen-name", "held-out", "--unseen-count",
+        "--unseen", "skimage", "--unseen-name", "held-out", "--unseen-count",
         "1", "--description", "d", "--genotype-source", "g", "--command", "c",
         "--train-data", "t", "--recipe", "r", "--machine", "m", "--limits", "l",
         "--repeats", "1"])
