@@ -56,7 +56,7 @@ def test_tiny_demo_end_to_end(tmp_path, monkeypatch, capsys):
 
 def test_demo_task_is_denoising_unless_asked(tmp_path, capsys):
     assert demo_task(None) is DEMO_TASKS["denoise"]
-    assert demo_task("jpeg").methods == ("jpeg",) and demo_task("jpeg").pretrained is None
+    assert demo_task("jpeg").methods == ("jpeg",) and demo_task("jpeg").pretrained == "jpeg-blind"
     assert main(["demo", "--task", "camera", "--out", str(tmp_path / "d"), "--tiny"]) == 2
     err = capsys.readouterr().err
     assert err == "hinas: error: no demo for task 'camera'; known: denoise, jpeg\n"
@@ -71,8 +71,10 @@ def test_tiny_jpeg_demo_end_to_end(tmp_path, capsys):
     report = (out / "report.md").read_text()
     assert report.startswith("# hinas demo: gray JPEG artefact removal, quality 10-40 (tiny")
     assert "| JPEG input |" in report and "| hinas (found and trained) |" in report
-    assert "pretrained" not in report and "BM3D" not in report
-    results = {m: json.loads((out / "eval" / f"{m}.json").read_text()) for m in ("jpeg", "hinas")}
+    assert "| hinas pretrained (jpeg-blind) |" in report and "BM3D" not in report
+    assert "(jpeg-blind: gray JPEG artefact removal, quality 10–40 (blind)," in report
+    results = {m: json.loads((out / "eval" / f"{m}.json").read_text())
+               for m in ("jpeg", "hinas", "pretrained")}
     for result in results.values():
         assert result["task"]["name"] == "jpeg" and result["task"]["quality"] == [10, 40]
         assert result["convention"]["task"] == "jpeg"
@@ -81,5 +83,5 @@ def test_tiny_jpeg_demo_end_to_end(tmp_path, capsys):
     config = json.loads((out / "train" / "model.json").read_text())["task"]
     assert (config["name"], config["channels"]) == ("jpeg", 1)
     for name in TEST_IMAGES:
-        with Image.open(out / "images" / f"{name}.png") as im:  # JPEG | hinas | clean
-            assert im.size == (96 * 3 + 4 * 2, 96)
+        with Image.open(out / "images" / f"{name}.png") as im:  # JPEG | hinas | pretrained | clean
+            assert im.size == (96 * 4 + 4 * 3, 96)

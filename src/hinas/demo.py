@@ -2,7 +2,7 @@
 
 Gray Gaussian denoising at σ = 25 (0–255 scale) by default; `hinas demo --task jpeg` runs the
 same steps for blind gray JPEG artefact removal (qualities 10–40 in training, evaluated at 25),
-compared with the decoded JPEG itself and no pretrained model (`DEMO_TASKS`):
+compared with the decoded JPEG itself and the pretrained `jpeg-blind` (`DEMO_TASKS`):
 
 1. the photographs of `TRAIN_IMAGES` and `TEST_IMAGES` are read from scikit-image's own package
    folder (only files inside the wheel, never the pooch-downloaded ones), converted to gray and
@@ -10,10 +10,10 @@ compared with the decoded JPEG itself and no pretrained model (`DEMO_TASKS`):
    search and training;
 2. a HiNAS search on the training images (`OUT/search`, a run folder like `hinas search`'s);
 3. training of the found network (`OUT/train`, a model folder like `hinas train`'s);
-4. evaluation on the held-out images of the trained net, the pretrained blind denoiser that
-   ships with hinas (`PRETRAINED`, see `hinas models`), the noisy input and BM3D (where the
-   `bm3d` package is installed), with the same seeded noisy inputs (`OUT/eval/*.json`; for
-   JPEG: the trained net and the decoded JPEG);
+4. evaluation on the held-out images of the trained net, the pretrained model of the task that
+   ships with hinas (see `hinas models`), the noisy input and BM3D (where the `bm3d` package is
+   installed), with the same seeded noisy inputs (`OUT/eval/*.json`; for JPEG: the trained net,
+   `jpeg-blind` and the decoded JPEG);
 5. `OUT/report.md` and `OUT/report.html`: results table, before/after crops
    (`OUT/images/*.png`: noisy | BM3D | hinas | pretrained | clean), the architecture and the
    curves.
@@ -47,7 +47,7 @@ from hinas.jobs.train import train
 from hinas.measures.metrics import to_uint8
 from hinas.models.classical import METHODS
 from hinas.models.folder import load_model
-from hinas.models.pretrained import load_pretrained
+from hinas.models.pretrained import describe_task, load_pretrained, pretrained_info
 from hinas.runtime.runs import Timer
 from hinas.runtime.scoring import center_crop, make_pairs
 from hinas.runtime.viz import plot_genotype
@@ -58,8 +58,7 @@ TEST_IMAGES = ("camera", "astronaut", "chelsea")
 SIGMA = 25.0
 PRETRAINED = "denoise-gray-blind"
 METHOD_LABELS = {"noisy": "noisy input", "bm3d": "BM3D", "jpeg": "JPEG input",
-                 "hinas": "hinas (found and trained)",
-                 "pretrained": f"hinas pretrained ({PRETRAINED})"}
+                 "hinas": "hinas (found and trained)"}
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ DEMO_TASKS = {
                      "gray JPEG artefact removal, quality 10-40",
                      "JPEG compression by Pillow at a quality drawn from 10-40 for every "
                      "training crop (blind), evaluated at quality 25",
-                     ("jpeg",), None, "COMPRESSED.jpg"),
+                     ("jpeg",), "jpeg-blind", "COMPRESSED.jpg"),
 }
 """The demos `hinas demo --task NAME` runs (default: denoise)."""
 
@@ -256,7 +255,7 @@ def run_demo(out: str | Path = "hinas-demo", tiny: bool | None = None,
     reports.append(evaluate_model(load_model(out / "train"), cfg.task, images,
                                   method="hinas", save_dir=restored["hinas"], **common))
     if demo.pretrained:
-        restored[METHOD_LABELS["pretrained"]] = out / "eval" / "pretrained"
+        restored[f"hinas pretrained ({demo.pretrained})"] = out / "eval" / "pretrained"
         reports.append(evaluate_model(load_pretrained(demo.pretrained), cfg.task, images,
                                       method="pretrained", save_dir=out / "eval" / "pretrained",
                                       **common))
@@ -305,9 +304,10 @@ def _report_blocks(out: Path, demo: DemoTask, cfg, genotype, spec, reports: list
     pretrained = next((r for r in reports if r.method == "pretrained"), None)
     if pretrained:
         blocks.append(
-            ("p", f"Beside it, the pretrained blind denoiser that ships with hinas "
-                  f"({demo.pretrained}, {pretrained.params:,} parameters, trained once for sigma "
-                  f"0-55; see `hinas models`): what a user gets with no search and no training, "
+            ("p", f"Beside it, the pretrained model that ships with hinas ({demo.pretrained}: "
+                  f"{describe_task(pretrained_info(demo.pretrained)['task'])}, "
+                  f"{pretrained.params:,} parameters; see `hinas models`): what a user gets with "
+                  f"no search and no training, "
                   f"`hinas restore --pretrained {demo.pretrained} {demo.input_file} -o OUT`."))
     blocks += [
         ("h2", "Before / after"),
