@@ -79,12 +79,14 @@ def test_folded_copy_computes_the_trained_output_without_batchnorm(name):
     assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
     assert sum(isinstance(m, nn.BatchNorm2d) for m in net.modules()) == had  # original kept
     assert (had > 0) == (name != "fsrcnn")
+    assert all(m.weight.is_contiguous(memory_format=torch.channels_last)
+               for m in folded.modules() if isinstance(m, nn.Conv2d))
     x = photo(spec.task.channels, 72)
     assert max_difference(net, folded, x) < TOLERANCE
     assert max_difference(net, folded, photo(spec.task.channels, 37)) < TOLERANCE
 
 
-@pytest.mark.parametrize("name", ["denoise-gray-blind", "sr-x4", "sr-x2"])
+@pytest.mark.parametrize("name", ["denoise-gray-blind", "jpeg-blind", "sr-x4", "sr-x2"])
 def test_shipped_models_fold_within_tolerance(name):
     net = hinas.load_pretrained(name)
     folded = hinas.load_pretrained(name, fold=True)

@@ -67,7 +67,8 @@ def export_onnx(model: nn.Module, path: str | Path, channels: int,
     one convolution where the network has conv → BN."""
     require("onnxscript", "ONNX export")
     onnx = require("onnx", "ONNX export")
-    model = fold_batchnorm(model).cpu()  # a copy: the caller's module stays where it is
+    # a copy (the caller's module stays where it is), in the plain memory format ONNX describes
+    model = fold_batchnorm(model).cpu().to(memory_format=torch.contiguous_format)
     example = torch.rand(1, channels, 32, 40)
     dims = {0: torch.export.Dim("batch", min=1), 2: torch.export.Dim("height", min=1),
             3: torch.export.Dim("width", min=1)}
