@@ -8,8 +8,8 @@ conv → BN (a separable one depthwise → pointwise → BN, the projection in f
 BatchNorm of these networks: one pass over the data fewer per op at inference, same output up
 to float rounding (tested within 1e-5 on photographs). The copy's weights are channels-last:
 on the CPU its convolutions then run in oneDNN's NHWC kernels, 1.2–1.4× faster on the zoo's
-denoiser at 481×321 (measured on one thread), with the same output up to float rounding. FSRCNN has no BatchNorm and is returned
-as a plain eval-mode copy.
+denoiser at 481×321 (measured on one thread), with the same output up to float rounding.
+FSRCNN has no BatchNorm and is returned as a plain eval-mode copy.
 
 :func:`fold_batchnorm` folds a copy (the trained network is left as it is) and guards it: its
 parameters take no gradient and calling it in training mode raises HinasError, so a folded
