@@ -176,7 +176,8 @@ class Convention:
 
     def describe(self) -> str:
         """One-line human-readable statement of the convention."""
-        channel = "Y channel (BT.601)" if self.test_y_channel else "all channels"
+        channel = ("Y channel (BT.601) of colour images, the values of gray ones"
+                   if self.test_y_channel else "all channels")
         return (
             f"{self.task}: PSNR/SSIM on {channel}, crop {self.crop_border}px, "
             f"output {self.output_rounding}; input: {self.input_variant}; "
