@@ -6,8 +6,8 @@ and data loading in worker processes.
   else full fp32, since emulated bf16 is slower than fp32. Forward passes run under
   `torch.autocast`; the loss is computed in fp32; with fp16 each optimizer gets its own gradient
   scaler (fp16 gradients underflow without one, bf16 ones do not). Validation always runs in
-  fp32. The `cpu` preset trains with `auto` and channels-last (measured faster at equal quality,
-  docs/training-recipes.md); searches stay in fp32.
+  fp32. Every preset trains and searches in fp32 by default: bf16 is faster on such CPUs but
+  once diverged where fp32 did not (docs/training-recipes.md).
 - `search.channels_last` / `train.channels_last` (`--channels-last`): network and batches in
   channels-last (NHWC) memory format, which convolutions on recent GPUs (and oneDNN on CPUs) run
   faster; results equal the default format up to float rounding.
