@@ -162,6 +162,28 @@ def test_diverging_run_is_a_one_line_error(tmp_path, photos, genotype_file, caps
     assert "loss became" in err and "no checkpoint had been written yet" in err
 
 
+def test_a_bf16_run_that_diverges_resumes_in_full_precision(tmp_path, photos, genotype_file,
+                                                            monkeypatch, capsys):
+    real_step, calls = train_module.optimisation_step, []
+
+    def nan_at_15(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 15:
+            raise FloatingPointError(math.nan)
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "optimisation_step", nan_at_15)
+    base = ["train", "--genotype", str(genotype_file), "--data", str(photos), "--out",
+            str(tmp_path / "run"), "--preset", "tiny", "--quiet"]
+    assert main([*base, "--amp", "bf16", "--iters", "20", "--set", "train.val_every=10"]) == 2
+    err = capsys.readouterr().err
+    assert "try full precision (--resume --amp off) or a lower learning rate" in err
+    assert main([*base, "--resume", "--amp", "off"]) == 0
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["train"]["amp"] == "off"
+    resumed = json.loads((tmp_path / "run" / "resumes.jsonl").read_text().splitlines()[-1])
+    assert resumed["iter"] == 10 and resumed["changes"] == {"train.amp": ["bf16", "off"]}
+
+
 def test_task_must_match_the_genotype(tmp_path, photos, genotype_file, capsys):
     base = ["train", "--genotype", str(genotype_file), "--data", str(photos), "--preset", "tiny",
             "--quiet"]

@@ -213,6 +213,12 @@ def config_from_args(args: argparse.Namespace, task_defaults: dict | None = None
                    seed=args.seed, device=args.device, **sections)
 
 
+def amp_override(args: argparse.Namespace, job: str) -> list[str]:
+    """`--amp` of a resumed run as a config override of `job` (search or train); none without
+    it (the run keeps its precision)."""
+    return [f"{job}.amp='{args.amp}'"] if args.amp else []
+
+
 def with_data(cfg: Config, data: list[str] | None) -> Config:
     """`cfg` recording the training folders `data` (given, or else those `cfg` holds), so that the
     run folder's config.yaml names them; HinasError when there are none."""
@@ -227,7 +233,7 @@ def _search(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     if args.resume and (out / "config.yaml").exists():
-        cfg = load_config(out / "config.yaml", args.overrides)
+        cfg = load_config(out / "config.yaml", [*args.overrides, *amp_override(args, "search")])
     else:
         cfg = config_from_args(args, search={"strategy": args.strategy,
                                              "channels_last": args.channels_last,
@@ -258,7 +264,8 @@ def _train(args: argparse.Namespace) -> None:
         budget = parse_budget(args.budget)
     if args.resume and (out / "config.yaml").exists():
         iters = [f"train.iters={args.iters}"] if args.iters else []
-        cfg = load_config(out / "config.yaml", [*args.overrides, *iters])
+        cfg = load_config(out / "config.yaml", [*args.overrides, *iters, *amp_override(args,
+                                                                                       "train")])
     else:
         task_defaults = {}
         if args.genotype:  # the task, its levels and channels default to the genotype's

@@ -371,8 +371,10 @@ class TrainRun:
         kept = (f"the last good checkpoint {self.out / 'last.pt'} (iteration "
                 f"{self.saved_iteration}) is kept" if self.saved_iteration
                 else "no checkpoint had been written yet")
-        return HinasError(f"{problem} at iteration {it}; stopped, {kept}; try a lower learning "
-                          f"rate (--resume --set train.lr=...)")
+        remedy = ("full precision (--resume --amp off) or a lower learning rate "
+                  "(--resume --set train.lr=...)" if self.precision.dtype is not None
+                  else "a lower learning rate (--resume --set train.lr=...)")
+        return HinasError(f"{problem} at iteration {it}; stopped, {kept}; try {remedy}")
 
     def _validate_and_checkpoint(self) -> None:
         """Score the validation images; save the weights if best (before last.pt, so that a

@@ -179,8 +179,10 @@ class RunFolder:
 
 
 RESUME_CHANGEABLE = ("search.epochs", "search.w_lr", "search.w_lr_min", "search.a_lr",
-                     "train.iters", "train.lr", "train.lr_min", "device", "data.workers")
-"""Settings a resumed run may change: learning rates, the length of the run, where it runs.
+                     "search.amp", "train.iters", "train.lr", "train.lr_min", "train.amp",
+                     "device", "data.workers")
+"""Settings a resumed run may change: learning rates, the length of the run, where and in which
+precision it runs.
 Any other change would make the resumed run a different experiment."""
 
 
