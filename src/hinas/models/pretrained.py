@@ -114,7 +114,7 @@ def result_label(result: dict[str, Any]) -> str:
 
 
 def headline(info: dict[str, Any]) -> str:
-    """`Set12 σ=50: 24.20 dB (BM3D 26.72 published)`: the model's headline result (the one its
+    """`Set12 σ=50: 25.61 dB (BM3D 26.72 published)`: the model's headline result (the one its
     `headline` entry names) beside its anchor; empty when the model has no headline."""
     head = info.get("headline")
     if head is None:
