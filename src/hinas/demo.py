@@ -159,12 +159,20 @@ def _before_after(out: Path, test_dir: Path, task, seed: int, restored: dict[str
     return strips
 
 
-def _results_table(reports: list[EvalReport]) -> tuple[list[str], list[list[str]]]:
+def method_label(method: str, demo: DemoTask) -> str:
+    """How the report names `method` (a classical method, `hinas` or `pretrained`)."""
+    if method == "pretrained":
+        return f"hinas pretrained ({demo.pretrained})"
+    return METHOD_LABELS.get(method, method)
+
+
+def _results_table(reports: list[EvalReport], demo: DemoTask
+                   ) -> tuple[list[str], list[list[str]]]:
     names = [r["image"] for r in reports[0].rows]
     header = ["method", *[Path(n).stem for n in names], "mean PSNR", "mean SSIM", "s/image"]
     rows = []
     for rep in reports:
-        rows.append([METHOD_LABELS.get(rep.method, rep.method),
+        rows.append([method_label(rep.method, demo),
                      *[f"{r['psnr']:.2f} / {r['ssim']:.3f}" for r in rep.rows],
                      f"{rep.mean['psnr']:.2f}", f"{rep.mean['ssim']:.4f}",
                      f"{rep.mean['seconds']:.2f}"])
@@ -255,7 +263,7 @@ def run_demo(out: str | Path = "hinas-demo", tiny: bool | None = None,
     reports.append(evaluate_model(load_model(out / "train"), cfg.task, images,
                                   method="hinas", save_dir=restored["hinas"], **common))
     if demo.pretrained:
-        restored[f"hinas pretrained ({demo.pretrained})"] = out / "eval" / "pretrained"
+        restored[method_label("pretrained", demo)] = out / "eval" / "pretrained"
         reports.append(evaluate_model(load_pretrained(demo.pretrained), cfg.task, images,
                                       method="pretrained", save_dir=out / "eval" / "pretrained",
                                       **common))
@@ -279,7 +287,7 @@ def _report_blocks(out: Path, demo: DemoTask, cfg, genotype, spec, reports: list
                    tiny: bool) -> list[tuple[str, Any]]:
     rel = lambda p: Path(p).relative_to(out).as_posix()  # noqa: E731
     s, t = cfg.search, cfg.train
-    header, rows = _results_table(reports)
+    header, rows = _results_table(reports, demo)
     fresh = next(r for r in reports if r.method == "hinas")
     blocks: list[tuple[str, Any]] = [
         ("h1", f"hinas demo: {demo.title}" + (" (tiny smoke run)" if tiny else "")),
