@@ -136,17 +136,22 @@ def test_resume_after_a_kill_is_exact(tmp_path, photos, genotype_file, monkeypat
         strip(tmp_path / "resumed" / "metrics.jsonl")
 
 
-def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path, photos, genotype_file,
-                                                      monkeypatch):
+def nan_at_step(n: int):
+    """The training step, but the `n`-th call raises the NaN-loss error."""
     real_step, calls = train_module.optimisation_step, []
 
-    def nan_at_15(*args, **kwargs):
+    def step(*args, **kwargs):
         calls.append(1)
-        if len(calls) == 15:
+        if len(calls) == n:
             raise FloatingPointError(math.nan)
         return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "optimisation_step", nan_at_15)
+    return step
+
+
+def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path, photos, genotype_file,
+                                                      monkeypatch):
+    monkeypatch.setattr(train_module, "optimisation_step", nan_at_step(15))
     with pytest.raises(HinasError, match=r"loss became nan at iteration 15; stopped, the last "
                                          r"good checkpoint .*last.pt \(iteration 10\) is kept"):
         train(_cfg(), photos, tmp_path / "run", genotype_file, quiet=True)
@@ -164,15 +169,7 @@ def test_diverging_run_is_a_one_line_error(tmp_path, photos, genotype_file, caps
 
 def test_a_bf16_run_that_diverges_resumes_in_full_precision(tmp_path, photos, genotype_file,
                                                             monkeypatch, capsys):
-    real_step, calls = train_module.optimisation_step, []
-
-    def nan_at_15(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 15:
-            raise FloatingPointError(math.nan)
-        return real_step(*args, **kwargs)
-
-    monkeypatch.setattr(train_module, "optimisation_step", nan_at_15)
+    monkeypatch.setattr(train_module, "optimisation_step", nan_at_step(15))
     base = ["train", "--genotype", str(genotype_file), "--data", str(photos), "--out",
             str(tmp_path / "run"), "--preset", "tiny", "--quiet"]
     assert main([*base, "--amp", "bf16", "--iters", "20", "--set", "train.val_every=10"]) == 2
