@@ -20,8 +20,9 @@ compared with the decoded JPEG itself and the pretrained `jpeg-blind` (`DEMO_TAS
 
 Budgets (`DEMO_BUDGETS`): the full demo is the `cpu` preset with a shorter search (12 epochs,
 8 crops per image) and training (1200 iterations), sized to finish in under 10 minutes on 2 CPU
-cores (measured: 5 min 28 s on the 2-core development machine, search 89 s, training 216 s,
-evaluation with BM3D 19 s; the JPEG demo takes the same budgets, not timed on its own);
+cores (measured: 4 min 42 s with the install on the 2-core development machine, search 78 s,
+training 173 s, evaluation with BM3D 21 s; the JPEG demo takes the same budgets, not timed on
+its own);
 `tiny` (also `HINAS_DEMO_TINY=1`) is the `tiny` preset with a 2-epoch search, 20 training
 iterations and 128-pixel test crops, a smoke run of about 5 s.
 """
