@@ -111,9 +111,10 @@ def unavailable(err: Exception) -> str:
     return f"unavailable: {type(err).__name__}: {reason[:300]}"
 
 
-def bm3d_latency(x, args: argparse.Namespace) -> float | str:
+def bm3d_latency(x, sigma: float, repeats: int, warmup: int) -> float | str:
     """Median latency of BM3D (as `hinas eval --method bm3d` runs it) on the gray input `x` at
-    σ = `--bm3d-sigma`, or "unavailable: <reason>" (no `bm3d` package)."""
+    noise level `sigma` (0–255 scale) over `repeats` calls after at most one of `warmup`, or
+    "unavailable: <reason>" (no `bm3d` package)."""
     import numpy as np
 
     from hinas.measures.complexity import measure_latency
@@ -122,8 +123,8 @@ def bm3d_latency(x, args: argparse.Namespace) -> float | str:
     try:
         get_method("bm3d").check_available()
         image = x[0].cpu().numpy().transpose(1, 2, 0).astype(np.float64)
-        return measure_latency(lambda _: bm3d_gaussian(image, args.bm3d_sigma / 255.0), x,
-                               args.repeats, min(args.warmup, 1))
+        return measure_latency(lambda _: bm3d_gaussian(image, sigma / 255.0), x, repeats,
+                               min(warmup, 1))
     except Exception as err:  # as a variant: a result, not a failure
         return unavailable(err)
 
@@ -226,7 +227,8 @@ def run(args: argparse.Namespace) -> dict:
                 notes.append(f"{task_name}/{name}: built-in genotype (not searched)")
             if task_name == "denoise" and args.bm3d_sigma is not None and bm3d is None:
                 bm3d = {"sigma": args.bm3d_sigma, "input": [w, h, c],
-                        "latency_s": bm3d_latency(x, args)}
+                        "latency_s": bm3d_latency(x, args.bm3d_sigma, args.repeats,
+                                                  args.warmup)}
                 if isinstance(bm3d["latency_s"], str):
                     notes.append(f"bm3d not timed ({bm3d['latency_s']}); "
                                  f"pip install 'hinas[bm3d]'")

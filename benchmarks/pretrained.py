@@ -60,10 +60,10 @@ measured beside it."""
 COST_SIZE = {"denoise": (481, 321), "jpeg": (481, 321), "sr": (128, 128)}
 BM3D_LATENCY_SIGMA = 25.0
 CURVES_FILE = "curves.png"
+"""The training run's loss and validation plot, shipped beside the card."""
 SKIMAGE_PHOTOS = ("camera", "coins", "moon", "brick", "grass", "gravel", "astronaut", "coffee",
                   "chelsea", "rocket")
 """`--unseen skimage`: photographs shipped with scikit-image, in no training set of the zoo."""
-"""The training run's loss and validation plot, shipped beside the card."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -183,8 +183,7 @@ def package(args: argparse.Namespace) -> dict:
         latency = measure_latency(fold_batchnorm(model), x, args.repeats)
     extra = {}
     if task.name == "denoise" and args.baseline:
-        bm3d = bm3d_latency(x, argparse.Namespace(bm3d_sigma=BM3D_LATENCY_SIGMA,
-                                                  repeats=args.repeats, warmup=1))
+        bm3d = bm3d_latency(x, BM3D_LATENCY_SIGMA, args.repeats, 1)
         extra = {"baseline_latency_s": bm3d} if isinstance(bm3d, float) else {}
     info = {
         "name": args.name, "description": args.description, "task": dataclasses.asdict(task),

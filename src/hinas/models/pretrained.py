@@ -172,9 +172,9 @@ def model_card(info: dict[str, Any]) -> str:
     """The markdown model card of a shipped model, from its `pretrained.json`."""
     t, w, h = info["training"], *info["cost_input"]
     task = info["task"]
-    at = (f", σ={(task['sigma'][0] + task['sigma'][1]) / 2:g}"
-          if task.get("sigma_sampling") == "uniform" else
-          f", quality {TaskConfig(**task).eval_quality}" if task["name"] == "jpeg" else "")
+    levels = TaskConfig(**task)
+    at = (f", σ={levels.eval_sigma:g}" if levels.blind else
+          f", quality {levels.eval_quality}" if levels.name == "jpeg" else "")
     base = info.get("baseline")
     header, rows = results_table(info["results"], base)
     latency = (f"- CPU latency: {info['latency_s'] * 1e3:.0f} ms at {w}×{h} "
