@@ -43,6 +43,12 @@ SELECTIONS = ("alpha", "oneshot", "perturb")
 WIDTH_SELECTIONS = ("viterbi", "oneshot")
 """`search.width`: how the width path is chosen (Viterbi on β, or every path scored one-shot)."""
 SIGMA_SAMPLING = ("choice", "uniform")
+LEVEL_MODES = ("width", "resolution")
+"""`space.levels`: what the outer space's levels differ in (docs/decisions.md §1.2b): `width`
+(the paper's, every level at full resolution) or `resolution` (level k at 1/2^k of the start
+part's resolution, with its own width factor)."""
+START_SCALES = (1, 2, 4)
+"""`space.start_scale`: the start part's pixel-unshuffle factor (FFDNet's downsampling; 1: none)."""
 JPEG_QUALITY = (1, 100)
 """The JPEG quality factors Pillow's encoder takes (`task.quality`)."""
 MAX_NODES, MAX_LAYERS, MAX_WIDTH, MAX_FACTOR = 16, 64, 2048, 16.0
@@ -186,7 +192,12 @@ def level_text(values: list) -> str:
 @dataclass
 class SpaceConfig:
     """The hierarchical search space (docs/decisions.md §1): cells of `nodes` nodes, `layers`
-    layers, node width `width · width_factors[level]`, the supernet mode and the start/end parts."""
+    layers, node width `width · width_factors[level]`, the supernet mode and the start/end parts.
+
+    `levels` says what the levels differ in: `width` only (the paper) or also `resolution`
+    (level k at 1/2^k, docs/decisions.md §1.2b); `start_scale` pixel-unshuffles the input by that
+    factor before the cells and pixel-shuffles back before the residual (FFDNet).
+    """
 
     nodes: int = 4
     layers: int = 3
@@ -198,9 +209,15 @@ class SpaceConfig:
     residual: bool = True
     checkpoint: bool = False
     arch_init: str = "ones"
+    levels: str = "width"
+    start_scale: int = 1
 
     def validate(self) -> None:
         """Raise HinasError on an impossible space (or one far beyond any sane size)."""
+        _check(self.levels in LEVEL_MODES,
+               f"space.levels must be one of {LEVEL_MODES}, got {self.levels!r}")
+        _check(self.start_scale in START_SCALES,
+               f"space.start_scale must be one of {START_SCALES}, got {self.start_scale!r}")
         _check(1 <= self.nodes <= MAX_NODES,
                f"space.nodes must be in 1..{MAX_NODES}, got {self.nodes}")
         _check(1 <= self.layers <= MAX_LAYERS,
@@ -218,6 +235,16 @@ class SpaceConfig:
                f"space.ops must be a non-empty list of operation names, got {self.ops!r}")
         _check(self.arch_init in ("ones", "randn"),
                f"space.arch_init must be 'ones' or 'randn', got {self.arch_init!r}")
+
+    def resolution(self, level: int) -> int:
+        """The resolution level of outer level `level`: itself with resolution levels (it runs
+        at 1/2^level of the start part's grid), 0 with width levels."""
+        return level if self.levels == "resolution" else 0
+
+    def size_multiple(self, levels: list[int] | tuple[int, ...]) -> int:
+        """The multiple of the input size a network reaching `levels` works on (inputs are padded
+        to it and the output cropped back)."""
+        return self.start_scale * 2 ** max(self.resolution(level) for level in levels)
 
     def level_width(self, level: int, multiplier: float = 1.0) -> int:
         """Node width of a cell at `level` (times a width multiplier), at least 1."""
