@@ -86,8 +86,8 @@ class DerivedNet(nn.Module):
             levels.append(here)
         self.full = (FullResolution([(out_ch[-1], levels[-1])], stem_width, True)
                      if space.levels == "resolution" else None)
-        self.tail = Tail(stem_width if self.full is not None else out_ch[-1], stem_width, genotype.task,
-                         space.residual, space.start_scale)
+        tail_in = stem_width if self.full is not None else out_ch[-1]
+        self.tail = Tail(tail_in, stem_width, genotype.task, space.residual, space.start_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Restored image from degraded input `x` (N, C, H, W) in [0, 1], any H × W."""
