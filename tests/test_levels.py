@@ -165,3 +165,10 @@ def test_onnx_export_of_a_resolution_network(tmp_path):
     x = torch.rand(1, 1, 37, 51)
     with torch.no_grad():
         assert torch.allclose(runtime(x), fold_batchnorm(net)(x), atol=1e-4)
+
+
+def test_a_genotype_of_the_other_level_mode_is_refused():
+    g = genotype("width", 1, TaskConfig(), [0, 1, 2])
+    with pytest.raises(HinasError, match=r"^g\.json: genotype of a space with width levels"):
+        g.check_space(space("resolution", 1), "g.json")
+    g.check_space(space("width", 1), "g.json")

@@ -130,8 +130,10 @@ def alpha_logprob(genotype: Genotype, alpha: np.ndarray, beta: np.ndarray) -> fl
     return total
 
 
-def oneshot_score(scorer: Scorer, genotype: Genotype) -> float:
-    """Signal `oneshot`: validation PSNR of `genotype` on the supernet's shared weights."""
+def oneshot_score(scorer: Scorer, genotype: Genotype, source: str = "genotype") -> float:
+    """Signal `oneshot`: validation PSNR of `genotype` (read from `source`) on the supernet's
+    shared weights; HinasError naming `source` for a genotype of another level mode."""
+    genotype.check_space(scorer.net.space, source)
     return scorer(genotype_arch(genotype))
 
 

@@ -79,6 +79,15 @@ class Genotype:
                     if op not in OPS or OPS.get(op).build is None:
                         raise HinasError(f"layer {layer} node {j}: unusable operation {op!r}")
 
+    def check_space(self, space: SpaceConfig, source: str = "genotype") -> None:
+        """Raise HinasError naming `source` unless this genotype's levels and start part are
+        those of `space` (a network of one level mode is not an architecture of the other)."""
+        mine = (self.space.levels, self.space.start_scale)
+        if mine != (space.levels, space.start_scale):
+            raise HinasError(f"{source}: genotype of a space with {mine[0]} levels and start "
+                             f"scale {mine[1]}, not of this {space.levels}-level space with "
+                             f"start scale {space.start_scale}")
+
     def widths(self, multiplier: float = 1.0) -> list[int]:
         """Node width of each layer's cell."""
         return [self.space.level_width(level, multiplier) for level in self.path]
