@@ -11,9 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from skimage import data
 
+from hinas.cli import main
 from hinas.config import LEVEL_MODES, START_SCALES, SpaceConfig, TaskConfig
+from hinas.data.images import save_image
 from hinas.errors import HinasError
 from hinas.models.architectures import DerivedNet
 from hinas.models.fold import fold_batchnorm
@@ -21,6 +24,7 @@ from hinas.runtime.inference import restore_array, tile_starts
 from hinas.space.derive import derive_genotype
 from hinas.space.genotype import Genotype
 from hinas.space.supernet import Supernet, all_paths, sample_arch
+from tiny_runs import write_photos
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = [TaskConfig(), TaskConfig(name="sr", scale=3, channels=3)]
@@ -172,3 +176,35 @@ def test_a_genotype_of_the_other_level_mode_is_refused():
     with pytest.raises(HinasError, match=r"^g\.json: genotype of a space with width levels"):
         g.check_space(space("resolution", 1), "g.json")
     g.check_space(space("width", 1), "g.json")
+
+
+@pytest.mark.parametrize("task_args,ext", [(["--task", "denoise", "--sigma", "25"], "den"),
+                                           (["--task", "sr", "--scale", "2"], "sr2"),
+                                           (["--task", "jpeg", "--quality", "20"], "jpeg")])
+def test_resolution_levels_end_to_end(tmp_path, task_args, ext):
+    """Search (Viterbi width path, then the width one-shot scoring), train, evaluate and restore
+    in the resolution-level space with start-part downsampling, from the command line."""
+    channels = ["--channels", "1"]
+    photos = write_photos(tmp_path / "photos", size=64)
+    search, trained = tmp_path / "search", tmp_path / "train"
+    sets = ["--set", "space.levels=resolution", "--set", "space.start_scale=2",
+            "--set", "search.width=oneshot"]
+    assert main(["search", *task_args, *channels, "--data", str(photos), "--out", str(search),
+                 "--preset", "tiny", "--quiet", *sets]) == 0
+    g = Genotype.load(search / "genotype.json")
+    assert (g.space.levels, g.space.start_scale) == ("resolution", 2)
+    assert main(["train", *task_args, *channels, "--genotype", str(search / "genotype.json"),
+                 "--data", str(photos), "--out", str(trained), "--preset", "tiny",
+                 "--quiet"]) == 0
+    assert main(["eval", "--model", str(trained), "--data", str(photos), "--quiet",
+                 "--json", str(tmp_path / "eval.json")]) == 0
+    assert json.loads((tmp_path / "eval.json").read_text())["mean"]["psnr"] > 10
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    save_image(odd / "odd.png", np.random.default_rng(0).integers(0, 255, (37, 23, 1),
+                                                                   dtype=np.uint8))
+    assert main(["restore", "--model", str(trained), str(odd / "odd.png"), "-o",
+                 str(tmp_path / "out"), "--quiet"]) == 0
+    scale = 2 if ext == "sr2" else 1
+    with Image.open(tmp_path / "out" / "odd.png") as im:
+        assert im.size == (23 * scale, 37 * scale)
