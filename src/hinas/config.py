@@ -371,7 +371,8 @@ class TrainConfig:
                f"train.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         _check(self.lr > 0 and 0 <= self.lr_min <= self.lr,
                f"train.lr must be > 0 and train.lr_min in [0, lr], got {self.lr}, {self.lr_min}")
-        _check(0 <= self.warmup_iters < self.iters,
+        _check(0 <= self.warmup_iters and (self.warmup_iters < self.iters
+                                           or self.schedule == "constant"),  # iters: a piece's
                f"train.warmup_iters must be in 0..iters-1, got {self.warmup_iters}")
         _check(self.grad_clip >= 0, f"train.grad_clip must be ≥ 0, got {self.grad_clip}")
         _check(self.width_multiplier > 0, "train.width_multiplier must be > 0")
