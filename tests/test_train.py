@@ -339,6 +339,9 @@ def test_the_constant_schedule_and_its_decay():
         pytest.approx([1, 1, 0.5, 0, 0])
     assert train_module.schedule_end(TrainConfig(schedule="constant", decay_from=100,
                                                  decay_iters=7)) == 107
+    TrainConfig(schedule="constant", iters=1, warmup_iters=50).validate()  # a piece in warm-up
+    with pytest.raises(HinasError, match="train.warmup_iters must be in 0..iters-1"):
+        TrainConfig(iters=1, warmup_iters=50).validate()
 
 
 def test_pieces_give_the_weights_of_one_run(tmp_path, photos, genotype_file):
