@@ -1,12 +1,14 @@
 """Package a trained model as a pretrained model of the package: copy its weights, genotype and
-model file into `src/hinas/weights/<name>/`, measure it, and write `pretrained.json` and the
-model card (`card.md`, from `hinas.models.pretrained.model_card`).
+model file into `src/hinas/weights/<name>/` (or `--dest DIR`), measure it, and write
+`pretrained.json` and the model card (`card.md`, from `hinas.models.pretrained.model_card`).
 
-Measured here: PSNR/SSIM with `hinas.jobs.evaluate` (the same code as `hinas eval`) on Set12 at
-σ = 15, 25, 50 (denoising), Set12 at JPEG quality 10, 20, 30 (JPEG artefact removal) or Set5 and
-Set14 at the model's scale (SR), and with `--unseen DIR` on the first `--unseen-count`
-photographs of a folder no part of the model was trained or chosen on (`--unseen skimage`:
-`SKIMAGE_PHOTOS`, the photographs shipped with scikit-image), at the same settings.
+Measured here: PSNR/SSIM with `hinas.jobs.evaluate` (the same code as `hinas eval`, on
+`--device`) on Set12 at σ = 15, 25, 50 (gray denoising; Set5, all RGB, for colour denoising),
+Set12 at JPEG quality 10, 20, 30 (JPEG artefact removal) or Set5 and Set14 at the model's scale
+(SR) (`--test-count N`: the first N images of each, for smoke checks), and with `--unseen DIR`
+on the first `--unseen-count` photographs of a folder no part of the model was trained or
+chosen on (`--unseen skimage`: `SKIMAGE_PHOTOS`, the photographs shipped with scikit-image), at
+the same settings.
 Beside every result the task's classical baseline (`BASELINES`: BM3D, the JPEG input itself,
 bicubic) is scored on the same inputs, unless `--no-baseline`. Parameters and MACs; the median
 CPU latency (`hinas.measures.complexity.measure_latency`, `--threads` threads) of the
@@ -34,6 +36,9 @@ WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "hinas" / "weights"
 TESTS = {"denoise": [("Set12", {"sigma": s}) for s in (15.0, 25.0, 50.0)],
          "sr": [("Set5", {}), ("Set14", {})],
          "jpeg": [("Set12", {"quality": q}) for q in (10, 20, 30)]}
+RGB_DENOISE_TESTS = [("Set5", {"sigma": s}) for s in (15.0, 25.0, 50.0)]
+"""Colour denoising: Set12 is gray (its noise would be the same in every channel) and CBSD68 is
+not shipped, so the RGB images of Set5."""
 BASELINES = {"denoise": ("bm3d", "BM3D"), "sr": ("bicubic", "bicubic"),
              "jpeg": ("jpeg", "JPEG input")}
 """Task: (classical method scored beside every result, its name in the card)."""
@@ -88,6 +93,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="score the first N images of --unseen (sorted by path)")
     p.add_argument("--no-baseline", dest="baseline", action="store_false",
                    help="do not score the classical baseline beside every result")
+    p.add_argument("--test-count", type=int, metavar="N",
+                   help="score the first N images of each standard test set (default: all)")
+    p.add_argument("--dest", metavar="DIR", help="write the model here (default: the package's "
+                   "src/hinas/weights/NAME)")
+    p.add_argument("--device", default="cpu", help="where the test sets are scored (the latency "
+                   "is the CPU's)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--json", metavar="PATH", help="also write the JSON here")
@@ -139,7 +150,7 @@ def package(args: argparse.Namespace) -> dict:
     from inference import bm3d_latency
 
     torch.set_num_threads(args.threads)
-    run, dest = Path(args.run), WEIGHTS / args.name
+    run, dest = Path(args.run), Path(args.dest) if args.dest else WEIGHTS / args.name
     spec = ModelSpec.load(run)
     dest.mkdir(parents=True, exist_ok=True)
     run_meta = spec.meta
@@ -151,17 +162,20 @@ def package(args: argparse.Namespace) -> dict:
     model = load_model(dest)
     task = spec.task
     method, label = BASELINES[task.name]
-    tests = [(folder, Path(args.data) / folder, None, fields)
-             for folder, fields in TESTS[task.name]]
+    standard = (RGB_DENOISE_TESTS if task.name == "denoise" and task.channels == 3
+                else TESTS[task.name])
+    tests = [(folder, Path(args.data) / folder, args.test_count, fields)
+             for folder, fields in standard]
     if args.unseen:
         tests += [(args.unseen_name, args.unseen, args.unseen_count, fields)
-                  for _, fields in TESTS[task.name]]
+                  for _, fields in standard]
     results, headline = [], None
     for name, source, count, fields in tests:
         test_task = dataclasses.replace(task.at_evaluation(),
                                         **{k: [v] for k, v in fields.items()})
         images = test_images(source, task.channels, count)
-        report = evaluate_model(model, test_task, images, method=args.name, data=name)
+        report = evaluate_model(model, test_task, images, method=args.name, data=name,
+                                device=args.device)
         key = next(iter(fields.values()), task.scale)
         test = {"test": name, **(fields or {"scale": key})}
         result = {**test, "psnr": report.mean["psnr"], "ssim": report.mean["ssim"],
@@ -171,12 +185,13 @@ def package(args: argparse.Namespace) -> dict:
             base = evaluate_classical(method, test_task, images, data=name).mean
             result.update(baseline_psnr=base["psnr"], baseline_ssim=base["ssim"])
         results.append(result)
-        if headline is None and (name, key) in HEADLINES:
-            anchor, anchor_psnr = HEADLINES[name, key]
+        anchor, anchor_psnr = HEADLINES.get((name, key), (None, None))
+        if headline is None and anchor and (anchor_psnr is not None or args.baseline):
             headline = {**test, "anchor": anchor,
                         "anchor_psnr": result["baseline_psnr"] if anchor_psnr is None
                         else anchor_psnr,
                         "anchor_source": "measured" if anchor_psnr is None else "published"}
+    model.to("cpu")
     w, h = COST_SIZE[task.name]
     x = torch.rand(1, task.channels, h, w)
     with torch.no_grad():

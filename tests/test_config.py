@@ -119,3 +119,20 @@ def test_broken_yaml(tmp_path):
 def test_config_imports_without_torch():
     code = "import sys, hinas.config; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.parametrize("fields,levels", [
+    ({"name": "denoise", "sigma": [0.0, 55.0], "sigma_sampling": "uniform"},
+     ["denoise sigma=15", "denoise sigma=25", "denoise sigma=50"]),
+    ({"name": "denoise", "sigma": [20.0, 30.0], "sigma_sampling": "uniform"},
+     ["denoise sigma=25"]),
+    ({"name": "denoise", "sigma": [30.0, 45.0], "sigma_sampling": "uniform"},
+     ["denoise sigma=37.5"]),  # no standard level in range: the middle
+    ({"name": "denoise", "sigma": [15.0, 50.0]}, ["denoise sigma=15", "denoise sigma=50"]),
+    ({"name": "jpeg", "quality": [10, 40]}, [f"jpeg q={q}" for q in (10, 20, 30, 40)]),
+    ({"name": "jpeg", "quality": [20]}, ["jpeg q=20"]),
+    ({"name": "sr", "scale": 2}, ["sr x2"]),
+])
+def test_held_back_levels_of_a_campaign(fields, levels):
+    task = TaskConfig(**fields)
+    assert [level.describe() for level in task.held_back_levels()] == levels

@@ -256,12 +256,7 @@ def _train(args: argparse.Namespace) -> None:
     from hinas.space.genotype import Genotype
 
     out = Path(args.out)
-    budget = None
-    if args.budget:
-        if args.iters or args.resume:
-            raise HinasError("--budget sets the iteration count of a new run: drop --iters, "
-                             "and resume with --resume alone (the count is in its config.yaml)")
-        budget = parse_budget(args.budget)
+    budget = parse_budget(args.budget) if args.budget else None
     if args.resume and (out / "config.yaml").exists():
         iters = [f"train.iters={args.iters}"] if args.iters else []
         cfg = load_config(out / "config.yaml", [*args.overrides, *iters, *amp_override(args,
@@ -278,6 +273,11 @@ def _train(args: argparse.Namespace) -> None:
         cfg = config_from_args(args, task_defaults, train={"iters": args.iters,
                                                            "channels_last": args.channels_last,
                                                            "amp": args.amp})
+    pieces = cfg.train.schedule == "constant"
+    if budget and (args.iters or (args.resume and not pieces)):
+        raise HinasError("--budget ends this piece of the run: drop --iters" if pieces else
+                         "--budget sets the iteration count of a new run: drop --iters, "
+                         "and resume with --resume alone (the count is in its config.yaml)")
     data = args.data or cfg.data.path
     if data:
         cfg = with_data(cfg, data)
@@ -291,7 +291,9 @@ def _train(args: argparse.Namespace) -> None:
                  lq=args.lq)
     m = spec.meta
     if is_main_process():
-        if budget:
+        if pieces and m.get("campaign"):
+            print(f"campaign ({out / 'campaign.png'}): {m['campaign']['status']}")
+        elif budget:
             print(f"budget {args.budget}: {m['budget']['iters']} iterations "
                   f"({m['budget']['step_seconds']:.3f} s each as measured; reproduce with "
                   f"--iters {m['budget']['iters']})")
@@ -533,7 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
     trn.add_argument("--iters", type=int, help="training iterations (default: the preset's)")
     trn.add_argument("--budget", metavar="TIME",
                      help="wall-clock budget such as 90s, 45m or 2h: the iteration count is set "
-                          "from the throughput measured on the first steps (and recorded)")
+                          "from the throughput measured on the first steps (and recorded); with "
+                          "train.schedule=constant, the length of this piece of the run")
     trn.add_argument("--init-from", metavar="RUNDIR",
                      help="start from the weights of a trained model (pretrained:NAME for a "
                           "shipped one) where names and shapes match, e.g. x2 from x4")

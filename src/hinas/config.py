@@ -38,6 +38,8 @@ size) always, `sr` (LQ size × scale = GT size) when given (docs/degradations.md
 PRESETS = ("tiny", "cpu", "paper")
 DEFAULT_PRESET = "cpu"
 OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("cosine", "step", "constant")
+"""`train.schedule`: learning-rate schedules (hinas.jobs.train.lr_factor)."""
 SELECTIONS = ("alpha", "oneshot", "perturb")
 """`search.select`: how the cells are chosen from a trained supernet (hinas.runtime.selection)."""
 WIDTH_SELECTIONS = ("viterbi", "oneshot")
@@ -51,6 +53,10 @@ START_SCALES = (1, 2, 4)
 """`space.start_scale`: the start part's pixel-unshuffle factor (FFDNet's downsampling; 1: none)."""
 JPEG_QUALITY = (1, 100)
 """The JPEG quality factors Pillow's encoder takes (`task.quality`)."""
+STANDARD_SIGMAS = (15.0, 25.0, 50.0)
+STANDARD_QUALITIES = (10, 20, 30, 40)
+"""The levels the literature reports denoising (Set12, BSD68) and JPEG artefact removal (LIVE1)
+at: a training campaign scores a blind model at those within its range."""
 MAX_NODES, MAX_LAYERS, MAX_WIDTH, MAX_FACTOR = 16, 64, 2048, 16.0
 """Caps of a search space (and of the build options of a network): far beyond any published
 architecture, and low enough that a mistyped or hostile file cannot ask for gigabytes."""
@@ -138,6 +144,23 @@ class TaskConfig:
         return dataclasses.replace(self, sigma=[self.eval_sigma], sigma_sampling="choice",
                                    quality=[self.eval_quality],
                                    noise_a=[self.eval_noise[0]], noise_b=[self.eval_noise[1]])
+
+    def held_back_levels(self) -> list[TaskConfig]:
+        """The levels a training campaign scores its held-back images at, each this task fixed
+        at one level: every listed σ; for a blind σ range or a JPEG quality range the standard
+        levels within it (`STANDARD_SIGMAS`, `STANDARD_QUALITIES`; the evaluation level if none
+        is); else the evaluation level alone."""
+        base = self.at_evaluation()
+        if self.name == "denoise":
+            sigmas = ([s for s in STANDARD_SIGMAS if self.sigma[0] <= s <= self.sigma[1]]
+                      if self.blind else self.sigma)
+            return [dataclasses.replace(base, sigma=[s]) for s in sigmas or [self.eval_sigma]]
+        if self.name == "jpeg" and len(self.quality) == 2:
+            low, high = self.quality
+            qualities = [q for q in STANDARD_QUALITIES if low <= q <= high]
+            return [dataclasses.replace(base, quality=[q])
+                    for q in qualities or [self.eval_quality]]
+        return [base]
 
     def degradation_options(self) -> dict[str, Any]:
         """The constructor options of this task's registered degradation
@@ -329,7 +352,11 @@ class TrainConfig:
     """Training of a derived (or baseline) network (paper §4.1 training settings).
 
     `optimizer`: `sgd` (the paper's, with `momentum`) or `adamw` (decoupled weight decay);
-    `warmup_iters` ramps the rate linearly up to `lr` before the schedule starts.
+    `warmup_iters` ramps the rate linearly up to `lr` before the schedule starts. `schedule`:
+    `cosine` and `step` span `iters`; `constant` holds `lr` with no planned end until the decay,
+    a half cosine to `lr_min` over `decay_iters` (0: a fifth of the iterations before it) from
+    iteration `decay_from` (0: when the campaign's stop rule finds the held-back PSNR flat;
+    see :mod:`hinas.runtime.campaign`), after which the run is done.
     """
 
     iters: int = 400_000
@@ -339,6 +366,8 @@ class TrainConfig:
     lr: float = 0.05
     lr_min: float = 1e-5
     schedule: str = "cosine"
+    decay_from: int = 0
+    decay_iters: int = 0
     warmup_iters: int = 0
     momentum: float = 0.9
     weight_decay: float = 1e-4
@@ -360,13 +389,17 @@ class TrainConfig:
         _check_amp("train", self.amp)
         _check(1 <= self.batch_size <= MAX_BATCH,
                f"train.batch_size must be in 1..{MAX_BATCH}, got {self.batch_size}")
-        _check(self.schedule in ("cosine", "step"),
-               f"train.schedule must be 'cosine' or 'step', got {self.schedule!r}")
+        _check(self.schedule in SCHEDULES,
+               f"train.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        _check(self.decay_from >= 0 and self.decay_iters >= 0,
+               f"train.decay_from and train.decay_iters must be ≥ 0, got {self.decay_from}, "
+               f"{self.decay_iters}")
         _check(self.optimizer in OPTIMIZERS,
                f"train.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         _check(self.lr > 0 and 0 <= self.lr_min <= self.lr,
                f"train.lr must be > 0 and train.lr_min in [0, lr], got {self.lr}, {self.lr_min}")
-        _check(0 <= self.warmup_iters < self.iters,
+        _check(0 <= self.warmup_iters and (self.warmup_iters < self.iters
+                                           or self.schedule == "constant"),  # iters: a piece's
                f"train.warmup_iters must be in 0..iters-1, got {self.warmup_iters}")
         _check(self.grad_clip >= 0, f"train.grad_clip must be ≥ 0, got {self.grad_clip}")
         _check(self.width_multiplier > 0, "train.width_multiplier must be > 0")

@@ -450,6 +450,7 @@ def open_search(run: str | Path, overrides: list[str] | tuple[str, ...] = ()
     net = Supernet(cfg.space, cfg.task)
     net.load_state_dict(load_checkpoint(checkpoint)["model"])
     ctx = Context(device=torch.device(cfg.device))
+    net.to(ctx.device)  # where the scorer sends its inputs
     return cfg, net, make_scorer(cfg, prepare_data(cfg, cfg.data.path), net, ctx)
 
 
