@@ -25,6 +25,7 @@ from hinas.config import (
 from hinas.errors import HinasError
 from hinas.models.export import OPSET
 from hinas.runtime.distributed import is_main_process, peer_failures
+from hinas.runtime.execution import check_device
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -149,8 +150,8 @@ def add_level_args(parser: argparse.ArgumentParser, range_means: str, new_task: 
     LOW:HIGH (`range_means` says what a range does); their defaults are TaskConfig's for a new
     task (`new_task`), else the model's."""
     what = {"quality": "JPEG quality 1-100 (jpeg)",
-            "noise_a": "camera noise variance a of a x + b, x in [0, 1] (camera)",
-            "noise_b": "camera noise variance b of a x + b (camera)"}
+            "noise_a": "camera noise variance a of a x + b, x in [0, 1], a ≥ 0 (camera)",
+            "noise_b": "camera noise variance b of a x + b, b ≥ 0 (camera)"}
     for name, _ in LEVEL_OPTIONS:
         default = level_text(getattr(TaskConfig(), name)) if new_task else "the model's"
         option = name.replace("_", "-")
@@ -353,6 +354,7 @@ def _eval(args: argparse.Namespace) -> None:
 
     if sum(x is not None for x in (args.model, args.pretrained, args.method)) != 1:
         raise HinasError("give one of --model RUNDIR, --pretrained NAME or --method NAME")
+    check_device(args.device)
     if args.json:
         check_output_file(args.json)
     if args.model or args.pretrained:

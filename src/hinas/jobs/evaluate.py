@@ -25,7 +25,7 @@ from hinas.measures.complexity import count_macs, count_params
 from hinas.measures.metrics import Convention
 from hinas.models.classical import get_method
 from hinas.models.fold import fold_batchnorm
-from hinas.runtime.execution import describe_device
+from hinas.runtime.execution import check_device, describe_device
 from hinas.runtime.scoring import make_pairs, score_model, score_outputs
 
 
@@ -153,6 +153,7 @@ def evaluate_model(model: nn.Module, task: TaskConfig, images: dict[Path, np.nda
     `quiet`); `inputs` (from the folders `lq`, :func:`load_test_inputs`) are the degraded
     inputs of paired data. The images go through the network's BatchNorm-folded inference copy
     (:func:`hinas.models.fold.fold_batchnorm`); parameters and MACs are the trained network's."""
+    check_device(device)
     pairs = make_pairs(images, task, seed, inputs=inputs)
     if not pairs:
         raise HinasError(f"{data or 'test set'}: no test images")

@@ -52,6 +52,7 @@ from hinas.measures.metrics import to_uint8
 from hinas.models.export import onnx_model, onnx_task, require
 from hinas.models.fold import fold_batchnorm
 from hinas.models.folder import ModelSpec, load_model
+from hinas.runtime.execution import check_device
 from hinas.runtime.inference import (
     check_channels,
     check_tiling,
@@ -100,6 +101,7 @@ def restore_images(model_dir: str | Path, inputs: list[str | Path], out_dir: str
     All or nothing: outputs are written to temporary files and renamed into place only once every
     image has been restored."""
     check_tiling(tile, overlap)
+    check_device(device)
     if backend not in BACKENDS:
         raise HinasError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
     if backend == "onnxruntime":

@@ -34,7 +34,13 @@ from hinas.errors import HinasError, warn
 from hinas.measures.losses import build_loss
 from hinas.runtime.distributed import Context, launch
 from hinas.runtime.engine import load_training_images, optimisation_step
-from hinas.runtime.execution import FULL_PRECISION, Precision, make_loader, memory_format
+from hinas.runtime.execution import (
+    FULL_PRECISION,
+    Precision,
+    check_device,
+    make_loader,
+    memory_format,
+)
 from hinas.runtime.runlog import RunLog, run_header
 from hinas.runtime.runs import (
     MetricsLog,
@@ -478,6 +484,7 @@ def search(cfg: Config, data_dir: str | Path, out: str | Path, resume: bool = Fa
     run alone, see :class:`hinas.runtime.runs.RunFolder`) on the images of `data_dir`; `lq`
     (one or several folders; else `cfg.data.lq`) holds their degraded inputs for a paired or
     SR task, matched by file-name stem."""
+    check_device(cfg.device)
     cfg = with_inputs(cfg, lq)
     with RunFolder(out, resume, "a search"):
         return SearchRun(cfg, data_dir, out, resume, quiet).run()

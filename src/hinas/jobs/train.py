@@ -59,7 +59,7 @@ from hinas.models.architectures import MODELS
 from hinas.models.folder import WEIGHTS_FILE, ModelSpec, save_weights
 from hinas.runtime.distributed import launch
 from hinas.runtime.engine import load_training_images, optimisation_step
-from hinas.runtime.execution import Precision, make_loader, memory_format
+from hinas.runtime.execution import Precision, check_device, make_loader, memory_format
 from hinas.runtime.runlog import RunLog, run_header
 from hinas.runtime.runs import (
     MetricsLog,
@@ -435,6 +435,7 @@ def train(cfg: Config, data: str | Path | list[str | Path] | None, out: str | Pa
     folders; else `cfg.data.lq`) holds the degraded inputs of a paired or SR task, matched to the
     images by file-name stem. `out` must be new or empty unless `resume`, and is held by this
     run alone (see :class:`hinas.runtime.runs.RunFolder`)."""
+    check_device(cfg.device)
     out = Path(out)
     if resume and (out / "model.json").exists():
         spec = ModelSpec.load(out)

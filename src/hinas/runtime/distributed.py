@@ -46,6 +46,7 @@ from torch.utils.data import Dataset, Subset
 
 from hinas.config import Config
 from hinas.errors import HinasError
+from hinas.runtime.execution import check_device
 
 BACKENDS = {"cpu": ("gloo",), "cuda": ("nccl", "gloo")}
 """Process-group backends that work with each device type; the first is the default."""
@@ -219,9 +220,7 @@ def launch(cfg: Config, batch_size: int, resume: bool, other_batches: tuple[int,
     On `resume` the world size must be the one `cfg` records; a CUDA device must exist if asked
     for."""
     world, rank = environment_world_size(), environment_rank()
-    device = torch.device(cfg.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise HinasError("--device cuda requested but no CUDA device is available")
+    device = check_device(cfg.device)
     recorded = cfg.distributed.world_size
     if resume and recorded != world:
         raise HinasError(f"this run was made by {recorded} process(es); resume it with "
