@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from hinas.errors import HinasError
-from hinas.io import atomic_write_text
+from hinas.io import atomic_write_text, too_long_number
 
 PRIMITIVES: tuple[str, ...] = (
     "none", "skip_connect", "conv_3x3", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3",
@@ -86,8 +86,8 @@ class TaskConfig:
         _check(self.name in TASKS, f"task.name must be one of {TASKS}, got {self.name!r}")
         _check(self.channels in (1, 3), f"task.channels must be 1 or 3, got {self.channels}")
         if self.name == "denoise":
-            _check(len(self.sigma) > 0 and all(s >= 0 for s in self.sigma),
-                   f"task.sigma must be a non-empty list of σ ≥ 0, got {self.sigma}")
+            _check(len(self.sigma) > 0 and all(math.isfinite(s) and s >= 0 for s in self.sigma),
+                   f"task.sigma must be a non-empty list of finite σ ≥ 0, got {self.sigma}")
             _check(self.sigma_sampling in SIGMA_SAMPLING,
                    f"task.sigma_sampling must be one of {SIGMA_SAMPLING}, "
                    f"got {self.sigma_sampling!r}")
@@ -551,6 +551,8 @@ def parse_override(text: str) -> dict[str, Any]:
     except yaml.YAMLError as err:
         raise HinasError(f"override {text!r}: the value is not valid YAML "
                          f"({str(err).splitlines()[0]})") from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise HinasError(f"override {key.strip()}=...: the value is {too_long_number()}") from None
     nested: dict[str, Any] = {}
     node = nested
     parts = key.strip().split(".")
@@ -578,6 +580,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise HinasError(f"{path}: cannot read config ({err.strerror})") from None
     except yaml.YAMLError as err:
         raise HinasError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise HinasError(f"{path}: not a config ({too_long_number()})") from None
     if not isinstance(data, dict):
         raise HinasError(f"{path}: a config file must hold a mapping")
     return upgrade_legacy(data)

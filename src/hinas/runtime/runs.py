@@ -261,7 +261,7 @@ class MetricsLog:
         for line in self.path.read_text().splitlines():
             try:
                 out.append(json.loads(line))
-            except json.JSONDecodeError:
+            except ValueError:  # a torn last line (or a number Python will not convert)
                 continue
         return out
 
