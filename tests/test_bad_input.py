@@ -116,7 +116,7 @@ def test_restore_is_all_or_nothing(models, tmp_path, capsys):
     (src / "b.png").write_bytes(whole[: len(whole) // 2])  # header fine, pixels cut off
     fails(capsys, ["restore", src, "--model", models["denoise"], "-o", tmp_path / "out"],
           f"{src / 'b.png'}: cannot read image")
-    assert list((tmp_path / "out").rglob("*")) == []
+    assert not (tmp_path / "out").exists()
 
 
 def test_restored_images_get_the_usual_permissions(models, tmp_path):
