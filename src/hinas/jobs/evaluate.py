@@ -9,6 +9,7 @@ JSON).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -112,8 +113,11 @@ class EvalReport:
                 "convention": self.convention.as_dict()}
 
     def save_json(self, path: str | Path) -> None:
-        """Write `to_dict()` as indented JSON, atomically."""
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        """Write `to_dict()` as indented, valid JSON, atomically: a PSNR that is infinite (an
+        output identical to its ground truth) is the string `"inf"`, which JSON has no number
+        for (`float("inf")` reads it back)."""
+        atomic_write_text(path, json.dumps(_json_numbers(self.to_dict()), indent=1,
+                                           allow_nan=False) + "\n")
 
     def table(self) -> str:
         """The per-image and mean table with cost, device and convention, as text."""
@@ -140,6 +144,18 @@ class EvalReport:
         lines.extend(f"note: {n}" for n in self.notes)
         lines.append(f"convention: {self.convention.describe()}")
         return "\n".join(lines)
+
+
+def _json_numbers(value):
+    """`value` with every non-finite float, nested anywhere, as the string `"inf"`, `"-inf"` or
+    `"nan"`."""
+    if isinstance(value, dict):
+        return {k: _json_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_numbers(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
 
 
 def evaluate_model(model: nn.Module, task: TaskConfig, images: dict[Path, np.ndarray], *,
