@@ -305,8 +305,9 @@ def _train(args: argparse.Namespace) -> None:
 
 def _eval_task(args: argparse.Namespace, base: TaskConfig | None, source: str) -> TaskConfig:
     """The task to score: the model's (`base`, from `source`), with --sigma, --quality,
-    --noise-a/-b overriding its levels, or one built from --task and those options (and --scale,
-    --channels) for a classical method (whose default task is `source`)."""
+    --noise-a/-b overriding its levels (none needed with --lq: the inputs are given), or one
+    built from --task and those options (and --scale, --channels) for a classical method (whose
+    default task is `source`)."""
     name = args.task or (base.name if base else source)
     if base is None:
         if name == "denoise" and args.sigma is None:
@@ -322,7 +323,7 @@ def _eval_task(args: argparse.Namespace, base: TaskConfig | None, source: str) -
     elif args.channels and args.channels != base.channels:
         raise HinasError(f"{source}: restores {base.channels}-channel images; "
                          f"test images are converted to that (drop --channels)")
-    if base.blind and args.sigma is None and name == "denoise":
+    if base.blind and args.sigma is None and name == "denoise" and not args.lq:
         raise HinasError(f"{source}: a blind denoiser (trained for "
                          f"σ {base.sigma[0]:g}–{base.sigma[1]:g}): give the noise level to "
                          f"evaluate at: --sigma S")
@@ -432,11 +433,15 @@ def _demo(args: argparse.Namespace) -> None:
 
 def add_lq_arg(parser: argparse.ArgumentParser, images: str) -> None:
     """`--lq DIR...`: the degraded inputs of the `images` images of --data, from files."""
-    resume = "; --resume: the run's" if images == "training" else ""
+    if images == "training":
+        takes = ("--task paired, or --task sr --scale S for low-resolution files; --resume: the "
+                 "run's")
+    else:
+        takes = ("for any model or task they replace the synthesised degradation; an SR task's "
+                 "are low-resolution files")
     parser.add_argument("--lq", metavar="DIR", nargs="+",
                         help=f"folder(s) of degraded inputs of the {images} images, matched by "
-                             f"file-name stem (recursive; --task paired, or --task sr --scale S "
-                             f"for low-resolution files{resume})")
+                             f"file-name stem (recursive; {takes})")
 
 
 def add_inference_args(parser: argparse.ArgumentParser) -> None:

@@ -65,11 +65,12 @@ def load_test_inputs(images: dict[Path, np.ndarray],
                      ) -> dict[Path, np.ndarray] | None:
     """The degraded inputs of the test images `images` (:func:`load_test_images`) read from
     `lq_folders`, matched by file-name stem and checked (channels; size × the task's scale is
-    the image's); None without folders. Folders for a task that takes no input files, or none
-    for the paired task, are a HinasError."""
+    the image's); None without folders. Every task takes them (they replace the degradation its
+    test recipe would make; an SR task's are the low-resolution images); the paired task needs
+    them (HinasError without)."""
     folders = [lq_folders] if isinstance(lq_folders, (str, Path)) else list(lq_folders or [])
-    check_lq(task.name, [str(f) for f in folders])
     if not folders:
+        check_lq(task.name, [])
         return None
     return load_inputs(images, match_inputs(list(images), folders), task.out_scale)
 
@@ -103,7 +104,7 @@ class EvalReport:
     def to_dict(self) -> dict:
         """JSON-ready dict: the table's content plus the convention."""
         return {"method": self.method, "task": asdict(self.task), "data": self.data,
-                "lq": self.lq or None,
+                "lq": self.lq or None, "inputs": "given" if self.lq else "synthesised",
                 "device": self.device, "seed": self.seed, "images": len(self.rows),
                 "rows": self.rows, "mean": self.mean,
                 "seconds_per_image": self.mean.get("seconds"),
@@ -124,6 +125,8 @@ class EvalReport:
         width = max([len("mean"), *(len(r["image"]) for r in self.rows)])
         evaluated = self.task.at_evaluation().describe()
         at = f" (evaluated at {evaluated})" if evaluated != self.task.describe() else ""
+        if self.lq and self.task.name != "paired":
+            at = " (inputs given, not synthesised)"
         given = f" (inputs from {self.lq})" if self.lq else ""
         lines = [f"{self.method} on {self.data}{given}: {self.task.describe()}{at}, "
                  f"{self.task.channels} channel(s)",
