@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -17,8 +18,10 @@ from hinas.config import (
     WIDTH_SELECTIONS,
     Config,
     TaskConfig,
+    flatten,
     level_text,
     load_config,
+    load_yaml,
     parse_override,
     resolve,
 )
@@ -113,7 +116,7 @@ def _arch_select(args: argparse.Namespace) -> None:
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
     """Options shared by commands that resolve a Config (task, preset, YAML, overrides, seed)."""
-    parser.add_argument("--task", choices=TASKS, default="denoise", help="restoration task")
+    parser.add_argument("--task", choices=TASKS, help="restoration task (default: denoise)")
     parser.add_argument("--sigma", nargs="+", metavar="S",
                         help="noise level(s) on the 0-255 scale (denoise): one, several (one "
                              "drawn per crop), or a range LOW:HIGH drawn uniformly per crop "
@@ -122,7 +125,8 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
     add_level_args(parser, "drawn uniformly per crop", new_task=True)
     parser.add_argument("--channels", type=int, choices=(1, 3),
                         help="1 = gray, 3 = RGB (default: preset's)")
-    parser.add_argument("--preset", default=DEFAULT_PRESET, help=f"one of {', '.join(PRESETS)}")
+    parser.add_argument("--preset", help=f"one of {', '.join(PRESETS)} (default: "
+                                         f"{DEFAULT_PRESET})")
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML config applied on the preset")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override a config value, e.g. search.epochs=5")
@@ -210,14 +214,26 @@ def config_from_args(args: argparse.Namespace, task_defaults: dict | None = None
     sections = {"runtime": {"tensorboard": args.tensorboard},
                 "data": {"workers": args.workers}, **sections}
     sections = {k: {n: v for n, v in d.items() if v is not None} for k, d in sections.items()}
-    return resolve(args.task, args.preset, args.config, args.overrides, task=task or None,
+    return resolve(args.task or "denoise", args.preset or DEFAULT_PRESET, args.config,
+                   args.overrides, task=task or None,
                    seed=args.seed, device=args.device, **sections)
 
 
-def amp_override(args: argparse.Namespace, job: str) -> list[str]:
-    """`--amp` of a resumed run as a config override of `job` (search or train); none without
-    it (the run keeps its precision)."""
-    return [f"{job}.amp='{args.amp}'"] if args.amp else []
+def resume_overrides(args: argparse.Namespace, job: str, **options: str) -> list[str]:
+    """The options of `add_config_args` given with --resume (and `options`, the config keys of
+    `job`-specific ones), as overrides of the run's config.yaml after its own --set ones: a
+    changed setting is then allowed or refused with its key named, as a --set change is
+    (docs/run-folders.md); options not given keep the run's values."""
+    task = {"name": args.task, "scale": args.scale, "channels": args.channels,
+            **sigma_fields(args.sigma), **level_fields(args)}
+    values = {**{f"task.{k}": v for k, v in task.items()},
+              **(flatten(load_yaml(args.config)) if args.config else {}),
+              "preset": args.preset, "seed": args.seed, "device": args.device,
+              f"{job}.amp": args.amp, f"{job}.channels_last": args.channels_last,
+              "data.workers": args.workers, "runtime.tensorboard": args.tensorboard,
+              **{key: getattr(args, name) for name, key in options.items()}}
+    return [*args.overrides, *(f"{key}={json.dumps(value)}" for key, value in values.items()
+                               if value is not None)]
 
 
 def with_data(cfg: Config, data: list[str] | None) -> Config:
@@ -234,7 +250,8 @@ def _search(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     if args.resume and (out / "config.yaml").exists():
-        cfg = load_config(out / "config.yaml", [*args.overrides, *amp_override(args, "search")])
+        cfg = load_config(out / "config.yaml", resume_overrides(
+            args, "search", strategy="search.strategy", samples="search.samples"))
     else:
         cfg = config_from_args(args, search={"strategy": args.strategy,
                                              "channels_last": args.channels_last,
@@ -264,9 +281,8 @@ def _train(args: argparse.Namespace) -> None:
                              "and resume with --resume alone (the count is in its config.yaml)")
         budget = parse_budget(args.budget)
     if args.resume and (out / "config.yaml").exists():
-        iters = [f"train.iters={args.iters}"] if args.iters else []
-        cfg = load_config(out / "config.yaml", [*args.overrides, *iters, *amp_override(args,
-                                                                                       "train")])
+        cfg = load_config(out / "config.yaml", resume_overrides(args, "train",
+                                                                iters="train.iters"))
     else:
         task_defaults = {}
         if args.genotype:  # the task, its levels and channels default to the genotype's

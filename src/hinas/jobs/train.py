@@ -65,6 +65,7 @@ from hinas.runtime.runs import (
     MetricsLog,
     RunFolder,
     Timer,
+    check_resumable,
     load_checkpoint,
     peak_rss_mb,
     progress,
@@ -371,9 +372,12 @@ class TrainRun:
         kept = (f"the last good checkpoint {self.out / 'last.pt'} (iteration "
                 f"{self.saved_iteration}) is kept" if self.saved_iteration
                 else "no checkpoint had been written yet")
-        remedy = ("full precision (--resume --amp off) or a lower learning rate "
-                  "(--resume --set train.lr=...)" if self.precision.dtype is not None
-                  else "a lower learning rate (--resume --set train.lr=...)")
+        again = "--resume " if self.saved_iteration else ""
+        remedy = (f"full precision ({again}--amp off) or a lower learning rate "
+                  f"({again}--set train.lr=...)" if self.precision.dtype is not None
+                  else f"a lower learning rate ({again}--set train.lr=...)")
+        if not self.saved_iteration:
+            remedy += " in a new run (without --resume: the folder is reused)"
         return HinasError(f"{problem} at iteration {it}; stopped, {kept}; try {remedy}")
 
     def _validate_and_checkpoint(self) -> None:
@@ -437,7 +441,8 @@ def train(cfg: Config, data: str | Path | list[str | Path] | None, out: str | Pa
     run alone (see :class:`hinas.runtime.runs.RunFolder`)."""
     check_device(cfg.device)
     out = Path(out)
-    if resume and (out / "model.json").exists():
+    if resume:
+        check_resumable(out, "train")
         spec = ModelSpec.load(out)
     else:
         source = str(genotype) if isinstance(genotype, (str, Path)) else "genotype"
@@ -450,6 +455,6 @@ def train(cfg: Config, data: str | Path | list[str | Path] | None, out: str | Pa
         if not data:
             raise HinasError("no training images: give --data DIR")
     folders = [str(d) for d in ([data] if isinstance(data, (str, Path)) else data)]
-    with RunFolder(out, resume, "a training run"):
+    with RunFolder(out, resume, "train"):
         return TrainRun(cfg, spec, folders, out, resume, quiet, budget_seconds, budget_clock,
                         init_from).run()
