@@ -27,7 +27,7 @@ from hinas.config import (
 )
 from hinas.errors import HinasError
 from hinas.models.export import OPSET
-from hinas.runtime.distributed import is_main_process, peer_failures
+from hinas.runtime.distributed import is_main_process, leave_report_to_rank_zero, peer_failures
 from hinas.runtime.execution import check_device
 
 
@@ -635,7 +635,9 @@ def main(argv: list[str] | None = None) -> int:
             args.func(args)
     except HinasError as err:
         if is_main_process():  # under torchrun every rank has the error; rank 0 says it
-            print(f"hinas: error: {err}", file=sys.stderr)
+            print(f"hinas: error: {err}", file=sys.stderr, flush=True)
+        else:
+            leave_report_to_rank_zero(str(err))
         return 2
     except KeyboardInterrupt:
         print("hinas: interrupted", file=sys.stderr)

@@ -34,6 +34,7 @@ import hashlib
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -205,6 +206,20 @@ def peer_failures():
         if not (isinstance(err, dist.DistError) or "gloo" in text or "NCCL" in text):
             raise
         raise RankLost(_lost_message(err)) from None
+
+
+PEER_REPORT_SECONDS = 60.0
+"""How long a rank other than 0 that stopped on an error waits for rank 0 to report it."""
+
+
+def leave_report_to_rank_zero(message: str) -> None:
+    """On a rank other than 0 that stopped on an error (every rank meets most errors): wait for
+    rank 0, which reports it, to end (torchrun then stops this process), since a rank that ends
+    first has torchrun stop rank 0, perhaps before its report. An error of this rank alone
+    (rank 0 still running after `PEER_REPORT_SECONDS`) is reported here, with the rank."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # torchrun's stop ends this wait silently
+    time.sleep(PEER_REPORT_SECONDS)
+    print(f"hinas: error: rank {environment_rank()}: {message}", file=sys.stderr, flush=True)
 
 
 def _stop_on_sigterm(signum: int, frame: Any) -> None:
