@@ -73,12 +73,11 @@ from hinas.runtime.runs import progress
 BACKENDS = ("torch", "onnxruntime")
 
 
-def collect_inputs(inputs: list[str | Path], out_dir: str | Path | None = None
-                   ) -> list[tuple[Path, Path]]:
-    """(image file, output path relative to the output folder) for every input file or folder;
-    images of a folder that lie inside the output folder `out_dir` (earlier outputs, when it is
-    inside the folder) are not inputs."""
-    out_root = None if out_dir is None else Path(out_dir).resolve()
+def collect_inputs(inputs: list[str | Path], out_dir: Path) -> list[tuple[Path, Path]]:
+    """(image file, output path relative to the output folder `out_dir`) for every input file or
+    folder; images of a folder that lie inside `out_dir` (earlier outputs, when it is inside the
+    folder) are not inputs."""
+    out_root = out_dir.resolve()
     pairs = []
     for item in map(Path, inputs):
         if item.is_dir():
@@ -100,9 +99,9 @@ def collect_inputs(inputs: list[str | Path], out_dir: str | Path | None = None
     return pairs
 
 
-def _inside(path: Path, folder: Path | None) -> bool:
-    """Whether `path`, resolved, lies in `folder` (a resolved path; None: nowhere)."""
-    return folder is not None and folder in path.resolve().parents
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether `path`, resolved, lies in `folder` (a resolved path)."""
+    return folder in path.resolve().parents
 
 
 def check_outputs(inputs: list[str | Path], pairs: list[tuple[Path, Path]], out_dir: Path

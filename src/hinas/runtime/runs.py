@@ -128,10 +128,12 @@ def check_resumable(path: str | Path, kind: str) -> None:
                          f"checkpoint is reused)")
 
 
-def _never_checkpointed(held: set[str]) -> bool:
-    """Whether a folder holding the files `held` is a run that never wrote a checkpoint."""
+def _never_checkpointed(path: Path, held: set[str]) -> bool:
+    """Whether folder `path`, holding the entries `held`, is a run that never wrote a
+    checkpoint."""
     return ("config.yaml" in held and held <= START_FILES
-            and (GENOTYPE_FILE not in held or SPEC_FILE in held))
+            and (GENOTYPE_FILE not in held or SPEC_FILE in held)
+            and all((path / name).is_file() for name in held))
 
 
 class RunFolder:
@@ -170,7 +172,7 @@ class RunFolder:
             except HinasError:
                 self.__exit__()
                 raise
-        elif _never_checkpointed(set(held)):
+        elif _never_checkpointed(self.path, set(held)):
             warn(f"{self.path}: holds a run that never wrote a checkpoint ({', '.join(held)}); "
                  f"it is replaced")
             for name in held:
