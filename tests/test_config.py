@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from hinas.config import (
+    LOSSES,
     PRESETS,
     TASKS,
     TaskConfig,
@@ -102,6 +103,34 @@ def test_bad_overrides(override, message):
     task = "sr" if "scale" in override else "denoise"
     with pytest.raises(HinasError, match=message):
         resolve(task, "tiny", overrides=[override])
+
+
+@pytest.mark.parametrize("override, message", [
+    *((f"{key}={value}", f"{key} must be a finite learning rate > 0, got {shown}")
+      for key in ("search.w_lr", "search.a_lr", "train.lr")
+      for value, shown in ((".nan", "nan"), (".inf", "inf"), ("0", "0.0"), ("-0.1", "-0.1"))),
+    *((f"{key}={value}", f"{key} must be a finite learning rate in [0, {rate}], got {shown}")
+      for key, rate in (("search.w_lr_min", "search.w_lr"), ("train.lr_min", "train.lr"))
+      for value, shown in ((".nan", "nan"), ("-1e-5", "-1e-05"), ("5", "5.0"))),
+    *((f"{job}.grad_clip={value}", f"{job}.grad_clip must be a finite number ≥ 0")
+      for job in ("search", "train") for value in ("-1", ".nan", ".inf")),
+    *((f"{job}.loss=ssim", f"{job}.loss must be one of mse, mse+ssim, l1, l1+ssim, got 'ssim'")
+      for job in ("search", "train")),
+    ("search.ssim_weight=.nan", "search.ssim_weight must be a finite number ≥ 0"),
+    ("search.w_momentum=1", "search.w_momentum must be in [0, 1)"),
+    ("train.weight_decay=-1", "train.weight_decay must be a finite number ≥ 0"),
+    ("train.width_multiplier=.inf", "train.width_multiplier must be a finite number > 0"),
+])
+def test_every_optimisation_setting_is_validated(override, message):
+    with pytest.raises(HinasError) as err:
+        resolve("denoise", "tiny", overrides=[override])
+    assert message in str(err.value)
+
+
+def test_the_loss_names_are_those_the_losses_module_builds():
+    from hinas.measures.losses import list_losses
+
+    assert sorted(LOSSES) == list_losses()
 
 
 def test_resolved_config_round_trips(tmp_path):

@@ -240,7 +240,8 @@ def test_optimizer_choice_and_validation():
     for bad, message in (("train.optimizer=adam", "train.optimizer must be one of"),
                          ("train.warmup_iters=30", "train.warmup_iters must be in"),
                          ("train.grad_clip=-1", "train.grad_clip must be"),
-                         ("train.lr_min=1", "train.lr must be > 0")):
+                         ("train.lr_min=1", r"train.lr_min must be a finite learning rate in "
+                                            r"\[0, train.lr\]")):
         with pytest.raises(HinasError, match=message):
             resolve("denoise", "tiny", overrides=[bad])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -17,14 +18,17 @@ from hinas.config import (
     WIDTH_SELECTIONS,
     Config,
     TaskConfig,
+    flatten,
     level_text,
     load_config,
+    load_yaml,
     parse_override,
     resolve,
 )
 from hinas.errors import HinasError
 from hinas.models.export import OPSET
-from hinas.runtime.distributed import is_main_process, peer_failures
+from hinas.runtime.distributed import is_main_process, leave_report_to_rank_zero, peer_failures
+from hinas.runtime.execution import check_device
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -112,7 +116,7 @@ def _arch_select(args: argparse.Namespace) -> None:
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
     """Options shared by commands that resolve a Config (task, preset, YAML, overrides, seed)."""
-    parser.add_argument("--task", choices=TASKS, default="denoise", help="restoration task")
+    parser.add_argument("--task", choices=TASKS, help="restoration task (default: denoise)")
     parser.add_argument("--sigma", nargs="+", metavar="S",
                         help="noise level(s) on the 0-255 scale (denoise): one, several (one "
                              "drawn per crop), or a range LOW:HIGH drawn uniformly per crop "
@@ -121,7 +125,8 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
     add_level_args(parser, "drawn uniformly per crop", new_task=True)
     parser.add_argument("--channels", type=int, choices=(1, 3),
                         help="1 = gray, 3 = RGB (default: preset's)")
-    parser.add_argument("--preset", default=DEFAULT_PRESET, help=f"one of {', '.join(PRESETS)}")
+    parser.add_argument("--preset", help=f"one of {', '.join(PRESETS)} (default: "
+                                         f"{DEFAULT_PRESET})")
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML config applied on the preset")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override a config value, e.g. search.epochs=5")
@@ -149,8 +154,8 @@ def add_level_args(parser: argparse.ArgumentParser, range_means: str, new_task: 
     LOW:HIGH (`range_means` says what a range does); their defaults are TaskConfig's for a new
     task (`new_task`), else the model's."""
     what = {"quality": "JPEG quality 1-100 (jpeg)",
-            "noise_a": "camera noise variance a of a x + b, x in [0, 1] (camera)",
-            "noise_b": "camera noise variance b of a x + b (camera)"}
+            "noise_a": "camera noise variance a of a x + b, x in [0, 1], a ≥ 0 (camera)",
+            "noise_b": "camera noise variance b of a x + b, b ≥ 0 (camera)"}
     for name, _ in LEVEL_OPTIONS:
         default = level_text(getattr(TaskConfig(), name)) if new_task else "the model's"
         option = name.replace("_", "-")
@@ -209,14 +214,26 @@ def config_from_args(args: argparse.Namespace, task_defaults: dict | None = None
     sections = {"runtime": {"tensorboard": args.tensorboard},
                 "data": {"workers": args.workers}, **sections}
     sections = {k: {n: v for n, v in d.items() if v is not None} for k, d in sections.items()}
-    return resolve(args.task, args.preset, args.config, args.overrides, task=task or None,
+    return resolve(args.task or "denoise", args.preset or DEFAULT_PRESET, args.config,
+                   args.overrides, task=task or None,
                    seed=args.seed, device=args.device, **sections)
 
 
-def amp_override(args: argparse.Namespace, job: str) -> list[str]:
-    """`--amp` of a resumed run as a config override of `job` (search or train); none without
-    it (the run keeps its precision)."""
-    return [f"{job}.amp='{args.amp}'"] if args.amp else []
+def resume_overrides(args: argparse.Namespace, job: str, **options: str) -> list[str]:
+    """The options of `add_config_args` given with --resume (and `options`, the config keys of
+    `job`-specific ones), as overrides of the run's config.yaml after its own --set ones: a
+    changed setting is then allowed or refused with its key named, as a --set change is
+    (docs/run-folders.md); options not given keep the run's values."""
+    task = {"name": args.task, "scale": args.scale, "channels": args.channels,
+            **sigma_fields(args.sigma), **level_fields(args)}
+    values = {**{f"task.{k}": v for k, v in task.items()},
+              **(flatten(load_yaml(args.config)) if args.config else {}),
+              "preset": args.preset, "seed": args.seed, "device": args.device,
+              f"{job}.amp": args.amp, f"{job}.channels_last": args.channels_last,
+              "data.workers": args.workers, "runtime.tensorboard": args.tensorboard,
+              **{key: getattr(args, name) for name, key in options.items()}}
+    return [*args.overrides, *(f"{key}={json.dumps(value)}" for key, value in values.items()
+                               if value is not None)]
 
 
 def with_data(cfg: Config, data: list[str] | None) -> Config:
@@ -233,7 +250,8 @@ def _search(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     if args.resume and (out / "config.yaml").exists():
-        cfg = load_config(out / "config.yaml", [*args.overrides, *amp_override(args, "search")])
+        cfg = load_config(out / "config.yaml", resume_overrides(
+            args, "search", strategy="search.strategy", samples="search.samples"))
     else:
         cfg = config_from_args(args, search={"strategy": args.strategy,
                                              "channels_last": args.channels_last,
@@ -258,9 +276,8 @@ def _train(args: argparse.Namespace) -> None:
     out = Path(args.out)
     budget = parse_budget(args.budget) if args.budget else None
     if args.resume and (out / "config.yaml").exists():
-        iters = [f"train.iters={args.iters}"] if args.iters else []
-        cfg = load_config(out / "config.yaml", [*args.overrides, *iters, *amp_override(args,
-                                                                                       "train")])
+        cfg = load_config(out / "config.yaml", resume_overrides(args, "train",
+                                                                iters="train.iters"))
     else:
         task_defaults = {}
         if args.genotype:  # the task, its levels and channels default to the genotype's
@@ -306,8 +323,9 @@ def _train(args: argparse.Namespace) -> None:
 
 def _eval_task(args: argparse.Namespace, base: TaskConfig | None, source: str) -> TaskConfig:
     """The task to score: the model's (`base`, from `source`), with --sigma, --quality,
-    --noise-a/-b overriding its levels, or one built from --task and those options (and --scale,
-    --channels) for a classical method (whose default task is `source`)."""
+    --noise-a/-b overriding its levels (none needed with --lq: the inputs are given), or one
+    built from --task and those options (and --scale, --channels) for a classical method (whose
+    default task is `source`)."""
     name = args.task or (base.name if base else source)
     if base is None:
         if name == "denoise" and args.sigma is None:
@@ -323,7 +341,7 @@ def _eval_task(args: argparse.Namespace, base: TaskConfig | None, source: str) -
     elif args.channels and args.channels != base.channels:
         raise HinasError(f"{source}: restores {base.channels}-channel images; "
                          f"test images are converted to that (drop --channels)")
-    if base.blind and args.sigma is None and name == "denoise":
+    if base.blind and args.sigma is None and name == "denoise" and not args.lq:
         raise HinasError(f"{source}: a blind denoiser (trained for "
                          f"σ {base.sigma[0]:g}–{base.sigma[1]:g}): give the noise level to "
                          f"evaluate at: --sigma S")
@@ -355,6 +373,7 @@ def _eval(args: argparse.Namespace) -> None:
 
     if sum(x is not None for x in (args.model, args.pretrained, args.method)) != 1:
         raise HinasError("give one of --model RUNDIR, --pretrained NAME or --method NAME")
+    check_device(args.device)
     if args.json:
         check_output_file(args.json)
     if args.model or args.pretrained:
@@ -432,11 +451,15 @@ def _demo(args: argparse.Namespace) -> None:
 
 def add_lq_arg(parser: argparse.ArgumentParser, images: str) -> None:
     """`--lq DIR...`: the degraded inputs of the `images` images of --data, from files."""
-    resume = "; --resume: the run's" if images == "training" else ""
+    if images == "training":
+        takes = ("--task paired, or --task sr --scale S for low-resolution files; --resume: the "
+                 "run's")
+    else:
+        takes = ("for any model or task they replace the synthesised degradation; an SR task's "
+                 "are low-resolution files")
     parser.add_argument("--lq", metavar="DIR", nargs="+",
                         help=f"folder(s) of degraded inputs of the {images} images, matched by "
-                             f"file-name stem (recursive; --task paired, or --task sr --scale S "
-                             f"for low-resolution files{resume})")
+                             f"file-name stem (recursive; {takes})")
 
 
 def add_inference_args(parser: argparse.ArgumentParser) -> None:
@@ -615,7 +638,9 @@ def main(argv: list[str] | None = None) -> int:
             args.func(args)
     except HinasError as err:
         if is_main_process():  # under torchrun every rank has the error; rank 0 says it
-            print(f"hinas: error: {err}", file=sys.stderr)
+            print(f"hinas: error: {err}", file=sys.stderr, flush=True)
+        else:
+            leave_report_to_rank_zero(str(err))
         return 2
     except KeyboardInterrupt:
         print("hinas: interrupted", file=sys.stderr)

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from hinas.errors import HinasError
-from hinas.io import atomic_write_text
+from hinas.io import atomic_write_text, too_long_number
 
 PRIMITIVES: tuple[str, ...] = (
     "none", "skip_connect", "conv_3x3", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3",
@@ -27,6 +27,8 @@ PRIMITIVES: tuple[str, ...] = (
 )
 """The paper's seven candidate operations, in the column order of α (implemented and checked
 in :mod:`hinas.space.ops`, which this torch-free module does not import)."""
+LOSSES = ("mse", "mse+ssim", "l1", "l1+ssim")
+"""`search.loss` / `train.loss` names (built in :mod:`hinas.measures.losses`)."""
 AMP_MODES = ("off", "auto", "bf16", "fp16")
 """`search.amp` / `train.amp` values (see :mod:`hinas.runtime.execution`)."""
 
@@ -92,8 +94,8 @@ class TaskConfig:
         _check(self.name in TASKS, f"task.name must be one of {TASKS}, got {self.name!r}")
         _check(self.channels in (1, 3), f"task.channels must be 1 or 3, got {self.channels}")
         if self.name == "denoise":
-            _check(len(self.sigma) > 0 and all(s >= 0 for s in self.sigma),
-                   f"task.sigma must be a non-empty list of σ ≥ 0, got {self.sigma}")
+            _check(len(self.sigma) > 0 and all(math.isfinite(s) and s >= 0 for s in self.sigma),
+                   f"task.sigma must be a non-empty list of finite σ ≥ 0, got {self.sigma}")
             _check(self.sigma_sampling in SIGMA_SAMPLING,
                    f"task.sigma_sampling must be one of {SIGMA_SAMPLING}, "
                    f"got {self.sigma_sampling!r}")
@@ -338,6 +340,15 @@ class SearchConfig:
                f"search.width must be one of {', '.join(WIDTH_SELECTIONS)}, got {self.width!r}")
         _check(self.bn_calibration >= 0,
                f"search.bn_calibration must be ≥ 0 batches, got {self.bn_calibration}")
+        _check_rates("search.w_lr", self.w_lr, "search.w_lr_min", self.w_lr_min)
+        _check_rates("search.a_lr", self.a_lr)
+        _check_optimisation("search", self)
+        for key, value in (("w_weight_decay", self.w_weight_decay),
+                           ("a_weight_decay", self.a_weight_decay)):
+            _check(math.isfinite(value) and value >= 0,
+                   f"search.{key} must be a finite number ≥ 0, got {value}")
+        _check(math.isfinite(self.w_momentum) and 0 <= self.w_momentum < 1,
+               f"search.w_momentum must be in [0, 1), got {self.w_momentum}")
         _check(self.select_crop == 0 or self.select_crop >= 16,
                f"search.select_crop must be 0 (val_crop) or ≥ 16 px, got {self.select_crop}")
 
@@ -396,13 +407,18 @@ class TrainConfig:
                f"{self.decay_iters}")
         _check(self.optimizer in OPTIMIZERS,
                f"train.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        _check(self.lr > 0 and 0 <= self.lr_min <= self.lr,
-               f"train.lr must be > 0 and train.lr_min in [0, lr], got {self.lr}, {self.lr_min}")
+        _check_rates("train.lr", self.lr, "train.lr_min", self.lr_min)
         _check(0 <= self.warmup_iters and (self.warmup_iters < self.iters
                                            or self.schedule == "constant"),  # iters: a piece's
                f"train.warmup_iters must be in 0..iters-1, got {self.warmup_iters}")
-        _check(self.grad_clip >= 0, f"train.grad_clip must be ≥ 0, got {self.grad_clip}")
-        _check(self.width_multiplier > 0, "train.width_multiplier must be > 0")
+        _check_optimisation("train", self)
+        _check(math.isfinite(self.weight_decay) and self.weight_decay >= 0,
+               f"train.weight_decay must be a finite number ≥ 0, got {self.weight_decay}")
+        _check(math.isfinite(self.momentum) and 0 <= self.momentum < 1,
+               f"train.momentum must be in [0, 1), got {self.momentum}")
+        _check(math.isfinite(self.width_multiplier) and self.width_multiplier > 0,
+               f"train.width_multiplier must be a finite number > 0, got "
+               f"{self.width_multiplier}")
         _check(self.val_every >= 1, "train.val_every must be ≥ 1")
         _check(0 < self.val_fraction < 1, "train.val_fraction must be in (0, 1)")
 
@@ -496,6 +512,28 @@ def _check(ok: bool, message: str) -> None:
         raise HinasError(message)
 
 
+def _check_rates(key: str, rate: float, floor_key: str = "", floor: float = 0.0) -> None:
+    """HinasError unless learning rate `rate` (config key `key`) is finite and > 0, and its
+    schedule's floor `floor` (key `floor_key`, if any) finite in [0, rate]."""
+    _check(math.isfinite(rate) and rate > 0,
+           f"{key} must be a finite learning rate > 0, got {rate}")
+    if floor_key:
+        _check(math.isfinite(floor) and 0 <= floor <= rate,
+               f"{floor_key} must be a finite learning rate in [0, {key}], got {floor}")
+
+
+def _check_optimisation(section: str, job: SearchConfig | TrainConfig) -> None:
+    """HinasError unless the loss of `job` (`search` or `train`) is one of `LOSSES`, its SSIM
+    weight finite ≥ 0 and its gradient clip finite ≥ 0 (0: no clipping)."""
+    _check(job.loss in LOSSES,
+           f"{section}.loss must be one of {', '.join(LOSSES)}, got {job.loss!r}")
+    _check(math.isfinite(job.ssim_weight) and job.ssim_weight >= 0,
+           f"{section}.ssim_weight must be a finite number ≥ 0, got {job.ssim_weight}")
+    _check(math.isfinite(job.grad_clip) and job.grad_clip >= 0,
+           f"{section}.grad_clip must be a finite number ≥ 0 (0: no clipping), got "
+           f"{job.grad_clip}")
+
+
 def _check_amp(section: str, amp: str) -> None:
     """HinasError unless `amp` is a mixed-precision mode of `AMP_MODES`."""
     _check(amp in AMP_MODES, f"{section}.amp must be one of {', '.join(AMP_MODES)}, got {amp!r}")
@@ -563,6 +601,17 @@ def build_dataclass(cls: type, values: Any, prefix: str = "") -> Any:
     return cls(**kwargs)
 
 
+def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config dict as `{"section.key": value}` (the keys `--set` takes)."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def _merge(base: dict, update: dict) -> dict:
     """Recursive dict merge: `update` wins."""
     out = dict(base)
@@ -584,6 +633,8 @@ def parse_override(text: str) -> dict[str, Any]:
     except yaml.YAMLError as err:
         raise HinasError(f"override {text!r}: the value is not valid YAML "
                          f"({str(err).splitlines()[0]})") from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise HinasError(f"override {key.strip()}=...: the value is {too_long_number()}") from None
     nested: dict[str, Any] = {}
     node = nested
     parts = key.strip().split(".")
@@ -611,6 +662,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise HinasError(f"{path}: cannot read config ({err.strerror})") from None
     except yaml.YAMLError as err:
         raise HinasError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise HinasError(f"{path}: not a config ({too_long_number()})") from None
     if not isinstance(data, dict):
         raise HinasError(f"{path}: a config file must hold a mapping")
     return upgrade_legacy(data)

@@ -9,6 +9,7 @@ JSON).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from hinas.measures.complexity import count_macs, count_params
 from hinas.measures.metrics import Convention
 from hinas.models.classical import get_method
 from hinas.models.fold import fold_batchnorm
-from hinas.runtime.execution import describe_device
+from hinas.runtime.execution import check_device, describe_device
 from hinas.runtime.scoring import make_pairs, score_model, score_outputs
 
 
@@ -64,11 +65,12 @@ def load_test_inputs(images: dict[Path, np.ndarray],
                      ) -> dict[Path, np.ndarray] | None:
     """The degraded inputs of the test images `images` (:func:`load_test_images`) read from
     `lq_folders`, matched by file-name stem and checked (channels; size × the task's scale is
-    the image's); None without folders. Folders for a task that takes no input files, or none
-    for the paired task, are a HinasError."""
+    the image's); None without folders. Every task takes them (they replace the degradation its
+    test recipe would make; an SR task's are the low-resolution images); the paired task needs
+    them (HinasError without)."""
     folders = [lq_folders] if isinstance(lq_folders, (str, Path)) else list(lq_folders or [])
-    check_lq(task.name, [str(f) for f in folders])
     if not folders:
+        check_lq(task.name, [])
         return None
     return load_inputs(images, match_inputs(list(images), folders), task.out_scale)
 
@@ -102,7 +104,7 @@ class EvalReport:
     def to_dict(self) -> dict:
         """JSON-ready dict: the table's content plus the convention."""
         return {"method": self.method, "task": asdict(self.task), "data": self.data,
-                "lq": self.lq or None,
+                "lq": self.lq or None, "inputs": "given" if self.lq else "synthesised",
                 "device": self.device, "seed": self.seed, "images": len(self.rows),
                 "rows": self.rows, "mean": self.mean,
                 "seconds_per_image": self.mean.get("seconds"),
@@ -112,14 +114,19 @@ class EvalReport:
                 "convention": self.convention.as_dict()}
 
     def save_json(self, path: str | Path) -> None:
-        """Write `to_dict()` as indented JSON, atomically."""
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        """Write `to_dict()` as indented, valid JSON, atomically: a PSNR that is infinite (an
+        output identical to its ground truth) is the string `"inf"`, which JSON has no number
+        for (`float("inf")` reads it back)."""
+        atomic_write_text(path, json.dumps(_json_numbers(self.to_dict()), indent=1,
+                                           allow_nan=False) + "\n")
 
     def table(self) -> str:
         """The per-image and mean table with cost, device and convention, as text."""
         width = max([len("mean"), *(len(r["image"]) for r in self.rows)])
         evaluated = self.task.at_evaluation().describe()
         at = f" (evaluated at {evaluated})" if evaluated != self.task.describe() else ""
+        if self.lq and self.task.name != "paired":
+            at = " (inputs given, not synthesised)"
         given = f" (inputs from {self.lq})" if self.lq else ""
         lines = [f"{self.method} on {self.data}{given}: {self.task.describe()}{at}, "
                  f"{self.task.channels} channel(s)",
@@ -142,6 +149,18 @@ class EvalReport:
         return "\n".join(lines)
 
 
+def _json_numbers(value):
+    """`value` with every non-finite float, nested anywhere, as the string `"inf"`, `"-inf"` or
+    `"nan"`."""
+    if isinstance(value, dict):
+        return {k: _json_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_numbers(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
 def evaluate_model(model: nn.Module, task: TaskConfig, images: dict[Path, np.ndarray], *,
                    method: str = "model", data: str = "", seed: int = 0,
                    device: str | torch.device = "cpu", tile: int = 0, overlap: int = 32,
@@ -153,6 +172,7 @@ def evaluate_model(model: nn.Module, task: TaskConfig, images: dict[Path, np.nda
     `quiet`); `inputs` (from the folders `lq`, :func:`load_test_inputs`) are the degraded
     inputs of paired data. The images go through the network's BatchNorm-folded inference copy
     (:func:`hinas.models.fold.fold_batchnorm`); parameters and MACs are the trained network's."""
+    check_device(device)
     pairs = make_pairs(images, task, seed, inputs=inputs)
     if not pairs:
         raise HinasError(f"{data or 'test set'}: no test images")

@@ -72,12 +72,13 @@ from hinas.models.folder import WEIGHTS_FILE, ModelSpec, save_weights
 from hinas.runtime.campaign import FLAT_GAIN_DB, CampaignLog, HeldBack, flattened
 from hinas.runtime.distributed import launch
 from hinas.runtime.engine import load_training_images, optimisation_step
-from hinas.runtime.execution import Precision, make_loader, memory_format
+from hinas.runtime.execution import Precision, check_device, make_loader, memory_format
 from hinas.runtime.runlog import RunLog, run_header
 from hinas.runtime.runs import (
     MetricsLog,
     RunFolder,
     Timer,
+    check_resumable,
     load_checkpoint,
     peak_rss_mb,
     progress,
@@ -479,9 +480,12 @@ class TrainRun:
         kept = (f"the last good checkpoint {self.out / 'last.pt'} (iteration "
                 f"{self.saved_iteration}) is kept" if self.saved_iteration
                 else "no checkpoint had been written yet")
-        remedy = ("full precision (--resume --amp off) or a lower learning rate "
-                  "(--resume --set train.lr=...)" if self.precision.dtype is not None
-                  else "a lower learning rate (--resume --set train.lr=...)")
+        again = "--resume " if self.saved_iteration else ""
+        remedy = (f"full precision ({again}--amp off) or a lower learning rate "
+                  f"({again}--set train.lr=...)" if self.precision.dtype is not None
+                  else f"a lower learning rate ({again}--set train.lr=...)")
+        if not self.saved_iteration:
+            remedy += " in a new run (without --resume: the folder is reused)"
         return HinasError(f"{problem} at iteration {it}; stopped, {kept}; try {remedy}")
 
     def _validate_and_checkpoint(self) -> None:
@@ -642,8 +646,10 @@ def train(cfg: Config, data: str | Path | list[str | Path] | None, out: str | Pa
     folders; else `cfg.data.lq`) holds the degraded inputs of a paired or SR task, matched to the
     images by file-name stem. `out` must be new or empty unless `resume`, and is held by this
     run alone (see :class:`hinas.runtime.runs.RunFolder`)."""
+    check_device(cfg.device)
     out = Path(out)
-    if resume and (out / "model.json").exists():
+    if resume:
+        check_resumable(out, "train")
         spec = ModelSpec.load(out)
     else:
         source = str(genotype) if isinstance(genotype, (str, Path)) else "genotype"
@@ -656,6 +662,6 @@ def train(cfg: Config, data: str | Path | list[str | Path] | None, out: str | Pa
         if not data:
             raise HinasError("no training images: give --data DIR")
     folders = [str(d) for d in ([data] if isinstance(data, (str, Path)) else data)]
-    with RunFolder(out, resume, "a training run"):
+    with RunFolder(out, resume, "train"):
         return TrainRun(cfg, spec, folders, out, resume, quiet, budget_seconds, budget_clock,
                         init_from).run()

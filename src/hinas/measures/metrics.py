@@ -112,6 +112,10 @@ def ssim(
     return float(ssim_map.mean(axis=(0, 1)).mean())
 
 
+FROM_FILES = "the degraded file of the same name stem (--lq), as read"
+"""The input of an evaluation whose degraded inputs are the user's files."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Convention:
     """The metric convention of one evaluation, written next to every reported number.
@@ -121,8 +125,8 @@ class Convention:
     the Y channel with ``scale`` border pixels cropped and an LR made by MATLAB bicubic and
     rounded to uint8; JPEG artefact removal scores the Y channel (gray images: their values) with
     no border crop, the input decoded from Pillow's JPEG of the 8-bit image; paired data score
-    as JPEG does, on the user's degraded files; SR from files keeps the SR convention, its LR
-    read from the files (``from_files``).
+    as JPEG does, on the user's degraded files; any other task with its inputs from files
+    (``from_files``) keeps its own scoring, the inputs read from the files.
     """
 
     task: str
@@ -139,11 +143,19 @@ class Convention:
 
         ``noise_variant`` names the noisy input of denoising: ``float`` (not clipped, not
         quantised; the default), ``clipped`` or ``quantized``. ``from_files``: the inputs were
-        read from the user's files (``--lq``), not made from the test image.
+        read from the user's files (``--lq``), not made from the test image; the task's scoring
+        stays.
         """
-        if task == "paired" or (task == "sr" and from_files):
-            return cls(task, True, int(scale) if task == "sr" else 0,
-                       input_variant="the degraded file of the same name stem (--lq), as read")
+        convention = cls._made(task, scale, noise_variant)
+        if from_files:
+            return dataclasses.replace(convention, input_variant=FROM_FILES)
+        return convention
+
+    @classmethod
+    def _made(cls, task: str, scale: int, noise_variant: str) -> Convention:
+        """The convention of ``task`` with the inputs its test recipe makes."""
+        if task == "paired":
+            return cls(task, True, 0, input_variant=FROM_FILES)
         if task == "denoise":
             if noise_variant not in ("float", "clipped", "quantized"):
                 raise ValueError(f"unknown noise variant '{noise_variant}'")

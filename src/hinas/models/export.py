@@ -119,7 +119,7 @@ def onnx_task(path: str | Path) -> TaskConfig:
                          f"with `hinas export`")
     try:
         task = build_dataclass(TaskConfig, json.loads(meta["hinas_model"])["task"], "task")
-    except (KeyError, TypeError, json.JSONDecodeError) as err:
+    except (KeyError, TypeError, ValueError) as err:
         raise HinasError(f"{path}: malformed hinas_model metadata ({err})") from None
     task.validate()
     return task

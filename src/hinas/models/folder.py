@@ -39,10 +39,11 @@ GENOTYPE_FILE = "genotype.json"
 
 
 def check_task(built_for: TaskConfig, task: TaskConfig, source: str) -> None:
-    """Raise HinasError unless a network built for `built_for` can do `task`: same task,
+    """Raise HinasError unless a network built for `built_for` can do `task`: same task (or
+    `paired`, the user's own degraded files, for any network that keeps the image size),
     channels and (for SR) scale. The noise level may differ. Errors name `source`."""
     problems = []
-    if built_for.name != task.name:
+    if built_for.name != task.name and not (task.name == "paired" and built_for.out_scale == 1):
         problems.append(f"not {task.name!r}")
     elif task.name == "sr" and built_for.scale != task.scale:
         problems.append(f"not x{task.scale}")
