@@ -257,7 +257,9 @@ class TrainRun:
                              "throughput); give --iters instead")
         t = cfg.train
         seed_everything(cfg.seed)
-        recorded = spec.meta.get("data_split") if resume else None
+        # a changed seed splits differently too: the checkpoint's check names the seed instead
+        same_seed = spec.meta.get("seed", cfg.seed) == cfg.seed
+        recorded = spec.meta.get("data_split") if resume and same_seed else None
         self.data = prepare_data(cfg, data_dirs)
         if recorded and recorded != self.data.split:
             raise data_changed(data_dirs, recorded, self.data.split)

@@ -98,7 +98,7 @@ LOCK_FILE = ".hinas.lock"
 RUN_KINDS = {"search": "a search", "train": "a training run"}
 """The commands that keep a run folder, and how messages name the run each one holds."""
 START_FILES = frozenset({"config.yaml", "run.log", "metrics.jsonl", "arch_history.jsonl",
-                         "resumes.jsonl", SPEC_FILE, GENOTYPE_FILE})
+                         "resumes.jsonl", "campaign.jsonl", SPEC_FILE, GENOTYPE_FILE})
 """What a run writes before its first checkpoint: a folder holding only these (genotype.json
 only beside model.json, as a training run writes them at its start; a search writes its
 genotype last) is a run that never wrote a checkpoint, reused by a new run."""
