@@ -22,9 +22,10 @@ trained on or used for a choice during training.
     python benchmarks/families.py --bsds DIR --work runs/families --report --json OUT.json
 
 A stage trains the runs it names that are not finished yet (an interrupted run resumes where its
-last checkpoint left it): stage 30 every family, 30 CPU-minutes each; stage 120 the best two
-families of stage 30 (held-back PSNR at σ=50), 120 CPU-minutes, and a second training seed of the
-best. `--report` scores every finished run on the held-back photographs at σ = 15, 25, 50 beside
+last checkpoint left it; a run missing from `--work` starts from its committed state in
+`benchmarks/results/families/`, which `--save` writes): stage 30 every family, 30 CPU-minutes
+each; stage 120 the best two families of stage 30 (held-back PSNR at σ=50), 120 CPU-minutes,
+and a second training seed of the best. `--report` scores every finished run on the held-back photographs at σ = 15, 25, 50 beside
 BM3D (`hinas eval --method bm3d`, same noisy inputs), with parameters, MACs and the folded
 network's latency at 481×321 on one thread, and plots validation PSNR against CPU minutes
 (`--plot`). Prints (and with `--json` writes) JSON:
@@ -41,12 +42,18 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 GENOTYPES = REPO / "benchmarks" / "results" / "genotypes"
+COMMITTED = REPO / "benchmarks" / "results" / "families"
+"""The committed state of every run (finished: weights and scores; unfinished: last.pt), from
+which a stage continues in a fresh clone (`--save` writes it)."""
+KEPT = ("model.json", "model.safetensors", "genotype.json", "config.yaml", "metrics.jsonl",
+        "heldout.json", "curves.png")
 SIGMAS = (15.0, 25.0, 50.0)
 COST_SIZE = (321, 481)
 """Height × width at which MACs and latency are taken (a BSDS500 photograph)."""
@@ -166,6 +173,8 @@ def train_run(family: Family, minutes: float, seed: int, train_dir: Path, work: 
     import hinas
 
     out = work / run_name(family.name, minutes, seed)
+    if not out.exists() and (COMMITTED / out.name).exists():
+        shutil.copytree(COMMITTED / out.name, out)
     if finished(out):
         return out
     resume = (out / "last.pt").exists()
@@ -174,6 +183,21 @@ def train_run(family: Family, minutes: float, seed: int, train_dir: Path, work: 
                 options=options(family, matched_size(family)),
                 budget_seconds=None if resume else minutes * 60, budget_clock="cpu")
     return out
+
+
+def save_state(work: Path) -> None:
+    """Copy every run's state into COMMITTED: the files of KEPT, and last.pt while unfinished."""
+    for out in sorted(work.glob("*_*m_s*")):
+        target = COMMITTED / out.name
+        target.mkdir(parents=True, exist_ok=True)
+        names = [*KEPT, *([] if finished(out) else ["last.pt"])]
+        for name in names:
+            if (out / name).exists():
+                shutil.copy2(out / name, target / name)
+        if finished(out):
+            (target / "last.pt").unlink(missing_ok=True)
+    if (work / "bm3d.json").exists():
+        shutil.copy2(work / "bm3d.json", COMMITTED / "bm3d.json")
 
 
 def finished(out: Path) -> bool:
@@ -314,6 +338,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--report", action="store_true")
     p.add_argument("--json", default=None)
     p.add_argument("--plot", default=None)
+    p.add_argument("--save", action="store_true",
+                   help="copy every run's state into benchmarks/results/families (to commit)")
     args = p.parse_args(argv)
     train_dir, _ = split_data(args.bsds, args.work)
     if args.stage:
@@ -328,6 +354,8 @@ def main(argv: list[str] | None = None) -> None:
         emit(summary, args.json)
         if args.plot:
             plot(summary, args.plot)
+    if args.save:
+        save_state(args.work)
 
 
 if __name__ == "__main__":
