@@ -22,7 +22,7 @@ SMALL = {"dncnn": {"depth": 4, "width": 8}, "fsrcnn": {"d": 8, "s": 4, "m": 1},
 
 
 def _spec(arch: str, task: TaskConfig, options: dict | None = None) -> ModelSpec:
-    cfg = resolve(task.name, "tiny", task={"channels": task.channels, "scale": task.scale})
+    cfg = resolve(task.name, "tiny", task=task.defaults_for())
     genotype = tiny_genotype(task) if MODELS.get(arch).needs_genotype else None
     return ModelSpec.from_config(arch, cfg, genotype, options=options)
 

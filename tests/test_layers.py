@@ -10,7 +10,7 @@ import hinas
 
 PACKAGE = Path(hinas.__file__).parent
 LAYERS = ["foundation", "measures", "data", "space", "models", "runtime", "jobs", "apps"]
-FOUNDATION = {"config", "errors", "registry", "io"}
+FOUNDATION = {"config", "tasks", "errors", "registry", "io"}
 APPS = {"cli", "demo", "__main__", "__init__"}
 
 

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,7 +24,14 @@ from hinas.models.pretrained import (
     sha256_file,
 )
 
-SHIPPED = ("denoise-gray-blind", "jpeg-blind", "sr-x2", "sr-x4")
+SHIPPED = sorted(p.name for p in (Path(hinas.__file__).parent / "weights").iterdir()
+                 if p.is_dir())
+"""The model folders the package ships, read from its weights folder (not from the code under
+test)."""
+
+
+def test_the_shipped_models_are_the_weights_folders():
+    assert SHIPPED and list_pretrained() == SHIPPED
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -128,9 +136,9 @@ def test_restore_and_eval_with_a_pretrained_model(tmp_path, capsys):
     (["eval", "--pretrained", "sr-x4", "--task", "denoise", "--sigma", "25", "--data", "."],
      "pretrained model sr-x4: built for sr x4 with 3 channel(s) (not 'denoise' as asked)"),
     (["eval", "--pretrained", "sr-x4", "--scale", "2", "--data", "."],
-     "(not x2 as asked)"),
+     "(not sr x2 as asked)"),
     (["eval", "--pretrained", "denoise-gray-blind", "--data", "."],
-     "a blind denoiser (trained for σ 0–55): give the noise level"),
+     "trained blind (denoise sigma=0:55): give the noise level"),
     (["eval", "--pretrained", "sr-x4", "--model", "x", "--data", "."],
      "give one of --model RUNDIR, --pretrained NAME or --method NAME"),
     (["restore", "--pretrained", "nope", "x.png", "-o", "out"],

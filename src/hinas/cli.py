@@ -13,11 +13,8 @@ from hinas.config import (
     DEFAULT_PRESET,
     PRESETS,
     SELECTIONS,
-    TASKS,
     WIDTH_SELECTIONS,
     Config,
-    TaskConfig,
-    level_text,
     load_config,
     parse_override,
     resolve,
@@ -25,6 +22,14 @@ from hinas.config import (
 from hinas.errors import HinasError
 from hinas.models.export import OPSET
 from hinas.runtime.distributed import is_main_process, peer_failures
+from hinas.tasks import (
+    DEFAULT_TASK,
+    TASKS,
+    command_line_levels,
+    level_text,
+    option_fields,
+    task_class,
+)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -110,17 +115,10 @@ def _arch_select(args: argparse.Namespace) -> None:
              f"hinas train --genotype {args.output} --data DIR --out RUNDIR")
 
 
-def add_config_args(parser: argparse.ArgumentParser) -> None:
-    """Options shared by commands that resolve a Config (task, preset, YAML, overrides, seed)."""
-    parser.add_argument("--task", choices=TASKS, default="denoise", help="restoration task")
-    parser.add_argument("--sigma", nargs="+", metavar="S",
-                        help="noise level(s) on the 0-255 scale (denoise): one, several (one "
-                             "drawn per crop), or a range LOW:HIGH drawn uniformly per crop "
-                             "(blind denoising, e.g. 0:55; default: 50)")
-    parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="SR factor (sr; default: 4)")
-    add_level_args(parser, "drawn uniformly per crop", new_task=True)
-    parser.add_argument("--channels", type=int, choices=(1, 3),
-                        help="1 = gray, 3 = RGB (default: preset's)")
+def add_config_args(parser: argparse.ArgumentParser, inherited: str = "") -> None:
+    """Options shared by commands that resolve a Config (task, preset, YAML, overrides, seed);
+    the task's defaults may be `inherited` (from a genotype)."""
+    add_task_args(parser, inherited)
     parser.add_argument("--preset", default=DEFAULT_PRESET, help=f"one of {', '.join(PRESETS)}")
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML config applied on the preset")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
@@ -140,60 +138,39 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
                              "(tensorboard extra)")
 
 
-LEVEL_OPTIONS = (("quality", int), ("noise_a", float), ("noise_b", float))
-"""Task fields given on the command line as one value or a range LOW:HIGH, and their type."""
+def add_task_args(parser: argparse.ArgumentParser, inherited: str = "",
+                  evaluating: bool = False) -> None:
+    """`--task`, `--channels` and the options of every registered task's levels (hinas.tasks):
+    a list level as one value or a range LOW:HIGH, drawn per crop in training and evaluated at
+    its middle (`evaluating`). Their defaults are the task's, or those `inherited` from a model
+    or genotype ("the model's")."""
+    def default(value: str) -> str:
+        return inherited if evaluating else f"{inherited}, else {value}" if inherited else value
+
+    first = "; a method's first task" if evaluating else ""
+    parser.add_argument("--task", choices=TASKS.names(), default=None if inherited else
+                        DEFAULT_TASK, help="restoration task" + (
+                            f" (default: {default(DEFAULT_TASK)}{first})" if inherited else ""))
+    ranges = "evaluated at its middle" if evaluating else "drawn uniformly per crop (blind)"
+    for name, (level, owners) in command_line_levels().items():
+        unit = task_class(owners[0])
+        value = getattr(unit(), name)
+        several = "" if evaluating or level.ranged else ", several (one drawn per crop)"
+        form = f": one value{several} or a range LOW:HIGH {ranges}" \
+            if isinstance(value, list) else ""
+        kind = ({"nargs": "+"} if not level.ranged else {}) if isinstance(value, list) else \
+            {"type": unit.kind(name)[0], "choices": level.choices or None}
+        parser.add_argument(f"--{name.replace('_', '-')}", metavar=level.metavar, **kind,
+                            help=f"{level.help}{form} ({'/'.join(owners)}; default: "
+                                 f"{default(level_text(value))})")
+    parser.add_argument("--channels", type=int, choices=(1, 3), help="1 = gray, 3 = RGB "
+                        f"(default: {default('the task' + chr(39) + 's, RGB for SR')})")
 
 
-def add_level_args(parser: argparse.ArgumentParser, range_means: str, new_task: bool) -> None:
-    """The options of `LEVEL_OPTIONS`: JPEG quality and camera noise, one value or a range
-    LOW:HIGH (`range_means` says what a range does); their defaults are TaskConfig's for a new
-    task (`new_task`), else the model's."""
-    what = {"quality": "JPEG quality 1-100 (jpeg)",
-            "noise_a": "camera noise variance a of a x + b, x in [0, 1] (camera)",
-            "noise_b": "camera noise variance b of a x + b (camera)"}
-    for name, _ in LEVEL_OPTIONS:
-        default = level_text(getattr(TaskConfig(), name)) if new_task else "the model's"
-        option = name.replace("_", "-")
-        parser.add_argument(f"--{option}", metavar=name.upper(),
-                            help=f"{what[name]}: one value or a range LOW:HIGH {range_means} "
-                                 f"(default: {default})")
-
-
-def level_fields(args: argparse.Namespace) -> dict:
-    """Task fields of `--quality`, `--noise-a`, `--noise-b` given as `V` or `LOW:HIGH` (checked
-    further by TaskConfig.validate); empty for those not given."""
-    fields = {}
-    for name, kind in LEVEL_OPTIONS:
-        text = getattr(args, name)
-        if text is None:
-            continue
-        try:
-            values = [kind(v) for v in text.split(":")]
-            if len(values) > 2:
-                raise ValueError
-        except ValueError:
-            one, example = ("integer", "10:40") if kind is int else ("number", "0:0.02")
-            raise HinasError(f"--{name.replace('_', '-')} {text}: give one {one} or a range "
-                             f"LOW:HIGH (e.g. {example})") from None
-        fields[name] = values
-    return fields
-
-
-def sigma_fields(values: list[str] | None) -> dict:
-    """Task fields of `--sigma` values: `{"sigma": [...], "sigma_sampling": ...}` (a `LOW:HIGH`
-    range samples uniformly; several numbers sample one of them); empty when not given."""
-    if not values:
-        return {}
-    try:
-        if any(":" in v for v in values):
-            if len(values) != 1:
-                raise ValueError
-            low, high = (float(v) for v in values[0].split(":"))
-            return {"sigma": [low, high], "sigma_sampling": "uniform"}
-        return {"sigma": [float(v) for v in values], "sigma_sampling": "choice"}
-    except ValueError:
-        raise HinasError(f"--sigma {' '.join(values)}: give numbers (e.g. 25 or 15 25 50) or "
-                         f"one range LOW:HIGH (e.g. 0:55)") from None
+def task_fields(args: argparse.Namespace) -> dict:
+    """The task fields of the level options given (checked further by TaskConfig.validate)."""
+    given = {name: getattr(args, name) for name in command_line_levels()}
+    return option_fields(args.task, given)
 
 
 def config_from_args(args: argparse.Namespace, task_defaults: dict | None = None,
@@ -202,10 +179,8 @@ def config_from_args(args: argparse.Namespace, task_defaults: dict | None = None
     fields `task_defaults` (a genotype's); `sections` adds command-specific values (e.g.
     `search={"strategy": "random"}`), overridable by --set."""
     task = dict(task_defaults or {})
-    task.update({k: v for k, v in (("scale", args.scale), ("channels", args.channels))
-                 if v is not None})
-    task.update(sigma_fields(args.sigma))
-    task.update(level_fields(args))
+    task.update({"channels": args.channels} if args.channels else {})
+    task.update(task_fields(args))
     sections = {"runtime": {"tensorboard": args.tensorboard},
                 "data": {"workers": args.workers}, **sections}
     sections = {k: {n: v for n, v in d.items() if v is not None} for k, d in sections.items()}
@@ -271,10 +246,8 @@ def _train(args: argparse.Namespace) -> None:
         if args.genotype:  # the task, its levels and channels default to the genotype's
             g = Genotype.load(args.genotype).task
             args.task = args.task or g.name
-            task_defaults = {k: v for k, v in dataclasses.asdict(g).items() if k != "name"}
-            if args.task != g.name:
-                task_defaults = {"channels": g.channels}
-        args.task = args.task or "denoise"
+            task_defaults = g.defaults_for(args.task)
+        args.task = args.task or DEFAULT_TASK
         cfg = config_from_args(args, task_defaults, train={"iters": args.iters,
                                                            "channels_last": args.channels_last,
                                                            "amp": args.amp})
@@ -302,37 +275,6 @@ def _train(args: argparse.Namespace) -> None:
                  + (" --lq TEST_LQ_DIR" if spec.meta.get("lq") else ""))
 
 
-def _eval_task(args: argparse.Namespace, base: TaskConfig | None, source: str) -> TaskConfig:
-    """The task to score: the model's (`base`, from `source`), with --sigma, --quality,
-    --noise-a/-b overriding its levels, or one built from --task and those options (and --scale,
-    --channels) for a classical method (whose default task is `source`)."""
-    name = args.task or (base.name if base else source)
-    if base is None:
-        if name == "denoise" and args.sigma is None:
-            raise HinasError("give the noise level to evaluate at: --sigma S (0-255 scale)")
-        if name == "sr" and args.scale is None:
-            raise HinasError("give the SR factor to evaluate at: --scale 2|3|4")
-        if name == "jpeg" and args.quality is None:
-            raise HinasError("give the JPEG quality to evaluate at: --quality Q (1-100)")
-        if name == "camera" and None in (args.noise_a, args.noise_b):
-            raise HinasError("give the camera noise to evaluate at: --noise-a A --noise-b B "
-                             "(variance a x + b, x in [0, 1])")
-        base = TaskConfig(name=name, channels=args.channels or (3 if name == "sr" else 1))
-    elif args.channels and args.channels != base.channels:
-        raise HinasError(f"{source}: restores {base.channels}-channel images; "
-                         f"test images are converted to that (drop --channels)")
-    if base.blind and args.sigma is None and name == "denoise":
-        raise HinasError(f"{source}: a blind denoiser (trained for "
-                         f"σ {base.sigma[0]:g}–{base.sigma[1]:g}): give the noise level to "
-                         f"evaluate at: --sigma S")
-    task = dataclasses.replace(base, name=name, scale=args.scale or base.scale)
-    if args.sigma is not None:
-        task = dataclasses.replace(task, sigma=[args.sigma], sigma_sampling="choice")
-    task = dataclasses.replace(task, **level_fields(args))
-    task.validate()
-    return task
-
-
 def model_folder(model: str | None, pretrained: str | None) -> tuple[str | Path, str]:
     """The model folder named by --model or --pretrained, and how to call it in messages."""
     if pretrained:
@@ -347,6 +289,7 @@ def _eval(args: argparse.Namespace) -> None:
     from hinas.jobs.evaluate import (
         evaluate_classical,
         evaluate_model,
+        evaluation_task,
         load_test_images,
         load_test_inputs,
     )
@@ -359,12 +302,13 @@ def _eval(args: argparse.Namespace) -> None:
         from hinas.models.folder import ModelSpec, check_task, load_model
         folder, source = model_folder(args.model, args.pretrained)
         spec = ModelSpec.load(folder)
-        task = _eval_task(args, spec.task, source)
+        task = evaluation_task(spec.task, args.task, task_fields(args), args.channels, source)
         check_task(spec.task, task, source)
     else:
         from hinas.models.classical import get_method
 
-        task = _eval_task(args, None, get_method(args.method).tasks[0])
+        task = evaluation_task(None, args.task or get_method(args.method).tasks[0],
+                               task_fields(args), args.channels, f"method {args.method}")
     images, notes = load_test_images(args.data, task.channels)
     inputs = load_test_inputs(images, args.lq, task)
     common = {"data": " ".join(args.data), "seed": args.seed, "save_dir": args.save_images,
@@ -518,8 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     trn = add_command(sub, "train", "train a searched architecture on a folder of images",
                       "hinas train --genotype runs/den50/genotype.json --data BSDS500/ "
                       "--out runs/den50-train")
-    add_config_args(trn)
-    trn.set_defaults(task=None)  # from the genotype unless given
+    add_config_args(trn, "the genotype's")
     trn.add_argument("--genotype", metavar="G.json", help="genotype.json written by `hinas search`")
     trn.add_argument("--arch", default="hinas",
                      help="architecture to train: hinas (default), hinas-w40, hinas-wm (from "
@@ -552,12 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--data", metavar="DIR", nargs="+", required=True,
                      help="folder(s) of clean test images (recursive)")
     add_lq_arg(evl, "test")
-    evl.add_argument("--task", choices=TASKS, help="default: the model's (methods: their own)")
-    evl.add_argument("--sigma", type=float, help="noise level on the 0-255 scale (denoise)")
-    evl.add_argument("--scale", type=int, choices=(2, 3, 4), help="SR factor (sr)")
-    add_level_args(evl, "evaluated at its middle", new_task=False)
-    evl.add_argument("--channels", type=int, choices=(1, 3),
-                     help="methods: 1 = gray, 3 = RGB (default: RGB for SR, else gray)")
+    add_task_args(evl, "the model's", evaluating=True)
     evl.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     evl.add_argument("--save-images", metavar="DIR", help="write the restored images (PNG)")
     add_inference_args(evl)

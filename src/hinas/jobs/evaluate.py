@@ -8,15 +8,17 @@ JSON).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from hinas.config import TaskConfig, check_lq
+from hinas.config import TaskConfig
 from hinas.data.datasets import load_inputs, match_inputs
 from hinas.data.images import collect_images, file_channels, load_image
 from hinas.errors import HinasError
@@ -27,6 +29,7 @@ from hinas.models.classical import get_method
 from hinas.models.fold import fold_batchnorm
 from hinas.runtime.execution import describe_device
 from hinas.runtime.scoring import make_pairs, score_model, score_outputs
+from hinas.tasks import check_lq, task_class
 
 
 def load_test_images(folders: str | Path | list[str | Path], channels: int
@@ -57,6 +60,31 @@ def load_test_images(folders: str | Path | list[str | Path], channels: int
     if kept_gray:
         notes.append(f"{kept_gray} gray image(s) kept gray and scored on their own values")
     return images, notes
+
+
+def evaluation_task(base: TaskConfig | None, name: str | None, fields: dict[str, Any],
+                    channels: int | None, source: str) -> TaskConfig:
+    """The task to score: the model's (`base`, errors naming `source`) with the levels `fields`
+    (e.g. of `--sigma`) overriding its own and `name` its task (a model of another task is
+    refused later, by :func:`hinas.models.folder.check_task`); or, for a classical method
+    (`base` None), task `name` of `channels` (default: the task's), every level of which
+    `fields` must give. A blind model of a task that evaluates at no level of its own
+    (`asks_blind`) needs its level too."""
+    name = name or base.name
+    unit = task_class(name)
+    given = set(fields) & {n for n, _ in unit.options()}
+    if base is None:
+        if len(given) < len(unit.options()):
+            raise HinasError(f"give {unit.asks}")
+        base = TaskConfig(name=name, channels=channels or unit.channels)
+    elif channels and channels != base.channels:
+        raise HinasError(f"{source}: restores {base.channels}-channel images; "
+                         f"test images are converted to that (drop --channels)")
+    if base.name == name and unit.asks_blind and base.blind and not given:
+        raise HinasError(f"{source}: trained blind ({base.describe()}): give {unit.asks}")
+    task = dataclasses.replace(base, name=name, **fields)
+    task.validate()
+    return task
 
 
 def load_test_inputs(images: dict[Path, np.ndarray],

@@ -40,12 +40,13 @@ GENOTYPE_FILE = "genotype.json"
 
 def check_task(built_for: TaskConfig, task: TaskConfig, source: str) -> None:
     """Raise HinasError unless a network built for `built_for` can do `task`: same task,
-    channels and (for SR) scale. The noise level may differ. Errors name `source`."""
+    channels and levels the network is built for (the SR scale). The noise level may differ.
+    Errors name `source`."""
     problems = []
     if built_for.name != task.name:
         problems.append(f"not {task.name!r}")
-    elif task.name == "sr" and built_for.scale != task.scale:
-        problems.append(f"not x{task.scale}")
+    elif built_for.network_levels() != task.network_levels():
+        problems.append(f"not {task.describe()}")
     if built_for.channels != task.channels:
         problems.append(f"{built_for.channels} channel(s), not {task.channels}")
     if problems:
