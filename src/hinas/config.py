@@ -42,7 +42,7 @@ AMP_MODES = ("off", "auto", "bf16", "fp16")
 
 TASKS = tuple(tasks.TASKS.names())
 """The restoration tasks, one registered class each (:mod:`hinas.tasks`)."""
-LQ_TASKS = tuple(name for name in TASKS if tasks.TASKS.get(name).takes_files)
+LQ_TASKS = tuple(t for t in tasks.TASKS.names() if tasks.TASKS.get(t).takes_files)
 """Tasks whose degraded inputs may be the user's own files (`data.lq`, `--lq`)."""
 PRESETS = ("tiny", "cpu", "paper")
 DEFAULT_PRESET = "cpu"
@@ -296,6 +296,16 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML/JSON serialisable)."""
         return asdict(self)
+
+
+def with_data(cfg: Config, data: str | Path | list | None) -> Config:
+    """`cfg` recording the training folders `data` (given, or else those `cfg` holds), so that the
+    run folder's config.yaml names them; HinasError when there are none."""
+    given = [data] if isinstance(data, (str, Path)) else list(data or [])
+    folders = [str(d) for d in (given or cfg.data.path)]
+    if not folders:
+        raise HinasError("no training images: give --data DIR")
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=folders))
 
 
 def with_inputs(cfg: Config, lq: str | Path | list | None) -> Config:

@@ -333,6 +333,36 @@ def command_line_levels() -> dict[str, tuple[Level, list[str]]]:
     return out
 
 
+def command_line_options(inherited: str = "", evaluating: bool = False
+                         ) -> list[tuple[str, dict[str, Any]]]:
+    """The command-line options of the tasks, as `(flag, argparse keywords)`: `--task`, one per
+    level of every registered task (a list level as one value or a range LOW:HIGH, drawn per
+    crop in training, evaluated at its middle when `evaluating`) and `--channels`. Their
+    defaults are the task's, or those `inherited` from a model or genotype ("the model's")."""
+    def default(value: str) -> str:
+        return inherited if evaluating else f"{inherited}, else {value}" if inherited else value
+
+    first = "; a method's first task" if evaluating else ""
+    options = [("--task", {"choices": TASKS.names(), "default": None if inherited else
+                           DEFAULT_TASK, "help": "restoration task" + (
+                               f" (default: {default(DEFAULT_TASK)}{first})" if inherited
+                               else "")})]
+    ranges = "evaluated at its middle" if evaluating else "drawn uniformly per crop (blind)"
+    for name, (lvl, owners) in command_line_levels().items():
+        unit = task_class(owners[0])
+        value = getattr(unit(), name)
+        several = "" if evaluating or lvl.ranged else ", several (one drawn per crop)"
+        form = f": one value{several} or a range LOW:HIGH {ranges}" \
+            if isinstance(value, list) else ""
+        kind = ({"nargs": "+"} if not lvl.ranged else {}) if isinstance(value, list) else \
+            {"type": unit.kind(name)[0], "choices": lvl.choices or None}
+        options.append((f"--{name.replace('_', '-')}", {
+            "metavar": lvl.metavar, **kind, "help": f"{lvl.help}{form} ({'/'.join(owners)}; "
+                                                    f"default: {default(level_text(value))})"}))
+    return [*options, ("--channels", {"type": int, "choices": (1, 3), "help": "1 = gray, 3 = "
+                                      f"RGB (default: {default('the task' + chr(39) + 's')})"})]
+
+
 def option_fields(task: str, given: dict[str, Any]) -> dict[str, Any]:
     """The task fields of the command-line levels `given` (field name → raw value, None when
     not given), each parsed by the task that has it (`task` first); those of no task are

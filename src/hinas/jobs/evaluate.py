@@ -3,7 +3,8 @@ the literature's conventions (docs/metrics.md; the scoring itself is :mod:`hinas
 
 `evaluate_model` / `evaluate_classical` score a trained network or a classical method (see
 `hinas.models.classical`) on a folder of test images and return an :class:`EvalReport` (table +
-JSON).
+JSON); :func:`evaluate` is the whole of `hinas eval` (which model or method, at which task, on
+which files).
 """
 
 from __future__ import annotations
@@ -209,3 +210,41 @@ def evaluate_classical(name: str, task: TaskConfig, images: dict[Path, np.ndarra
                                quiet)
     return EvalReport(name, task, data, "cpu (numpy)", seed, rows, mean, notes=list(notes or []),
                       lq=lq)
+
+
+def evaluate(data: str | Path | list[str | Path], *, model: str | Path | None = None,
+             pretrained: str | None = None, method: str | None = None, task: str | None = None,
+             levels: dict[str, Any] | None = None, channels: int | None = None,
+             lq: str | Path | list[str | Path] | None = None, seed: int = 0,
+             device: str | torch.device = "cpu", tile: int = 0, overlap: int = 32,
+             save_dir: str | Path | None = None, quiet: bool = False) -> EvalReport:
+    """`hinas eval`: score a trained model folder (`model`), a shipped model (`pretrained`) or a
+    classical method (`method`; exactly one of them) on the test images of `data` (and their
+    degraded inputs in `lq`), at the task :func:`evaluation_task` makes of the model's or
+    method's task, `task`, the task fields `levels` (e.g. `{"sigma": [25.0]}`) and
+    `channels`."""
+    from hinas.models.folder import ModelSpec, check_task, load_model
+    from hinas.models.pretrained import model_folder
+
+    if sum(x is not None for x in (model, pretrained, method)) != 1:
+        raise HinasError("give one of --model RUNDIR, --pretrained NAME or --method NAME")
+    levels = levels or {}
+    if method is None:
+        folder, source = model_folder(model, pretrained)
+        spec = ModelSpec.load(folder)
+        scored = evaluation_task(spec.task, task, levels, channels, source)
+        check_task(spec.task, scored, source)
+    else:
+        scored = evaluation_task(None, task or get_method(method).tasks[0], levels, channels,
+                                 f"method {method}")
+    folders = [data] if isinstance(data, (str, Path)) else list(data)
+    images, notes = load_test_images(folders, scored.channels)
+    lq_folders = [lq] if isinstance(lq, (str, Path)) else list(lq or [])
+    common = {"data": " ".join(map(str, folders)), "seed": seed, "save_dir": save_dir,
+              "notes": notes, "quiet": quiet, "inputs": load_test_inputs(images, lq, scored),
+              "lq": " ".join(map(str, lq_folders))}
+    if method is not None:
+        return evaluate_classical(method, scored, images, **common)
+    return evaluate_model(load_model(folder, device), scored, images,
+                          method=f"{spec.arch} ({source})", device=device, tile=tile,
+                          overlap=overlap, **common)

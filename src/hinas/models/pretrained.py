@@ -83,6 +83,20 @@ def pretrained_folder(name: str) -> Path:
     return folder
 
 
+def model_folder(model: str | Path | None, pretrained: str | None = None
+                 ) -> tuple[str | Path, str]:
+    """The model folder named by `--model` (a path, or `pretrained:NAME`) or `--pretrained
+    NAME`, checked if shipped, and how to call it in messages; HinasError unless exactly one is
+    given."""
+    if (model is None) == (pretrained is None):
+        raise HinasError("give either --model RUNDIR or --pretrained NAME (see `hinas models`)")
+    if pretrained is None and str(model).startswith("pretrained:"):
+        pretrained = str(model).removeprefix("pretrained:")
+    if pretrained is not None:
+        return pretrained_folder(pretrained), f"pretrained model {pretrained}"
+    return model, str(model)
+
+
 def load_pretrained(name: str, device: str | torch.device = "cpu", fold: bool = False
                     ) -> nn.Module:
     """The shipped model `name` (see `hinas models`), weights checked and loaded, in eval mode
