@@ -28,7 +28,7 @@ def _spec(arch: str, task: TaskConfig, options: dict | None = None) -> ModelSpec
 
 
 @pytest.mark.parametrize("task", [DENOISE, SR3], ids=["denoise", "sr-x3"])
-@pytest.mark.parametrize("arch", ["dncnn", "fsrcnn", "hinas", "hinas-w40", "hinas-wm"])
+@pytest.mark.parametrize("arch", MODELS.names())
 def test_every_architecture_runs_on_odd_sizes_or_refuses_the_task(arch, task):
     tasks = MODELS.get(arch).tasks
     if tasks is not None and task.name not in tasks:

@@ -189,3 +189,18 @@ def test_corrupted_weights_are_refused(tmp_path, monkeypatch, capsys):
     (tmp_path / "weights" / "sr-x4" / INFO_FILE).write_text("{")
     with pytest.raises(HinasError, match="unreadable model metadata"):
         pretrained_folder("sr-x4")
+
+
+def test_the_readme_table_is_every_shipped_model_as_its_card_measured_it():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("## Shipped models against their anchors")[1].split("\n\n**")[0]
+    rows, model = {}, None
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) >= 3 and cells[1] and cells[2][:1].isdigit():
+            model = cells[0].strip("`") or model
+            rows.setdefault(model, {})[cells[1]] = float(cells[2])
+    assert sorted(rows) == SHIPPED
+    for name, measured in rows.items():
+        card = {pretrained.result_label(r): r["psnr"] for r in pretrained_info(name)["results"]}
+        assert {label: round(card[label], 2) for label in measured} == measured
