@@ -1,18 +1,20 @@
 """Package a trained model as a pretrained model of the package: copy its weights, genotype and
-model file into `src/hinas/weights/<name>/`, measure it, and write `pretrained.json` and the
-model card (`card.md`, from `hinas.models.pretrained.model_card`).
+model file into `src/hinas/weights/<name>/` (or `--dest DIR`), measure it, and write
+`pretrained.json` and the model card (`card.md`, from `hinas.models.pretrained.model_card`).
 
-Measured here: PSNR/SSIM with `hinas.jobs.evaluate` (the same code as `hinas eval`) on the test
-sets and levels the task names (its `packaging_tests`, hinas.tasks: Set12 at σ = 15, 25, 50 for
-denoising, at JPEG quality 10, 20, 30, at three camera noises; Set5 and Set14 at the model's
-scale for SR), and with `--unseen DIR` on the first `--unseen-count` photographs of a folder no
-part of the model was trained or chosen on (`--unseen skimage`: `SKIMAGE_PHOTOS`, the
-photographs shipped with scikit-image), at the same settings. Beside every result the task's
-classical baseline (its `baseline`: BM3D, the JPEG input itself, bicubic) is scored on the same
-inputs, unless `--no-baseline`. Parameters and MACs; the median CPU latency
-(`hinas.measures.complexity.measure_latency`, `--threads` threads) of the BatchNorm-folded
-network that `hinas restore` runs, at the task's `cost_size` (481×321, a BSDS500 photograph's
-size; a 128×128 LR input for SR), and for a BM3D baseline BM3D's on the same image. The
+Measured here: PSNR/SSIM with `hinas.jobs.evaluate` (the same code as `hinas eval`, on
+`--device`) on the test sets and levels the task names (its `package_tests()`, hinas.tasks:
+Set12 at σ = 15, 25, 50 for gray denoising, Set5, all RGB, for colour denoising; at JPEG
+quality 10, 20, 30, at three camera noises; Set5 and Set14 at the model's scale for SR)
+(`--test-count N`: the first N images of each, for smoke checks), and with `--unseen DIR` on
+the first `--unseen-count` photographs of a folder no part of the model was trained or chosen
+on (`--unseen skimage`: `SKIMAGE_PHOTOS`, the photographs shipped with scikit-image), at the
+same settings. Beside every result the task's classical baseline (its `baseline`: BM3D, the
+JPEG input itself, bicubic) is scored on the same inputs, unless `--no-baseline`. Parameters
+and MACs; the median CPU latency (`hinas.measures.complexity.measure_latency`, `--threads`
+threads) of the BatchNorm-folded network that `hinas restore` runs, at the task's `cost_size`
+(481×321, a BSDS500 photograph's size; a 128×128 LR input for SR), and for a BM3D baseline
+BM3D's on the same image. The
 model's own run records the training iterations, wall / CPU seconds and the validation curve;
 `--command` is the training command as run.
 
@@ -82,6 +84,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="score the first N images of --unseen (sorted by path)")
     p.add_argument("--no-baseline", dest="baseline", action="store_false",
                    help="do not score the classical baseline beside every result")
+    p.add_argument("--test-count", type=int, metavar="N",
+                   help="score the first N images of each standard test set (default: all)")
+    p.add_argument("--dest", metavar="DIR", help="write the model here (default: the package's "
+                   "src/hinas/weights/NAME)")
+    p.add_argument("--device", default="cpu", help="where the test sets are scored (the latency "
+                   "is the CPU's)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--json", metavar="PATH", help="also write the JSON here")
@@ -140,7 +148,7 @@ def package(args: argparse.Namespace) -> dict:
     from inference import bm3d_latency
 
     torch.set_num_threads(args.threads)
-    run, dest = Path(args.run), WEIGHTS / args.name
+    run, dest = Path(args.run), Path(args.dest) if args.dest else WEIGHTS / args.name
     spec = ModelSpec.load(run)
     dest.mkdir(parents=True, exist_ok=True)
     run_meta = spec.meta
@@ -151,19 +159,21 @@ def package(args: argparse.Namespace) -> dict:
     (dest / WEIGHTS_FILE).write_bytes((run / WEIGHTS_FILE).read_bytes())
     model = load_model(dest)
     task = spec.task
-    if not task.packaging_tests:
+    standard = task.package_tests()
+    if not standard:
         raise HinasError(f"the {task.name} task names no test sets to package a model with")
     method, label = task.baseline
-    tests = [(folder, Path(args.data) / folder, None, fields)
-             for folder, fields in task.packaging_tests]
+    tests = [(folder, Path(args.data) / folder, args.test_count, fields)
+             for folder, fields in standard]
     if args.unseen:
         tests += [(args.unseen_name, args.unseen, args.unseen_count, fields)
-                  for _, fields in task.packaging_tests]
+                  for _, fields in standard]
     results, headline = [], None
     for name, source, count, fields in tests:
         test_task = task.at_evaluation().at_levels(fields)
         images = test_images(source, task.channels, count)
-        report = evaluate_model(model, test_task, images, method=args.name, data=name)
+        report = evaluate_model(model, test_task, images, method=args.name, data=name,
+                                device=args.device)
         test = {"test": name, **test_task.result_fields()}
         key = result_label(test)
         result = {**test, "psnr": report.mean["psnr"], "ssim": report.mean["ssim"],
@@ -173,12 +183,13 @@ def package(args: argparse.Namespace) -> dict:
             base = evaluate_classical(method, test_task, images, data=name).mean
             result.update(baseline_psnr=base["psnr"], baseline_ssim=base["ssim"])
         results.append(result)
-        if headline is None and key in HEADLINES:
-            anchor, anchor_psnr = HEADLINES[key]
+        anchor, anchor_psnr = HEADLINES.get(key, (None, None))
+        if headline is None and anchor and (anchor_psnr is not None or args.baseline):
             headline = {**test, "anchor": anchor,
                         "anchor_psnr": result["baseline_psnr"] if anchor_psnr is None
                         else anchor_psnr,
                         "anchor_source": "measured" if anchor_psnr is None else "published"}
+    model.to("cpu")
     w, h = task.cost_size
     x = torch.rand(1, task.channels, h, w)
     with torch.no_grad():

@@ -10,7 +10,9 @@ Train-W batch and an architecture step (forward, backward, Adam) on a Train-A ba
      "channels_last_speedup", "theory_ratio", "device"}
 
 `theory_ratio` = Σ_cells(#incoming paths × width) / Σ_cells(width): the cell work of Eq. 6 over
-Eq. 5. Example: python benchmarks/supernet_cost.py --json benchmarks/results/supernet_cost.json;
+Eq. 5 (`--levels resolution`: resolution levels, where a level's work is also divided by its 4^k
+fewer pixels). Example:
+python benchmarks/supernet_cost.py --json benchmarks/results/supernet_cost.json;
 at the `cpu` preset's search config, before/after channels-last:
 python benchmarks/supernet_cost.py --width 4 --batch 4 --patch 32 --modes sharing,sharing_cl
 """
@@ -33,15 +35,17 @@ CHANNELS_LAST = {"sharing_cl"}
 contiguous, the layout searches used before, so `sharing` vs `sharing_cl` is the before/after."""
 
 
-def theory_ratio(layers: int, widths: list[float]) -> float:
-    """Cell work of Auto-DeepLab mode over cell sharing for `layers` layers and level widths."""
+def theory_ratio(layers: int, widths: list[float], levels: str = "width") -> float:
+    """Cell work of Auto-DeepLab mode over cell sharing for `layers` layers and level widths
+    (a level's work is its width times its pixels: 1/4^level of them with resolution levels)."""
     from hinas.space.supernet import layer_levels, sources
 
     shared = eq6 = 0.0
     for layer in range(layers):
         for level in layer_levels(layer):
-            shared += widths[level]
-            eq6 += len(sources(layer, level)) * widths[level]
+            work = widths[level] / (4 ** level if levels == "resolution" else 1)
+            shared += work
+            eq6 += len(sources(layer, level)) * work
     return eq6 / shared
 
 
@@ -59,7 +63,8 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
     torch.set_num_threads(args.threads)
     task = TaskConfig(name=args.task, sigma=[50.0], scale=args.scale, channels=args.channels)
     space = SpaceConfig(nodes=args.nodes, layers=args.layers, width=args.width,
-                        width_factors=args.width_factors, **MODES[mode])
+                        width_factors=args.width_factors, levels=args.levels,
+                        start_scale=args.start_scale, **MODES[mode])
     cfg = resolve(args.task)
     net = Supernet(space, task)
     fmt = torch.channels_last if mode in CHANNELS_LAST else torch.contiguous_format
@@ -88,12 +93,17 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
+    from hinas.config import LEVEL_MODES
+
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--task", choices=("denoise", "sr"), default="denoise")
     p.add_argument("--scale", type=int, default=4)
     p.add_argument("--channels", type=int, default=None)
     p.add_argument("--width", type=int, default=10)
     p.add_argument("--width-factors", default="1,2,4")
+    p.add_argument("--levels", choices=LEVEL_MODES, default="width",
+                   help="what the levels differ in (space.levels)")
+    p.add_argument("--start-scale", type=int, default=1, help="space.start_scale")
     p.add_argument("--layers", type=int, default=3)
     p.add_argument("--nodes", type=int, default=4)
     p.add_argument("--batch", type=int, default=6)
@@ -137,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict:
     if "sharing" in results and "sharing_ckpt" in results:
         summary["ckpt_memory_fraction"] = round(results["sharing_ckpt"]["peak_rss_mb"]
                                                 / results["sharing"]["peak_rss_mb"], 3)
-    summary["theory_ratio"] = round(theory_ratio(args.layers, widths), 3)
+    summary["theory_ratio"] = round(theory_ratio(args.layers, widths, args.levels), 3)
     summary["device"] = describe_device("cpu")
     summary["command"] = command_line(__file__, argv)
     emit(summary, args.json)

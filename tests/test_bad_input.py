@@ -3,12 +3,15 @@ images too small to score or too large to decode, outputs that cannot be written
 overrides; and restoration of a huge image by tiles, all or nothing, with normal permissions."""
 
 import errno
+import json
 import os
+import shutil
 import struct
 import zlib
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import hinas
@@ -46,7 +49,7 @@ def models(tmp_path_factory):
                                   "--iters", "4"),
             "sr": train_tiny(base / "sr", rgb, tiny_genotype(TaskConfig("sr", scale=2, channels=3)),
                              "--task", "sr", "--scale", "2", "--iters", "4"),
-            "gray": gray}
+            "gray": gray, "rgb": rgb}
 
 
 def fails(capsys, argv, *expected):
@@ -116,7 +119,7 @@ def test_restore_is_all_or_nothing(models, tmp_path, capsys):
     (src / "b.png").write_bytes(whole[: len(whole) // 2])  # header fine, pixels cut off
     fails(capsys, ["restore", src, "--model", models["denoise"], "-o", tmp_path / "out"],
           f"{src / 'b.png'}: cannot read image")
-    assert list((tmp_path / "out").rglob("*")) == []
+    assert not (tmp_path / "out").exists()
 
 
 def test_restored_images_get_the_usual_permissions(models, tmp_path):
@@ -164,3 +167,106 @@ def test_malformed_or_absurd_overrides(models, tmp_path, capsys, override, probl
     fails(capsys, ["search", "--preset", "tiny", "--data", models["gray"], "--out",
                    tmp_path / "r", "--set", override], problem)
     assert not (tmp_path / "r").exists()
+
+
+@pytest.fixture(scope="module")
+def hostile(models, tmp_path_factory):
+    """Everything the rows of `test_hostile_cli_inputs` name, in one folder: a training run and
+    a search run to resume, photos, a nested input/output pair, broken genotypes and configs, a
+    run that never wrote a checkpoint, a truncated image."""
+    base = tmp_path_factory.mktemp("hostile")
+    shutil.copytree(models["gray"], base / "gray")
+    shutil.copytree(models["denoise"], base / "train-run")
+    assert main(["search", "--preset", "tiny", "--quiet", "--data", str(base / "gray"), "--out",
+                 str(base / "search-run"), "--set", "search.epochs=1"]) == 0
+    (base / "X" / "sub").mkdir(parents=True)
+    shutil.copy(base / "gray" / "camera.png", base / "X" / "x.png")
+    shutil.copy(base / "gray" / "coins.png", base / "X" / "sub" / "x.png")
+    genotype = tiny_genotype(TaskConfig(sigma=[25.0])).to_dict()
+    text = json.dumps(genotype)
+    (base / "huge.json").write_text(text.replace('"width": 2', '"width": ' + "9" * 5000))
+    (base / "path.json").write_text(json.dumps({**genotype, "path": "10"}))
+    (base / "huge.yaml").write_text("search:\n  epochs: " + "9" * 5000 + "\n")
+    (base / "no-checkpoint").mkdir()
+    shutil.copy(base / "search-run" / "config.yaml", base / "no-checkpoint")
+    (base / "broken").mkdir()
+    for name in ("a.png", "b.png"):  # RGB, through the gray model with --convert
+        shutil.copy(models["rgb"] / "coffee.png", base / "broken" / name)
+    whole = (base / "broken" / "b.png").read_bytes()
+    (base / "broken" / "b.png").write_bytes(whole[: len(whole) // 2])
+    return base
+
+
+
+
+SKIP_WITH_CUDA = pytest.mark.skipif(torch.backends.cuda.is_built(), reason="this torch has CUDA")
+HOSTILE = [
+    # devices: named with what there is, before any work
+    pytest.param("eval --model {run} --data {gray} --sigma 25 --device cuda",
+                 "--device cuda requested but this torch has no CUDA", marks=SKIP_WITH_CUDA),
+    pytest.param("restore --model {run} {gray} -o {base}/out --device cuda:7",
+                 "--device cuda:7 requested but this torch has no CUDA", marks=SKIP_WITH_CUDA),
+    pytest.param("search --preset tiny --data {gray} --out {base}/new --device cuda",
+                 "--device cuda requested but this torch has no CUDA", marks=SKIP_WITH_CUDA),
+    pytest.param("train --preset tiny --genotype {run}/genotype.json --data {gray} --out "
+                 "{base}/new --device cuda:7", "--device cuda:7 requested", marks=SKIP_WITH_CUDA),
+    ("eval --model {run} --data {gray} --sigma 25 --device meta",
+     "--device meta: hinas runs on cpu or cuda[:N], not meta"),
+    ("restore --model {run} {gray} -o {base}/out --device xyz", "--device xyz: not a device"),
+    # camera noise: any finite a ≥ 0 works, anything else is refused
+    ("eval --method noisy --task camera --noise-a nan --noise-b 0 --data {gray}",
+     "task.noise_a must be a number ≥ 0"),
+    # genotypes, configs and overrides
+    ("arch show {base}/huge.json", "huge.json: not a genotype (a number of more than 4300"),
+    ("train --preset tiny --genotype {base}/huge.json --data {gray} --out {base}/new",
+     "huge.json: not a genotype (a number of more than 4300 digits)"),
+    ("arch show {base}/path.json", "malformed genotype: path must be a list, got '10'"),
+    ("search --preset tiny --data {gray} --out {base}/new --config {base}/huge.yaml",
+     "huge.yaml: not a config (a number of more than 4300 digits)"),
+    ("search --preset tiny --data {gray} --out {base}/new --set search.epochs={huge}",
+     "override search.epochs=...: the value is a number of more than 4300 digits"),
+    # resuming a folder of another kind, or with other settings
+    ("search --resume --out {run}", "holds a training run, not a search"),
+    ("train --resume --out {base}/search-run", "holds a search, not a training run"),
+    ("search --resume --out {base}/search-run --task jpeg --quality 20",
+     "task.name, task.quality cannot change on --resume"),
+    ("search --resume --out {base}/search-run --sigma 15", "task.sigma cannot change"),
+    ("search --resume --out {base}/search-run --seed 3", "seed cannot change"),
+    ("train --resume --out {run} --preset cpu", "preset cannot change"),
+    ("search --resume --out {base}/no-checkpoint", "the run never wrote a checkpoint"),
+    # learning rates and the rest of the optimisation settings
+    ("search --preset tiny --data {gray} --out {base}/new --set search.w_lr=.nan",
+     "search.w_lr must be a finite learning rate > 0, got nan"),
+    ("train --preset tiny --genotype {run}/genotype.json --data {gray} --out {base}/new --set "
+     "train.lr_min=-1", "train.lr_min must be a finite learning rate in [0, train.lr]"),
+    ("search --preset tiny --data {gray} --out {base}/new --set search.grad_clip=-1",
+     "search.grad_clip must be a finite number ≥ 0"),
+    ("search --preset tiny --data {gray} --out {base}/new --set search.loss=ssim",
+     "search.loss must be one of mse, mse+ssim, l1, l1+ssim"),
+    # restore: no output replaces an input; a failure leaves nothing
+    ("restore --model {run} {base}/X -o {base}/X/sub", "would replace an image of the input"),
+    ("restore --model {run} {base}/broken -o {base}/out/deep --convert", "cannot read image"),
+    # eval: given inputs, but for a model that changes the size
+    ("eval --model {sr} --task paired --data {gray} --lq {gray}", "(not 'paired' as asked)"),
+]
+
+
+def tree(folder):
+    """Every path under `folder`, with the bytes of its files."""
+    return {p: None if p.is_dir() else p.read_bytes() for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize("command, message", HOSTILE)
+def test_hostile_cli_inputs(hostile, models, capsys, monkeypatch, command, message):
+    """Each row exits 2 with one line `hinas: error: ...` holding `message`, no traceback, and
+    writes nothing (the whole fixture folder, where it runs, is as it was)."""
+    monkeypatch.chdir(hostile)
+    argv = command.format(base=hostile, run=hostile / "train-run", gray=hostile / "gray",
+                          sr=models["sr"], huge="9" * 5000).split()
+    before = tree(hostile)
+    quiet = ["--quiet"] if argv[0] in ("restore", "search", "train", "eval") else []
+    assert main(argv + quiet) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("hinas: error: "), err
+    assert message in err and "Traceback" not in err, err
+    assert tree(hostile) == before

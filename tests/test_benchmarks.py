@@ -4,6 +4,7 @@ docs/benchmarks.md and a plot."""
 
 import json
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -202,18 +203,78 @@ def test_training_speed_compares_settings_to_the_baseline_at_equal_iterations(fo
         assert all(len(r["load_1min"]) == 2 for r in runs.values())
 
 
-def test_gpu_zoo_prints_its_plan_and_refuses_without_cuda(tmp_path, monkeypatch, capsys):
-    entries = gpu_zoo.main(["--data", "DATA", "--out", str(tmp_path / "o"), "--dry-run",
-                            "--models", "sr-x2,sr-x4,denoise-color-blind"])
-    assert [e["name"] for e in entries] == ["denoise-color-blind", "sr-x4", "sr-x2"]
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 3 and all("--preset paper --device cuda --budget 160s" in ln
-                                   for ln in lines)
-    assert lines[2].endswith(f"--init-from {tmp_path / 'o' / 'sr-x4'}")
-    assert not (tmp_path / "o").exists()
+@pytest.fixture(scope="module")
+def zoo_data(tmp_path_factory):
+    """A small stand-in for the staged data folder: photographs in every folder the zoo reads."""
+    root = tmp_path_factory.mktemp("zoo-data")
+    for folder, names in (("BSDS500/train", RGB_PHOTOS[:3]), ("BSDS500/val", RGB_PHOTOS[3:5]),
+                          ("T91", RGB_PHOTOS[:3]), ("Set5/HR", RGB_PHOTOS[5:]),
+                          ("Set14/HR", RGB_PHOTOS[4:5]), ("Set12", GRAY_PHOTOS[:1])):
+        write_photos(root / folder, names, 72)
+    return root
+
+
+def test_gpu_zoo_dry_run_checks_every_model_data_folder_and_card_on_the_cpu(zoo_data, tmp_path,
+                                                                           capsys):
+    summary = gpu_zoo.main(["--dry-run", "--data", str(zoo_data), "--out", str(tmp_path)])
+    plan = capsys.readouterr().out.splitlines()
+    assert summary["data"] == {"BSDS500": 5, "Set12": 1, "Set14": 1, "Set5": 1, "T91": 3}
+    assert list(summary["models"]) == list(gpu_zoo.ZOO)
+    colour = next(line for line in plan if line.startswith("denoise-color-blind: hinas train"))
+    assert "--genotype benchmarks/results/genotypes/denoise_color_blind_from_gray.json" in colour
+    assert "--device cuda" in colour and "--set train.batch_size=128" in colour
+    assert " && hinas train --out runs/gpu-zoo/denoise-color-blind --resume --set " \
+           "train.decay_from=1 --budget Ns" in colour
+    for name, entry in summary["models"].items():
+        assert "error" not in entry and "card_error" not in entry, name
+        assert entry["iterations"] == 2 and entry["campaign"].startswith("done"), name
+        assert [p["piece"] for p in entry["pieces"]] == ["new", "decay"]
+        assert all(r["psnr"] > 5 for r in entry["card"]["results"]), name
+    assert [r["test"] for r in summary["models"]["denoise-color-blind"]["card"]["results"]] == \
+        ["Set5"] * 3  # RGB images for the colour denoiser
+    with tarfile.open(tmp_path / gpu_zoo.ARCHIVE) as tar:
+        names = set(tar.getnames())
+    for name in gpu_zoo.ZOO:
+        assert {f"gpu-zoo/{name}/card/card.md", f"gpu-zoo/{name}/campaign.jsonl",
+                f"gpu-zoo/{name}/model.safetensors"} <= names, name
+        assert f"gpu-zoo/{name}/last.pt" not in names  # done: nothing left to train
+    assert len(list(tmp_path.iterdir())) == 2  # the archive and gpu_zoo.json come back
+
+
+def test_gpu_zoo_goes_on_after_a_failure_and_a_rerun_continues(zoo_data, tmp_path, monkeypatch):
+    args = gpu_zoo.parse_args(["--data", str(zoo_data), "--runs", str(tmp_path / "gpu-zoo"),
+                               "--out", str(tmp_path / "out"), "--campaign", "--models",
+                               "denoise-gray-blind,sr-x4,sr-x2"])
+    real = gpu_zoo.run_hinas
+    monkeypatch.setattr(gpu_zoo, "run_hinas", lambda argv: "hinas: error: broken"
+                        if "--scale" in argv and "4" in argv else real(argv))
+    models = gpu_zoo.run_zoo(args, smoke=True)["models"]
+    assert models["sr-x4"]["error"] == "hinas: error: broken"
+    assert models["sr-x2"]["error"].startswith("not started: sr-x4")
+    assert models["denoise-gray-blind"]["iterations"] == 1  # one constant piece: unfinished
+    with tarfile.open(tmp_path / "out" / gpu_zoo.ARCHIVE) as tar:
+        assert "gpu-zoo/denoise-gray-blind/last.pt" in tar.getnames()  # another job goes on
+    monkeypatch.setattr(gpu_zoo, "run_hinas", real)
+    monkeypatch.setattr(gpu_zoo, "ARCHIVE_LIMIT", 1)
+    summary = gpu_zoo.run_zoo(args, smoke=True)
+    models = summary["models"]
+    assert models["denoise-gray-blind"]["iterations"] == 2  # continued, not started again
+    assert [p["piece"] for p in models["denoise-gray-blind"]["pieces"]] == ["new", "constant"]
+    assert "error" not in models["sr-x4"] and "error" not in models["sr-x2"]
+    assert "unfinished runs cannot be continued" in summary["archive"]["warning"]
+
+
+def test_gpu_zoo_stages_the_data_and_refuses_without_cuda(zoo_data, tmp_path, monkeypatch):
+    with pytest.raises(SystemExit, match="lacks BSDS500, Set12, Set14, Set5, T91"):
+        gpu_zoo.main(["--stage", str(tmp_path), "--data", str(tmp_path / "data")])
+    staged = gpu_zoo.main(["--stage", str(zoo_data), "--data", str(tmp_path / "data")])
+    assert staged["staged_bytes"] > 0 and (tmp_path / "data" / "Set5" / "HR").is_dir()
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    monkeypatch.delenv("OUT", raising=False)
+    with pytest.raises(SystemExit):
+        gpu_zoo.main(["--data", str(zoo_data)])  # no --out, no $OUT
     with pytest.raises(SystemExit, match="^gpu_zoo: no CUDA device here") as stop:
-        gpu_zoo.main(["--data", "DATA", "--out", str(tmp_path / "o")])
+        gpu_zoo.main(["--data", str(zoo_data), "--out", str(tmp_path / "o")])
     assert "\n" not in str(stop.value) and not (tmp_path / "o").exists()
 
 

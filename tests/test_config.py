@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from hinas.config import (
+    LOSSES,
     PRESETS,
     TASKS,
     TaskConfig,
@@ -104,6 +105,34 @@ def test_bad_overrides(override, message):
         resolve(task, "tiny", overrides=[override])
 
 
+@pytest.mark.parametrize("override, message", [
+    *((f"{key}={value}", f"{key} must be a finite learning rate > 0, got {shown}")
+      for key in ("search.w_lr", "search.a_lr", "train.lr")
+      for value, shown in ((".nan", "nan"), (".inf", "inf"), ("0", "0.0"), ("-0.1", "-0.1"))),
+    *((f"{key}={value}", f"{key} must be a finite learning rate in [0, {rate}], got {shown}")
+      for key, rate in (("search.w_lr_min", "search.w_lr"), ("train.lr_min", "train.lr"))
+      for value, shown in ((".nan", "nan"), ("-1e-5", "-1e-05"), ("5", "5.0"))),
+    *((f"{job}.grad_clip={value}", f"{job}.grad_clip must be a finite number ≥ 0")
+      for job in ("search", "train") for value in ("-1", ".nan", ".inf")),
+    *((f"{job}.loss=ssim", f"{job}.loss must be one of mse, mse+ssim, l1, l1+ssim, got 'ssim'")
+      for job in ("search", "train")),
+    ("search.ssim_weight=.nan", "search.ssim_weight must be a finite number ≥ 0"),
+    ("search.w_momentum=1", "search.w_momentum must be in [0, 1)"),
+    ("train.weight_decay=-1", "train.weight_decay must be a finite number ≥ 0"),
+    ("train.width_multiplier=.inf", "train.width_multiplier must be a finite number > 0"),
+])
+def test_every_optimisation_setting_is_validated(override, message):
+    with pytest.raises(HinasError) as err:
+        resolve("denoise", "tiny", overrides=[override])
+    assert message in str(err.value)
+
+
+def test_the_loss_names_are_those_the_losses_module_builds():
+    from hinas.measures.losses import list_losses
+
+    assert sorted(LOSSES) == list_losses()
+
+
 def test_resolved_config_round_trips(tmp_path):
     cfg = resolve("sr", "cpu", overrides=["task.scale=2"], seed=5)
     save_config(cfg, tmp_path / "config.yaml")
@@ -119,3 +148,20 @@ def test_broken_yaml(tmp_path):
 def test_config_imports_without_torch():
     code = "import sys, hinas.config; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.parametrize("fields,levels", [
+    ({"name": "denoise", "sigma": [0.0, 55.0], "sigma_sampling": "uniform"},
+     ["denoise sigma=15", "denoise sigma=25", "denoise sigma=50"]),
+    ({"name": "denoise", "sigma": [20.0, 30.0], "sigma_sampling": "uniform"},
+     ["denoise sigma=25"]),
+    ({"name": "denoise", "sigma": [30.0, 45.0], "sigma_sampling": "uniform"},
+     ["denoise sigma=37.5"]),  # no standard level in range: the middle
+    ({"name": "denoise", "sigma": [15.0, 50.0]}, ["denoise sigma=15", "denoise sigma=50"]),
+    ({"name": "jpeg", "quality": [10, 40]}, [f"jpeg q={q}" for q in (10, 20, 30, 40)]),
+    ({"name": "jpeg", "quality": [20]}, ["jpeg q=20"]),
+    ({"name": "sr", "scale": 2}, ["sr x2"]),
+])
+def test_held_back_levels_of_a_campaign(fields, levels):
+    task = TaskConfig(**fields)
+    assert [level.describe() for level in task.held_back_levels()] == levels

@@ -11,6 +11,7 @@ from skimage import data
 from hinas.config import TaskConfig
 from hinas.data.degradations import (
     DEGRADATIONS,
+    POISSON_MIN_A,
     BicubicDown,
     CameraNoise,
     GaussianNoise,
@@ -294,6 +295,21 @@ def test_camera_noise_ranges_are_drawn_per_crop_and_test_inputs_are_seeded():
     np.testing.assert_array_equal(lq, camera_noise_for_image(clean, 0.01, 0.0004, 0, "camera.png"))
     assert not np.array_equal(lq, camera_noise_for_image(clean, 0.01, 0.0004, 0, "moon.png"))
     assert lq.min() < 0 or lq.max() > 255 or not np.allclose(lq, np.round(lq))  # float
+
+
+@pytest.mark.parametrize("a", [1e-11, 1e-13, 1e-20, 1e-300, 5e-324])
+def test_camera_noise_with_a_tiny_a_meets_its_gaussian_limit(a):
+    """Below POISSON_MIN_A the shot noise is its Gaussian limit: variance a·x + b still, and
+    as a → 0 the input of a = 0 itself."""
+    flat = np.full((256, 256, 1), 0.5, np.float32)
+    noisy = CameraNoise(a=a, b=0.001)(flat, np.random.default_rng(3)).astype(np.float64)
+    assert noisy.var() == pytest.approx(0.5 * a + 0.001, rel=0.03)
+    clean = data.camera()[:64, :64, None]
+    lq = camera_noise_for_image(clean, a, 0.0004, 0, "camera.png")
+    assert np.isfinite(lq).all()
+    if a < POISSON_MIN_A:
+        np.testing.assert_allclose(lq, camera_noise_for_image(clean, 0.0, 0.0004, 0,
+                                                              "camera.png"), atol=1e-3)
 
 
 @pytest.mark.parametrize("a, b, message", [

@@ -91,6 +91,17 @@ def test_bad_launch_is_one_line_on_rank_zero(photos, tmp_path, setting, message)
     assert not (tmp_path / "run" / "last.pt").exists()
 
 
+def test_rank_zero_reports_even_when_another_rank_meets_the_error_first(photos, tmp_path):
+    done = torchrun(str(Path(__file__).with_name("slow_rank_zero.py")), "search", "--preset",
+                    "tiny", "--quiet", "--data", str(photos), "--out", str(tmp_path / "run"),
+                    "--set", "search.batch_size=3")
+    lines = [line for line in done.stderr.splitlines() if line.startswith("hinas: error:")]
+    assert done.returncode != 0 and lines == [
+        "hinas: error: the batch size 3 is not divisible by the 2 processes (every process "
+        "takes an equal share of each batch)"], done.stderr[-2000:]
+    assert not (tmp_path / "run").exists()
+
+
 def _rank_pid(launcher: int, rank: int) -> int | None:
     """The pid of the worker of `rank` that torchrun process `launcher` started."""
     for stat in Path("/proc").glob("[0-9]*/stat"):

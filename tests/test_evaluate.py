@@ -88,6 +88,21 @@ def test_model_eval_json_and_table(run, photos, tmp_path, capsys):
         sorted(f"{n}.png" for n in GRAY_PHOTOS)
 
 
+def test_an_infinite_psnr_is_written_as_valid_json(photos, tmp_path, capsys):
+    """Inputs identical to their ground truths score PSNR inf: the JSON says "inf" (JSON has
+    no infinity) and is valid for a strict parser."""
+    out = tmp_path / "r.json"
+    assert main(["eval", "--method", "identity", "--data", str(photos), "--lq", str(photos),
+                 "--json", str(out), "--quiet"]) == 0
+    assert "mean            inf" in capsys.readouterr().out
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    report = json.loads(out.read_text(), parse_constant=refuse)
+    assert report["mean"]["psnr"] == "inf" and float(report["rows"][0]["psnr"]) == np.inf
+
+
 def test_eval_takes_several_folders(run, photos, tmp_path, capsys):
     more = write_photos(tmp_path / "more", RGB_PHOTOS[:2])
     out = tmp_path / "eval.json"

@@ -144,3 +144,24 @@ def test_tensorboard_without_the_extra_is_a_clear_error(tmp_path, monkeypatch):
         ScalarLog(tmp_path, enabled=True)
     ScalarLog(tmp_path, enabled=False).add({"iter": 1, "loss": 0.5}, "iter")
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name, built, count, message", [
+    ("cuda", False, 0, "--device cuda requested but this torch has no CUDA; use --device cpu"),
+    ("cuda:7", False, 0, "--device cuda:7 requested but this torch has no CUDA"),
+    ("cuda", True, 0, "--device cuda requested but no CUDA device is available"),
+    ("cuda:7", True, 2, "--device cuda:7: this machine has 2 CUDA device(s), cuda:0 to cuda:1"),
+    ("meta", False, 0, "--device meta: hinas runs on cpu or cuda[:N], not meta"),
+    ("xyz", False, 0, "--device xyz: not a device; use cpu or cuda[:N]"),
+])
+def test_a_missing_or_unknown_device_is_named_with_what_there_is(monkeypatch, name, built, count,
+                                                                 message):
+    monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: built)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    with pytest.raises(HinasError) as err:
+        execution.check_device(name)
+    assert str(err.value).startswith(message)
+
+
+def test_an_existing_device_is_returned():
+    assert execution.check_device("cpu") == CPU

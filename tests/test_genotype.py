@@ -1,6 +1,7 @@
 """Genotype files: JSON round trip, version and malformed-file errors; derived network."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -48,12 +49,23 @@ def test_newer_version_is_refused(tmp_path):
     (lambda d: d["cells"][2][0].__setitem__(0, [0, "none"]), "unusable operation 'none'"),
     (lambda d: d["space"].__setitem__("bogus", 1), "unknown config key"),
     (lambda d: d.__setitem__("format", "other"), "not a hinas genotype"),
+    (lambda d: d.__setitem__("path", "10"), "malformed genotype: path must be a list, got '10'"),
+    (lambda d: d.__setitem__("path", [1.5, 0, 1]), "path[0] must be an integer, got 1.5"),
+    (lambda d: d.__setitem__("path", [0, "1", 1]), "path[1] must be an integer, got '1'"),
+    (lambda d: d["cells"][1][0].__setitem__(0, [True, "conv_3x3"]),
+     "cells[1][0][0] input must be an integer, got True"),
+    (lambda d: d["cells"][0][2].__setitem__(1, [0]),
+     "cells[0][2][1] must be an [input, operation] pair, got [0]"),
+    (lambda d: d["cells"][2].__setitem__(0, 7), "cells[2][0] must be a list, got 7"),
+    (lambda d: d["cells"][0][0].__setitem__(0, [0, 3]), "operation must be a name, got 3"),
+    (lambda d: d.__setitem__("alpha", [[0.1, "x"]]), "alpha must hold numbers only, got 'x'"),
+    (lambda d: d.__setitem__("version", True), "no integer 'version'"),
 ])
 def test_malformed_files_get_clear_errors(tmp_path, mutate, message):
     data = make().to_dict()
     mutate(data)
     (tmp_path / "g.json").write_text(json.dumps(data))
-    with pytest.raises(HinasError, match=message):
+    with pytest.raises(HinasError, match=re.escape(message)):
         Genotype.load(tmp_path / "g.json")
 
 
@@ -147,3 +159,15 @@ def test_deeply_nested_json_is_a_one_line_error(tmp_path, capsys):
     assert main(["arch", "show", str(path)]) == 2
     err = capsys.readouterr().err
     assert err == f"hinas: error: {path}: not a genotype (JSON nested too deeply)\n"
+
+
+@pytest.mark.parametrize("command", [["arch", "show"], ["train", "--data", ".", "--out", "r",
+                                                        "--quiet", "--genotype"]])
+def test_an_integer_of_5000_digits_is_a_one_line_error(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    text = json.dumps(make().to_dict()).replace('"width": 4', '"width": ' + "9" * 5000)
+    (tmp_path / "g.json").write_text(text)
+    assert main([*command, "g.json"]) == 2
+    err = capsys.readouterr().err
+    assert err == "hinas: error: g.json: not a genotype (a number of more than 4300 digits)\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.json"]

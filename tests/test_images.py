@@ -1,6 +1,9 @@
 """Image files: folders, decoding (gray/RGB, 8/16-bit), the compact read for restoration, and
 atomic saving."""
 
+import subprocess
+import sys
+
 import numpy as np
 import png
 import pytest
@@ -196,3 +199,27 @@ def test_16bit_rgb_png_limit_and_corruption(tmp_path, monkeypatch):
     monkeypatch.setenv("HINAS_MAX_PIXELS", "500")
     with pytest.raises(HinasError, match="30x24 image .* is over the limit"):
         read_input(tmp_path / "c16.png")
+
+
+def test_8_bit_images_need_no_pypng(image_folder, tmp_path):
+    """pypng is imported only for 16-bit RGB(A) PNG: a machine without it (no package index)
+    reads and writes every other image, and a 16-bit RGB PNG is then a clear ImportError."""
+    script = f"""
+import sys
+sys.modules["png"] = None  # import png fails
+import numpy as np
+import hinas.cli, hinas.jobs.train
+from hinas.data.images import list_images, load_images, save_image, load_image
+images = load_images(list_images({str(image_folder)!r}), 3)
+assert len(images) == 3  # 8-bit PNG, JPEG and BMP
+save_image({str(tmp_path / "rgb.png")!r}, np.zeros((8, 8, 3), np.uint8))
+assert load_image({str(tmp_path / "rgb.png")!r}, 3).shape == (8, 8, 3)
+try:
+    save_image({str(tmp_path / "wide.png")!r}, np.zeros((8, 8, 3), np.uint16), bit_depth=16)
+except ImportError:
+    print("16-bit needs pypng")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "16-bit needs pypng"

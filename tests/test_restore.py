@@ -126,7 +126,70 @@ def test_restore_errors(denoiser, tmp_path, capsys):
     assert "tile overlap must be in 0..31 for 32-pixel tiles" in capsys.readouterr().err
     assert main(["restore", "--model", str(denoiser), str(tmp_path / "cam.png"), "-o",
                  str(tmp_path)]) == 2
-    assert "the output would overwrite the input" in capsys.readouterr().err
+    assert "would replace the input" in capsys.readouterr().err
+
+
+def snapshot(folder):
+    """Every file under `folder` with its bytes (a symbolic link as where it points)."""
+    return {p.relative_to(folder): p.readlink() if p.is_symlink() else p.read_bytes()
+            for p in folder.rglob("*") if p.is_file() or p.is_symlink()}
+
+
+def test_no_output_replaces_an_input_in_a_nested_output_folder(denoiser, tmp_path, capsys):
+    (tmp_path / "X" / "sub").mkdir(parents=True)
+    Image.fromarray(data.camera()[:64, :64]).save(tmp_path / "X" / "x.png")
+    Image.fromarray(data.coins()[:64, :64]).save(tmp_path / "X" / "sub" / "x.png")
+    before = snapshot(tmp_path)
+    assert main(["restore", "--model", str(denoiser), str(tmp_path / "X"), "-o",
+                 str(tmp_path / "X" / "sub"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and (f"{tmp_path / 'X' / 'sub' / 'x.png'}: the output of "
+                                     f"{tmp_path / 'X' / 'x.png'} would replace an image of "
+                                     f"the input folder {tmp_path / 'X'}") in err
+    assert snapshot(tmp_path) == before
+
+
+def test_a_second_run_into_a_nested_folder_never_restores_its_outputs(denoiser, tmp_path,
+                                                                      capsys):
+    photos = write_photos(tmp_path / "D", ("camera", "coins"), 48)
+    assert main(["restore", "--model", str(denoiser), str(photos), "-o",
+                 str(photos / "restored"), "--quiet"]) == 0
+    assert sorted(p.name for p in (photos / "restored").iterdir()) == ["camera.png", "coins.png"]
+    before = snapshot(tmp_path)
+    assert main(["restore", "--model", str(denoiser), str(photos), "-o",
+                 str(photos / "restored"), "--quiet"]) == 2
+    assert "outputs never replace inputs" in capsys.readouterr().err
+    assert snapshot(tmp_path) == before  # no restored/restored/, no rewritten output
+    (photos / "restored" / "camera.png").unlink()  # a free name: the earlier outputs are no
+    (photos / "restored" / "coins.png").rename(photos / "restored" / "old.png")  # inputs
+    assert main(["restore", "--model", str(denoiser), str(photos), "-o",
+                 str(photos / "restored"), "--quiet"]) == 0
+    assert sorted(p.name for p in (photos / "restored").iterdir()) == [
+        "camera.png", "coins.png", "old.png"]
+
+
+def test_an_output_that_is_a_link_to_an_input_is_refused(denoiser, tmp_path, capsys):
+    Image.fromarray(data.camera()[:64, :64]).save(tmp_path / "x.png")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "x.png").symlink_to(tmp_path / "x.png")
+    before = snapshot(tmp_path)
+    assert main(["restore", "--model", str(denoiser), str(tmp_path / "x.png"), "-o",
+                 str(tmp_path / "out"), "--quiet"]) == 2
+    assert "would replace the input" in capsys.readouterr().err
+    assert snapshot(tmp_path) == before
+
+
+def test_a_failed_convert_leaves_no_output_folder(denoiser, tmp_path, capsys):
+    rgb = tmp_path / "in" / "rgb.png"
+    rgb.parent.mkdir()
+    Image.fromarray(data.coffee()[:64, :64]).save(tmp_path / "in" / "a.png")  # restored first
+    Image.fromarray(data.astronaut()[:64, :64]).save(rgb)
+    whole = rgb.read_bytes()
+    rgb.write_bytes(whole[: len(whole) // 2])  # header fine, pixels cut off
+    assert main(["restore", "--model", str(denoiser), str(rgb.parent), "-o",
+                 str(tmp_path / "out" / "deep"), "--convert", "--quiet"]) == 2
+    assert "cannot read image" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
 
 
 def test_tiled_matches_whole_image_denoising(denoiser, noisy_camera):

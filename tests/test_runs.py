@@ -257,3 +257,87 @@ def test_settings_a_checkpoint_lacks_or_does_not_use_are_not_changes():
     with pytest.raises(HinasError, match="search.a_weight_decay cannot change"):
         resume_changes({"search": {"a_weight_decay": 1e-3}}, {"search": {"a_weight_decay": 0.0}},
                        "run")
+
+
+def _files(folder):
+    """Every file under `folder` with its bytes."""
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_resuming_a_folder_of_another_kind_names_what_it_holds(trained, tmp_path, capsys):
+    run, photos = trained
+    assert _search(photos, tmp_path / "s") == 0
+    capsys.readouterr()
+    before = {**_files(run), **_files(tmp_path / "s")}
+    assert main(["search", "--resume", "--out", str(run), "--quiet"]) == 2
+    _one_line(capsys, f"{run}: holds a training run, not a search; resume it with "
+                      f"`hinas train --resume --out {run}`")
+    assert main(["train", "--resume", "--out", str(tmp_path / "s"), "--quiet"]) == 2
+    _one_line(capsys, f"{tmp_path / 's'}: holds a search, not a training run")
+    assert {**_files(run), **_files(tmp_path / "s")} == before
+
+
+@pytest.mark.parametrize("command", ["search", "train"])
+@pytest.mark.parametrize("options, keys", [
+    (["--task", "jpeg", "--quality", "20"], "task.name, task.quality"),
+    (["--sigma", "50"], "task.sigma"),
+    (["--seed", "3"], "seed"),
+    (["--preset", "cpu"], "preset"),
+])
+def test_resume_refuses_a_changed_task_level_seed_or_preset(trained, tmp_path, capsys, command,
+                                                             options, keys):
+    run, photos = trained
+    if command == "search":
+        run = tmp_path / "s"
+        assert _search(photos, run, "--sigma", "25") == 0
+        capsys.readouterr()
+    before = _files(run)
+    assert main([command, "--resume", "--out", str(run), "--quiet", *options]) == 2
+    _one_line(capsys, f"last.pt: {keys} cannot change on --resume")
+    assert _files(run) == before
+
+
+def test_options_the_rules_allow_are_applied_on_resume_and_recorded(trained, tmp_path, capsys):
+    run = shutil.copytree(trained[0], tmp_path / "run")
+    assert main(["train", "--resume", "--out", str(run), "--quiet", "--iters", "35",
+                 "--workers", "1", "--device", "cpu", "--sigma", "25", "--preset", "tiny"]) == 0
+    assert "data.workers 0 -> 1" in capsys.readouterr().err
+    assert _log(run, "resumes.jsonl")[-1]["changes"] == {"train.iters": [30, 35],
+                                                         "data.workers": [0, 1]}
+
+
+def _nan_at_first_step(*args, **kwargs):
+    raise FloatingPointError(math.nan)
+
+
+@pytest.mark.parametrize("command", ["search", "train"])
+def test_a_run_that_fails_before_its_first_checkpoint_can_be_run_again(trained, tmp_path,
+                                                                        capsys, monkeypatch,
+                                                                        command):
+    import hinas.jobs.search as search_module
+
+    _, photos = trained
+    out = tmp_path / "run"
+    genotype = tmp_path / "g.json"
+    tiny_genotype(TaskConfig(sigma=[25.0])).save(genotype)
+    argv = [command, "--preset", "tiny", "--quiet", "--data", str(photos), "--out", str(out),
+            *(["--genotype", str(genotype)] if command == "train" else [])]
+    module, step = ((search_module, "search_step") if command == "search"
+                    else (train_module, "optimisation_step"))
+    real = getattr(module, step)
+    monkeypatch.setattr(module, step, _nan_at_first_step)
+    assert main(argv) == 2
+    rate = "search.w_lr" if command == "search" else "train.lr"
+    errors = [line for line in capsys.readouterr().err.splitlines()
+              if line.startswith("hinas: error: ")]  # after the search's budget warning
+    assert len(errors) == 1 and f"(--set {rate}=..." in errors[0]
+    assert "without --resume: the folder is reused" in errors[0]
+    assert "config.yaml" in {p.name for p in out.iterdir()} and not (out / "last.pt").exists()
+    assert main([command, "--resume", "--out", str(out), "--quiet"]) == 2
+    _one_line(capsys, f"{out}: nothing to resume: the run never wrote a checkpoint")
+    monkeypatch.setattr(module, step, real)
+    assert main([*argv, "--set", f"{rate}=0.01"]) == 0  # the advice works
+    assert "holds a run that never wrote a checkpoint" in capsys.readouterr().err
+    assert load_config(out / "config.yaml").to_dict()[command]["lr" if command == "train"
+                                                               else "w_lr"] == 0.01
+    assert (out / "last.pt").exists() and not (out / "resumes.jsonl").exists()

@@ -183,3 +183,14 @@ def test_unknown_selection_is_a_one_line_error(photo_folder, tmp_path, capsys, o
 def test_reselect_refuses_what_has_no_supernet(tmp_path, capsys):
     assert main(["arch", "select", str(tmp_path), "-o", str(tmp_path / "g.json")]) == 2
     assert "not a search run folder" in capsys.readouterr().err
+
+
+def test_selection_runs_on_the_device_the_config_names(searched):
+    """The supernet is moved to the run's device and every tensor read back into NumPy comes
+    through the CPU (on CUDA, `.numpy()` of a device tensor fails); only the CPU is tested."""
+    cfg, net, scorer = open_search(searched, ["device=cpu"])
+    assert {p.device for p in net.parameters()} == {torch.device(cfg.device)} == {scorer.device}
+    base, op_drop, move_drop = perturbation_importance(scorer)
+    genotype = Genotype.load(searched / "genotype.json")
+    assert math.isfinite(perturb_score(genotype, op_drop, move_drop)) and base > 0
+    assert reselect(searched, ["device=cpu", "search.select=perturb"], quiet=True).cells

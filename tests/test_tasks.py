@@ -83,11 +83,12 @@ def test_every_task_has_its_degradation_and_baseline(name):
 
 @pytest.mark.parametrize("name", TASKS.names())
 def test_every_task_packaging_test_is_at_one_of_its_levels(name):
-    task = TaskConfig(name=name)
-    for test, fields in type(task).packaging_tests:
-        at = task.at_evaluation().at_levels(fields)
-        at.validate()
-        assert test and all(at.result_fields()[k] == v for k, v in fields.items())
+    for channels in (1, 3):
+        task = TaskConfig(name=name, channels=channels)
+        for test, fields in task.package_tests():
+            at = task.at_evaluation().at_levels(fields)
+            at.validate()
+            assert test and all(at.result_fields()[k] == v for k, v in fields.items())
 
 
 @pytest.mark.parametrize("name", TASKS.names())

@@ -4,6 +4,7 @@ and the trained-model format (`hinas.load_model`)."""
 import json
 import math
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -73,12 +74,13 @@ def test_run_folder_records_everything(run, photos):
     assert len(split["val"]) == 1 and not set(split["val"]) & set(split["train"])
     assert len(split["train"]) == len(GRAY_PHOTOS) - 1
     assert sorted(split["train"] + split["val"]) == sorted(f"{n}.png" for n in GRAY_PHOTOS)
-    # the plain-text log: a header, one line per metrics record, the result
+    # the plain-text log: a header, one line per metrics record, the campaign, the result
     log = (run / "run.log").read_text().splitlines()
-    assert len(log) == 1 + len(records) + 1
+    assert len(log) == 1 + len(records) + 2
     assert "train hinas started: denoise sigma=25" in log[0] and str(photos) in log[0]
     assert re.search(r"  iter 5/30  loss \d\.\d+  lr 0\.0\d+  seconds \d", log[1])
-    assert re.search(r"  iter 30/30  val_psnr \d+\.\d\d  val_ssim 0\.\d{4}", log[-2])
+    assert re.search(r"  iter 30/30  val_psnr \d+\.\d\d  val_ssim 0\.\d{4}", log[-3])
+    assert "piece 1: done at iteration 30" in log[-2]
     assert "model written to" in log[-1] and "best validation PSNR" in log[-1]
 
 
@@ -238,7 +240,8 @@ def test_optimizer_choice_and_validation():
     for bad, message in (("train.optimizer=adam", "train.optimizer must be one of"),
                          ("train.warmup_iters=30", "train.warmup_iters must be in"),
                          ("train.grad_clip=-1", "train.grad_clip must be"),
-                         ("train.lr_min=1", "train.lr must be > 0")):
+                         ("train.lr_min=1", r"train.lr_min must be a finite learning rate in "
+                                            r"\[0, train.lr\]")):
         with pytest.raises(HinasError, match=message):
             resolve("denoise", "tiny", overrides=[bad])
 
@@ -311,3 +314,152 @@ def test_init_from_copies_the_weights_that_fit(tmp_path, capsys):
                  "--out", str(tmp_path / "bad"), "--preset", "tiny", "--init-from",
                  str(tmp_path)]) == 2
     assert "no model.safetensors to start from" in capsys.readouterr().err
+
+
+PIECES = ["--set", "train.schedule=constant", "--set", "train.val_every=100"]
+
+
+def _same_state(a: Path, b: Path) -> None:
+    """The checkpoints of two run folders hold bit-identical weights and optimiser state."""
+    first, second = load_checkpoint(a / "last.pt"), load_checkpoint(b / "last.pt")
+    assert first["iteration"] == second["iteration"]
+    for key, value in first["model"].items():
+        assert torch.equal(value, second["model"][key]), key
+    for key, value in first["optimizer"]["state"].items():
+        for name, tensor in value.items():
+            assert torch.equal(tensor, second["optimizer"]["state"][key][name]), (key, name)
+
+
+def test_the_constant_schedule_and_its_decay():
+    t = TrainConfig(iters=10, lr=0.05, lr_min=0.0, warmup_iters=4, schedule="constant")
+    assert [lr_factor(t, d) for d in (0, 3, 4, 10_000)] == pytest.approx([0.2, 0.8, 1, 1])
+    assert train_module.schedule_end(t) is None  # open-ended until the decay has a start
+    decaying = TrainConfig(lr=0.05, lr_min=0.0, schedule="constant", decay_from=100)
+    assert train_module.schedule_end(decaying) == 120  # decay_iters 0: a fifth of 100
+    assert [lr_factor(decaying, d) for d in (99, 100, 110, 120, 500)] == \
+        pytest.approx([1, 1, 0.5, 0, 0])
+    assert train_module.schedule_end(TrainConfig(schedule="constant", decay_from=100,
+                                                 decay_iters=7)) == 107
+    TrainConfig(schedule="constant", iters=1, warmup_iters=50).validate()  # a piece in warm-up
+    with pytest.raises(HinasError, match="train.warmup_iters must be in 0..iters-1"):
+        TrainConfig(iters=1, warmup_iters=50).validate()
+
+
+def test_pieces_give_the_weights_of_one_run(tmp_path, photos, genotype_file):
+    decay = ["--set", "train.decay_from=10", "--set", "train.decay_iters=6"]
+    base = ["train", "--genotype", str(genotype_file), "--data", str(photos), "--preset", "tiny",
+            "--quiet"]
+    assert main([*base, "--out", str(tmp_path / "one"), *PIECES, *decay, "--iters", "30"]) == 0
+    assert main([*base, "--out", str(tmp_path / "pieces"), *PIECES, *decay, "--iters", "7"]) == 0
+    assert main(["train", "--out", str(tmp_path / "pieces"), "--resume", "--quiet", "--iters",
+                 "30"]) == 0
+    _same_state(tmp_path / "one", tmp_path / "pieces")
+    assert load_checkpoint(tmp_path / "one" / "last.pt")["iteration"] == 16  # the decay's end
+    rows = [json.loads(line) for line in
+            (tmp_path / "pieces" / "campaign.jsonl").read_text().splitlines()]
+    assert [(r["piece"], r["iter"], r["phase"]) for r in rows] == \
+        [(0, 0, "start"), (1, 7, "train"), (2, 16, "done")]
+    assert rows[2]["gain_db"] == pytest.approx(rows[2]["mean_psnr"] - rows[1]["mean_psnr"],
+                                               abs=1e-3)  # row 1 is at ≤ half of 16
+    assert 0 < rows[1]["cpu_minutes"] < rows[2]["cpu_minutes"]
+    assert (tmp_path / "pieces" / "campaign.png").stat().st_size > 10_000
+
+
+def test_budgeted_pieces_stop_on_the_clock_and_continue_exactly(tmp_path, photos, genotype_file,
+                                                                monkeypatch, capsys):
+    monkeypatch.setattr("hinas.runtime.campaign.FLAT_GAIN_DB", -math.inf)  # never flat
+    base = ["train", "--genotype", str(genotype_file), "--data", str(photos), "--preset", "tiny",
+            "--quiet"]
+    out = tmp_path / "pieces"
+    started = time.perf_counter()
+    assert main([*base, "--out", str(out), *PIECES, "--budget", "6s"]) == 0
+    assert time.perf_counter() - started < 6 * 1.5  # (± the load of a shared machine)
+    assert "campaign (" in capsys.readouterr().out
+    assert main(["train", "--out", str(out), "--resume", "--quiet", "--budget", "3s"]) == 0
+    assert "resume for another piece" in capsys.readouterr().out
+    rows = [json.loads(line) for line in (out / "campaign.jsonl").read_text().splitlines()]
+    assert [r["piece"] for r in rows] == [0, 1, 2]
+    assert rows[1]["budget_minutes"] == pytest.approx(6 / 60, abs=1e-3)
+    done = rows[2]["iter"]
+    assert 0 < rows[1]["iter"] < done
+    assert main([*base, "--out", str(tmp_path / "one"), *PIECES, "--iters", str(done)]) == 0
+    _same_state(tmp_path / "one", out)
+    assert main(["train", "--out", str(out), "--resume", "--budget", "3s", "--iters", "9"]) == 2
+    assert "--budget ends this piece of the run: drop --iters" in capsys.readouterr().err
+
+
+def test_a_flat_campaign_decays_then_is_done(tmp_path, photos, genotype_file, monkeypatch,
+                                             capsys):
+    monkeypatch.setattr("hinas.runtime.campaign.FLAT_GAIN_DB", math.inf)  # every gain is flat
+    base = ["train", "--genotype", str(genotype_file), "--data", str(photos), "--preset", "tiny",
+            "--quiet"]
+    out = tmp_path / "run"
+    assert main([*base, "--out", str(out), *PIECES, "--iters", "5"]) == 0
+    assert "rising (no earlier score at half" in capsys.readouterr().out  # 0 -> 5: no doubling
+    assert main(["train", "--out", str(out), "--resume", "--quiet", "--iters", "10"]) == 0
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["decay_from"] == 10
+    assert "flattened (" in capsys.readouterr().out  # the gain over iterations 5 -> 10
+    assert main(["train", "--out", str(out), "--resume", "--quiet", "--iters", "100"]) == 0
+    assert "done at iteration 12" in capsys.readouterr().out  # a decay of a fifth of 10
+    assert main(["train", "--out", str(out), "--resume", "--quiet", "--iters", "100"]) == 0
+    rows = [json.loads(line) for line in (out / "campaign.jsonl").read_text().splitlines()]
+    assert [(r["iter"], r["phase"], r["decay_from"]) for r in rows[1:]] == \
+        [(5, "train", None), (10, "decay", 10), (12, "done", 10)]  # then nothing to train
+    monkeypatch.undo()
+    straight = tmp_path / "straight"
+    assert main([*base, "--out", str(straight), *PIECES, "--iters", "12", "--set",
+                 "train.decay_from=10"]) == 0
+    _same_state(straight, out)
+
+
+def test_resume_can_start_the_decay_now(tmp_path, photos, genotype_file):
+    base = ["train", "--genotype", str(genotype_file), "--data", str(photos), "--preset", "tiny",
+            "--quiet"]
+    out = tmp_path / "run"
+    assert main([*base, "--out", str(out), *PIECES, "--iters", "6"]) == 0
+    assert main(["train", "--out", str(out), "--resume", "--quiet", "--iters", "100", "--set",
+                 "train.decay_from=1", "--set", "train.decay_iters=3"]) == 0
+    assert load_checkpoint(out / "last.pt")["iteration"] == 9
+    resumed = json.loads((out / "resumes.jsonl").read_text().splitlines()[-1])
+    assert resumed["changes"]["train.decay_from"] == [0, 6]  # recorded as where it began
+
+
+def test_resume_refuses_another_recipe_other_data_and_a_truncated_checkpoint(
+        tmp_path, photos, genotype_file, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    for path in photos.iterdir():
+        (data / path.name).write_bytes(path.read_bytes())
+    out = tmp_path / "run"
+    assert main(["train", "--genotype", str(genotype_file), "--data", str(data), "--preset",
+                 "tiny", "--quiet", "--out", str(out), *PIECES, "--iters", "4"]) == 0
+    resume = ["train", "--out", str(out), "--resume", "--quiet", "--iters", "8"]
+    capsys.readouterr()
+
+    def refused(*extra: str) -> str:
+        assert main([*resume, *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("hinas: error: ") and "\n" not in err
+        return err
+
+    assert "train.batch_size cannot change on --resume" in refused("--set", "train.batch_size=8")
+    assert "data.path cannot change on --resume" in refused("--data", str(photos))
+    write_photos(data, ("rocket",), size=96)
+    err = refused()
+    assert "data.path" in err and "1 added (e.g. rocket.png)" in err
+    (data / "rocket.png").unlink()
+    checkpoint = out / "last.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
+    assert "last.pt: unreadable checkpoint" in refused()
+
+
+def test_the_checkpoint_holds_what_an_exact_resume_needs_and_fits_in_a_commit(tmp_path):
+    rgb = write_photos(tmp_path / "rgb", RGB_PHOTOS[:4], size=64)
+    sr = Genotype.load(Path(hinas.__file__).parent / "weights" / "sr-x4" / "genotype.json")
+    out = train_tiny(tmp_path / "sr", rgb, sr, "--iters", "1", "--set", "train.optimizer=adamw",
+                     "--set", "train.width_multiplier=3", "--set", "train.warmup_iters=0",
+                     "--set", "train.batch_size=1")
+    state = load_checkpoint(out / "last.pt")
+    assert set(state) == {"model", "optimizer", "scheduler", "iteration", "best",
+                          "pending_losses", "seconds", "cpu_seconds", "rng", "config"}
+    assert (out / "last.pt").stat().st_size <= 5 * 2**20  # the largest zoo network on a GPU

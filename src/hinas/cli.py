@@ -6,20 +6,24 @@ registries); each command (`COMMANDS`) names the options it takes."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from hinas import __version__
 from hinas.cli_options import options
 from hinas.config import (
+    DEFAULT_PRESET,
     Config,
+    flatten,
     load_config,
+    load_yaml,
     parse_override,
     resolve,
     with_data,
 )
 from hinas.errors import HinasError
-from hinas.runtime.distributed import is_main_process, peer_failures
+from hinas.runtime.distributed import is_main_process, leave_report_to_rank_zero, peer_failures
 from hinas.tasks import DEFAULT_TASK, command_line_levels, option_fields
 
 
@@ -59,18 +63,27 @@ def config_from_args(args: argparse.Namespace, task_defaults: dict | None = None
     sections = {"runtime": {"tensorboard": args.tensorboard}, "data": {"workers": args.workers},
                 **sections}
     sections = {k: {n: v for n, v in d.items() if v is not None} for k, d in sections.items()}
-    return resolve(args.task, args.preset, args.config, args.overrides, task=task or None,
-                   seed=args.seed, device=args.device, **sections)
+    return resolve(args.task or DEFAULT_TASK, args.preset or DEFAULT_PRESET, args.config,
+                   args.overrides, task=task or None, seed=args.seed, device=args.device,
+                   **sections)
 
 
-def resumed_config(args: argparse.Namespace, job: str, *extra: str) -> Config | None:
-    """The config of the run folder `--out` when `--resume` finds one, with the `--set`
-    overrides, `extra` ones and `--amp` of `job` (search or train); else None."""
+def resumed_config(args: argparse.Namespace, job: str, **options: str) -> Config | None:
+    """The config of the run folder `--out` when `--resume` finds one (else None), with the
+    config options given (and `options`, config keys of `job`-specific ones) as overrides after
+    the --set ones: a change is allowed or refused with its key named (docs/run-folders.md)."""
     path = Path(args.out) / "config.yaml"
     if not (args.resume and path.exists()):
         return None
-    return load_config(path, [*args.overrides, *extra,
-                              *([f"{job}.amp='{args.amp}'"] if args.amp else [])])
+    task = {"name": args.task, "channels": args.channels, **task_fields(args)}
+    values = {**{f"task.{k}": v for k, v in task.items()},
+              **(flatten(load_yaml(args.config)) if args.config else {}),
+              "preset": args.preset, "seed": args.seed, "device": args.device,
+              f"{job}.amp": args.amp, f"{job}.channels_last": args.channels_last,
+              "data.workers": args.workers, "runtime.tensorboard": args.tensorboard,
+              **{key: getattr(args, name) for name, key in options.items()}}
+    return load_config(path, [*args.overrides, *(f"{key}={json.dumps(value)}" for key, value
+                                                 in values.items() if value is not None)])
 
 
 def _arch_show(args: argparse.Namespace) -> None:
@@ -123,7 +136,8 @@ def _search(args: argparse.Namespace) -> None:
     from hinas.jobs.search import search
 
     out = Path(args.out)
-    cfg = resumed_config(args, "search") or config_from_args(args, search={
+    cfg = resumed_config(args, "search", strategy="search.strategy",
+                         samples="search.samples") or config_from_args(args, search={
         "strategy": args.strategy, "channels_last": args.channels_last, "amp": args.amp,
         "samples": args.samples})
     cfg = with_data(cfg, args.data)
@@ -143,16 +157,18 @@ def _train(args: argparse.Namespace) -> None:
     from hinas.space.genotype import Genotype
 
     out = Path(args.out)
-    if args.budget and (args.iters or args.resume):
-        raise HinasError("--budget sets the iteration count of a new run: drop --iters, "
-                         "and resume with --resume alone (the count is in its config.yaml)")
     budget = parse_budget(args.budget) if args.budget else None
-    cfg = resumed_config(args, "train", *([f"train.iters={args.iters}"] if args.iters else []))
+    cfg = resumed_config(args, "train", iters="train.iters")
     if cfg is None:  # the task, its levels and channels default to the genotype's
         base = Genotype.load(args.genotype).task if args.genotype else None
         args.task = args.task or (base.name if base else DEFAULT_TASK)
         cfg = config_from_args(args, base.defaults_for(args.task) if base else {}, train={
             "iters": args.iters, "channels_last": args.channels_last, "amp": args.amp})
+    pieces = cfg.train.schedule == "constant"
+    if budget and (args.iters or (args.resume and not pieces)):
+        raise HinasError("--budget ends this piece of the run: drop --iters" if pieces else
+                         "--budget sets the iteration count of a new run: drop --iters, "
+                         "and resume with --resume alone (the count is in its config.yaml)")
     data = args.data or cfg.data.path
     cfg = with_data(cfg, data) if data else cfg
     spec = train(cfg, data or None, out, args.genotype, args.arch, resume=args.resume,
@@ -162,7 +178,9 @@ def _train(args: argparse.Namespace) -> None:
                  init_from=model_folder(args.init_from)[0] if args.init_from else None)
     m = spec.meta
     if is_main_process():
-        if budget:
+        if pieces and m.get("campaign"):
+            print(f"campaign ({out / 'campaign.png'}): {m['campaign']['status']}")
+        elif budget:
             print(f"budget {args.budget}: {m['budget']['iters']} iterations "
                   f"({m['budget']['step_seconds']:.3f} s each as measured; reproduce with "
                   f"--iters {m['budget']['iters']})")
@@ -317,7 +335,9 @@ def main(argv: list[str] | None = None) -> int:
             args.func(args)
     except HinasError as err:
         if is_main_process():  # under torchrun every rank has the error; rank 0 says it
-            print(f"hinas: error: {err}", file=sys.stderr)
+            print(f"hinas: error: {err}", file=sys.stderr, flush=True)
+        else:
+            leave_report_to_rank_zero(str(err))
         return 2
     except KeyboardInterrupt:
         print("hinas: interrupted", file=sys.stderr)

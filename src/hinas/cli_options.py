@@ -27,6 +27,8 @@ def options() -> dict[str, list[tuple[list[str], dict]]]:
 
     files = "matched by file-name stem (recursive; --task paired, or --task sr --scale S for " \
             "low-resolution files"
+    test_files = "matched by file-name stem (recursive; for any model or task they replace the " \
+                 "synthesised degradation; an SR task's are low-resolution files"
     archs = listing(MODELS.names(), lambda n: "from --genotype" if MODELS.get(n).needs_genotype
                     else "/".join(MODELS.get(n).tasks or ["any"]))
     found = {key: [(flags.split(), kw)] for key, flags, kw in [
@@ -50,7 +52,8 @@ def options() -> dict[str, list[tuple[list[str], dict]]]:
          f"{listing(WIDTHS.names(), lambda n: WIDTHS.get(n).summary)} (default: the run's)")),
         ("set", "--set", dict(dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                               help="override a config value, e.g. search.epochs=5")),
-        ("preset", "--preset", dict(default=DEFAULT_PRESET, help=f"one of {', '.join(PRESETS)}")),
+        ("preset", "--preset", dict(help=f"one of {', '.join(PRESETS)} (default: "
+                                    f"{DEFAULT_PRESET})")),
         ("config", "--config", dict(metavar="FILE.yaml", help="YAML config applied on the preset")),
         ("seed", "--seed", dict(type=int, help="random seed (default: 0)")),
         ("device", "--device", dict(help="cpu or cuda[:N] (default: cpu)")),
@@ -79,7 +82,8 @@ def options() -> dict[str, list[tuple[list[str], dict]]]:
          metavar="KEY=VALUE", help="architecture build option, e.g. depth=10 (dncnn)")),
         ("iters", "--iters", dict(type=int, help="training iterations (default: the preset's)")),
         ("budget", "--budget", dict(metavar="TIME", help="wall-clock budget such as 90s, 45m or "
-         "2h: the iteration count is set from the throughput of the first steps (and recorded)")),
+         "2h: the iteration count is set from the throughput of the first steps (and recorded); "
+         "with train.schedule=constant, the length of this piece of the run")),
         ("init from", "--init-from", dict(metavar="RUNDIR", help="start from the weights of a "
          "trained model (pretrained:NAME: a shipped one) where names and shapes match")),
         ("model", "--model", dict(metavar="RUNDIR", help="trained model folder (`hinas train`; "
@@ -91,7 +95,7 @@ def options() -> dict[str, list[tuple[list[str], dict]]]:
         ("test data", "--data", dict(metavar="DIR", nargs="+", required=True,
                                      help="folder(s) of clean test images (recursive)")),
         ("test lq", "--lq", dict(metavar="DIR", nargs="+", help="folder(s) of degraded inputs of "
-                                 f"the test images, {files})")),
+                                 f"the test images, {test_files})")),
         ("tile", "--tile", dict(type=int, default=0, help="tile size in pixels (0 = whole image)")),
         ("overlap", "--overlap", dict(type=int, default=32, help="tile overlap in pixels")),
         ("inference device", "--device", dict(default="cpu", help="cpu or cuda[:N]")),

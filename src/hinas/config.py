@@ -22,10 +22,12 @@ import yaml
 from hinas import tasks
 from hinas.errors import HinasError
 from hinas.errors import check as _check
-from hinas.io import atomic_write_text
+from hinas.io import atomic_write_text, too_long_number
 from hinas.tasks import (  # noqa: F401  (the task's API, as it was before it had a module)
     JPEG_QUALITY,
     SIGMA_SAMPLING,
+    STANDARD_QUALITIES,
+    STANDARD_SIGMAS,
     TaskConfig,
     check_lq,
     level_text,
@@ -37,6 +39,8 @@ PRIMITIVES: tuple[str, ...] = (
 )
 """The paper's seven candidate operations, in the column order of α (implemented and checked
 in :mod:`hinas.space.ops`, which this torch-free module does not import)."""
+LOSSES = ("mse", "mse+ssim", "l1", "l1+ssim")
+"""`search.loss` / `train.loss` names (built in :mod:`hinas.measures.losses`)."""
 AMP_MODES = ("off", "auto", "bf16", "fp16")
 """`search.amp` / `train.amp` values (see :mod:`hinas.runtime.execution`)."""
 
@@ -49,11 +53,19 @@ DEFAULT_PRESET = "cpu"
 OPTIMIZERS = ("sgd", "adamw")
 STRATEGIES = ("hinas", "random")
 """`search.strategy`: HiNAS, or random search with weight sharing (RSWS)."""
+SCHEDULES = ("cosine", "step", "constant")
+"""`train.schedule`: learning-rate schedules (hinas.jobs.train.lr_factor)."""
 SELECTIONS = ("alpha", "oneshot", "perturb")
 """`search.select`: how the cells are chosen from a trained supernet (the signals of
 hinas.runtime.selection)."""
 WIDTH_SELECTIONS = ("viterbi", "oneshot")
 """`search.width`: how the width path is chosen (Viterbi on β, or every path scored one-shot)."""
+LEVEL_MODES = ("width", "resolution")
+"""`space.levels`: what the outer space's levels differ in (docs/decisions.md §1.2b): `width`
+(the paper's, every level at full resolution) or `resolution` (level k at 1/2^k of the start
+part's resolution, with its own width factor)."""
+START_SCALES = (1, 2, 4)
+"""`space.start_scale`: the start part's pixel-unshuffle factor (FFDNet's downsampling; 1: none)."""
 MAX_NODES, MAX_LAYERS, MAX_WIDTH, MAX_FACTOR = 16, 64, 2048, 16.0
 """Caps of a search space (and of the build options of a network): far beyond any published
 architecture, and low enough that a mistyped or hostile file cannot ask for gigabytes."""
@@ -64,7 +76,12 @@ MAX_BATCH = 4096
 @dataclass
 class SpaceConfig:
     """The hierarchical search space (docs/decisions.md §1): cells of `nodes` nodes, `layers`
-    layers, node width `width · width_factors[level]`, the supernet mode and the start/end parts."""
+    layers, node width `width · width_factors[level]`, the supernet mode and the start/end parts.
+
+    `levels` says what the levels differ in: `width` only (the paper) or also `resolution`
+    (level k at 1/2^k, docs/decisions.md §1.2b); `start_scale` pixel-unshuffles the input by that
+    factor before the cells and pixel-shuffles back before the residual (FFDNet).
+    """
 
     nodes: int = 4
     layers: int = 3
@@ -76,9 +93,15 @@ class SpaceConfig:
     residual: bool = True
     checkpoint: bool = False
     arch_init: str = "ones"
+    levels: str = "width"
+    start_scale: int = 1
 
     def validate(self) -> None:
         """Raise HinasError on an impossible space (or one far beyond any sane size)."""
+        _check(self.levels in LEVEL_MODES,
+               f"space.levels must be one of {LEVEL_MODES}, got {self.levels!r}")
+        _check(self.start_scale in START_SCALES,
+               f"space.start_scale must be one of {START_SCALES}, got {self.start_scale!r}")
         _check(1 <= self.nodes <= MAX_NODES,
                f"space.nodes must be in 1..{MAX_NODES}, got {self.nodes}")
         _check(1 <= self.layers <= MAX_LAYERS,
@@ -96,6 +119,16 @@ class SpaceConfig:
                f"space.ops must be a non-empty list of operation names, got {self.ops!r}")
         _check(self.arch_init in ("ones", "randn"),
                f"space.arch_init must be 'ones' or 'randn', got {self.arch_init!r}")
+
+    def resolution(self, level: int) -> int:
+        """The resolution level of outer level `level`: itself with resolution levels (it runs
+        at 1/2^level of the start part's grid), 0 with width levels."""
+        return level if self.levels == "resolution" else 0
+
+    def size_multiple(self, levels: list[int] | tuple[int, ...]) -> int:
+        """The multiple of the input size a network reaching `levels` works on (inputs are padded
+        to it and the output cropped back)."""
+        return self.start_scale * 2 ** max(self.resolution(level) for level in levels)
 
     def level_width(self, level: int, multiplier: float = 1.0) -> int:
         """Node width of a cell at `level` (times a width multiplier), at least 1."""
@@ -166,6 +199,15 @@ class SearchConfig:
                f"search.width must be one of {', '.join(WIDTH_SELECTIONS)}, got {self.width!r}")
         _check(self.bn_calibration >= 0,
                f"search.bn_calibration must be ≥ 0 batches, got {self.bn_calibration}")
+        _check_rates("search.w_lr", self.w_lr, "search.w_lr_min", self.w_lr_min)
+        _check_rates("search.a_lr", self.a_lr)
+        _check_optimisation("search", self)
+        for key, value in (("w_weight_decay", self.w_weight_decay),
+                           ("a_weight_decay", self.a_weight_decay)):
+            _check(math.isfinite(value) and value >= 0,
+                   f"search.{key} must be a finite number ≥ 0, got {value}")
+        _check(math.isfinite(self.w_momentum) and 0 <= self.w_momentum < 1,
+               f"search.w_momentum must be in [0, 1), got {self.w_momentum}")
         _check(self.select_crop == 0 or self.select_crop >= 16,
                f"search.select_crop must be 0 (val_crop) or ≥ 16 px, got {self.select_crop}")
 
@@ -180,7 +222,11 @@ class TrainConfig:
     """Training of a derived (or baseline) network (paper §4.1 training settings).
 
     `optimizer`: `sgd` (the paper's, with `momentum`) or `adamw` (decoupled weight decay);
-    `warmup_iters` ramps the rate linearly up to `lr` before the schedule starts.
+    `warmup_iters` ramps the rate linearly up to `lr` before the schedule starts. `schedule`:
+    `cosine` and `step` span `iters`; `constant` holds `lr` with no planned end until the decay,
+    a half cosine to `lr_min` over `decay_iters` (0: a fifth of the iterations before it) from
+    iteration `decay_from` (0: when the campaign's stop rule finds the held-back PSNR flat;
+    see :mod:`hinas.runtime.campaign`), after which the run is done.
     """
 
     iters: int = 400_000
@@ -190,6 +236,8 @@ class TrainConfig:
     lr: float = 0.05
     lr_min: float = 1e-5
     schedule: str = "cosine"
+    decay_from: int = 0
+    decay_iters: int = 0
     warmup_iters: int = 0
     momentum: float = 0.9
     weight_decay: float = 1e-4
@@ -211,16 +259,25 @@ class TrainConfig:
         _check_amp("train", self.amp)
         _check(1 <= self.batch_size <= MAX_BATCH,
                f"train.batch_size must be in 1..{MAX_BATCH}, got {self.batch_size}")
-        _check(self.schedule in ("cosine", "step"),
-               f"train.schedule must be 'cosine' or 'step', got {self.schedule!r}")
+        _check(self.schedule in SCHEDULES,
+               f"train.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        _check(self.decay_from >= 0 and self.decay_iters >= 0,
+               f"train.decay_from and train.decay_iters must be ≥ 0, got {self.decay_from}, "
+               f"{self.decay_iters}")
         _check(self.optimizer in OPTIMIZERS,
                f"train.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        _check(self.lr > 0 and 0 <= self.lr_min <= self.lr,
-               f"train.lr must be > 0 and train.lr_min in [0, lr], got {self.lr}, {self.lr_min}")
-        _check(0 <= self.warmup_iters < self.iters,
+        _check_rates("train.lr", self.lr, "train.lr_min", self.lr_min)
+        _check(0 <= self.warmup_iters and (self.warmup_iters < self.iters
+                                           or self.schedule == "constant"),  # iters: a piece's
                f"train.warmup_iters must be in 0..iters-1, got {self.warmup_iters}")
-        _check(self.grad_clip >= 0, f"train.grad_clip must be ≥ 0, got {self.grad_clip}")
-        _check(self.width_multiplier > 0, "train.width_multiplier must be > 0")
+        _check_optimisation("train", self)
+        _check(math.isfinite(self.weight_decay) and self.weight_decay >= 0,
+               f"train.weight_decay must be a finite number ≥ 0, got {self.weight_decay}")
+        _check(math.isfinite(self.momentum) and 0 <= self.momentum < 1,
+               f"train.momentum must be in [0, 1), got {self.momentum}")
+        _check(math.isfinite(self.width_multiplier) and self.width_multiplier > 0,
+               f"train.width_multiplier must be a finite number > 0, got "
+               f"{self.width_multiplier}")
         _check(self.val_every >= 1, "train.val_every must be ≥ 1")
         _check(0 < self.val_fraction < 1, "train.val_fraction must be in (0, 1)")
 
@@ -319,6 +376,28 @@ def with_inputs(cfg: Config, lq: str | Path | list | None) -> Config:
     return cfg
 
 
+def _check_rates(key: str, rate: float, floor_key: str = "", floor: float = 0.0) -> None:
+    """HinasError unless learning rate `rate` (config key `key`) is finite and > 0, and its
+    schedule's floor `floor` (key `floor_key`, if any) finite in [0, rate]."""
+    _check(math.isfinite(rate) and rate > 0,
+           f"{key} must be a finite learning rate > 0, got {rate}")
+    if floor_key:
+        _check(math.isfinite(floor) and 0 <= floor <= rate,
+               f"{floor_key} must be a finite learning rate in [0, {key}], got {floor}")
+
+
+def _check_optimisation(section: str, job: SearchConfig | TrainConfig) -> None:
+    """HinasError unless the loss of `job` (`search` or `train`) is one of `LOSSES`, its SSIM
+    weight finite ≥ 0 and its gradient clip finite ≥ 0 (0: no clipping)."""
+    _check(job.loss in LOSSES,
+           f"{section}.loss must be one of {', '.join(LOSSES)}, got {job.loss!r}")
+    _check(math.isfinite(job.ssim_weight) and job.ssim_weight >= 0,
+           f"{section}.ssim_weight must be a finite number ≥ 0, got {job.ssim_weight}")
+    _check(math.isfinite(job.grad_clip) and job.grad_clip >= 0,
+           f"{section}.grad_clip must be a finite number ≥ 0 (0: no clipping), got "
+           f"{job.grad_clip}")
+
+
 def _check_amp(section: str, amp: str) -> None:
     """HinasError unless `amp` is a mixed-precision mode of `AMP_MODES`."""
     _check(amp in AMP_MODES, f"{section}.amp must be one of {', '.join(AMP_MODES)}, got {amp!r}")
@@ -390,6 +469,17 @@ def build_dataclass(cls: type, values: Any, prefix: str = "") -> Any:
     return cls(**kwargs)
 
 
+def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config dict as `{"section.key": value}` (the keys `--set` takes)."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def _merge(base: dict, update: dict) -> dict:
     """Recursive dict merge: `update` wins."""
     out = dict(base)
@@ -411,6 +501,8 @@ def parse_override(text: str) -> dict[str, Any]:
     except yaml.YAMLError as err:
         raise HinasError(f"override {text!r}: the value is not valid YAML "
                          f"({str(err).splitlines()[0]})") from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise HinasError(f"override {key.strip()}=...: the value is {too_long_number()}") from None
     nested: dict[str, Any] = {}
     node = nested
     parts = key.strip().split(".")
@@ -439,6 +531,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise HinasError(f"{path}: cannot read config ({err.strerror})") from None
     except yaml.YAMLError as err:
         raise HinasError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise HinasError(f"{path}: not a config ({too_long_number()})") from None
     if not isinstance(data, dict):
         raise HinasError(f"{path}: a config file must hold a mapping")
     return upgrade_legacy(data)

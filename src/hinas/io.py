@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -59,7 +60,8 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def read_json(path: str | Path, what: str) -> Any:
     """The parsed content of JSON file `path` (a `what`, named in errors): HinasError naming the
-    file for one that cannot be read, is not JSON, or nests too deeply to parse."""
+    file for one that cannot be read, is not JSON, nests too deeply to parse, or holds an integer
+    of more digits than Python converts."""
     path = Path(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -71,6 +73,13 @@ def read_json(path: str | Path, what: str) -> Any:
         raise HinasError(f"{path}: not valid JSON (not UTF-8 text)") from None
     except RecursionError:
         raise HinasError(f"{path}: not a {what} (JSON nested too deeply)") from None
+    except ValueError:  # Python refuses to parse an integer of too many digits
+        raise HinasError(f"{path}: not a {what} ({too_long_number()})") from None
+
+
+def too_long_number() -> str:
+    """What a parser's refusal of an integer over Python's digit limit means, in words."""
+    return f"a number of more than {sys.get_int_max_str_digits()} digits"
 
 
 def check_output_file(path: str | Path) -> None:

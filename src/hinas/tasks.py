@@ -33,6 +33,10 @@ SIGMA_SAMPLING = ("choice", "uniform")
 """`task.sigma_sampling`: one of the σ values per crop, or σ uniform in a range (blind)."""
 JPEG_QUALITY = (1, 100)
 """The JPEG quality factors Pillow's encoder takes (`task.quality`)."""
+STANDARD_SIGMAS = (15.0, 25.0, 50.0)
+STANDARD_QUALITIES = (10, 20, 30, 40)
+"""The levels the literature reports denoising (Set12, BSD68) and JPEG artefact removal (LIVE1)
+at: a training campaign scores a blind model at those within its range."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,8 @@ class TaskConfig(metaclass=_ByName):
     """The classical method scored beside a packaged model, and its name in the card."""
     packaging_tests: ClassVar[tuple[tuple[str, dict], ...]] = ()
     """`(test set, levels)` a packaged model is measured on (benchmarks/pretrained.py)."""
+    rgb_packaging_tests: ClassVar[tuple[tuple[str, dict], ...] | None] = None
+    """Those of an RGB model, where they differ (None: `packaging_tests`)."""
     cost_size: ClassVar[tuple[int, int]] = (481, 321)
     """(width, height) of the input a packaged model's MACs and latency are measured at (a
     BSDS500 photograph)."""
@@ -223,6 +229,13 @@ class TaskConfig(metaclass=_ByName):
         one level, whatever range a model was trained on)."""
         return dataclasses.replace(self, **self.evaluation_levels())
 
+    def held_back_levels(self) -> list[TaskConfig]:
+        """The levels a training campaign scores its held-back images at, each this task fixed
+        at one level: the evaluation level alone, unless the task says otherwise (denoising:
+        every listed σ, or the standard σ within a blind range; JPEG: the standard qualities
+        within a range)."""
+        return [self.at_evaluation()]
+
     def at_levels(self, record: dict[str, Any]) -> TaskConfig:
         """This task at the levels a result `record` names (one value each), e.g.
         `{"sigma": 25.0}`; other keys are ignored."""
@@ -241,6 +254,11 @@ class TaskConfig(metaclass=_ByName):
     def network_levels(self) -> dict[str, Any]:
         """The levels the network is built for (a model of other values cannot do the task)."""
         return {n: getattr(self, n) for n, lvl in self.levels() if lvl.structural}
+
+    def runs_networks_of(self, built_for: TaskConfig) -> bool:
+        """Whether a network built for task `built_for` does this task, its levels aside (see
+        :meth:`network_levels`): a network of the same task."""
+        return built_for.name == self.name
 
     def defaults_for(self, name: str | None = None) -> dict[str, Any]:
         """The fields a task `name` (None: this one) takes from this task, e.g. the task of a
@@ -264,6 +282,12 @@ class TaskConfig(metaclass=_ByName):
         """The noise of the evaluation input as the variance `a·x + b` of x in [0, 1] (what
         BM3D is told), None for a task that does not add noise."""
         return None
+
+    def package_tests(self) -> tuple[tuple[str, dict], ...]:
+        """`(test set, levels)` a packaged model of this task and its channels is measured on."""
+        if self.channels == 3 and self.rgb_packaging_tests is not None:
+            return self.rgb_packaging_tests
+        return self.packaging_tests
 
     # --- metric convention ---------------------------------------------------------------
 
@@ -338,15 +362,15 @@ def command_line_options(inherited: str = "", evaluating: bool = False
     """The command-line options of the tasks, as `(flag, argparse keywords)`: `--task`, one per
     level of every registered task (a list level as one value or a range LOW:HIGH, drawn per
     crop in training, evaluated at its middle when `evaluating`) and `--channels`. Their
-    defaults are the task's, or those `inherited` from a model or genotype ("the model's")."""
+    defaults, as their help says, are the task's, or those `inherited` from a model or genotype
+    ("the model's"); none is an argparse default, so that a resumed run can tell which were
+    given."""
     def default(value: str) -> str:
         return inherited if evaluating else f"{inherited}, else {value}" if inherited else value
 
     first = "; a method's first task" if evaluating else ""
-    options = [("--task", {"choices": TASKS.names(), "default": None if inherited else
-                           DEFAULT_TASK, "help": "restoration task" + (
-                               f" (default: {default(DEFAULT_TASK)}{first})" if inherited
-                               else "")})]
+    options = [("--task", {"choices": TASKS.names(), "help": "restoration task (default: "
+                           f"{default(DEFAULT_TASK)}{first})"})]
     ranges = "evaluated at its middle" if evaluating else "drawn uniformly per crop (blind)"
     for name, (lvl, owners) in command_line_levels().items():
         unit = task_class(owners[0])
@@ -422,7 +446,7 @@ class Denoise(TaskConfig):
 
     sigma: list[float] = level(
         [50.0], "noise level(s) on the 0-255 scale",
-        "a non-empty list of σ ≥ 0", _non_negative, metavar="S", tag="sigma=", label="σ=",
+        "a non-empty list of finite σ ≥ 0", _non_negative, metavar="S", tag="sigma=", label="σ=",
         ranged=False, example="0:55")
     sigma_sampling: str = level("choice", "", f"one of {', '.join(SIGMA_SAMPLING)}",
                                 lambda v: v in SIGMA_SAMPLING, option=False, keyword="sampling")
@@ -431,7 +455,10 @@ class Denoise(TaskConfig):
     asks = "the noise level to evaluate at: --sigma S (0-255 scale)"
     asks_blind = True
     baseline = ("bm3d", "BM3D")
-    packaging_tests = tuple(("Set12", {"sigma": s}) for s in (15.0, 25.0, 50.0))
+    packaging_tests = tuple(("Set12", {"sigma": s}) for s in STANDARD_SIGMAS)
+    rgb_packaging_tests = tuple(("Set5", {"sigma": s}) for s in STANDARD_SIGMAS)
+    """Colour denoising: Set12 is gray (its noise would be the same in every channel) and CBSD68
+    is not shipped, so the RGB images of Set5."""
     NOISE_VARIANTS: ClassVar[dict[str, str]] = {
         "float": "clean + N(0, sigma^2) in float, not clipped, not quantised",
         "clipped": "clean + N(0, sigma^2), clipped to [0, 255]",
@@ -475,6 +502,14 @@ class Denoise(TaskConfig):
 
     def evaluation_levels(self) -> dict[str, Any]:
         return {"sigma": [self.eval_sigma], "sigma_sampling": "choice"}
+
+    def held_back_levels(self) -> list[TaskConfig]:
+        """Every listed σ; for a blind range the `STANDARD_SIGMAS` within it (the evaluation σ
+        if none is)."""
+        base = self.at_evaluation()
+        sigmas = ([s for s in STANDARD_SIGMAS if self.sigma[0] <= s <= self.sigma[1]]
+                  if self.blind else self.sigma)
+        return [dataclasses.replace(base, sigma=[s]) for s in sigmas or [self.eval_sigma]]
 
     def texts(self, sep: str = ":") -> dict[str, str]:
         return {**super().texts(sep), **({"sigma": level_text(self.sigma, sep)}
@@ -548,6 +583,16 @@ class Jpeg(TaskConfig):
         rounded half up."""
         return self.at_evaluation().quality[0]
 
+    def held_back_levels(self) -> list[TaskConfig]:
+        """For a quality range the `STANDARD_QUALITIES` within it (the evaluation quality if
+        none is); else the one quality."""
+        if len(self.quality) != 2:
+            return super().held_back_levels()
+        low, high = self.quality
+        qualities = [q for q in STANDARD_QUALITIES if low <= q <= high] or [self.eval_quality]
+        base = self.at_evaluation()
+        return [dataclasses.replace(base, quality=[q]) for q in qualities]
+
 
 @register_task("camera")
 @dataclass
@@ -556,11 +601,11 @@ class Camera(TaskConfig):
     one value or a range drawn per crop (blind)."""
 
     noise_a: list[float] = level(
-        [0.01], "camera noise variance a of a x + b, x in [0, 1]", "a number ≥ 0",
+        [0.01], "camera noise variance a of a x + b, x in [0, 1], a ≥ 0", "a number ≥ 0",
         _non_negative, metavar="NOISE_A", tag="a=", label="a=", keyword="a",
         example="0:0.02")
     noise_b: list[float] = level(
-        [0.0004], "camera noise variance b of a x + b", "a number ≥ 0", _non_negative,
+        [0.0004], "camera noise variance b of a x + b, b ≥ 0", "a number ≥ 0", _non_negative,
         metavar="NOISE_B", tag="b=", label="b=", keyword="b", example="0:0.001")
 
     title = "camera noise removal, a {noise_a}, b {noise_b}"
@@ -597,5 +642,9 @@ class Paired(TaskConfig):
     takes_files = True
     from_files = True
     files_hint = "--task paired"
+
+    def runs_networks_of(self, built_for: TaskConfig) -> bool:
+        """Any network that keeps the image size: the user's degraded files are its inputs."""
+        return built_for.out_scale == 1
     test_y_channel = True
     baseline = ("identity", "the input file")

@@ -314,12 +314,22 @@ def _non_negative(v: float) -> bool:
     return math.isfinite(v) and v >= 0
 
 
+POISSON_MIN_A = 1e-12
+"""Below this ``a`` (over 10¹² photons at x = 1, more than a Poisson draw can count) the shot
+noise is drawn from its Gaussian limit ``N(x, a·x)``, which differs from ``a·Poisson(x/a)`` only
+by a skewness of ``sqrt(a/x)`` (under 10⁻⁶ for x ≥ 10⁻¹²): any ``a`` ≥ 0 works."""
+
+
 def poisson_gaussian(x: np.ndarray, a: float, b: float, rng: np.random.Generator) -> np.ndarray:
     """``a · Poisson(x / a) + N(0, b)`` of ``x`` in [0, 1] (float64): mean ``x``, variance
-    ``a·x + b`` (``a = 0``: Gaussian noise alone). Not clipped."""
+    ``a·x + b`` (``a = 0``: Gaussian noise alone; ``0 < a <`` :data:`POISSON_MIN_A`: the
+    Gaussian limit of the Poisson term). Not clipped."""
     x = np.asarray(x, dtype=np.float64)
-    signal = a * rng.poisson(np.clip(x, 0.0, None) / a) if a > 0 else x
-    return signal + rng.standard_normal(x.shape) * math.sqrt(b)
+    photons = np.clip(x, 0.0, None)
+    if a >= POISSON_MIN_A:
+        return a * rng.poisson(photons / a) + rng.standard_normal(x.shape) * math.sqrt(b)
+    # one Gaussian draw of variance a·x + b, so that a → 0 meets a = 0 continuously
+    return (photons if a else x) + rng.standard_normal(x.shape) * np.sqrt(a * photons + b)
 
 
 @register_degradation("camera")

@@ -9,7 +9,9 @@ Two decoded forms: :func:`load_image` gives uint8 HxWxC with the channels asked 
 evaluation); :func:`read_input` gives the file's own form, uint8 or uint16 (restoration, which
 keeps a 16-bit file's precision). 16-bit files are 16-bit gray PNG/TIFF (read by Pillow) and
 16-bit RGB(A) PNG (read with pypng, since Pillow reduces them to their high bytes); reduced to
-8 bits, both become ``round(v / 257)``. :func:`save_image` writes any of these atomically.
+8 bits, both become ``round(v / 257)``. :func:`save_image` writes any of these atomically. pypng
+is imported only where a 16-bit RGB(A) PNG is read or written, so everything else runs without
+it (a machine with no package index can run hinas from its source tree).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import png
 from PIL import Image
 
 from hinas.errors import HinasError
@@ -37,7 +38,10 @@ PNG16_MODES = frozenset({"RGB", "RGBA", "LA"})
 """Pillow modes in which a 16-bit PNG is reduced to 8 bits by Pillow, so read with pypng."""
 LUMA_601 = np.array([0.299, 0.587, 0.114])
 """ITU-R 601-2 luma weights: Pillow's RGB → gray conversion, used for every explicit conversion."""
-_READ_ERRORS = (OSError, ValueError, png.Error)
+PNG_BIT_DEPTH_OFFSET = 24
+"""Byte of a PNG file holding its bit depth (8-byte signature, IHDR length and type, width,
+height)."""
+_READ_ERRORS = (OSError, ValueError)
 
 MAX_PIXELS = 2**22
 """Default for the largest image (in pixels: 4.2 MP = 2048 x 2048) hinas decodes and processes
@@ -155,14 +159,18 @@ def _read_png16(im: Image.Image, path: str | os.PathLike) -> np.ndarray | None:
     if im.format != "PNG" or im.mode not in PNG16_MODES:
         return None
     with open(path, "rb") as f:
-        reader = png.Reader(file=f)
-        reader.preamble()
-        if reader.bitdepth != 16:
+        if f.read(PNG_BIT_DEPTH_OFFSET + 1)[PNG_BIT_DEPTH_OFFSET:] != b"\x10":
             return None
-        width, height, rows, info = reader.read()
-        arr = np.empty((height, width * info["planes"]), np.uint16)
-        for i, row in enumerate(rows):
-            arr[i] = np.frombuffer(row, np.uint16)
+        import png
+
+        f.seek(0)
+        try:
+            width, height, rows, info = png.Reader(file=f).read()
+            arr = np.empty((height, width * info["planes"]), np.uint16)
+            for i, row in enumerate(rows):
+                arr[i] = np.frombuffer(row, np.uint16)
+        except png.Error as err:
+            raise ValueError(str(err)) from None
     arr = arr.reshape(height, width, info["planes"])[..., :info["planes"] - info["alpha"]]
     return to_rgb(arr) if arr.shape[2] < mode_channels(im.mode, path) else arr
 
@@ -300,6 +308,8 @@ def save_image(path: str | os.PathLike, array: np.ndarray, bit_depth: int = 8) -
         raise HinasError(f"{path}: 16-bit images need .png (gray or RGB) or .tif (gray)")
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         if bit_depth == 16 and arr.ndim == 3:  # Pillow cannot write 16-bit RGB
+            import png
+
             h, w = arr.shape[:2]
             rows = arr.astype(">u2").reshape(h, w * 3)
             png.Writer(w, h, greyscale=False, bitdepth=16).write_packed(

@@ -56,11 +56,17 @@ def describe_genotype(genotype: Genotype, width_multiplier: float = 1.0) -> str:
         f"task: {task.describe()}, {task.channels} channel(s), residual={space.residual}",
         f"space: L={space.layers} layers, N={space.nodes} nodes, W={space.width}, "
         f"width factors {space.width_factors}, width multiplier {width_multiplier:g}",
+        f"levels: {space.levels}"
+        + (f", start part downsampled ×{space.start_scale}" if space.start_scale > 1 else "")
+        + (f"; inputs padded to a multiple of {net.size_multiple}"
+           if net.size_multiple > 1 else ""),
         f"width path (levels): {genotype.path}",
     ]
     for layer, (level, width) in enumerate(zip(genotype.path, genotype.widths(width_multiplier),
                                                strict=True)):
-        lines.append(f"layer {layer}: level {level}, node width {width}, "
+        at = (f" at 1/{space.start_scale * 2 ** space.resolution(level)} resolution"
+              if space.start_scale * 2 ** space.resolution(level) > 1 else "")
+        lines.append(f"layer {layer}: level {level}{at}, node width {width}, "
                      f"cell output {space.nodes * width} channels")
         for j, node in enumerate(genotype.cells[layer]):
             terms = " + ".join(f"{op}({input_name(inp)})" for inp, op in node)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from hinas.measures.complexity import count_macs, count_params
 from hinas.measures.metrics import Convention
 from hinas.models.classical import get_method
 from hinas.models.fold import fold_batchnorm
-from hinas.runtime.execution import describe_device
+from hinas.runtime.execution import check_device, describe_device
 from hinas.runtime.scoring import make_pairs, score_model, score_outputs
 from hinas.tasks import check_lq, task_class
 
@@ -64,13 +65,13 @@ def load_test_images(folders: str | Path | list[str | Path], channels: int
 
 
 def evaluation_task(base: TaskConfig | None, name: str | None, fields: dict[str, Any],
-                    channels: int | None, source: str) -> TaskConfig:
+                    channels: int | None, source: str, lq: bool = False) -> TaskConfig:
     """The task to score: the model's (`base`, errors naming `source`) with the levels `fields`
     (e.g. of `--sigma`) overriding its own and `name` its task (a model of another task is
     refused later, by :func:`hinas.models.folder.check_task`); or, for a classical method
     (`base` None), task `name` of `channels` (default: the task's), every level of which
     `fields` must give. A blind model of a task that evaluates at no level of its own
-    (`asks_blind`) needs its level too."""
+    (`asks_blind`) needs its level too, unless its degraded inputs are given (`lq`)."""
     name = name or base.name
     unit = task_class(name)
     given = set(fields) & {n for n, _ in unit.options()}
@@ -81,7 +82,7 @@ def evaluation_task(base: TaskConfig | None, name: str | None, fields: dict[str,
     elif channels and channels != base.channels:
         raise HinasError(f"{source}: restores {base.channels}-channel images; "
                          f"test images are converted to that (drop --channels)")
-    if base.name == name and unit.asks_blind and base.blind and not given:
+    if base.name == name and unit.asks_blind and base.blind and not given and not lq:
         raise HinasError(f"{source}: trained blind ({base.describe()}): give {unit.asks}")
     task = dataclasses.replace(base, name=name, **fields)
     task.validate()
@@ -93,11 +94,12 @@ def load_test_inputs(images: dict[Path, np.ndarray],
                      ) -> dict[Path, np.ndarray] | None:
     """The degraded inputs of the test images `images` (:func:`load_test_images`) read from
     `lq_folders`, matched by file-name stem and checked (channels; size × the task's scale is
-    the image's); None without folders. Folders for a task that takes no input files, or none
-    for the paired task, are a HinasError."""
+    the image's); None without folders. Every task takes them (they replace the degradation its
+    test recipe would make; an SR task's are the low-resolution images); the paired task needs
+    them (HinasError without)."""
     folders = [lq_folders] if isinstance(lq_folders, (str, Path)) else list(lq_folders or [])
-    check_lq(task.name, [str(f) for f in folders])
     if not folders:
+        check_lq(task.name, [])
         return None
     return load_inputs(images, match_inputs(list(images), folders), task.out_scale)
 
@@ -131,7 +133,7 @@ class EvalReport:
     def to_dict(self) -> dict:
         """JSON-ready dict: the table's content plus the convention."""
         return {"method": self.method, "task": asdict(self.task), "data": self.data,
-                "lq": self.lq or None,
+                "lq": self.lq or None, "inputs": "given" if self.lq else "synthesised",
                 "device": self.device, "seed": self.seed, "images": len(self.rows),
                 "rows": self.rows, "mean": self.mean,
                 "seconds_per_image": self.mean.get("seconds"),
@@ -141,14 +143,19 @@ class EvalReport:
                 "convention": self.convention.as_dict()}
 
     def save_json(self, path: str | Path) -> None:
-        """Write `to_dict()` as indented JSON, atomically."""
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        """Write `to_dict()` as indented, valid JSON, atomically: a PSNR that is infinite (an
+        output identical to its ground truth) is the string `"inf"`, which JSON has no number
+        for (`float("inf")` reads it back)."""
+        atomic_write_text(path, json.dumps(_json_numbers(self.to_dict()), indent=1,
+                                           allow_nan=False) + "\n")
 
     def table(self) -> str:
         """The per-image and mean table with cost, device and convention, as text."""
         width = max([len("mean"), *(len(r["image"]) for r in self.rows)])
         evaluated = self.task.at_evaluation().describe()
         at = f" (evaluated at {evaluated})" if evaluated != self.task.describe() else ""
+        if self.lq and not self.task.from_files:  # a task of files alone says nothing more
+            at = " (inputs given, not synthesised)"
         given = f" (inputs from {self.lq})" if self.lq else ""
         lines = [f"{self.method} on {self.data}{given}: {self.task.describe()}{at}, "
                  f"{self.task.channels} channel(s)",
@@ -171,6 +178,18 @@ class EvalReport:
         return "\n".join(lines)
 
 
+def _json_numbers(value):
+    """`value` with every non-finite float, nested anywhere, as the string `"inf"`, `"-inf"` or
+    `"nan"`."""
+    if isinstance(value, dict):
+        return {k: _json_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_numbers(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
 def evaluate_model(model: nn.Module, task: TaskConfig, images: dict[Path, np.ndarray], *,
                    method: str = "model", data: str = "", seed: int = 0,
                    device: str | torch.device = "cpu", tile: int = 0, overlap: int = 32,
@@ -182,6 +201,7 @@ def evaluate_model(model: nn.Module, task: TaskConfig, images: dict[Path, np.nda
     `quiet`); `inputs` (from the folders `lq`, :func:`load_test_inputs`) are the degraded
     inputs of paired data. The images go through the network's BatchNorm-folded inference copy
     (:func:`hinas.models.fold.fold_batchnorm`); parameters and MACs are the trained network's."""
+    check_device(device)
     pairs = make_pairs(images, task, seed, inputs=inputs)
     if not pairs:
         raise HinasError(f"{data or 'test set'}: no test images")
@@ -228,11 +248,12 @@ def evaluate(data: str | Path | list[str | Path], *, model: str | Path | None = 
 
     if sum(x is not None for x in (model, pretrained, method)) != 1:
         raise HinasError("give one of --model RUNDIR, --pretrained NAME or --method NAME")
+    check_device(device)
     levels = levels or {}
     if method is None:
         folder, source = model_folder(model, pretrained)
         spec = ModelSpec.load(folder)
-        scored = evaluation_task(spec.task, task, levels, channels, source)
+        scored = evaluation_task(spec.task, task, levels, channels, source, lq=bool(lq))
         check_task(spec.task, scored, source)
     else:
         scored = evaluation_task(None, task or get_method(method).tasks[0], levels, channels,

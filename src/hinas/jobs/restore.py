@@ -28,12 +28,19 @@ pixel limit (:func:`hinas.data.images.max_pixels`) is `TILED_FACTOR` (64) times 
 
 All or nothing: every input's header is checked (readable, within the pixel limit, channels)
 before any work, and outputs are written to temporary files that are renamed into place only
-after every image has been restored; a failure leaves the output folder as it was.
+after every image has been restored; a failure leaves the output folder as it was (one it
+created is removed).
+
+Inputs are never replaced: an output whose path (resolved, symbolic links followed) is an input
+file or any image of an input folder is refused before any work. When the output folder lies
+inside an input folder, the images already inside it are not inputs (a second run does not
+restore its own outputs); those it would replace are images of the input folder, so such a run
+is refused rather than replace them.
 """
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +59,7 @@ from hinas.measures.metrics import to_uint8
 from hinas.models.export import onnx_model, onnx_task, require
 from hinas.models.fold import fold_batchnorm
 from hinas.models.folder import ModelSpec, load_model
+from hinas.runtime.execution import check_device
 from hinas.runtime.inference import (
     check_channels,
     check_tiling,
@@ -65,12 +73,18 @@ from hinas.runtime.runs import progress
 BACKENDS = ("torch", "onnxruntime")
 
 
-def collect_inputs(inputs: list[str | Path]) -> list[tuple[Path, Path]]:
-    """(image file, output path relative to the output folder) for every input file or folder."""
+def collect_inputs(inputs: list[str | Path], out_dir: Path) -> list[tuple[Path, Path]]:
+    """(image file, output path relative to the output folder `out_dir`) for every input file or
+    folder; images of a folder that lie inside `out_dir` (earlier outputs, when it is inside the
+    folder) are not inputs."""
+    out_root = out_dir.resolve()
     pairs = []
     for item in map(Path, inputs):
         if item.is_dir():
-            pairs.extend((p, p.relative_to(item)) for p in list_images(item))
+            found = [p for p in list_images(item) if not _inside(p, out_root)]
+            if not found:
+                raise HinasError(f"{item}: no images outside the output folder {out_dir}")
+            pairs.extend((p, p.relative_to(item)) for p in found)
         elif item.is_file():
             if item.suffix.lower() not in IMAGE_EXTS:
                 raise HinasError(f"{item}: not an image file (png/jpg/bmp/tif)")
@@ -83,6 +97,43 @@ def collect_inputs(inputs: list[str | Path]) -> list[tuple[Path, Path]]:
             raise HinasError(f"{src}: same output name as {seen[rel]} ({rel})")
         seen[rel] = src
     return pairs
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether `path`, resolved, lies in `folder` (a resolved path)."""
+    return folder in path.resolve().parents
+
+
+def check_outputs(inputs: list[str | Path], pairs: list[tuple[Path, Path]], out_dir: Path
+                  ) -> None:
+    """HinasError unless every output path of `pairs` under `out_dir` is free to write: no
+    output may replace an input file or any image of an input folder (resolved, so a symbolic
+    link to one counts as that file), nor a folder."""
+    protected = {}
+    for item in map(Path, inputs):
+        for path in list_images(item) if item.is_dir() else [item]:
+            protected.setdefault(path.resolve(), (path, item))
+    for src, rel in pairs:
+        target = out_dir / rel
+        if target.is_dir():
+            raise HinasError(f"{target}: a folder is in the way of the output")
+        if target.resolve() in protected:
+            path, item = protected[target.resolve()]
+            where = "the input" if path == item else f"an image of the input folder {item}"
+            raise HinasError(f"{target}: the output of {src} would replace {where} ({path}); "
+                             f"outputs never replace inputs: choose another -o")
+
+
+def new_folders(out_dir: Path, pairs: list[tuple[Path, Path]]) -> list[Path]:
+    """The folders that writing the outputs of `pairs` under `out_dir` creates, deepest
+    first."""
+    new: set[Path] = set()
+    for _, rel in pairs:
+        folder = (out_dir / rel).parent
+        while not folder.exists() and folder not in new:
+            new.add(folder)
+            folder = folder.parent
+    return sorted(new, key=lambda p: len(p.parts), reverse=True)
 
 
 def check_input(path: Path, channels: int, convert: bool, tiled: bool) -> None:
@@ -100,6 +151,7 @@ def restore_images(model_dir: str | Path, inputs: list[str | Path], out_dir: str
     All or nothing: outputs are written to temporary files and renamed into place only once every
     image has been restored."""
     check_tiling(tile, overlap)
+    check_device(device)
     if backend not in BACKENDS:
         raise HinasError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
     if backend == "onnxruntime":
@@ -108,19 +160,17 @@ def restore_images(model_dir: str | Path, inputs: list[str | Path], out_dir: str
         task = onnx_task(model_dir)
     else:
         task = ModelSpec.load(model_dir).task
-    pairs = collect_inputs(inputs)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise HinasError(f"{out_dir}: is a file; -o takes an output folder")
-    for src, rel in pairs:
+    pairs = collect_inputs(inputs, out_dir)
+    check_outputs(inputs, pairs, out_dir)
+    for src, _ in pairs:
         check_input(src, task.channels, convert, tile > 0)
-        if (out_dir / rel).resolve() == src.resolve():
-            raise HinasError(f"{src}: the output would overwrite the input; choose another -o")
-        if (out_dir / rel).is_dir():
-            raise HinasError(f"{out_dir / rel}: a folder is in the way of the output")
     model = (load_model(model_dir, device, fold=True) if backend == "torch"
              else onnx_model(model_dir))
     written = []
+    created = new_folders(out_dir, pairs)
     bar = progress(len(pairs), 0, quiet, "restore")
     try:
         with ExitStack() as outputs:
@@ -136,6 +186,11 @@ def restore_images(model_dir: str | Path, inputs: list[str | Path], out_dir: str
                            bit_depth=depth)
                 written.append(out_dir / rel)
                 bar.update(1)
+    except BaseException:
+        for folder in created:  # left empty by the failure: the outputs were never renamed in
+            with suppress(OSError):
+                folder.rmdir()
+        raise
     finally:
         bar.close()
     return written

@@ -34,7 +34,13 @@ from hinas.errors import HinasError, warn
 from hinas.measures.losses import build_loss
 from hinas.runtime.distributed import Context, launch
 from hinas.runtime.engine import load_training_images, optimisation_step
-from hinas.runtime.execution import FULL_PRECISION, Precision, make_loader, memory_format
+from hinas.runtime.execution import (
+    FULL_PRECISION,
+    Precision,
+    check_device,
+    make_loader,
+    memory_format,
+)
 from hinas.runtime.runlog import RunLog, run_header
 from hinas.runtime.runs import (
     MetricsLog,
@@ -356,10 +362,13 @@ class SearchRun:
         return {**record, **guard}
 
     def _diverged(self, problem: str, where: str) -> HinasError:
-        kept = (f"the last good checkpoint {self.out / 'last.pt'} (epoch {self.epoch}) is kept"
-                if self.epoch else "no epoch had finished")
-        return HinasError(f"{problem} at {where}; stopped ({kept}); try a lower learning rate "
-                          f"(--resume --set search.w_lr=...)")
+        if self.epoch:
+            return HinasError(f"{problem} at {where}; stopped (the last good checkpoint "
+                              f"{self.out / 'last.pt'} (epoch {self.epoch}) is kept); try a "
+                              f"lower learning rate (--resume --set search.w_lr=...)")
+        return HinasError(f"{problem} at {where}; stopped (no epoch had finished, so there is "
+                          f"no checkpoint); run it again with a lower learning rate (--set "
+                          f"search.w_lr=..., without --resume: the folder is reused)")
 
     def _postfix(self, bar, epoch: int, loss: float) -> None:
         best = self.best["psnr"]
@@ -450,6 +459,7 @@ def open_search(run: str | Path, overrides: list[str] | tuple[str, ...] = ()
     net = Supernet(cfg.space, cfg.task)
     net.load_state_dict(load_checkpoint(checkpoint)["model"])
     ctx = Context(device=torch.device(cfg.device))
+    net.to(ctx.device)  # where the scorer sends its inputs
     return cfg, net, make_scorer(cfg, prepare_data(cfg, cfg.data.path), net, ctx)
 
 
@@ -478,6 +488,7 @@ def search(cfg: Config, data_dir: str | Path, out: str | Path, resume: bool = Fa
     run alone, see :class:`hinas.runtime.runs.RunFolder`) on the images of `data_dir`; `lq`
     (one or several folders; else `cfg.data.lq`) holds their degraded inputs for a paired or
     SR task, matched by file-name stem."""
+    check_device(cfg.device)
     cfg = with_inputs(cfg, lq)
-    with RunFolder(out, resume, "a search"):
+    with RunFolder(out, resume, "search"):
         return SearchRun(cfg, data_dir, out, resume, quiet).run()

@@ -8,10 +8,16 @@
 - Schedule, stepped every iteration: a linear warm-up over `train.warmup_iters`, then `cosine`
   (default) anneals the rate from `train.lr` to `train.lr_min` over the remaining iterations
   (half a cosine period); `step` multiplies it by 0.1 at 50 % and again at 75 % of the
-  iterations.
-- Time budget: with `budget_seconds`, a probe times a few training steps (and one validation)
-  on a throw-away copy of the network and sets `train.iters` so that the whole schedule ends
-  within the budget; the run's config.yaml records that count, so `--iters N` reproduces the run
+  iterations; `constant` holds `train.lr`, with no end planned, until its decay phase (half a
+  cosine to `train.lr_min` over `train.decay_iters`) starts at `train.decay_from`, or when the
+  campaign's stop rule finds the held-back PSNR flat (:mod:`hinas.runtime.campaign`); the run
+  is done when the decay ends.
+- Time budget: with `budget_seconds`, under `cosine` or `step` a probe times a few training
+  steps (and one validation) on a throw-away copy of the network and sets `train.iters` so
+  that the whole schedule ends within the budget; the run's config.yaml records that count, so
+  `--iters N` reproduces the run exactly. Under `constant` the budget is that of one piece: the
+  loop stops when the next step and the end of the piece (validation, held-back scores,
+  checkpoint) would overrun it, and `resume` continues the schedule, the data order and the RNG
   exactly. The budget is wall-clock time, or with `budget_clock="cpu"` this process's CPU time
   (fairer between runs on a machine whose load changes: one thread's CPU seconds are what the
   run would take on an idle core).
@@ -26,12 +32,18 @@
 
 Run folder: `config.yaml`, `model.json` + `genotype.json` (what is trained, see
 :mod:`hinas.models.folder`), `model.safetensors` (best weights so far), `last.pt` (model, optimizer,
-scheduler, RNG states, iteration, best; written at every validation and at the end),
-`metrics.jsonl` (every `train.log_every` iterations: iter, loss, lr, seconds; every validation:
-val_psnr, val_ssim, peak_rss_mb) and `curves.png`. `resume=True` continues from `last.pt`;
-a config whose `train.iters`, `train.lr` or `train.lr_min` differ from the checkpoint's changes
-the rest of the run (the schedule is recomputed from the resumed iteration on; see
-:func:`hinas.runtime.runs.resume_changes`), so raising `train.iters` extends a finished run.
+scheduler, RNG states, iteration, best, config: all an exact resume needs, nothing the folder's
+other files hold; written at every validation and at the end), `metrics.jsonl` (every
+`train.log_every` iterations: iter, loss, lr, seconds; every validation: val_psnr, val_ssim,
+peak_rss_mb), `curves.png`, `campaign.jsonl` (held-back PSNR per level at the start and at the
+end of every piece, see :mod:`hinas.runtime.campaign`) and, for a run in pieces (or under
+`constant`), `campaign.png`. `resume=True`
+continues from `last.pt`; a config whose `train.iters`, `train.lr`, `train.lr_min`,
+`train.decay_from` or `train.decay_iters` differ from the checkpoint's changes the rest of the run
+(the schedule is recomputed from the resumed iteration on; see
+:func:`hinas.runtime.runs.resume_changes`), so raising `train.iters` extends a finished run, and
+a `train.decay_from` at or below the resumed iteration starts the decay at once. Resuming on
+training images other than those the run started with is refused.
 """
 
 from __future__ import annotations
@@ -57,14 +69,16 @@ from hinas.measures.complexity import count_params
 from hinas.measures.losses import build_loss
 from hinas.models.architectures import MODELS
 from hinas.models.folder import WEIGHTS_FILE, ModelSpec, save_weights
+from hinas.runtime.campaign import FLAT_GAIN_DB, CampaignLog, HeldBack, flattened
 from hinas.runtime.distributed import launch
 from hinas.runtime.engine import load_training_images, optimisation_step
-from hinas.runtime.execution import Precision, make_loader, memory_format
+from hinas.runtime.execution import Precision, check_device, make_loader, memory_format
 from hinas.runtime.runlog import RunLog, run_header
 from hinas.runtime.runs import (
     MetricsLog,
     RunFolder,
     Timer,
+    check_resumable,
     load_checkpoint,
     peak_rss_mb,
     progress,
@@ -78,7 +92,7 @@ from hinas.runtime.runs import (
 )
 from hinas.runtime.scalars import ScalarLog
 from hinas.runtime.scoring import make_pairs, score_model
-from hinas.runtime.viz import plot_curves
+from hinas.runtime.viz import plot_campaign, plot_curves
 from hinas.space.genotype import Genotype
 
 STEP_MILESTONES = (0.5, 0.75)
@@ -94,6 +108,31 @@ BUDGET_CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 """Clocks a training budget can be counted on."""
 BUDGET_MARGIN = 0.93
 """Share of the remaining budget planned for training (the rest absorbs timing noise)."""
+FINISH_SECONDS = 2.0
+"""Time a piece keeps for writing its checkpoint, model files and plots, beyond its measured
+validation and held-back scoring."""
+DECAY_SHARE = 0.2
+"""`train.decay_iters: 0`: the decay phase lasts this share of the iterations before it."""
+OPEN_END = 2**62
+"""The last iteration of a budgeted piece whose schedule has no end yet (its clock stops it)."""
+
+
+def decay_length(t: TrainConfig) -> int:
+    """Iterations of the `constant` schedule's decay phase."""
+    return t.decay_iters or max(1, round(DECAY_SHARE * t.decay_from))
+
+
+def schedule_end(t: TrainConfig) -> int | None:
+    """The iteration at which the schedule ends: `train.iters`, or under `constant` the end of
+    the decay phase (None until it has a start)."""
+    if t.schedule != "constant":
+        return t.iters
+    return t.decay_from + decay_length(t) if t.decay_from else None
+
+
+def _half_cosine(floor: float, progress_: float) -> float:
+    """From 1 (progress 0) to `floor` (progress ≥ 1) along half a cosine period."""
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(progress_, 1.0)))
 
 
 def lr_factor(t: TrainConfig, done: int) -> float:
@@ -103,9 +142,11 @@ def lr_factor(t: TrainConfig, done: int) -> float:
     if t.schedule == "step":
         return 0.1 ** sum(done >= round(m * t.iters) for m in STEP_MILESTONES)
     floor = t.lr_min / t.lr
-    length = t.iters - t.warmup_iters
-    progress_ = min(done - t.warmup_iters, length) / length
-    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress_))
+    if t.schedule == "constant":
+        if not t.decay_from or done < t.decay_from:
+            return 1.0
+        return _half_cosine(floor, (done - t.decay_from) / decay_length(t))
+    return _half_cosine(floor, (done - t.warmup_iters) / (t.iters - t.warmup_iters))
 
 
 def build_optimizer(net: nn.Module, t: TrainConfig, arch: str) -> torch.optim.Optimizer:
@@ -197,22 +238,31 @@ def init_weights(net: nn.Module, folder: str | Path) -> dict[str, Any]:
 
 
 class TrainRun:
-    """A training run in a run folder: build, resume, iterate, validate, checkpoint, plot."""
+    """A training run (or one piece of it) in a run folder: build, resume, iterate, validate,
+    score the held-back levels, checkpoint, plot."""
 
     def __init__(self, cfg: Config, spec: ModelSpec, data_dirs: list[str], out: str | Path,
                  resume: bool = False, quiet: bool = False, budget_seconds: float | None = None,
                  budget_clock: str = "wall", init_from: str | Path | None = None):
-        clock = BUDGET_CLOCKS[budget_clock]
-        started = clock()
+        self.clock = BUDGET_CLOCKS[budget_clock]
+        self.started = self.clock()
         cfg, self.dist = launch(cfg, cfg.train.batch_size, resume)
         self.cfg, self.spec, self.out = cfg, spec, Path(out)
         self.quiet, self.device = quiet or not self.dist.is_main, self.dist.device
         last = self.out / "last.pt"
         if resume and not last.exists():
             raise HinasError(f"{self.out}: nothing to resume (no last.pt)")
+        if budget_seconds is not None and self.dist.enabled:
+            raise HinasError("--budget needs one process (each would measure its own "
+                             "throughput); give --iters instead")
         t = cfg.train
         seed_everything(cfg.seed)
+        # a changed seed splits differently too: the checkpoint's check names the seed instead
+        same_seed = spec.meta.get("seed", cfg.seed) == cfg.seed
+        recorded = spec.meta.get("data_split") if resume and same_seed else None
         self.data = prepare_data(cfg, data_dirs)
+        if recorded and recorded != self.data.split:
+            raise data_changed(data_dirs, recorded, self.data.split)
         spec.meta.update(data=data_dirs, data_split=self.data.split, seed=cfg.seed,
                          **({"lq": cfg.data.lq} if cfg.data.lq else {}))
         self.net = spec.build().to(self.device,
@@ -223,20 +273,22 @@ class TrainRun:
         self.loss_fn = build_loss(t.loss, t.ssim_weight)
         self.val_pairs = make_pairs(self.data.val, cfg.task, cfg.seed, t.val_crop,
                                     self.data.val_inputs)
-        if budget_seconds is not None and not resume:
-            if self.dist.enabled:
-                raise HinasError("--budget needs one process (each would measure its own "
-                                 "throughput); give --iters instead")
-            t = self._fit_budget(budget_seconds, budget_seconds - (clock() - started), clock)
+        self.held_back = HeldBack(self.data.val, cfg.task, cfg.seed, t.val_crop,
+                                  self.data.val_inputs)
+        self.budget = budget_seconds if t.schedule == "constant" else None
+        if budget_seconds is not None and self.budget is None and not resume:
+            t = self._fit_budget(budget_seconds, budget_seconds - (self.clock() - self.started),
+                                 self.clock)
             self.spec.meta["budget"]["clock"] = budget_clock
         self.optimizer = build_optimizer(self.net, t, spec.arch)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda done: lr_factor(t, done))
+            self.optimizer, lambda done: lr_factor(self.cfg.train, done))
         self.seconds = self.cpu_seconds = 0.0  # wall / CPU time of earlier sessions of this run
         self.iteration, self.saved_iteration = 0, 0
         self.best = {"psnr": -math.inf, "ssim": 0.0, "iter": 0}
         self.pending: list[float] = []  # losses since the last log record
         self.metrics = MetricsLog(self.out / "metrics.jsonl")
+        self.campaign = CampaignLog(self.out)
         self.log = RunLog(self.out / "run.log", resume or not self.dist.is_main)  # rank 0 writes
         self.scalars = ScalarLog(self.out / "tensorboard",
                                  cfg.runtime.tensorboard and self.dist.is_main)
@@ -246,6 +298,7 @@ class TrainRun:
             save_config(self.cfg, self.out / "config.yaml")
             spec.save(self.out)
             self.metrics.path.unlink(missing_ok=True)
+            self.campaign.path.unlink(missing_ok=True)
         self.model = self.dist.wrap(self.net)
         if self.dist.is_main:
             self.log.write(run_header(f"train {spec.arch}", self.cfg, data_dirs, self.data.split,
@@ -286,19 +339,31 @@ class TrainRun:
             raise HinasError(f"--budget {budget:g}s leaves time for {max(iters, 0)} iterations "
                              f"({step:.3f} s each, {validation:.1f} s per validation), not more "
                              f"than train.warmup_iters={t.warmup_iters}; give a longer budget")
-        t = dataclasses.replace(t, iters=iters)
-        self.cfg = dataclasses.replace(self.cfg, train=t)
+        t = self._set_train(iters=iters)
         self.spec.meta["budget"] = {"seconds": budget, "iters": iters, "step_seconds": step,
                                     "validation_seconds": validation}
         return t
+
+    def _set_train(self, **changes: Any) -> TrainConfig:
+        """Change training settings of the run (the config it records and checkpoints)."""
+        self.cfg = dataclasses.replace(self.cfg,
+                                       train=dataclasses.replace(self.cfg.train, **changes))
+        return self.cfg.train
 
     def _state(self) -> dict:
         return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "iteration": self.iteration,
                 "best": dict(self.best), "pending_losses": list(self.pending),
-                "seconds": self.seconds + self.session.seconds(),
-                "cpu_seconds": self.cpu_seconds + time.process_time() - self.session_cpu,
-                "rng": rng_state(), "config": self.cfg.to_dict(), "model_spec": self.spec.to_dict()}
+                "seconds": self._wall_seconds(), "cpu_seconds": self._cpu_seconds(),
+                "rng": rng_state(), "config": self.cfg.to_dict()}
+
+    def _wall_seconds(self) -> float:
+        """Wall-clock seconds of training in every session of the run so far."""
+        return self.seconds + self.session.seconds()
+
+    def _cpu_seconds(self) -> float:
+        """CPU seconds of this process's training in every session of the run so far."""
+        return self.cpu_seconds + time.process_time() - self.session_cpu
 
     def _restore(self, state: dict) -> None:
         changes = resume_changes(state["config"], self.cfg.to_dict(), self.out / "last.pt",
@@ -313,6 +378,11 @@ class TrainRun:
         set_rng_state(state["rng"])
         if self.dist.is_main:
             self.metrics.truncate(self.iteration, "iter")
+            self.campaign.truncate(self.iteration, "iter")
+        decay_from = self.cfg.train.decay_from
+        if "train.decay_from" in changes and 0 < decay_from < self.iteration:
+            self._set_train(decay_from=self.iteration)  # asked to start it: now
+            changes["train.decay_from"] = (changes["train.decay_from"][0], self.iteration)
         if any(key.startswith("train.") for key in changes):
             t = self.cfg.train
             set_learning_rate(self.optimizer, self.scheduler, t.lr,
@@ -321,18 +391,30 @@ class TrainRun:
             record_resume_changes(self.out, {"iter": self.iteration}, changes,
                                   self.cfg.to_dict())
 
+    def _last_iteration(self) -> int:
+        """Where this session stops at the latest: the end of the schedule; without a piece
+        budget, `train.iters` if sooner."""
+        t = self.cfg.train
+        end = schedule_end(t)
+        if self.budget is not None:
+            return OPEN_END if end is None else end
+        return t.iters if end is None else min(t.iters, end)
+
     def run(self) -> ModelSpec:
-        """Train the remaining iterations; return the model spec with the run's summary."""
+        """Train this session's iterations; return the model spec with the run's summary."""
         t = self.cfg.train
         self.session, self.session_cpu = Timer(), time.process_time()
+        self.first_iteration = self.iteration
+        self.score_seconds = self._score_at_start()
+        last = self._last_iteration()
         part = self.dist.batch_slice(t.batch_size)
         batches = make_loader(
-            IterationBatches(self.data.patches, self.iteration + 1, t.iters, part), None,
+            IterationBatches(self.data.patches, self.iteration + 1, last, part), None,
             self.cfg.data.workers, (self.cfg.seed, self.dist.rank, self.iteration))
         fmt = memory_format(self.cfg.train.channels_last)
-        bar = progress(t.iters, min(self.iteration, t.iters), self.quiet,
+        bar = progress(None if last == OPEN_END else last, min(self.iteration, last), self.quiet,
                        f"train {self.spec.arch} {self.cfg.task.describe()}")
-        timer = Timer()
+        timer, steps = Timer(), StepTimes(self.clock)
         self.net.train()
         try:
             for lq, gt in batches:
@@ -349,72 +431,202 @@ class TrainRun:
                 self.scheduler.step()
                 self.iteration = it
                 self.pending.append(loss)
-                if it % t.log_every == 0 or it == t.iters:
+                steps.tick()
+                ending = it >= last or self._out_of_time(steps.mean(), it + 1)
+                if it % t.log_every == 0 or ending:
                     if self.dist.is_main:
                         self._log({"iter": it, "loss": float(np.mean(self.pending)), "lr": lr,
                                    "seconds": timer.seconds(), **self.dist.describe(t.batch_size)})
                     self.pending, timer = [], Timer()
-                if it % t.val_every == 0 or it == t.iters:
-                    try:
-                        self._validate_and_checkpoint()
-                    except FloatingPointError as err:
-                        raise self._diverged(str(err), it) from None
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2g}",
                                 best_val_psnr=f"{self.best['psnr']:.2f}" if self.best["iter"]
                                 else "n/a")
+                if ending:
+                    break
+                if it % t.val_every == 0:
+                    self._validate_and_checkpoint()
+                    steps.skip()
         finally:
             bar.close()
+        if self.iteration > self.first_iteration:
+            self._end_piece()
         return self._finish()
+
+    def _score_at_start(self) -> float:
+        """Score the held-back levels when the run starts (the campaign's first row) or when a
+        budgeted piece starts (to know what the end of the piece costs); the seconds (on the
+        budget's clock) that one level's scoring takes."""
+        if self.iteration and self.budget is None:
+            return 0.0
+        start = self.clock()
+        scores = self.dist.on_main(lambda: self.held_back.score(self.net, self.device))
+        seconds = (self.clock() - start) / len(scores)
+        if not self.iteration and self.dist.is_main:
+            row = self.campaign.row(0, 0.0, 0.0, scores, self.optimizer.param_groups[0]["lr"])
+            self.campaign.append({**row, "phase": "start", "status": "untrained"})
+        return seconds
+
+    def _out_of_time(self, step: float, following: int) -> bool:
+        """Whether the piece's budget leaves no time for iteration `following` (taking `step`
+        seconds, plus a validation when one is due after it) and the end of the piece."""
+        if self.budget is None:
+            return False
+        levels = len(self.held_back.levels)
+        due = following % self.cfg.train.val_every == 0
+        end = (levels + 1) * self.score_seconds + FINISH_SECONDS
+        cost = step + (self.score_seconds if due else 0.0)
+        return self.clock() - self.started + cost + end >= self.budget
 
     def _diverged(self, problem: str, it: int) -> HinasError:
         kept = (f"the last good checkpoint {self.out / 'last.pt'} (iteration "
                 f"{self.saved_iteration}) is kept" if self.saved_iteration
                 else "no checkpoint had been written yet")
-        remedy = ("full precision (--resume --amp off) or a lower learning rate "
-                  "(--resume --set train.lr=...)" if self.precision.dtype is not None
-                  else "a lower learning rate (--resume --set train.lr=...)")
+        again = "--resume " if self.saved_iteration else ""
+        remedy = (f"full precision ({again}--amp off) or a lower learning rate "
+                  f"({again}--set train.lr=...)" if self.precision.dtype is not None
+                  else f"a lower learning rate ({again}--set train.lr=...)")
+        if not self.saved_iteration:
+            remedy += " in a new run (without --resume: the folder is reused)"
         return HinasError(f"{problem} at iteration {it}; stopped, {kept}; try {remedy}")
 
     def _validate_and_checkpoint(self) -> None:
+        """Validate, then save last.pt."""
+        self._validate()
+        self._checkpoint()
+
+    def _validate(self) -> None:
         """Score the validation images; save the weights if best (before last.pt, so that a
-        resume never sees a best record without its weights); save last.pt."""
+        resume never sees a best record without its weights)."""
         timer = Timer()
-        scores = self.dist.on_main(
-            lambda: score_model(self.net, self.val_pairs, self.cfg.task, self.device)[1])
+        try:
+            scores = self.dist.on_main(
+                lambda: score_model(self.net, self.val_pairs, self.cfg.task, self.device)[1])
+        except FloatingPointError as err:
+            raise self._diverged(str(err), self.iteration) from None
         self.dist.check_same({"weights": self.net.parameters()}, f"at iteration {self.iteration}")
-        main = self.dist.is_main
         if scores["psnr"] > self.best["psnr"]:
             self.best = {"psnr": scores["psnr"], "ssim": scores["ssim"], "iter": self.iteration}
-            if main:
+            if self.dist.is_main:
                 save_weights(self.net, self.out / WEIGHTS_FILE)
-        if main:
+        if self.dist.is_main:
             self._log({"iter": self.iteration, "val_psnr": scores["psnr"],
                        "val_ssim": scores["ssim"], "best_val_psnr": self.best["psnr"],
                        "val_seconds": timer.seconds(), "peak_rss_mb": peak_rss_mb()})
+
+    def _checkpoint(self) -> None:
+        """Save last.pt (rank 0)."""
+        if self.dist.is_main:
             save_checkpoint(self.out / "last.pt", self._state())
         self.dist.barrier()
         self.saved_iteration = self.iteration
 
+    def _end_piece(self) -> None:
+        """The end of this session's iterations: validate, score the held-back levels, apply the
+        stop rule (under `constant`, a flat campaign starts the decay phase), save last.pt
+        (with that decision), then add the campaign row."""
+        self._validate()
+        if self.dist.is_main:
+            t = self.cfg.train
+            row = self.campaign.row(self.iteration, self._cpu_seconds(), self._wall_seconds(),
+                                    self.held_back.score(self.net, self.device),
+                                    self.optimizer.param_groups[0]["lr"])
+            started_decay = (t.schedule == "constant" and not t.decay_from
+                             and flattened(row["gain_db"]))
+            if started_decay:
+                t = self._set_train(decay_from=self.iteration)
+                save_config(self.cfg, self.out / "config.yaml")
+            phase, status = campaign_status(t, self.iteration, row["gain_db"], started_decay)
+            row.update(decay_from=t.decay_from or None, phase=phase, status=status,
+                       **({"budget_minutes": round(self.budget / 60, 3)} if self.budget else {}))
+        self._checkpoint()
+        if self.dist.is_main:
+            self.campaign.append(row)
+            self.log.write(f"piece {row['piece']}: {status}")
+
     def _log(self, record: dict) -> None:
         self.metrics.append(record)
-        self.log.record(record, "iter", self.cfg.train.iters)
+        self.log.record(record, "iter", None if self._last_iteration() == OPEN_END
+                        else self._last_iteration())
         self.scalars.add(record, "iter")
 
     def _finish(self) -> ModelSpec:
+        rows = self.campaign.read()
         self.spec.meta.update(
             iterations=self.iteration, best_iter=self.best["iter"],
             best_val_psnr=self.best["psnr"], best_val_ssim=self.best["ssim"],
-            params=count_params(self.net), train_seconds=self.seconds + self.session.seconds(),
-            train_cpu_seconds=self.cpu_seconds + time.process_time() - self.session_cpu)
+            params=count_params(self.net), train_seconds=self._wall_seconds(),
+            train_cpu_seconds=self._cpu_seconds(),
+            campaign={"phase": rows[-1]["phase"], "status": rows[-1]["status"]} if rows else {})
         if self.dist.is_main:
             self.spec.save(self.out)
             self.log.write(f"model written to {self.out}: {self.spec.meta['params']:,} "
                            f"parameters, best validation PSNR {self.best['psnr']:.2f} dB at "
                            f"iteration {self.best['iter']} of {self.iteration}")
             plot_curves(self.metrics.read(), self.out / "curves.png", "iter")
+            if len(rows) > 2 or self.cfg.train.schedule == "constant":  # trained in pieces
+                plot_campaign(rows, self.out / "campaign.png",
+                              f"{self.spec.arch} {self.cfg.task.describe()}: {rows[-1]['status']}")
         self.dist.barrier()
         return self.spec
+
+
+class StepTimes:
+    """Seconds per training step on a clock, from the ticks after each step (the first step,
+    with its allocations, and the ticks after a validation are not counted)."""
+
+    def __init__(self, clock):
+        self.clock, self.last, self.total, self.steps = clock, None, 0.0, 0
+
+    def tick(self) -> None:
+        """A step has ended."""
+        now = self.clock()
+        if self.last is not None:
+            self.total, self.steps = self.total + now - self.last, self.steps + 1
+        self.last = now
+
+    def skip(self) -> None:
+        """Something other than a step ran since the last tick."""
+        self.last = self.clock()
+
+    def mean(self) -> float:
+        """Mean seconds per step so far (0 before two ticks)."""
+        return self.total / self.steps if self.steps else 0.0
+
+
+def campaign_status(t: TrainConfig, iteration: int, gain_db: float | None,
+                    started_decay: bool) -> tuple[str, str]:
+    """The phase (`train`, `decay`, `done`) of a run at the end of a piece, and what the
+    campaign stands at, in words."""
+    gain = ("no earlier score at half the iterations yet" if gain_db is None else
+            f"{gain_db:+.2f} dB held-back PSNR over the last doubling of iterations")
+    end = schedule_end(t)
+    if end is not None and iteration >= end:
+        return "done", f"done at iteration {iteration:,} ({gain})"
+    if t.schedule != "constant":
+        return "train", f"iteration {iteration:,} of {t.iters:,} ({gain})"
+    if started_decay:
+        return "decay", (f"flattened ({gain}, under {FLAT_GAIN_DB} dB): the decay to "
+                         f"train.lr_min runs from iteration {t.decay_from:,} to {end:,}; "
+                         f"resume to run it")
+    if t.decay_from and iteration >= t.decay_from:
+        return "decay", (f"decaying: iteration {iteration:,} of the decay from "
+                         f"{t.decay_from:,} to {end:,}; resume to finish it")
+    return "train", f"rising ({gain}); resume for another piece"
+
+
+def data_changed(folders: list[str], recorded: dict[str, list[str]],
+                 found: dict[str, list[str]]) -> HinasError:
+    """The one-line error of a resume whose training folders no longer hold the images (or the
+    split) the run started with."""
+    before = set(recorded.get("train", [])) | set(recorded.get("val", []))
+    now = set(found["train"]) | set(found["val"])
+    added, gone = sorted(now - before), sorted(before - now)
+    what = ", ".join(f"{len(names)} {kind} (e.g. {names[0]})"
+                     for kind, names in (("added", added), ("gone", gone)) if names)
+    return HinasError(f"data.path {' '.join(folders)}: the training images differ from those "
+                      f"this run started with ({what or 'split differently'}); resume with "
+                      f"the same images, or start a new run in another --out")
 
 
 def train(cfg: Config, data: str | Path | list[str | Path] | None, out: str | Path,
@@ -430,13 +642,16 @@ def train(cfg: Config, data: str | Path | list[str | Path] | None, out: str | Pa
     the run's summary in `meta`. On resume the run folder's model.json is used, and `data=None`
     means the folders it records. With `budget_seconds` the iteration count is chosen so that
     the run ends within that time on `budget_clock` (`wall` or this process's `cpu` time; a
-    resumed run keeps its recorded count). `init_from` (a trained-model folder) starts the
+    resumed run keeps its recorded count); under `train.schedule: constant` it is the length of
+    this piece of the run instead, new or resumed. `init_from` (a trained-model folder) starts the
     network from that model's weights where names and shapes match. `lq` (one or several
     folders; else `cfg.data.lq`) holds the degraded inputs of a paired or SR task, matched to the
     images by file-name stem. `out` must be new or empty unless `resume`, and is held by this
     run alone (see :class:`hinas.runtime.runs.RunFolder`)."""
+    check_device(cfg.device)
     out = Path(out)
-    if resume and (out / "model.json").exists():
+    if resume:
+        check_resumable(out, "train")
         spec = ModelSpec.load(out)
     else:
         source = str(genotype) if isinstance(genotype, (str, Path)) else "genotype"
@@ -449,6 +664,6 @@ def train(cfg: Config, data: str | Path | list[str | Path] | None, out: str | Pa
         if not data:
             raise HinasError("no training images: give --data DIR")
     folders = [str(d) for d in ([data] if isinstance(data, (str, Path)) else data)]
-    with RunFolder(out, resume, "a training run"):
+    with RunFolder(out, resume, "train"):
         return TrainRun(cfg, spec, folders, out, resume, quiet, budget_seconds, budget_clock,
                         init_from).run()

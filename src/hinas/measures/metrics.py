@@ -126,7 +126,8 @@ class Convention:
     cropped and an LR made by MATLAB bicubic and rounded to uint8; JPEG artefact removal scores
     the Y channel (gray images: their values) with no border crop, the input decoded from
     Pillow's JPEG of the 8-bit image; paired data score as JPEG does, on the user's degraded
-    files; SR from files keeps the SR convention, its LR read from the files (``from_files``).
+    files; any other task with its inputs from files (``from_files``) keeps its own scoring,
+    the inputs read from the files.
     """
 
     task: str
@@ -143,7 +144,8 @@ class Convention:
 
         ``noise_variant`` names the noisy input of denoising: ``float`` (not clipped, not
         quantised; the default), ``clipped`` or ``quantized``. ``from_files``: the inputs were
-        read from the user's files (``--lq``), not made from the test image.
+        read from the user's files (``--lq``), not made from the test image; the task's scoring
+        stays.
         """
         unit = TaskConfig(name=task, scale=scale)
         files = from_files or unit.from_files

@@ -18,6 +18,10 @@ any of them the same way (same data, budget, optimiser, model folder; see
   bicubic's 28.4 / 26.0 on Set5 / Set14 ×4, and 29.7 / 26.9 with it, same 2.5 CPU-minutes);
   `--arch-option residual=false` trains the published network, and model folders written
   before the option existed load as published.
+- `ffdnet` (the no-search control of docs/decisions.md §1.2b): FFDNet's shape (Zhang et al.
+  2018) from hinas's own parts — the start part pixel-unshuffles by `start_scale` (2), `depth`
+  3×3 convolutions of `width` channels run at that coarser grid (start part, `depth` − 4 conv_3x3
+  ops each followed by LeakyReLU, end part), and the end part pixel-shuffles back to the residual.
 - `hinas-w40` / `hinas-wm` (paper §4.2.2, Table 3): the cells of a searched genotype at manually
   set widths — every cell at node width `width` (40), or node width `base_width` (20) doubling
   layer by layer (20, 40, 80, …). Stem and tail are the genotype's, as in `hinas`.
@@ -40,16 +44,19 @@ from torch import nn
 from hinas.config import MAX_FACTOR, MAX_WIDTH, Config, TaskConfig
 from hinas.errors import HinasError
 from hinas.registry import Registry
-from hinas.space.blocks import Stem, Tail, projection
+from hinas.space.blocks import FullResolution, Stem, Tail, padded_call, resample
 from hinas.space.cells import derived_cell
 from hinas.space.genotype import Genotype
+from hinas.space.ops import OPS, leaky_relu
 
 
 class DerivedNet(nn.Module):
     """The compact network a genotype describes: one cell per layer on the decoded width path.
 
     `widths` overrides the node width of each layer's cell (the fixed-width variants of paper
-    Table 3); the stem and tail keep the genotype's level-0 width × `width_multiplier`.
+    Table 3); the stem and tail keep the genotype's level-0 width × `width_multiplier`. With
+    resolution levels each projection resamples between its source's level and the cell's, and
+    the last cell returns to level 0 (plus the stem's skip) before the tail.
     """
 
     def __init__(self, genotype: Genotype, width_multiplier: float = 1.0,
@@ -64,22 +71,34 @@ class DerivedNet(nn.Module):
                              f"per layer")
         self.widths = list(widths)
         stem_width = n * space.level_width(0, width_multiplier)
-        self.stem = Stem(genotype.task.channels, stem_width)
-        out_ch = [stem_width, stem_width]
+        self.stem = Stem(genotype.task.channels, stem_width, space.start_scale)
+        self.scale = genotype.task.out_scale
+        self.size_multiple = space.size_multiple([0, *genotype.path])
+        out_ch, levels = [stem_width, stem_width], [0, 0]
         self.cells, self.proj0, self.proj1 = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
         for layer, w in enumerate(self.widths):
-            self.proj0.append(projection(out_ch[-2], w, True))
-            self.proj1.append(projection(out_ch[-1], w, True))
+            here = space.resolution(genotype.path[layer])
+            self.proj0.append(resample(out_ch[-2], w, here - levels[-2], True))
+            self.proj1.append(resample(out_ch[-1], w, here - levels[-1], True))
             cell = derived_cell(w, genotype.cells[layer])
             self.cells.append(cell)
             out_ch.append(cell.out_channels)
-        self.tail = Tail(out_ch[-1], stem_width, genotype.task, space.residual)
+            levels.append(here)
+        self.full = (FullResolution([(out_ch[-1], levels[-1])], stem_width, True)
+                     if space.levels == "resolution" else None)
+        tail_in = stem_width if self.full is not None else out_ch[-1]
+        self.tail = Tail(tail_in, stem_width, genotype.task, space.residual, space.start_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Restored image from degraded input `x` (N, C, H, W) in [0, 1]."""
+        """Restored image from degraded input `x` (N, C, H, W) in [0, 1], any H × W."""
+        return padded_call(self._restore, x, self.size_multiple, self.scale)
+
+    def _restore(self, x: torch.Tensor) -> torch.Tensor:
         states = list(self.stem(x))
         for cell, p0, p1 in zip(self.cells, self.proj0, self.proj1, strict=True):
             states.append(cell(p0(states[-2]), p1(states[-1])))
+        if self.full is not None:
+            return self.tail(self.full(states[-1:], states[1]), x)
         return self.tail(states[-1], x)
 
 
@@ -219,6 +238,29 @@ class FSRCNN(nn.Module):
         return y
 
 
+class PlainNet(nn.Module):
+    """A plain stack of conv_3x3 ops between hinas's start and end parts, at 1/`start_scale`
+    resolution (the `ffdnet` control)."""
+
+    def __init__(self, task: TaskConfig, depth: int, width: int, start_scale: int,
+                 residual: bool = True):
+        super().__init__()
+        if depth < 4:
+            raise HinasError(f"ffdnet needs depth ≥ 4 (start and end parts), got {depth}")
+        self.scale, self.size_multiple = task.out_scale, start_scale
+        self.stem = Stem(task.channels, width, start_scale)
+        self.body = nn.Sequential(*(nn.Sequential(OPS.get("conv_3x3").build(width, True),
+                                                  leaky_relu()) for _ in range(depth - 4)))
+        self.tail = Tail(width, width, task, residual, start_scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Restored image from degraded input `x` (N, C, H, W) in [0, 1], any H × W."""
+        return padded_call(self._restore, x, self.size_multiple, self.scale)
+
+    def _restore(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tail(self.body(self.stem(x)[1]), x)
+
+
 def _multiplier(cfg) -> dict:
     return {"width_multiplier": cfg.train.width_multiplier}
 
@@ -235,6 +277,15 @@ def fsrcnn(task: TaskConfig, genotype: None, d: int = 56, s: int = 12, m: int = 
            residual: bool = False) -> nn.Module:
     """FSRCNN(56, 12, 4) by default, at the task's scale (optionally on a bicubic residual)."""
     return FSRCNN(task.channels, task.scale, d, s, m, residual)
+
+
+@register_model("ffdnet", options=lambda cfg: {"depth": 10, "width": 48, "start_scale": 2})
+def ffdnet(task: TaskConfig, genotype: None, depth: int = 10, width: int = 48,
+           start_scale: int = 2) -> nn.Module:
+    """The FFDNet-like control: `depth` convolutions of `width` channels at 1/`start_scale`."""
+    if start_scale not in (1, 2, 4):
+        raise HinasError(f"ffdnet's start_scale must be 1, 2 or 4, got {start_scale}")
+    return PlainNet(task, depth, width, start_scale)
 
 
 @register_model("hinas-w40", options=lambda cfg: {"width": 40, **_multiplier(cfg)},

@@ -2,7 +2,8 @@
 
 `export_onnx` writes a network as an ONNX file whose input `x` (N, C, H, W) has a dynamic batch,
 height and width, at opset `OPSET`, with the model's description in the file's metadata
-(`hinas_model`: model.json's content, `opset`, `hinas_version`), so an exported file alone says
+(`hinas_model`: model.json's content, `opset`, `hinas_version`, and `size_multiple`, the grid
+its tiles must follow), so an exported file alone says
 what it restores. `OnnxModel` runs such a file with ONNX Runtime and is called like the PyTorch
 module (tensor in, tensor out), so tiling and the restore loop work unchanged.
 
@@ -81,7 +82,8 @@ def export_onnx(model: nn.Module, path: str | Path, channels: int,
             raise HinasError(f"{path}: ONNX export failed ({type(err).__name__}: "
                              f"{str(err).strip().splitlines()[0][:200]})") from None
     proto = program.model_proto
-    info = {"opset": str(opset), "hinas_version": __version__, **(metadata or {})}
+    info = {"opset": str(opset), "hinas_version": __version__,
+            "size_multiple": str(getattr(model, "size_multiple", 1)), **(metadata or {})}
     for key, value in info.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -117,7 +119,7 @@ def onnx_task(path: str | Path) -> TaskConfig:
                          f"with `hinas export`")
     try:
         task = build_dataclass(TaskConfig, json.loads(meta["hinas_model"])["task"], "task")
-    except (KeyError, TypeError, json.JSONDecodeError) as err:
+    except (KeyError, TypeError, ValueError) as err:
         raise HinasError(f"{path}: malformed hinas_model metadata ({err})") from None
     task.validate()
     return task
@@ -139,6 +141,8 @@ class OnnxModel:
             raise HinasError(f"{path}: ONNX Runtime cannot load it ({type(err).__name__})"
                              ) from None
         self.input = self.session.get_inputs()[0].name
+        custom = self.session.get_modelmeta().custom_metadata_map
+        self.size_multiple = int(custom.get("size_multiple", "1"))  # tiles follow its grid
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """The model's output for `x`."""

@@ -39,11 +39,13 @@ GENOTYPE_FILE = "genotype.json"
 
 
 def check_task(built_for: TaskConfig, task: TaskConfig, source: str) -> None:
-    """Raise HinasError unless a network built for `built_for` can do `task`: same task,
+    """Raise HinasError unless a network built for `built_for` can do `task`: a task that runs
+    its networks (:meth:`~hinas.tasks.TaskConfig.runs_networks_of`: the same task, or for
+    `paired`, the user's own degraded files, any network that keeps the image size), the
     channels and levels the network is built for (the SR scale). The noise level may differ.
     Errors name `source`."""
     problems = []
-    if built_for.name != task.name:
+    if not task.runs_networks_of(built_for):
         problems.append(f"not {task.name!r}")
     elif built_for.network_levels() != task.network_levels():
         problems.append(f"not {task.describe()}")

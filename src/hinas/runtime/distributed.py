@@ -34,6 +34,7 @@ import hashlib
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from torch.utils.data import Dataset, Subset
 
 from hinas.config import Config
 from hinas.errors import HinasError
+from hinas.runtime.execution import check_device
 
 BACKENDS = {"cpu": ("gloo",), "cuda": ("nccl", "gloo")}
 """Process-group backends that work with each device type; the first is the default."""
@@ -206,6 +208,20 @@ def peer_failures():
         raise RankLost(_lost_message(err)) from None
 
 
+PEER_REPORT_SECONDS = 60.0
+"""How long a rank other than 0 that stopped on an error waits for rank 0 to report it."""
+
+
+def leave_report_to_rank_zero(message: str) -> None:
+    """On a rank other than 0 that stopped on an error (every rank meets most errors): wait for
+    rank 0, which reports it, to end (torchrun then stops this process), since a rank that ends
+    first has torchrun stop rank 0, perhaps before its report. An error of this rank alone
+    (rank 0 still running after `PEER_REPORT_SECONDS`) is reported here, with the rank."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # torchrun's stop ends this wait silently
+    time.sleep(PEER_REPORT_SECONDS)
+    print(f"hinas: error: rank {environment_rank()}: {message}", file=sys.stderr, flush=True)
+
+
 def _stop_on_sigterm(signum: int, frame: Any) -> None:
     """torchrun sends SIGTERM to the survivors when a rank dies: stop with one line."""
     raise RankLost(_lost_message())
@@ -219,9 +235,7 @@ def launch(cfg: Config, batch_size: int, resume: bool, other_batches: tuple[int,
     On `resume` the world size must be the one `cfg` records; a CUDA device must exist if asked
     for."""
     world, rank = environment_world_size(), environment_rank()
-    device = torch.device(cfg.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise HinasError("--device cuda requested but no CUDA device is available")
+    device = check_device(cfg.device)
     recorded = cfg.distributed.world_size
     if resume and recorded != world:
         raise HinasError(f"this run was made by {recorded} process(es); resume it with "

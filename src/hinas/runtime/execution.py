@@ -31,6 +31,35 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from hinas.errors import HinasError
+
+DEVICE_TYPES = ("cpu", "cuda")
+"""The kinds of device hinas runs on."""
+
+
+def check_device(name: str | torch.device) -> torch.device:
+    """The device `name` (`cpu`, `cuda`, `cuda:N`), checked to exist here before any work:
+    HinasError naming it and what this machine has otherwise."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise HinasError(f"--device {name}: not a device; use cpu or cuda[:N]") from None
+    if device.type not in DEVICE_TYPES:
+        raise HinasError(f"--device {name}: hinas runs on cpu or cuda[:N], not "
+                         f"{device.type}; use --device cpu")
+    if device.type == "cuda":
+        if not torch.backends.cuda.is_built():
+            raise HinasError(f"--device {name} requested but this torch has no CUDA; use "
+                             f"--device cpu")
+        count = torch.cuda.device_count()
+        if count == 0:
+            raise HinasError(f"--device {name} requested but no CUDA device is available; "
+                             f"use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise HinasError(f"--device {name}: this machine has {count} CUDA device(s), "
+                             f"cuda:0 to cuda:{count - 1}")
+    return device
+
 
 def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of AMP `mode` on `device` (None: full precision)."""

@@ -6,6 +6,9 @@ Tiles: a model runs on tile×tile windows that overlap by `overlap` pixels, and 
 blended with a linear ramp across each overlap. :func:`tiled_bands` yields the blended output one
 horizontal band at a time: a band is final as soon as the next row of tiles cannot touch it, so
 only about one row of tiles (input and output) is held at once, whatever the size of the image.
+A network that works on a coarser grid (its `size_multiple`: start-part downsampling, resolution
+levels) gets tiles, overlaps and tile positions rounded to that multiple, so that every tile sees
+the grid the whole image would: away from the tile borders its output is the untiled one.
 Reading the input window by window (`read`) lets a caller keep the whole image in its compact form
 (uint8 or uint16) and convert each window alone (:func:`window_reader`, :func:`restore_compact`).
 """
@@ -42,13 +45,26 @@ def check_tiling(tile: int, overlap: int) -> None:
                          f"got {overlap}")
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """First pixel of every tile along one side of `length` pixels (the last tile ends flush)."""
+def tile_starts(length: int, tile: int, overlap: int, multiple: int = 1) -> list[int]:
+    """First pixel of every tile along one side of `length` pixels, each a multiple of `multiple`
+    (`tile` and `overlap` are multiples of it); the last tile ends flush with the side, and is
+    up to `multiple` − 1 pixels longer than `tile` when the side is not a multiple."""
     if length <= tile:
         return [0]
-    stride = max(1, tile - overlap)
+    stride = max(multiple, tile - overlap)
     starts = list(range(0, length - tile, stride))
-    return [*starts, length - tile]
+    last = (length - tile) // multiple * multiple
+    return [*starts, last] if not starts or last > starts[-1] else starts
+
+
+def aligned_tiling(tile: int, overlap: int, multiple: int) -> tuple[int, int]:
+    """`tile` and `overlap` rounded up to multiples of a network's `multiple` (the overlap
+    staying below the tile)."""
+    def up(n: int) -> int:
+        return -(-n // multiple) * multiple
+
+    tile, overlap = up(tile), up(overlap)
+    return (tile if overlap < tile else overlap + multiple), overlap
 
 
 def _ramp(start: int, size: int, overlap: int, total: int) -> torch.Tensor:
@@ -72,14 +88,23 @@ def tiled_bands(model: nn.Module, read: Callable[[int, int, int, int], torch.Ten
 
     `read(top, left, h, w)` returns the 1×C×h×w input window (on the model's device). With
     `tile` ≥ both sides the whole image is one tile and the output is exactly `model(input)`.
+    Tiles follow the model's `size_multiple` (:func:`aligned_tiling`).
     """
-    rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
-    th, tw = min(tile, height), min(tile, width)
+    multiple = getattr(model, "size_multiple", 1)
+    tile, overlap = aligned_tiling(tile, overlap, multiple)
+    rows = tile_starts(height, tile, overlap, multiple)
+    cols = tile_starts(width, tile, overlap, multiple)
+
+    def size(starts: list[int], k: int, length: int) -> int:
+        return length - starts[k] if k == len(starts) - 1 else tile
+
     out = weight = None
     first = 0  # output row of out[:, :, 0]
     for k, top in enumerate(rows):
+        th = size(rows, k, height)
         end = (top + th) * scale
-        for left in cols:
+        for j, left in enumerate(cols):
+            tw = size(cols, j, width)
             x = read(top, left, th, tw)
             y = model(x)
             if out is None:

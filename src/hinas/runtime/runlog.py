@@ -31,9 +31,10 @@ class RunLog:
         with open(self.path, "a") as f:
             f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {text}\n")
 
-    def record(self, record: dict[str, Any], step: str, total: int) -> None:
-        """Append a metrics record as `step i/total  key value  ...` (None values left out)."""
-        fields = [f"{step} {record[step]}/{total}"]
+    def record(self, record: dict[str, Any], step: str, total: int | None) -> None:
+        """Append a metrics record as `step i/total  key value  ...` (`step i` when the run has
+        no planned total; None values left out)."""
+        fields = [f"{step} {record[step]}" + (f"/{total}" if total is not None else "")]
         fields += [f"{key} {_format(value, FORMATS.get(key, '.4g'))}"
                    for key, value in record.items() if key != step and value is not None]
         self.write("  ".join(fields))

@@ -21,9 +21,10 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from hinas.config import flatten
 from hinas.errors import HinasError, warn
 from hinas.io import atomic_write, atomic_write_text
-from hinas.models.folder import check_finite
+from hinas.models.folder import GENOTYPE_FILE, SPEC_FILE, check_finite
 from hinas.runtime.distributed import is_main_process
 
 
@@ -94,6 +95,45 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 LOCK_FILE = ".hinas.lock"
+RUN_KINDS = {"search": "a search", "train": "a training run"}
+"""The commands that keep a run folder, and how messages name the run each one holds."""
+START_FILES = frozenset({"config.yaml", "run.log", "metrics.jsonl", "arch_history.jsonl",
+                         "resumes.jsonl", "campaign.jsonl", SPEC_FILE, GENOTYPE_FILE})
+"""What a run writes before its first checkpoint: a folder holding only these (genotype.json
+only beside model.json, as a training run writes them at its start; a search writes its
+genotype last) is a run that never wrote a checkpoint, reused by a new run."""
+
+
+def run_kind(path: Path) -> str | None:
+    """The key of `RUN_KINDS` of the run that folder `path` holds: `train` (a training run
+    writes model.json when it starts), `search` (a config.yaml without it), or None."""
+    if (path / SPEC_FILE).is_file():
+        return "train"
+    return "search" if (path / "config.yaml").is_file() else None
+
+
+def check_resumable(path: str | Path, kind: str) -> None:
+    """HinasError unless folder `path` holds a run of `kind` (a key of `RUN_KINDS`) that
+    `--resume` can continue: one of that kind, with a checkpoint."""
+    path = Path(path)
+    held = run_kind(path)
+    if held is None:
+        raise HinasError(f"{path}: nothing to resume (no run in it: no config.yaml)")
+    if held != kind:
+        raise HinasError(f"{path}: holds {RUN_KINDS[held]}, not {RUN_KINDS[kind]}; resume it "
+                         f"with `hinas {held} --resume --out {path}`, or choose another --out")
+    if not (path / "last.pt").is_file():
+        raise HinasError(f"{path}: nothing to resume: the run never wrote a checkpoint (no "
+                         f"last.pt); start it again without --resume (a folder that holds no "
+                         f"checkpoint is reused)")
+
+
+def _never_checkpointed(path: Path, held: set[str]) -> bool:
+    """Whether folder `path`, holding the entries `held`, is a run that never wrote a
+    checkpoint."""
+    return ("config.yaml" in held and held <= START_FILES
+            and (GENOTYPE_FILE not in held or SPEC_FILE in held)
+            and all((path / name).is_file() for name in held))
 
 
 class RunFolder:
@@ -101,10 +141,13 @@ class RunFolder:
     exclusive lock on its `.hinas.lock` file, released (and the file removed) on leaving; the
     kernel releases it if the process dies first, and the next run reuses the file.
 
-    Claiming it refuses a path that is a file, a folder another run holds, and, for a new run
-    (not `resume`), a folder with anything in it: a stale checkpoint or log of another run would
-    otherwise be mixed into this one. Temporary files left by a killed run are removed. In a
-    distributed run only rank 0 (the one that writes) claims the folder; the other ranks pass.
+    Claiming it refuses a path that is a file, a folder another run holds, for `resume` a
+    folder without a run of `kind` (a key of `RUN_KINDS`) to continue (:func:`check_resumable`),
+    and, for a new run, a folder with anything in it (a stale checkpoint or log of another run
+    would otherwise be mixed into this one) except the files of a run that never wrote a
+    checkpoint (`START_FILES`), which are removed: such a run can only start again. Temporary
+    files left by a killed run are removed. In a distributed run only rank 0 (the one that
+    writes) claims the folder; the other ranks pass.
     """
 
     def __init__(self, path: str | Path, resume: bool, kind: str):
@@ -123,11 +166,22 @@ class RunFolder:
         for stale in self.path.glob(".*.tmp*"):
             stale.unlink(missing_ok=True)
         held = sorted(p.name for p in self.path.iterdir() if p.name != LOCK_FILE)
-        if not resume and held:
+        if resume:
+            try:
+                check_resumable(self.path, kind)
+            except HinasError:
+                self.__exit__()
+                raise
+        elif _never_checkpointed(self.path, set(held)):
+            warn(f"{self.path}: holds a run that never wrote a checkpoint ({', '.join(held)}); "
+                 f"it is replaced")
+            for name in held:
+                (self.path / name).unlink()
+        elif held:
             self.release()
             if "last.pt" in held:
-                raise HinasError(f"{self.path}: holds {kind} already; use --resume or another "
-                                 f"--out")
+                raise HinasError(f"{self.path}: holds {RUN_KINDS[run_kind(self.path) or kind]} "
+                                 f"already; use --resume or another --out")
             raise HinasError(f"{self.path}: not empty (holds {', '.join(held[:3])}"
                              f"{', ...' if len(held) > 3 else ''}); a new run needs a new or "
                              f"empty folder: choose another --out")
@@ -180,20 +234,10 @@ class RunFolder:
 
 RESUME_CHANGEABLE = ("search.epochs", "search.w_lr", "search.w_lr_min", "search.a_lr",
                      "search.amp", "train.iters", "train.lr", "train.lr_min", "train.amp",
-                     "device", "data.workers")
-"""Settings a resumed run may change: learning rates, the length of the run, where and in which
-precision it runs.
+                     "train.decay_from", "train.decay_iters", "device", "data.workers")
+"""Settings a resumed run may change: learning rates, the length of the run and of its decay,
+where and in which precision it runs.
 Any other change would make the resumed run a different experiment."""
-
-
-def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def resume_changes(saved: dict[str, Any], current: dict[str, Any], source: str | Path,
@@ -201,10 +245,13 @@ def resume_changes(saved: dict[str, Any], current: dict[str, Any], source: str |
     """The settings of `current` (a config dict) that differ from `saved` (the checkpoint's), as
     {key: (old, new)}; HinasError naming `source` for any not in `RESUME_CHANGEABLE`. Settings
     the checkpoint does not hold (added by a later hinas) and those under an `irrelevant` prefix
-    (e.g. `search.` for a training run) are not changes."""
-    old, new = _flatten(saved), _flatten(current)
-    changes = {key: (old[key], value) for key, value in new.items()
-               if key in old and old[key] != value and not key.startswith(irrelevant)}
+    (e.g. `search.` for a training run) are not changes, but for the levels of another task
+    (a task holds only its own fields: those of a changed task are changes too)."""
+    old, new = flatten(saved), flatten(current)
+    other_task = old.get("task.name") != new.get("task.name")
+    changes = {key: (old.get(key), value) for key, value in new.items()
+               if (key in old or (other_task and key.startswith("task.")))
+               and old.get(key) != value and not key.startswith(irrelevant)}
     refused = sorted(set(changes) - set(RESUME_CHANGEABLE))
     if refused:
         raise HinasError(f"{source}: {', '.join(refused)} cannot change on --resume (only "
@@ -261,7 +308,7 @@ class MetricsLog:
         for line in self.path.read_text().splitlines():
             try:
                 out.append(json.loads(line))
-            except json.JSONDecodeError:
+            except ValueError:  # a torn last line (or a number Python will not convert)
                 continue
         return out
 

@@ -113,7 +113,8 @@ class Scorer:
 
 
 def _soft_weights(net: Supernet) -> tuple[torch.Tensor, torch.Tensor]:
-    """softmax(α) with one row per layer, and β's move probabilities (detached copies)."""
+    """softmax(α) with one row per layer, and β's move probabilities (detached copies, on the
+    supernet's device)."""
     alphas = net.alpha_weights().detach().clone()
     if alphas.shape[0] != net.space.layers:
         alphas = alphas.expand(net.space.layers, -1, -1).clone()
@@ -129,13 +130,15 @@ def alpha_logprob(genotype: Genotype, alpha: np.ndarray, beta: np.ndarray) -> fl
     total = 0.0
     for layer, on in enumerate(arch.active):
         total += sum(float(np.log(alpha[rows[layer], row, col])) for row, col in on)
-    moves = arch.beta.numpy() > 0
+    moves = arch.beta.cpu().numpy() > 0
     total += float(np.sum(np.log(beta[moves]) - np.log(beta_prior(beta)[moves])))
     return total
 
 
-def oneshot_score(scorer: Scorer, genotype: Genotype) -> float:
-    """Signal `oneshot`: validation PSNR of `genotype` on the supernet's shared weights."""
+def oneshot_score(scorer: Scorer, genotype: Genotype, source: str = "genotype") -> float:
+    """Signal `oneshot`: validation PSNR of `genotype` (read from `source`) on the supernet's
+    shared weights; HinasError naming `source` for a genotype of another level mode."""
+    genotype.check_space(scorer.net.space, source)
     return scorer(genotype_arch(genotype))
 
 
@@ -180,7 +183,7 @@ def perturbation_importance(scorer: Scorer, progress: Callable[[], None] | None 
                 op_drop[layer, row, col] = base - score(a, betas)
                 if progress is not None:
                     progress()
-    for layer, k, move in zip(*np.nonzero(betas.numpy() > 0), strict=True):
+    for layer, k, move in zip(*np.nonzero(betas.cpu().numpy() > 0), strict=True):
         if len(sources_of_target(layer, k, move)) < 2:
             continue  # the only input of its cell: removing it tests nothing about the path
         b = betas.clone()
@@ -200,7 +203,7 @@ def perturb_score(genotype: Genotype, op_drop: np.ndarray, move_drop: np.ndarray
     arch = genotype_arch(genotype)
     total = sum(float(op_drop[layer, row, col]) for layer, on in enumerate(arch.active)
                 for row, col in on)
-    return total + float(np.sum(move_drop[arch.beta.numpy() > 0]))
+    return total + float(np.sum(move_drop[arch.beta.cpu().numpy() > 0]))
 
 
 def perturbation_cells(op_drop: np.ndarray, genotype: Genotype) -> list:

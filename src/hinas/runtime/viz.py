@@ -208,6 +208,42 @@ def plot_curves(records: list[dict], path: str | Path, x: str = "epoch") -> None
     _save(fig, path)
 
 
+def plot_campaign(rows: list[dict], path: str | Path, title: str = "") -> None:
+    """The held-back PSNR of every level (and their mean) against the CPU minutes of training,
+    one point per piece of campaign.jsonl `rows` (its iteration written above it), the start of
+    the decay phase marked. The untrained network's scores (iteration 0) are given in the
+    legend rather than drawn once two pieces exist, so that the axis shows the differences that
+    matter."""
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    trained = [r for r in rows if r["iter"] > 0]
+    shown = trained if len(trained) >= 2 else rows
+    for level in rows[-1]["psnr"]:
+        pts = [(r["cpu_minutes"], r["psnr"][level]) for r in shown if level in r["psnr"]]
+        start = [r["psnr"][level] for r in rows if r["iter"] == 0 and level in r["psnr"]]
+        label = level + (f" (start {start[0]:.2f} dB)" if start and shown is trained else "")
+        ax.plot(*zip(*pts, strict=True), "o-", label=label)
+    if len(rows[-1]["psnr"]) > 1:
+        ax.plot([r["cpu_minutes"] for r in shown], [r["mean_psnr"] for r in shown], "--",
+                color="#555555", lw=1, label="mean (the stop rule's)")
+    for r in shown:
+        ax.annotate(f"{r['iter']:,}", (r["cpu_minutes"], max(r["psnr"].values())),
+                    textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7,
+                    color="#555555")
+    decay = next((r for r in shown if r.get("decay_from") and r["iter"] >= r["decay_from"]),
+                 None)
+    if decay is not None:
+        ax.axvline(decay["cpu_minutes"], color="#888888", ls="--", lw=1)
+        ax.annotate(f"decay from iteration {decay['decay_from']:,}", (decay["cpu_minutes"], 0),
+                    xycoords=("data", "axes fraction"), xytext=(3, 4),
+                    textcoords="offset points", fontsize=8, color="#555555")
+    ax.set_xlabel("CPU minutes of training (iterations above the points)")
+    ax.set_ylabel("held-back PSNR (dB)")
+    ax.margins(y=0.15)
+    ax.legend(fontsize=8)
+    ax.set_title(title or "training campaign", fontsize=9)
+    _save(fig, path)
+
+
 def plot_arch_history(history: list[dict], space: SpaceConfig, path: str | Path,
                       records: list[dict] | None = None) -> None:
     """Evolution of α (mean op weight per layer) and β (move probabilities per layer) per epoch,

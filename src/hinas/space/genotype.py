@@ -79,6 +79,15 @@ class Genotype:
                     if op not in OPS or OPS.get(op).build is None:
                         raise HinasError(f"layer {layer} node {j}: unusable operation {op!r}")
 
+    def check_space(self, space: SpaceConfig, source: str = "genotype") -> None:
+        """Raise HinasError naming `source` unless this genotype's levels and start part are
+        those of `space` (a network of one level mode is not an architecture of the other)."""
+        mine = (self.space.levels, self.space.start_scale)
+        if mine != (space.levels, space.start_scale):
+            raise HinasError(f"{source}: genotype of a space with {mine[0]} levels and start "
+                             f"scale {mine[1]}, not of this {space.levels}-level space with "
+                             f"start scale {space.start_scale}")
+
     def widths(self, multiplier: float = 1.0) -> list[int]:
         """Node width of each layer's cell."""
         return [self.space.level_width(level, multiplier) for level in self.path]
@@ -106,7 +115,7 @@ class Genotype:
         if not isinstance(data, dict) or data.get("format") != "hinas-genotype":
             raise HinasError(f"{source}: not a hinas genotype file")
         version = data.get("version")
-        if not isinstance(version, int):
+        if not isinstance(version, int) or isinstance(version, bool):
             raise HinasError(f"{source}: genotype has no integer 'version'")
         if version > FORMAT_VERSION:
             raise HinasError(f"{source}: genotype format version {version} is newer than this "
@@ -114,23 +123,22 @@ class Genotype:
         missing = [k for k in ("task", "space", "path", "cells") if k not in data]
         if missing:
             raise HinasError(f"{source}: genotype lacks {', '.join(missing)}")
-        if version == 1:
-            data = _upgrade_v1(data, source)
         try:
+            cells = _cells(data["cells"])
+            if version == 1:
+                data, cells = _upgrade_v1(data, cells, source)
             return cls(
                 task=build_dataclass(TaskConfig, data["task"], "task"),
                 space=build_dataclass(SpaceConfig, data["space"], "space"),
-                path=[int(v) for v in data["path"]],
-                cells=[[[(int(inp), str(op)) for inp, op in node] for node in cell]
-                       for cell in data["cells"]],
-                alpha=data.get("alpha"),
-                beta=data.get("beta"),
+                path=[_integer(v, f"path[{i}]") for i, v in enumerate(_list(data["path"],
+                                                                             "path"))],
+                cells=cells,
+                alpha=_numbers(data.get("alpha"), "alpha"),
+                beta=_numbers(data.get("beta"), "beta"),
                 meta=data.get("meta") or {},
             )
         except HinasError as err:
             raise HinasError(f"{source}: {err}") from None
-        except (TypeError, ValueError) as err:
-            raise HinasError(f"{source}: malformed genotype ({err})") from None
 
     def save(self, path: str | Path) -> None:
         """Write the genotype as indented JSON, atomically."""
@@ -142,17 +150,71 @@ class Genotype:
         return cls.from_dict(read_json(path, "genotype"), str(path))
 
 
-def _upgrade_v1(data: dict, source: str) -> dict:
-    """A format-1 genotype with its separable `dil_conv_*` renamed to `dil_sep_conv_*`, so that it
-    builds exactly the network it described; says so once on stderr."""
+def _shown(value: Any) -> str:
+    """`value` as an error message quotes it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _list(value: Any, field: str) -> list:
+    """`value` if it is a list; HinasError naming genotype field `field` otherwise."""
+    if not isinstance(value, list):
+        raise HinasError(f"malformed genotype: {field} must be a list, got {_shown(value)}")
+    return value
+
+
+def _integer(value: Any, field: str) -> int:
+    """`value` if it is an integer (not a bool, a float or a string: nothing is coerced);
+    HinasError naming genotype field `field` otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise HinasError(f"malformed genotype: {field} must be an integer, got {_shown(value)}")
+
+
+def _edge(value: Any, field: str) -> tuple[int, str]:
+    """An edge `[input, op]` of a cell node as `(input, op)`; HinasError naming `field`."""
+    if not isinstance(value, list) or len(value) != 2:
+        raise HinasError(f"malformed genotype: {field} must be an [input, operation] pair, got "
+                         f"{_shown(value)}")
+    inp, op = value
+    if not isinstance(op, str):
+        raise HinasError(f"malformed genotype: {field} operation must be a name, got "
+                         f"{_shown(op)}")
+    return _integer(inp, f"{field} input"), op
+
+
+def _numbers(value: Any, field: str) -> list | None:
+    """`value` if it is None or a nested list of numbers (α or β); HinasError naming `field`."""
+    def check(item: Any) -> None:
+        if isinstance(item, list):
+            for x in item:
+                check(x)
+        elif isinstance(item, bool) or not isinstance(item, (int, float)):
+            raise HinasError(f"malformed genotype: {field} must hold numbers only, got "
+                             f"{_shown(item)}")
+
+    if value is not None:
+        check(_list(value, field))
+    return value
+
+
+def _cells(value: Any) -> list[list[list[tuple[int, str]]]]:
+    """The `cells` field: per layer, per node, its `[input, op]` edges as `(input, op)`;
+    HinasError naming the first malformed entry."""
+    return [[[_edge(edge, f"cells[{layer}][{j}][{k}]")
+              for k, edge in enumerate(_list(node, f"cells[{layer}][{j}]"))]
+             for j, node in enumerate(_list(cell, f"cells[{layer}]"))]
+            for layer, cell in enumerate(_list(value, "cells"))]
+
+
+def _upgrade_v1(data: dict, cells: list, source: str) -> tuple[dict, list]:
+    """A format-1 genotype (and its parsed `cells`) with its separable `dil_conv_*` renamed to
+    `dil_sep_conv_*`, so that it builds exactly the network it described; says so once on
+    stderr."""
     def rename(op: Any) -> Any:
         return LEGACY_OPS.get(op, op) if isinstance(op, str) else op
 
-    try:
-        cells = [[[[inp, rename(op)] for inp, op in node] for node in cell]
-                 for cell in data["cells"]]
-    except (TypeError, ValueError) as err:
-        raise HinasError(f"{source}: malformed genotype ({err})") from None
+    cells = [[[(inp, rename(op)) for inp, op in node] for node in cell] for cell in cells]
     space = dict(data["space"]) if isinstance(data["space"], dict) else data["space"]
     if isinstance(space, dict) and isinstance(space.get("ops"), list):
         space["ops"] = [rename(op) for op in space["ops"]]
@@ -161,4 +223,4 @@ def _upgrade_v1(data: dict, source: str) -> dict:
              "dil_sep_conv (the network it described)")
     meta = dict(data.get("meta") or {})
     meta["upgraded_from_version"] = 1
-    return {**data, "cells": cells, "space": space, "meta": meta}
+    return {**data, "space": space, "meta": meta}, cells

@@ -10,6 +10,12 @@ Second input of a cell (`f_{l-2}^i`): the output of level `i` of layer `l-2` whe
 otherwise a stem output — `h_{-2}` (first stem conv) for layer 0, `h_{-1}` (second stem conv) for
 layer 1 and for level 2 of layer 2 (layer 0 has no level 2). It is projected to the cell's width.
 
+With resolution levels (`space.levels: resolution`, docs/decisions.md §1.2b) level k runs at 1/2^k
+of the start part's grid: every projection into a cell resamples from its source's level
+(:func:`hinas.space.blocks.resample`), and the last layer's levels return to level 0, summed with
+the start part's last feature, before the end part (:class:`~hinas.space.blocks.FullResolution`);
+with width levels the end part takes their concatenation, as in the paper.
+
 Two ways to merge the incoming paths, selected by `cell_sharing`:
 - Eq. 5 (sharing): `h_l^i = C_l^i(Σ_k β_k^i f_{l-1}^k, f_{l-2}^i)` — one cell evaluation;
 - Eq. 6 (Auto-DeepLab): `h_l^i = Σ_k β_k^i C_l^i(f_{l-1}^k, f_{l-2}^i)` — one per incoming path.
@@ -28,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hinas.config import SpaceConfig, TaskConfig
-from hinas.space.blocks import Stem, Tail, projection
+from hinas.space.blocks import FullResolution, Stem, Tail, padded_call, resample
 from hinas.space.cells import cell_edges, num_edges, supercell
 from hinas.space.genotype import Genotype, layer_levels
 from hinas.space.ops import check_space_ops, usable_columns
@@ -165,10 +171,17 @@ class Supernet(nn.Module):
         self.space, self.task = space, task
         n, widths = space.nodes, [space.level_width(i) for i in range(3)]
         self.widths = widths
-        self.stem = Stem(task.channels, n * widths[0])
+        self.stem = Stem(task.channels, n * widths[0], space.start_scale)
+        last_levels = layer_levels(space.layers - 1)
+        self.size_multiple = space.size_multiple(
+            [level for layer in range(space.layers) for level in layer_levels(layer)])
 
         def out_ch(layer: int, level: int) -> int:
             return n * widths[0] if layer < 0 else n * widths[level]
+
+        def project(source: tuple[int, int], level: int) -> nn.Module:
+            steps = space.resolution(level) - space.resolution(source[1])
+            return resample(out_ch(*source), widths[level], steps, False)
 
         self.cells = nn.ModuleDict()
         self.proj = nn.ModuleDict()
@@ -179,11 +192,16 @@ class Supernet(nn.Module):
                 cell.checkpoint = space.checkpoint
                 self.cells[f"{layer}_{level}"] = cell
                 for k, _ in sources(layer, level):
-                    self.proj[f"{layer}_{k}_{level}"] = projection(out_ch(layer - 1, k), w, False)
-                src = second_input(layer, level)
-                self.proj[f"{layer}_s0_{level}"] = projection(out_ch(*src), w, False)
-        last = sum(out_ch(space.layers - 1, i) for i in layer_levels(space.layers - 1))
-        self.tail = Tail(last, n * widths[0], task, space.residual)
+                    self.proj[f"{layer}_{k}_{level}"] = project((layer - 1, k), level)
+                self.proj[f"{layer}_s0_{level}"] = project(second_input(layer, level), level)
+        if space.levels == "resolution":
+            self.full = FullResolution(
+                [(out_ch(space.layers - 1, i), space.resolution(i)) for i in last_levels],
+                n * widths[0], False)
+            last = n * widths[0]
+        else:
+            last = sum(out_ch(space.layers - 1, i) for i in last_levels)
+        self.tail = Tail(last, n * widths[0], task, space.residual, space.start_scale)
 
         rows = space.layers if space.lwas else 1
         shape_a, shape_b = (rows, num_edges(n), len(space.ops)), (space.layers, 3, MOVES)
@@ -246,6 +264,12 @@ class Supernet(nn.Module):
 
     def forward(self, x: torch.Tensor, arch: SampledArch | None = None) -> torch.Tensor:
         """Restored image from degraded input `x` (N, C, H, W) in [0, 1] (see `features`)."""
+        return padded_call(lambda xp: self._restore(xp, arch), x, self.size_multiple,
+                           self.task.out_scale)
+
+    def _restore(self, x: torch.Tensor, arch: SampledArch | None) -> torch.Tensor:
         h = self.features(x, arch)
-        last = self.space.layers - 1
-        return self.tail(torch.cat([h[(last, i)] for i in layer_levels(last)], dim=1), x)
+        last = [h[(self.space.layers - 1, i)] for i in layer_levels(self.space.layers - 1)]
+        if self.space.levels == "resolution":
+            return self.tail(self.full(last, h[(-1, 0)]), x)
+        return self.tail(torch.cat(last, dim=1), x)
