@@ -3,17 +3,18 @@ model file into `src/hinas/weights/<name>/` (or `--dest DIR`), measure it, and w
 `pretrained.json` and the model card (`card.md`, from `hinas.models.pretrained.model_card`).
 
 Measured here: PSNR/SSIM with `hinas.jobs.evaluate` (the same code as `hinas eval`, on
-`--device`) on Set12 at σ = 15, 25, 50 (gray denoising; Set5, all RGB, for colour denoising),
-Set12 at JPEG quality 10, 20, 30 (JPEG artefact removal) or Set5 and Set14 at the model's scale
-(SR) (`--test-count N`: the first N images of each, for smoke checks), and with `--unseen DIR`
-on the first `--unseen-count` photographs of a folder no part of the model was trained or
-chosen on (`--unseen skimage`: `SKIMAGE_PHOTOS`, the photographs shipped with scikit-image), at
-the same settings.
-Beside every result the task's classical baseline (`BASELINES`: BM3D, the JPEG input itself,
-bicubic) is scored on the same inputs, unless `--no-baseline`. Parameters and MACs; the median
-CPU latency (`hinas.measures.complexity.measure_latency`, `--threads` threads) of the
-BatchNorm-folded network that `hinas restore` runs, at 481×321 (denoising, JPEG: a BSDS500
-photograph's size) or a 128×128 LR input (SR), and for denoising BM3D's on the same image. The
+`--device`) on the test sets and levels the task names (its `package_tests()`, hinas.tasks:
+Set12 at σ = 15, 25, 50 for gray denoising, Set5, all RGB, for colour denoising; at JPEG
+quality 10, 20, 30, at three camera noises; Set5 and Set14 at the model's scale for SR)
+(`--test-count N`: the first N images of each, for smoke checks), and with `--unseen DIR` on
+the first `--unseen-count` photographs of a folder no part of the model was trained or chosen
+on (`--unseen skimage`: `SKIMAGE_PHOTOS`, the photographs shipped with scikit-image), at the
+same settings. Beside every result the task's classical baseline (its `baseline`: BM3D, the
+JPEG input itself, bicubic) is scored on the same inputs, unless `--no-baseline`. Parameters
+and MACs; the median CPU latency (`hinas.measures.complexity.measure_latency`, `--threads`
+threads) of the BatchNorm-folded network that `hinas restore` runs, at the task's `cost_size`
+(481×321, a BSDS500 photograph's size; a 128×128 LR input for SR), and for a BM3D baseline
+BM3D's on the same image. The
 model's own run records the training iterations, wall / CPU seconds and the validation curve;
 `--command` is the training command as run.
 
@@ -33,36 +34,26 @@ import sys
 from pathlib import Path
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "hinas" / "weights"
-TESTS = {"denoise": [("Set12", {"sigma": s}) for s in (15.0, 25.0, 50.0)],
-         "sr": [("Set5", {}), ("Set14", {})],
-         "jpeg": [("Set12", {"quality": q}) for q in (10, 20, 30)]}
-RGB_DENOISE_TESTS = [("Set5", {"sigma": s}) for s in (15.0, 25.0, 50.0)]
-"""Colour denoising: Set12 is gray (its noise would be the same in every channel) and CBSD68 is
-not shipped, so the RGB images of Set5."""
-BASELINES = {"denoise": ("bm3d", "BM3D"), "sr": ("bicubic", "bicubic"),
-             "jpeg": ("jpeg", "JPEG input")}
-"""Task: (classical method scored beside every result, its name in the card)."""
 REFERENCES = {
-    ("Set12", 15.0): "BM3D 32.37, DnCNN-B 32.68 (published)",
-    ("Set12", 25.0): "BM3D 29.97, DnCNN-B 30.36 (published)",
-    ("Set12", 50.0): "BM3D 26.72 published, 26.77 measured here; DnCNN-B 27.21 (published)",
-    ("Set5", 2): "bicubic 33.66, FSRCNN 37.05 (published)",
-    ("Set14", 2): "bicubic 30.24, FSRCNN 32.66 (published)",
-    ("Set5", 4): "bicubic 28.42, FSRCNN 30.71 (published)",
-    ("Set14", 4): "bicubic 26.00, FSRCNN 27.59 (published)",
-    ("Set12", 10): "on LIVE1 (not shipped here): JPEG 27.77, ARCNN 28.98 (published)",
-    ("Set12", 20): "on LIVE1 (not shipped here): JPEG 30.07, ARCNN 31.29 (published)",
-    ("Set12", 30): "on LIVE1 (not shipped here): JPEG 31.41, ARCNN 32.69 (published)",
+    "Set12 σ=15": "BM3D 32.37, DnCNN-B 32.68 (published)",
+    "Set12 σ=25": "BM3D 29.97, DnCNN-B 30.36 (published)",
+    "Set12 σ=50": "BM3D 26.72 published, 26.77 measured here; DnCNN-B 27.21 (published)",
+    "Set5 ×2": "bicubic 33.66, FSRCNN 37.05 (published)",
+    "Set14 ×2": "bicubic 30.24, FSRCNN 32.66 (published)",
+    "Set5 ×4": "bicubic 28.42, FSRCNN 30.71 (published)",
+    "Set14 ×4": "bicubic 26.00, FSRCNN 27.59 (published)",
+    "Set12 q=10": "on LIVE1 (not shipped here): JPEG 27.77, ARCNN 28.98 (published)",
+    "Set12 q=20": "on LIVE1 (not shipped here): JPEG 30.07, ARCNN 31.29 (published)",
+    "Set12 q=30": "on LIVE1 (not shipped here): JPEG 31.41, ARCNN 32.69 (published)",
 }
 """Published figures (DnCNN paper Table 3 for Set12; paper Table 12 and FSRCNN for SR; ARCNN's
 LIVE1 table for JPEG, whose gain over the input is the yardstick) and our own measurements,
-printed beside each result in the card."""
-HEADLINES = {("Set12", 50.0): ("BM3D", 26.72), ("Set5", 2): ("FSRCNN", 37.05),
-             ("Set5", 4): ("FSRCNN", 30.71), ("Set12", 10): ("JPEG input", None)}
+printed beside each result in the card, by the result's label."""
+HEADLINES = {"Set12 σ=50": ("BM3D", 26.72), "Set5 ×2": ("FSRCNN", 37.05),
+             "Set5 ×4": ("FSRCNN", 30.71), "Set12 q=10": ("JPEG input", None)}
 """The result `hinas models` shows for a model (the first of its results named here) and the
 anchor it is read against: a published figure of `REFERENCES`, or None for the baseline
 measured beside it."""
-COST_SIZE = {"denoise": (481, 321), "jpeg": (481, 321), "sr": (128, 128)}
 BM3D_LATENCY_SIGMA = 25.0
 CURVES_FILE = "curves.png"
 """The training run's loss and validation plot, shipped beside the card."""
@@ -139,13 +130,20 @@ def package(args: argparse.Namespace) -> dict:
     """Copy the model into the package, measure it, write pretrained.json and card.md."""
     import torch
 
+    from hinas.errors import HinasError
     from hinas.io import atomic_write_text
     from hinas.jobs.evaluate import evaluate_classical, evaluate_model
     from hinas.measures.complexity import count_macs, count_params, measure_latency
     from hinas.measures.metrics import Convention
     from hinas.models.fold import fold_batchnorm
     from hinas.models.folder import WEIGHTS_FILE, ModelSpec, load_model
-    from hinas.models.pretrained import CARD_FILE, INFO_FILE, model_card, sha256_file
+    from hinas.models.pretrained import (
+        CARD_FILE,
+        INFO_FILE,
+        model_card,
+        result_label,
+        sha256_file,
+    )
     from hinas.runtime.execution import describe_device
     from inference import bm3d_latency
 
@@ -161,9 +159,10 @@ def package(args: argparse.Namespace) -> dict:
     (dest / WEIGHTS_FILE).write_bytes((run / WEIGHTS_FILE).read_bytes())
     model = load_model(dest)
     task = spec.task
-    method, label = BASELINES[task.name]
-    standard = (RGB_DENOISE_TESTS if task.name == "denoise" and task.channels == 3
-                else TESTS[task.name])
+    standard = task.package_tests()
+    if not standard:
+        raise HinasError(f"the {task.name} task names no test sets to package a model with")
+    method, label = task.baseline
     tests = [(folder, Path(args.data) / folder, args.test_count, fields)
              for folder, fields in standard]
     if args.unseen:
@@ -171,33 +170,32 @@ def package(args: argparse.Namespace) -> dict:
                   for _, fields in standard]
     results, headline = [], None
     for name, source, count, fields in tests:
-        test_task = dataclasses.replace(task.at_evaluation(),
-                                        **{k: [v] for k, v in fields.items()})
+        test_task = task.at_evaluation().at_levels(fields)
         images = test_images(source, task.channels, count)
         report = evaluate_model(model, test_task, images, method=args.name, data=name,
                                 device=args.device)
-        key = next(iter(fields.values()), task.scale)
-        test = {"test": name, **(fields or {"scale": key})}
+        test = {"test": name, **test_task.result_fields()}
+        key = result_label(test)
         result = {**test, "psnr": report.mean["psnr"], "ssim": report.mean["ssim"],
                   "seconds_per_image": report.mean["seconds"], "images": len(images),
-                  "reference": REFERENCES.get((name, key))}
+                  "reference": REFERENCES.get(key)}
         if args.baseline:
             base = evaluate_classical(method, test_task, images, data=name).mean
             result.update(baseline_psnr=base["psnr"], baseline_ssim=base["ssim"])
         results.append(result)
-        anchor, anchor_psnr = HEADLINES.get((name, key), (None, None))
+        anchor, anchor_psnr = HEADLINES.get(key, (None, None))
         if headline is None and anchor and (anchor_psnr is not None or args.baseline):
             headline = {**test, "anchor": anchor,
                         "anchor_psnr": result["baseline_psnr"] if anchor_psnr is None
                         else anchor_psnr,
                         "anchor_source": "measured" if anchor_psnr is None else "published"}
     model.to("cpu")
-    w, h = COST_SIZE[task.name]
+    w, h = task.cost_size
     x = torch.rand(1, task.channels, h, w)
     with torch.no_grad():
         latency = measure_latency(fold_batchnorm(model), x, args.repeats)
     extra = {}
-    if task.name == "denoise" and args.baseline:
+    if method == "bm3d" and args.baseline:
         bm3d = bm3d_latency(x, BM3D_LATENCY_SIGMA, args.repeats, 1)
         extra = {"baseline_latency_s": bm3d} if isinstance(bm3d, float) else {}
     info = {

@@ -100,47 +100,34 @@ def cached_signals(run: str, kind: str, genotypes: dict, wanted: set[str]) -> tu
 
 
 def run_signals(run: str, kind: str, genotypes: dict, wanted: set[str]) -> tuple[dict, dict]:
-    """Scores of every genotype under each signal one supernet gives, and the width decisions
-    and timings of that supernet."""
-    import numpy as np
-
+    """Scores of every genotype under each registered signal (`hinas.runtime.selection.SIGNALS`)
+    one supernet gives (the signals that read the searched α/β on HiNAS runs only; the others
+    named after the run's kind, e.g. `oneshot_rsws`), and the width decisions and timings of
+    that supernet."""
     from hinas.jobs.search import open_search
-    from hinas.runtime.selection import (
-        alpha_logprob,
-        oneshot_score,
-        path_oneshot_scores,
-        perturb_score,
-        perturbation_importance,
-    )
+    from hinas.runtime.selection import SIGNALS, path_oneshot_scores
     from hinas.space.derive import viterbi
 
     cfg, net, scorer = open_search(run)
     signals: dict[str, dict[str, float]] = {}
     info: dict = {"run": Path(run).name, "seed": cfg.seed, "seconds": {}}
-    alpha = net.alpha_weights().detach().numpy()
-    beta = net.beta_weights().detach().numpy()
-    if kind == "hinas" and "alpha" in wanted:
-        signals["alpha"] = {n: alpha_logprob(g, alpha, beta) for n, g in genotypes.items()}
-    if "oneshot" in wanted:
+    for name in SIGNALS.names():
+        signal = SIGNALS.get(name)
+        if name not in wanted or (signal.searched and kind != "hinas"):
+            continue
         start = time.perf_counter()
-        signals[f"oneshot_{kind}"] = {n: oneshot_score(scorer, g) for n, g in genotypes.items()}
-        info["seconds"]["oneshot"] = round(time.perf_counter() - start, 1)
+        measured = signal.measure(scorer, None)
+        key = name if signal.searched else f"{name}_{kind}"
+        signals[key] = {n: signal.score(g, measured, scorer) for n, g in genotypes.items()}
+        info["seconds"][name] = round(time.perf_counter() - start, 1)
+        info.update(signal.describe(measured))
     if kind == "hinas":
         start = time.perf_counter()
         ranked = path_oneshot_scores(scorer)
+        beta = net.beta_weights().detach().numpy()
         info.update(viterbi_path=viterbi(beta), oneshot_path=ranked[0][1],
                     path_psnr=[{"path": p, "psnr": round(v, 4)} for v, p in ranked])
         info["seconds"]["paths"] = round(time.perf_counter() - start, 1)
-    if kind == "hinas" and "perturb" in wanted:
-        start = time.perf_counter()
-        base, op_drop, move_drop = perturbation_importance(scorer)
-        signals["perturb"] = {n: perturb_score(g, op_drop, move_drop)
-                              for n, g in genotypes.items()}
-        info.update(supernet_psnr=round(base, 4),
-                    op_importance_top=float(np.max(op_drop)),
-                    op_importance_negative_share=round(float(np.mean(op_drop[op_drop != 0] < 0)),
-                                                       4))
-        info["seconds"]["perturb"] = round(time.perf_counter() - start, 1)
     return signals, info
 
 

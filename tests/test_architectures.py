@@ -22,13 +22,13 @@ SMALL = {"dncnn": {"depth": 4, "width": 8}, "fsrcnn": {"d": 8, "s": 4, "m": 1},
 
 
 def _spec(arch: str, task: TaskConfig, options: dict | None = None) -> ModelSpec:
-    cfg = resolve(task.name, "tiny", task={"channels": task.channels, "scale": task.scale})
+    cfg = resolve(task.name, "tiny", task=task.defaults_for())
     genotype = tiny_genotype(task) if MODELS.get(arch).needs_genotype else None
     return ModelSpec.from_config(arch, cfg, genotype, options=options)
 
 
 @pytest.mark.parametrize("task", [DENOISE, SR3], ids=["denoise", "sr-x3"])
-@pytest.mark.parametrize("arch", ["dncnn", "fsrcnn", "hinas", "hinas-w40", "hinas-wm"])
+@pytest.mark.parametrize("arch", MODELS.names())
 def test_every_architecture_runs_on_odd_sizes_or_refuses_the_task(arch, task):
     tasks = MODELS.get(arch).tasks
     if tasks is not None and task.name not in tasks:

@@ -182,7 +182,7 @@ def test_packaging_a_jpeg_model_scores_it_beside_the_jpeg_input(folders, tmp_pat
     assert card == model_card(info) and "gray JPEG artefact removal, quality 10–40" in card
     gain = q10["psnr"] - q10["baseline_psnr"]
     assert "JPEG input, measured here (dB / SSIM)" in card and f"| {gain:+.2f} |" in card
-    assert "central crops, quality 25" in card
+    assert "central crops, q=25" in card
     assert "![training loss and validation PSNR](curves.png)" in card
     assert (tmp_path / "weights" / "jpeg-test" / "curves.png").stat().st_size > 0
 

@@ -225,3 +225,16 @@ def test_bm3d_matches_published_set12_numbers(dataset, tmp_path):
     report = evaluate_classical("bm3d", DENOISE, load_test_images(tmp_path, 1)[0])
     assert [r["psnr"] for r in report.rows] == pytest.approx([29.45, 32.85], abs=0.15)
 
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_every_classical_method_scores_each_of_its_simulated_tasks(name, photos):
+    method = METHODS.get(name)
+    if not method.available:
+        pytest.skip(f"{name} needs the package {method.requires!r}")
+    for task_name in method.tasks:
+        task = TaskConfig(name=task_name).at_evaluation()
+        if type(task).from_files:  # its inputs are the user's files: tests/test_paired.py
+            continue
+        report = evaluate_classical(name, task, load_test_images(photos, task.channels)[0])
+        assert len(report.rows) == len(GRAY_PHOTOS) and 10 < report.mean["psnr"] < 60

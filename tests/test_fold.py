@@ -14,7 +14,7 @@ from hinas.errors import HinasError
 from hinas.jobs.restore import restore_image
 from hinas.models.fold import FOLDED, fold_batchnorm
 from hinas.models.folder import ModelSpec
-from hinas.models.pretrained import pretrained_folder
+from hinas.models.pretrained import list_pretrained, pretrained_folder
 from tiny_runs import tiny_genotype
 
 TOLERANCE = 1e-5
@@ -86,7 +86,7 @@ def test_folded_copy_computes_the_trained_output_without_batchnorm(name):
     assert max_difference(net, folded, photo(spec.task.channels, 37)) < TOLERANCE
 
 
-@pytest.mark.parametrize("name", ["denoise-gray-blind", "jpeg-blind", "sr-x4", "sr-x2"])
+@pytest.mark.parametrize("name", list_pretrained())
 def test_shipped_models_fold_within_tolerance(name):
     net = hinas.load_pretrained(name)
     folded = hinas.load_pretrained(name, fold=True)

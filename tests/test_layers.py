@@ -10,8 +10,8 @@ import hinas
 
 PACKAGE = Path(hinas.__file__).parent
 LAYERS = ["foundation", "measures", "data", "space", "models", "runtime", "jobs", "apps"]
-FOUNDATION = {"config", "errors", "registry", "io"}
-APPS = {"cli", "demo", "__main__", "__init__"}
+FOUNDATION = {"config", "tasks", "errors", "registry", "io"}
+APPS = {"cli", "cli_options", "demo", "__main__", "__init__"}
 
 
 def layer_of(module: str) -> str:

@@ -10,6 +10,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from hinas.data.degradations import bicubic_sr, sr_pair_for_image
 from hinas.data.images import list_images
+from hinas.errors import HinasError
 from hinas.measures.metrics import Convention, psnr, rgb_to_y, ssim, to_uint8
 
 
@@ -110,8 +111,10 @@ def test_convention_describes_itself_and_scores(pair_rgb):
     scores = sr.score(img.astype(float) + 0.3, ref)  # the output is rounded before scoring
     assert scores["psnr"] == psnr(img, ref, 4, True)
     assert scores["ssim"] == ssim(img, ref, 4, True)
-    with pytest.raises(ValueError):
+    with pytest.raises(HinasError, match="task.name must be one of camera, denoise"):
         Convention.for_task("deblur")
+    with pytest.raises(ValueError, match="unknown noise variant"):
+        Convention.for_task("denoise", noise_variant="rounded")
 
 
 # Bicubic baseline of the SR literature (docs/metrics.md, paper Table 12 and the SRCNN/VDSR tables):

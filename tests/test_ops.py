@@ -9,9 +9,12 @@ from hinas.errors import HinasError
 from hinas.space.ops import OPS, register_op
 
 
-@pytest.mark.parametrize("name", [n for n in PRIMITIVES if OPS.get(n).build is not None])
+@pytest.mark.parametrize("name", OPS.names())
 @pytest.mark.parametrize("channels", [1, 6])
 def test_every_op_preserves_shape(name, channels):
+    if OPS.get(name).build is None:  # `none`: a column of α, never built (skipped in the sum)
+        assert (name, OPS.get(name).family) == ("none", "none")
+        return
     op = OPS.get(name).build(channels, True)
     x = torch.randn(2, channels, 13, 17, requires_grad=True)
     y = op(x)
@@ -25,17 +28,16 @@ def test_paper_candidates_registered():
     assert OPS.get("none").build is None  # never instantiated: skipped in the mixed sum
 
 
-@pytest.mark.parametrize("name", ["conv_3x3", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3",
-                                  "dil_conv_5x5"])
+@pytest.mark.parametrize("name", [n for n in OPS.names() if OPS.get(n).preact])
 def test_conv_ops_read_activated_input_and_end_in_bn(name):
     spec = OPS.get(name)
-    assert spec.preact  # the cell feeds LeakyReLU(x)
     layers = list(spec.build(4, True).modules())
     assert isinstance(layers[-1], nn.BatchNorm2d)
     convs = [m for m in layers if isinstance(m, nn.Conv2d)]
     assert all(c.stride == (1, 1) for c in convs)
-    if name.startswith("dil"):
-        assert convs[0].dilation == (2, 2)
+    assert convs[0].kernel_size == (spec.kernel, spec.kernel)  # what the op says it is
+    assert convs[0].dilation == ((2, 2) if spec.family.startswith("dilated") else (1, 1))
+    assert (convs[0].groups > 1) == ("separable" in spec.family)
 
 
 def test_skip_reads_raw_input():

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,7 +24,14 @@ from hinas.models.pretrained import (
     sha256_file,
 )
 
-SHIPPED = ("denoise-gray-blind", "jpeg-blind", "sr-x2", "sr-x4")
+SHIPPED = sorted(p.name for p in (Path(hinas.__file__).parent / "weights").iterdir()
+                 if p.is_dir())
+"""The model folders the package ships, read from its weights folder (not from the code under
+test)."""
+
+
+def test_the_shipped_models_are_the_weights_folders():
+    assert SHIPPED and list_pretrained() == SHIPPED
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -128,9 +136,9 @@ def test_restore_and_eval_with_a_pretrained_model(tmp_path, capsys):
     (["eval", "--pretrained", "sr-x4", "--task", "denoise", "--sigma", "25", "--data", "."],
      "pretrained model sr-x4: built for sr x4 with 3 channel(s) (not 'denoise' as asked)"),
     (["eval", "--pretrained", "sr-x4", "--scale", "2", "--data", "."],
-     "(not x2 as asked)"),
+     "(not sr x2 as asked)"),
     (["eval", "--pretrained", "denoise-gray-blind", "--data", "."],
-     "a blind denoiser (trained for σ 0–55): give the noise level"),
+     "trained blind (denoise sigma=0:55): give the noise level"),
     (["eval", "--pretrained", "sr-x4", "--model", "x", "--data", "."],
      "give one of --model RUNDIR, --pretrained NAME or --method NAME"),
     (["restore", "--pretrained", "nope", "x.png", "-o", "out"],
@@ -181,3 +189,18 @@ def test_corrupted_weights_are_refused(tmp_path, monkeypatch, capsys):
     (tmp_path / "weights" / "sr-x4" / INFO_FILE).write_text("{")
     with pytest.raises(HinasError, match="unreadable model metadata"):
         pretrained_folder("sr-x4")
+
+
+def test_the_readme_table_is_every_shipped_model_as_its_card_measured_it():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("## Shipped models against their anchors")[1].split("\n\n**")[0]
+    rows, model = {}, None
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) >= 3 and cells[1] and cells[2][:1].isdigit():
+            model = cells[0].strip("`") or model
+            rows.setdefault(model, {})[cells[1]] = float(cells[2])
+    assert sorted(rows) == SHIPPED
+    for name, measured in rows.items():
+        card = {pretrained.result_label(r): r["psnr"] for r in pretrained_info(name)["results"]}
+        assert {label: round(card[label], 2) for label in measured} == measured

@@ -1,5 +1,6 @@
 """The committed benchmark results are portable: no text in them (JSON values, PNG metadata)
-holds an absolute path of the machine that made them."""
+holds an absolute path of the machine that made them; and every committed genotype and model
+folder (benchmark results, the shipped models) still loads, whatever version wrote it."""
 
 import json
 import re
@@ -9,10 +10,14 @@ from pathlib import Path
 
 from PIL import Image
 
+import hinas
 from hinas.data.images import relative_name
+from hinas.models.folder import SPEC_FILE, ModelSpec, load_model
+from hinas.space.genotype import Genotype
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
+WEIGHTS = Path(hinas.__file__).parent / "weights"
 ABSOLUTE = re.compile(r"^(/|~|[A-Za-z]:[\\/])")
 
 
@@ -67,3 +72,28 @@ def test_images_are_named_relative_to_their_data_folder(tmp_path):
     assert relative_name(a / "x.png", a) == "x.png"
     assert relative_name(b / "sub" / "y.jpg", [a, b]) == "train/sub/y.jpg"
     assert relative_name(a / "x.png", [a, b]) == "T91/x.png"
+
+
+def _committed_json(kind: str) -> list[Path]:
+    """The committed JSON files of format `kind` (benchmark results and shipped models)."""
+    files = [*_committed(), *(p for p in WEIGHTS.rglob("*.json"))]
+    return sorted({p for p in files if p.suffix == ".json"
+                   and f'"format": "{kind}"' in p.read_text()})
+
+
+def test_every_committed_genotype_loads():
+    genotypes = _committed_json("hinas-genotype")
+    assert len(genotypes) >= 20
+    for path in genotypes:
+        genotype = Genotype.load(path)
+        assert genotype.task.describe() and genotype.widths()
+
+
+def test_every_committed_model_folder_loads_with_its_weights():
+    folders = [p.parent for p in _committed_json("hinas-model") if p.name == SPEC_FILE]
+    assert len(folders) >= 20 and {f.name for f in folders} >= {
+        p.name for p in WEIGHTS.iterdir() if p.is_dir()}
+    for folder in folders:
+        spec = ModelSpec.load(folder)
+        model = load_model(folder)
+        assert not model.training and spec.task.describe()

@@ -10,16 +10,20 @@ import pytest
 import torch
 
 from hinas.cli import main
-from hinas.config import resolve
+from hinas.config import SELECTIONS, WIDTH_SELECTIONS, resolve
 from hinas.errors import HinasError
 from hinas.jobs.search import open_search, reselect
 from hinas.runtime.selection import (
+    SIGNALS,
+    WIDTHS,
     Scorer,
     alpha_logprob,
     oneshot_score,
     path_oneshot_scores,
     perturb_score,
     perturbation_importance,
+    select_genotype,
+    selection_cost,
 )
 from hinas.space.derive import collapse, derive_genotype
 from hinas.space.genotype import Genotype
@@ -95,6 +99,28 @@ def test_signals_on_a_trained_supernet(searched):
     assert perturb_score(genotype, op_drop, move_drop) == pytest.approx(expected)
     assert genotype.meta["selection"]["select"] == "alpha"  # no signal ranked better
     assert derive_genotype(net).cells == genotype.cells
+
+
+def test_the_config_offers_the_registered_selections():
+    assert sorted(SELECTIONS) == SIGNALS.names() and sorted(WIDTH_SELECTIONS) == WIDTHS.names()
+
+
+@pytest.mark.parametrize("width", WIDTHS.names())
+@pytest.mark.parametrize("select", SIGNALS.names())
+def test_every_selection_scores_selects_and_counts_its_evaluations(searched, select, width):
+    cfg, net, scorer = open_search(searched, [f"search.select={select}",
+                                              f"search.width={width}"])
+    signal = SIGNALS.get(select)
+    measured = signal.measure(scorer, None)
+    genotype = Genotype.load(searched / "genotype.json")
+    assert math.isfinite(signal.score(genotype, measured, scorer)) and signal.summary
+    calls = []
+    selected = select_genotype(net, cfg, scorer, {}, np.random.default_rng(0),
+                               lambda: calls.append(1))
+    assert len(calls) == selection_cost(cfg)  # the progress bar ends where it should
+    record = selected.meta["selection"]
+    assert (record["select"], record["width"]) == (select, width)
+    assert selected.task == genotype.task and len(selected.cells) == cfg.space.layers
 
 
 def test_scorer_needs_validation_images():

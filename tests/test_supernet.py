@@ -30,7 +30,7 @@ def small_space(**kw) -> SpaceConfig:
     return SpaceConfig(**{"width": 2, "nodes": 2, "layers": 3, **kw})
 
 
-@pytest.mark.parametrize("task", TASKS, ids=lambda t: f"{t.name}{t.scale}c{t.channels}")
+@pytest.mark.parametrize("task", TASKS, ids=lambda t: f"{t.name}{t.out_scale}c{t.channels}")
 @pytest.mark.parametrize("mode", [{}, {"cell_sharing": False}, {"checkpoint": True}],
                          ids=["eq5", "eq6", "ckpt"])
 def test_output_shape_on_odd_sizes(task, mode):

@@ -1,21 +1,39 @@
-"""The restoration tasks beyond the paper's two (JPEG artefact removal, camera noise) end to end
-through the command line: search, train, eval, restore, their baselines and their bad input."""
+"""The restoration tasks: every registered task is a self-describing unit (levels, checks,
+evaluation level, descriptions, convention, baseline, packaging tests, degradation), a new one is
+one task class and one degradation, and the tasks beyond the paper's two (JPEG artefact removal,
+camera noise) run end to end through the command line: search, train, eval, restore, their
+baselines and their bad input."""
 
+import dataclasses
 import json
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import yaml
+from numpy.lib.stride_tricks import sliding_window_view
 
-from hinas.cli import main
-from hinas.config import TaskConfig
-from hinas.data.degradations import jpeg_roundtrip, poisson_gaussian
+from hinas.cli import build_parser, main
+from hinas.config import TaskConfig, build_dataclass, resolve
+from hinas.data.degradations import (
+    DEGRADATIONS,
+    draw_level,
+    jpeg_roundtrip,
+    level_values,
+    poisson_gaussian,
+    register_degradation,
+    single_level,
+    task_degradation,
+)
 from hinas.data.images import load_image
+from hinas.errors import HinasError
 from hinas.jobs.evaluate import load_test_images
-from hinas.measures.metrics import psnr, ssim
+from hinas.measures.metrics import Convention, psnr, ssim
 from hinas.models.classical import METHODS, generalized_anscombe, inverse_generalized_anscombe
+from hinas.runtime.scoring import make_pairs
 from hinas.space.genotype import Genotype
+from hinas.tasks import TASKS, level, option_fields, register_task
 from tiny_runs import GRAY_PHOTOS, RGB_PHOTOS, tiny_genotype, train_tiny, write_photos
 
 SHORT_SEARCH = ["--set", "search.epochs=2", "--set", "search.eval_from_epoch=2"]
@@ -29,6 +47,163 @@ def photos(tmp_path_factory):
 @pytest.fixture(scope="module")
 def rgb_photos(tmp_path_factory):
     return write_photos(tmp_path_factory.mktemp("rgb"), RGB_PHOTOS[:3], size=64)
+
+
+# --- every registered task -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", TASKS.names())
+def test_every_task_describes_itself(name):
+    task = TaskConfig(name=name)
+    task.validate()
+    assert type(task) is TASKS.get(name) and task.name == name
+    assert task.describe().startswith(name) and task.in_words().startswith(("gray ", "RGB "))
+    assert task.channels == type(task).channels in (1, 3)
+    evaluated = task.at_evaluation()
+    evaluated.validate()
+    assert not evaluated.blind and evaluated.at_evaluation() == evaluated
+    assert isinstance(task.out_scale, int) and task.out_scale >= 1
+    convention = Convention.for_task(name, task.out_scale)
+    assert convention.task == name and convention.input_variant
+    own = {f.name for f in dataclasses.fields(task)}
+    assert set(task.result_fields()) <= own
+    if not type(task).from_files:
+        assert type(task).asks  # a classical method asks for what a new task lacks
+
+
+@pytest.mark.parametrize("name", TASKS.names())
+def test_every_task_has_its_degradation_and_baseline(name):
+    task = TaskConfig(name=name)
+    assert name in DEGRADATIONS.names()
+    if not type(task).from_files:  # simulated: built from the task's own options
+        assert task_degradation(task.at_evaluation()).scale == task.out_scale
+    method, label = type(task).baseline
+    assert name in METHODS.get(method).tasks and label
+
+
+@pytest.mark.parametrize("name", TASKS.names())
+def test_every_task_packaging_test_is_at_one_of_its_levels(name):
+    for channels in (1, 3):
+        task = TaskConfig(name=name, channels=channels)
+        for test, fields in task.package_tests():
+            at = task.at_evaluation().at_levels(fields)
+            at.validate()
+            assert test and all(at.result_fields()[k] == v for k, v in fields.items())
+
+
+@pytest.mark.parametrize("name", TASKS.names())
+def test_every_task_file_holds_only_its_own_fields(name):
+    task = TaskConfig(name=name)
+    written = dataclasses.asdict(task)
+    assert set(written) == {f.name for f in dataclasses.fields(task)}
+    assert build_dataclass(TaskConfig, written, "task") == task
+    every_level = {n for t in TASKS.names() for n, _ in TASKS.get(t).levels()}
+    older = {**{n: getattr(TaskConfig(name=t), n) for t in TASKS.names()
+                for n, _ in TASKS.get(t).levels()}, **written}
+    assert set(older) >= every_level  # a file of an older version: every task's fields
+    assert build_dataclass(TaskConfig, older, "task") == task
+
+
+@pytest.mark.parametrize("name", TASKS.names())
+def test_every_task_command_line_level_parses_its_default(name):
+    task = TaskConfig(name=name)
+    given = {n: as_option(getattr(task, n)) for n, _ in task.options()}
+    assert TaskConfig(name=name, **option_fields(name, given)) == task
+
+
+def as_option(value):
+    """A level as its command-line option takes it: `10`, `10:40`, an int for a choice."""
+    return ":".join(str(v) for v in value) if isinstance(value, list) else value
+
+
+def test_task_fields_of_other_tasks_are_dropped_and_unknown_ones_refused():
+    sr = TaskConfig(name="sr", scale=2, sigma=[25.0], quality=[10])
+    assert sr == TaskConfig(name="sr", scale=2) and not hasattr(sr, "sigma")
+    assert dataclasses.replace(TaskConfig(name="jpeg", quality=[20]), name="camera") == \
+        TaskConfig(name="camera")
+    with pytest.raises(HinasError, match="unknown config key.*in task: bogus; known: channels, "
+                                         "name, scale"):
+        build_dataclass(TaskConfig, {"name": "sr", "bogus": 1}, "task")
+    with pytest.raises(HinasError, match="task.name must be one of camera, denoise, jpeg"):
+        resolve("deblur", "tiny")
+
+
+# --- a new task: one task class, one degradation --------------------------------------------
+
+
+def gaussian_blur(img: np.ndarray, width: float) -> np.ndarray:
+    """`img` (HxWxC) blurred by a Gaussian of standard deviation `width` px, edges mirrored."""
+    r = max(1, math.ceil(3 * width))
+    kernel = np.exp(-0.5 * (np.arange(-r, r + 1) / width) ** 2)
+    kernel /= kernel.sum()
+    x = np.pad(np.asarray(img, dtype=np.float64), ((r, r), (r, r), (0, 0)), mode="reflect")
+    x = sliding_window_view(x, 2 * r + 1, axis=0) @ kernel
+    return sliding_window_view(x, 2 * r + 1, axis=1) @ kernel
+
+
+@dataclass
+class Blur(TaskConfig):
+    """Gaussian blur of standard deviation `blur` pixels, one value or a range (blind)."""
+
+    blur: list[float] = level([1.5], "blur standard deviation in pixels", "a number > 0",
+                              lambda w: w > 0, metavar="W", tag="w=", label="w=",
+                              example="0.5:2")
+
+    title = "deblurring, width {blur}"
+    asks = "the blur to evaluate at: --blur W (pixels)"
+    input_text = "8-bit image blurred by a Gaussian of the evaluation width, in float"
+
+
+class GaussianBlur:
+    """The degradation of `Blur`."""
+
+    scale = 1
+
+    def __init__(self, blur):
+        self.widths = level_values(blur, "blur", "blur", lambda w: w > 0, "a number > 0")
+
+    def __call__(self, hr, rng):
+        return gaussian_blur(hr, draw_level(self.widths, rng)).astype(np.float32)
+
+    def lq_size(self, hr_h, hr_w):
+        return hr_h, hr_w
+
+    def test_pair(self, clean, seed, image_key):
+        (width,) = single_level(self.widths, "blur: blur")
+        return gaussian_blur(clean, width), clean
+
+
+@pytest.fixture
+def blur_task():
+    register_task("blur")(Blur)
+    register_degradation("blur")(GaussianBlur)
+    yield Blur
+    TASKS.remove("blur")
+    DEGRADATIONS.remove("blur")
+
+
+def test_a_new_task_is_one_class_and_its_degradation(blur_task, photos, tmp_path, capsys):
+    cfg = resolve("blur", "tiny", task={"blur": [1.0, 2.0]})
+    assert cfg.task.describe() == "blur w=1:2" and cfg.task.at_evaluation().blur == [1.5]
+    assert cfg.task.in_words() == "gray deblurring, width 1–2 (blind)" and cfg.space.layers == 2
+    with pytest.raises(HinasError, match="task.blur must be a number > 0"):
+        resolve("blur", "tiny", task={"blur": [0.0]})
+    assert not Convention.for_task("blur").test_y_channel
+    pair = make_pairs(load_test_images(photos, 1)[0], cfg.task, 0)[0]
+    assert psnr(pair.lq, pair.gt) < 40  # blurred at σ 1.5
+    help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["search"]
+                         .format_help().split())
+    assert "--blur W blur standard deviation in pixels: one value or a range" in help_text
+    search = tmp_path / "search"
+    assert main(["search", "--task", "blur", "--blur", "0.5:2", "--data", str(photos),
+                 "--out", str(search), "--preset", "tiny", "--quiet", *SHORT_SEARCH]) == 0
+    assert Genotype.load(search / "genotype.json").task == TaskConfig(name="blur",
+                                                                      blur=[0.5, 2.0])
+    assert main(["eval", "--method", "noisy", "--task", "blur", "--data", str(photos)]) == 2
+    assert "give the blur to evaluate at: --blur W" in capsys.readouterr().err
+    assert main(["eval", "--method", "noisy", "--task", "blur", "--blur", "1", "--data",
+                 str(photos)]) == 2
+    assert "is for the 'denoise' / 'camera' task" in capsys.readouterr().err
 
 
 def test_jpeg_search_train_eval_restore_through_the_cli(photos, tmp_path, capsys):

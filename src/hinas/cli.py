@@ -1,34 +1,30 @@
-"""Command-line interface: parses arguments and calls library functions; errors become one line."""
+"""Command-line interface: parses arguments and calls library functions; errors become one line.
+
+Every option is declared once, in :mod:`hinas.cli_options` (choices and help read from the
+registries); each command (`COMMANDS`) names the options it takes."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from hinas import __version__
+from hinas.cli_options import options
 from hinas.config import (
-    AMP_MODES,
     DEFAULT_PRESET,
-    PRESETS,
-    SELECTIONS,
-    TASKS,
-    WIDTH_SELECTIONS,
     Config,
-    TaskConfig,
     flatten,
-    level_text,
     load_config,
     load_yaml,
     parse_override,
     resolve,
+    with_data,
 )
 from hinas.errors import HinasError
-from hinas.models.export import OPSET
 from hinas.runtime.distributed import is_main_process, leave_report_to_rank_zero, peer_failures
-from hinas.runtime.execution import check_device
+from hinas.tasks import DEFAULT_TASK, command_line_levels, option_fields
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -38,12 +34,6 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         if action.default in (None, False, [], argparse.SUPPRESS):
             return action.help or ""
         return super()._get_help_string(action)
-
-
-def add_command(sub, name: str, help: str, example: str) -> argparse.ArgumentParser:
-    """A subcommand parser whose --help shows defaults and ends with `example`."""
-    return sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".",
-                          formatter_class=HelpFormatter, epilog=f"example:\n  {example}")
 
 
 def finished(outputs: str, next_command: str) -> None:
@@ -56,6 +46,44 @@ def run_files(folder: Path) -> str:
     """The record files of a run folder, comma-separated."""
     kinds = (".yaml", ".jsonl", ".log", ".json", ".png", ".safetensors")
     return ", ".join(sorted(p.name for p in folder.iterdir() if p.suffix in kinds))
+
+
+def task_fields(args: argparse.Namespace) -> dict:
+    """The task fields of the level options given (checked further by TaskConfig.validate)."""
+    return option_fields(args.task, {name: getattr(args, name) for name in command_line_levels()})
+
+
+def config_from_args(args: argparse.Namespace, task_defaults: dict | None = None,
+                     **sections: dict) -> Config:
+    """Resolve the Config of the task and config options, on top of the task fields
+    `task_defaults` (a genotype's); `sections` adds command-specific values (e.g.
+    `search={"strategy": "random"}`), overridable by --set."""
+    task = {**(task_defaults or {}), **({"channels": args.channels} if args.channels else {}),
+            **task_fields(args)}
+    sections = {"runtime": {"tensorboard": args.tensorboard}, "data": {"workers": args.workers},
+                **sections}
+    sections = {k: {n: v for n, v in d.items() if v is not None} for k, d in sections.items()}
+    return resolve(args.task or DEFAULT_TASK, args.preset or DEFAULT_PRESET, args.config,
+                   args.overrides, task=task or None, seed=args.seed, device=args.device,
+                   **sections)
+
+
+def resumed_config(args: argparse.Namespace, job: str, **options: str) -> Config | None:
+    """The config of the run folder `--out` when `--resume` finds one (else None), with the
+    config options given (and `options`, config keys of `job`-specific ones) as overrides after
+    the --set ones: a change is allowed or refused with its key named (docs/run-folders.md)."""
+    path = Path(args.out) / "config.yaml"
+    if not (args.resume and path.exists()):
+        return None
+    task = {"name": args.task, "channels": args.channels, **task_fields(args)}
+    values = {**{f"task.{k}": v for k, v in task.items()},
+              **(flatten(load_yaml(args.config)) if args.config else {}),
+              "preset": args.preset, "seed": args.seed, "device": args.device,
+              f"{job}.amp": args.amp, f"{job}.channels_last": args.channels_last,
+              "data.workers": args.workers, "runtime.tensorboard": args.tensorboard,
+              **{key: getattr(args, name) for name, key in options.items()}}
+    return load_config(path, [*args.overrides, *(f"{key}={json.dumps(value)}" for key, value
+                                                 in values.items() if value is not None)])
 
 
 def _arch_show(args: argparse.Namespace) -> None:
@@ -78,21 +106,12 @@ def _arch_show(args: argparse.Namespace) -> None:
 
 
 def _arch_random(args: argparse.Namespace) -> None:
-    import numpy as np
+    from hinas.jobs.arch import random_like
 
-    from hinas.jobs.arch import genotype_to_show, random_genotype
-    from hinas.measures.complexity import count_params
-    from hinas.models.architectures import DerivedNet
-
-    like, multiplier, source = genotype_to_show(args.like, args.width_multiplier)
-    target = None if args.any_size else count_params(DerivedNet(like, multiplier))
-    try:
-        genotype = random_genotype(like.space, like.task, np.random.default_rng(args.seed),
-                                   target, args.tolerance, multiplier, args.tries)
-    except HinasError as err:
-        raise HinasError(f"{args.like}: {err}") from None
-    genotype.meta.update(seed=args.seed, like=str(args.like), target_params=target)
+    genotype, multiplier, source = random_like(args.like, args.seed, args.tolerance,
+                                               args.width_multiplier, args.tries, args.any_size)
     genotype.save(args.output)
+    target = genotype.meta["target_params"]
     window = "" if target is None else f" (target {target:,} ± {args.tolerance:.0%})"
     finished(f"random genotype written to {args.output}: path {genotype.path}, "
              f"{genotype.meta['params']:,} parameters at width multiplier {multiplier:g} from "
@@ -103,209 +122,60 @@ def _arch_random(args: argparse.Namespace) -> None:
 def _arch_select(args: argparse.Namespace) -> None:
     from hinas.jobs.search import reselect
 
-    overrides = list(args.overrides)
-    overrides += [f"search.select={args.select}"] if args.select else []
-    overrides += [f"search.width={args.width}"] if args.width else []
+    overrides = [*args.overrides, *([f"search.select={args.select}"] if args.select else []),
+                 *([f"search.width={args.width}"] if args.width else [])]
     genotype = reselect(args.run, overrides, args.quiet)
     genotype.save(args.output)
+    chosen = genotype.meta["selection"]
     finished(f"genotype written to {args.output}: width path {genotype.path}, selected by "
-             f"{genotype.meta['selection']['select']} (cells) and "
-             f"{genotype.meta['selection']['width']} (width) from {args.run}",
+             f"{chosen['select']} (cells) and {chosen['width']} (width) from {args.run}",
              f"hinas train --genotype {args.output} --data DIR --out RUNDIR")
-
-
-def add_config_args(parser: argparse.ArgumentParser) -> None:
-    """Options shared by commands that resolve a Config (task, preset, YAML, overrides, seed)."""
-    parser.add_argument("--task", choices=TASKS, help="restoration task (default: denoise)")
-    parser.add_argument("--sigma", nargs="+", metavar="S",
-                        help="noise level(s) on the 0-255 scale (denoise): one, several (one "
-                             "drawn per crop), or a range LOW:HIGH drawn uniformly per crop "
-                             "(blind denoising, e.g. 0:55; default: 50)")
-    parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="SR factor (sr; default: 4)")
-    add_level_args(parser, "drawn uniformly per crop", new_task=True)
-    parser.add_argument("--channels", type=int, choices=(1, 3),
-                        help="1 = gray, 3 = RGB (default: preset's)")
-    parser.add_argument("--preset", help=f"one of {', '.join(PRESETS)} (default: "
-                                         f"{DEFAULT_PRESET})")
-    parser.add_argument("--config", metavar="FILE.yaml", help="YAML config applied on the preset")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE", help="override a config value, e.g. search.epochs=5")
-    parser.add_argument("--seed", type=int, help="random seed (default: 0)")
-    parser.add_argument("--device", help="cpu or cuda[:N] (default: cpu)")
-    parser.add_argument("--amp", choices=AMP_MODES,
-                        help="automatic mixed precision of the job (auto: bf16 where the device "
-                             "runs it natively; on a GPU without it fp16, on such a CPU fp32; "
-                             "default: the preset's)")
-    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
-                        help="channels-last (NHWC) memory format for network and batches "
-                             "(default: the preset's)")
-    parser.add_argument("--workers", type=int, help="data-loading worker processes (default: 0)")
-    parser.add_argument("--tensorboard", action="store_true", default=None,
-                        help="also write TensorBoard scalars to RUNDIR/tensorboard "
-                             "(tensorboard extra)")
-
-
-LEVEL_OPTIONS = (("quality", int), ("noise_a", float), ("noise_b", float))
-"""Task fields given on the command line as one value or a range LOW:HIGH, and their type."""
-
-
-def add_level_args(parser: argparse.ArgumentParser, range_means: str, new_task: bool) -> None:
-    """The options of `LEVEL_OPTIONS`: JPEG quality and camera noise, one value or a range
-    LOW:HIGH (`range_means` says what a range does); their defaults are TaskConfig's for a new
-    task (`new_task`), else the model's."""
-    what = {"quality": "JPEG quality 1-100 (jpeg)",
-            "noise_a": "camera noise variance a of a x + b, x in [0, 1], a ≥ 0 (camera)",
-            "noise_b": "camera noise variance b of a x + b, b ≥ 0 (camera)"}
-    for name, _ in LEVEL_OPTIONS:
-        default = level_text(getattr(TaskConfig(), name)) if new_task else "the model's"
-        option = name.replace("_", "-")
-        parser.add_argument(f"--{option}", metavar=name.upper(),
-                            help=f"{what[name]}: one value or a range LOW:HIGH {range_means} "
-                                 f"(default: {default})")
-
-
-def level_fields(args: argparse.Namespace) -> dict:
-    """Task fields of `--quality`, `--noise-a`, `--noise-b` given as `V` or `LOW:HIGH` (checked
-    further by TaskConfig.validate); empty for those not given."""
-    fields = {}
-    for name, kind in LEVEL_OPTIONS:
-        text = getattr(args, name)
-        if text is None:
-            continue
-        try:
-            values = [kind(v) for v in text.split(":")]
-            if len(values) > 2:
-                raise ValueError
-        except ValueError:
-            one, example = ("integer", "10:40") if kind is int else ("number", "0:0.02")
-            raise HinasError(f"--{name.replace('_', '-')} {text}: give one {one} or a range "
-                             f"LOW:HIGH (e.g. {example})") from None
-        fields[name] = values
-    return fields
-
-
-def sigma_fields(values: list[str] | None) -> dict:
-    """Task fields of `--sigma` values: `{"sigma": [...], "sigma_sampling": ...}` (a `LOW:HIGH`
-    range samples uniformly; several numbers sample one of them); empty when not given."""
-    if not values:
-        return {}
-    try:
-        if any(":" in v for v in values):
-            if len(values) != 1:
-                raise ValueError
-            low, high = (float(v) for v in values[0].split(":"))
-            return {"sigma": [low, high], "sigma_sampling": "uniform"}
-        return {"sigma": [float(v) for v in values], "sigma_sampling": "choice"}
-    except ValueError:
-        raise HinasError(f"--sigma {' '.join(values)}: give numbers (e.g. 25 or 15 25 50) or "
-                         f"one range LOW:HIGH (e.g. 0:55)") from None
-
-
-def config_from_args(args: argparse.Namespace, task_defaults: dict | None = None,
-                     **sections: dict) -> Config:
-    """Resolve the Config described by the options of `add_config_args`, on top of the task
-    fields `task_defaults` (a genotype's); `sections` adds command-specific values (e.g.
-    `search={"strategy": "random"}`), overridable by --set."""
-    task = dict(task_defaults or {})
-    task.update({k: v for k, v in (("scale", args.scale), ("channels", args.channels))
-                 if v is not None})
-    task.update(sigma_fields(args.sigma))
-    task.update(level_fields(args))
-    sections = {"runtime": {"tensorboard": args.tensorboard},
-                "data": {"workers": args.workers}, **sections}
-    sections = {k: {n: v for n, v in d.items() if v is not None} for k, d in sections.items()}
-    return resolve(args.task or "denoise", args.preset or DEFAULT_PRESET, args.config,
-                   args.overrides, task=task or None,
-                   seed=args.seed, device=args.device, **sections)
-
-
-def resume_overrides(args: argparse.Namespace, job: str, **options: str) -> list[str]:
-    """The options of `add_config_args` given with --resume (and `options`, the config keys of
-    `job`-specific ones), as overrides of the run's config.yaml after its own --set ones: a
-    changed setting is then allowed or refused with its key named, as a --set change is
-    (docs/run-folders.md); options not given keep the run's values."""
-    task = {"name": args.task, "scale": args.scale, "channels": args.channels,
-            **sigma_fields(args.sigma), **level_fields(args)}
-    values = {**{f"task.{k}": v for k, v in task.items()},
-              **(flatten(load_yaml(args.config)) if args.config else {}),
-              "preset": args.preset, "seed": args.seed, "device": args.device,
-              f"{job}.amp": args.amp, f"{job}.channels_last": args.channels_last,
-              "data.workers": args.workers, "runtime.tensorboard": args.tensorboard,
-              **{key: getattr(args, name) for name, key in options.items()}}
-    return [*args.overrides, *(f"{key}={json.dumps(value)}" for key, value in values.items()
-                               if value is not None)]
-
-
-def with_data(cfg: Config, data: list[str] | None) -> Config:
-    """`cfg` recording the training folders `data` (given, or else those `cfg` holds), so that the
-    run folder's config.yaml names them; HinasError when there are none."""
-    folders = [str(d) for d in (data or cfg.data.path)]
-    if not folders:
-        raise HinasError("no training images: give --data DIR")
-    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=folders))
 
 
 def _search(args: argparse.Namespace) -> None:
     from hinas.jobs.search import search
 
     out = Path(args.out)
-    if args.resume and (out / "config.yaml").exists():
-        cfg = load_config(out / "config.yaml", resume_overrides(
-            args, "search", strategy="search.strategy", samples="search.samples"))
-    else:
-        cfg = config_from_args(args, search={"strategy": args.strategy,
-                                             "channels_last": args.channels_last,
-                                             "amp": args.amp,
-                                             "samples": args.samples})
+    cfg = resumed_config(args, "search", strategy="search.strategy",
+                         samples="search.samples") or config_from_args(args, search={
+        "strategy": args.strategy, "channels_last": args.channels_last, "amp": args.amp,
+        "samples": args.samples})
     cfg = with_data(cfg, args.data)
     genotype = search(cfg, cfg.data.path, out, resume=args.resume, quiet=args.quiet, lq=args.lq)
-    if not is_main_process():
-        return
-    preset = f" --preset {cfg.preset}" if cfg.preset else ""
-    lq = f" --lq {' '.join(args.lq or cfg.data.lq)}" if args.lq or cfg.data.lq else ""
-    finished(f"genotype written to {out / 'genotype.json'} (width path {genotype.path}); "
-             f"run folder {out}: {run_files(out)}",
-             f"hinas train --genotype {out / 'genotype.json'} --data {' '.join(cfg.data.path)}"
-             f"{lq}{preset} --out {out}-train")
+    if is_main_process():
+        preset = f" --preset {cfg.preset}" if cfg.preset else ""
+        lq = f" --lq {' '.join(args.lq or cfg.data.lq)}" if args.lq or cfg.data.lq else ""
+        finished(f"genotype written to {out / 'genotype.json'} (width path {genotype.path}); "
+                 f"run folder {out}: {run_files(out)}", f"hinas train --genotype "
+                 f"{out / 'genotype.json'} --data {' '.join(cfg.data.path)}{lq}{preset} --out "
+                 f"{out}-train")
 
 
 def _train(args: argparse.Namespace) -> None:
     from hinas.jobs.train import parse_budget, train
+    from hinas.models.pretrained import model_folder
     from hinas.space.genotype import Genotype
 
     out = Path(args.out)
     budget = parse_budget(args.budget) if args.budget else None
-    if args.resume and (out / "config.yaml").exists():
-        cfg = load_config(out / "config.yaml", resume_overrides(args, "train",
-                                                                iters="train.iters"))
-    else:
-        task_defaults = {}
-        if args.genotype:  # the task, its levels and channels default to the genotype's
-            g = Genotype.load(args.genotype).task
-            args.task = args.task or g.name
-            task_defaults = {k: v for k, v in dataclasses.asdict(g).items() if k != "name"}
-            if args.task != g.name:
-                task_defaults = {"channels": g.channels}
-        args.task = args.task or "denoise"
-        cfg = config_from_args(args, task_defaults, train={"iters": args.iters,
-                                                           "channels_last": args.channels_last,
-                                                           "amp": args.amp})
+    cfg = resumed_config(args, "train", iters="train.iters")
+    if cfg is None:  # the task, its levels and channels default to the genotype's
+        base = Genotype.load(args.genotype).task if args.genotype else None
+        args.task = args.task or (base.name if base else DEFAULT_TASK)
+        cfg = config_from_args(args, base.defaults_for(args.task) if base else {}, train={
+            "iters": args.iters, "channels_last": args.channels_last, "amp": args.amp})
     pieces = cfg.train.schedule == "constant"
     if budget and (args.iters or (args.resume and not pieces)):
         raise HinasError("--budget ends this piece of the run: drop --iters" if pieces else
                          "--budget sets the iteration count of a new run: drop --iters, "
                          "and resume with --resume alone (the count is in its config.yaml)")
     data = args.data or cfg.data.path
-    if data:
-        cfg = with_data(cfg, data)
-    init_from = None
-    if args.init_from:
-        name = args.init_from.removeprefix("pretrained:")
-        init_from = model_folder(args.init_from, None if name == args.init_from else name)[0]
-    options = {k: v for text in args.arch_options for k, v in parse_override(text).items()}
+    cfg = with_data(cfg, data) if data else cfg
     spec = train(cfg, data or None, out, args.genotype, args.arch, resume=args.resume,
-                 quiet=args.quiet, options=options, budget_seconds=budget, init_from=init_from,
-                 lq=args.lq)
+                 quiet=args.quiet, lq=args.lq, budget_seconds=budget,
+                 options={k: v for text in args.arch_options
+                          for k, v in parse_override(text).items()},
+                 init_from=model_folder(args.init_from)[0] if args.init_from else None)
     m = spec.meta
     if is_main_process():
         if pieces and m.get("campaign"):
@@ -318,108 +188,42 @@ def _train(args: argparse.Namespace) -> None:
                  f"validation PSNR {m['best_val_psnr']:.2f} dB at iteration {m['best_iter']} of "
                  f"{m['iterations']}); run folder: {run_files(out)}",
                  f"hinas eval --model {out} --data TEST_DIR"
-                 + (" --lq TEST_LQ_DIR" if spec.meta.get("lq") else ""))
-
-
-def _eval_task(args: argparse.Namespace, base: TaskConfig | None, source: str) -> TaskConfig:
-    """The task to score: the model's (`base`, from `source`), with --sigma, --quality,
-    --noise-a/-b overriding its levels (none needed with --lq: the inputs are given), or one
-    built from --task and those options (and --scale, --channels) for a classical method (whose
-    default task is `source`)."""
-    name = args.task or (base.name if base else source)
-    if base is None:
-        if name == "denoise" and args.sigma is None:
-            raise HinasError("give the noise level to evaluate at: --sigma S (0-255 scale)")
-        if name == "sr" and args.scale is None:
-            raise HinasError("give the SR factor to evaluate at: --scale 2|3|4")
-        if name == "jpeg" and args.quality is None:
-            raise HinasError("give the JPEG quality to evaluate at: --quality Q (1-100)")
-        if name == "camera" and None in (args.noise_a, args.noise_b):
-            raise HinasError("give the camera noise to evaluate at: --noise-a A --noise-b B "
-                             "(variance a x + b, x in [0, 1])")
-        base = TaskConfig(name=name, channels=args.channels or (3 if name == "sr" else 1))
-    elif args.channels and args.channels != base.channels:
-        raise HinasError(f"{source}: restores {base.channels}-channel images; "
-                         f"test images are converted to that (drop --channels)")
-    if base.blind and args.sigma is None and name == "denoise" and not args.lq:
-        raise HinasError(f"{source}: a blind denoiser (trained for "
-                         f"σ {base.sigma[0]:g}–{base.sigma[1]:g}): give the noise level to "
-                         f"evaluate at: --sigma S")
-    task = dataclasses.replace(base, name=name, scale=args.scale or base.scale)
-    if args.sigma is not None:
-        task = dataclasses.replace(task, sigma=[args.sigma], sigma_sampling="choice")
-    task = dataclasses.replace(task, **level_fields(args))
-    task.validate()
-    return task
-
-
-def model_folder(model: str | None, pretrained: str | None) -> tuple[str | Path, str]:
-    """The model folder named by --model or --pretrained, and how to call it in messages."""
-    if pretrained:
-        from hinas.models.pretrained import pretrained_folder
-
-        return pretrained_folder(pretrained), f"pretrained model {pretrained}"
-    return model, model
+                 + (" --lq TEST_LQ_DIR" if m.get("lq") else ""))
 
 
 def _eval(args: argparse.Namespace) -> None:
     from hinas.io import check_output_file
-    from hinas.jobs.evaluate import (
-        evaluate_classical,
-        evaluate_model,
-        load_test_images,
-        load_test_inputs,
-    )
+    from hinas.jobs.evaluate import evaluate
 
-    if sum(x is not None for x in (args.model, args.pretrained, args.method)) != 1:
-        raise HinasError("give one of --model RUNDIR, --pretrained NAME or --method NAME")
-    check_device(args.device)
     if args.json:
         check_output_file(args.json)
-    if args.model or args.pretrained:
-        from hinas.models.folder import ModelSpec, check_task, load_model
-        folder, source = model_folder(args.model, args.pretrained)
-        spec = ModelSpec.load(folder)
-        task = _eval_task(args, spec.task, source)
-        check_task(spec.task, task, source)
-    else:
-        from hinas.models.classical import get_method
-
-        task = _eval_task(args, None, get_method(args.method).tasks[0])
-    images, notes = load_test_images(args.data, task.channels)
-    inputs = load_test_inputs(images, args.lq, task)
-    common = {"data": " ".join(args.data), "seed": args.seed, "save_dir": args.save_images,
-              "notes": notes, "quiet": args.quiet, "inputs": inputs,
-              "lq": " ".join(args.lq or [])}
-    if args.model or args.pretrained:
-        report = evaluate_model(load_model(folder, args.device), task, images,
-                                method=f"{spec.arch} ({source})", device=args.device,
-                                tile=args.tile, overlap=args.overlap, **common)
-    else:
-        report = evaluate_classical(args.method, task, images, **common)
+    report = evaluate(args.data, model=args.model, pretrained=args.pretrained,
+                      method=args.method, task=args.task, levels=task_fields(args),
+                      channels=args.channels, lq=args.lq, seed=args.seed, device=args.device,
+                      tile=args.tile, overlap=args.overlap, save_dir=args.save_images,
+                      quiet=args.quiet)
     print(report.table())
-    written = [f"results written to {args.json}"] if args.json else []
     if args.json:
         report.save_json(args.json)
-    if args.save_images:
-        written.append(f"restored images written to {args.save_images}")
+    written = "; ".join([*([f"results written to {args.json}"] if args.json else []),
+                         *([f"restored images written to {args.save_images}"]
+                           if args.save_images else [])])
     if args.model or args.pretrained:
         which = f"--model {args.model}" if args.model else f"--pretrained {args.pretrained}"
-        finished("; ".join(written) or "nothing written (add --json PATH to keep the results)",
+        finished(written or "nothing written (add --json PATH to keep the results)",
                  f"hinas restore {which} INPUT... -o OUTDIR")
     elif written:
-        print("; ".join(written))
+        print(written)
 
 
 def _restore(args: argparse.Namespace) -> None:
     from hinas.jobs.restore import restore_images
+    from hinas.models.pretrained import model_folder
 
-    if (args.model is None) == (args.pretrained is None):
-        raise HinasError("give either --model RUNDIR or --pretrained NAME (see `hinas models`)")
-    folder, _ = model_folder(args.model, args.pretrained)
-    written = restore_images(folder, args.inputs, args.out, tile=args.tile,
-                             overlap=args.overlap, convert=args.convert, device=args.device,
-                             quiet=args.quiet, backend=args.backend)
+    written = restore_images(model_folder(args.model, args.pretrained)[0], args.inputs,
+                             args.out, tile=args.tile, overlap=args.overlap,
+                             convert=args.convert, device=args.device, quiet=args.quiet,
+                             backend=args.backend)
     print(f"restored {len(written)} image(s) into {args.out}")
     if written:
         print(f"first: {written[0]}")
@@ -444,30 +248,48 @@ def _demo(args: argparse.Namespace) -> None:
 
     demo = demo_task(args.task)
     report = run_demo(args.out, tiny=args.tiny or None, quiet=args.quiet, task=demo.name)
-    finished(f"demo report written to {report}",
-             f"hinas search --task {demo.name} {demo.options} --data YOUR_IMAGES/ --out "
-             f"runs/mine")
+    finished(f"demo report written to {report}", f"hinas search --task {demo.name} "
+             f"{demo.options} --data YOUR_IMAGES/ --out runs/mine")
 
 
-def add_lq_arg(parser: argparse.ArgumentParser, images: str) -> None:
-    """`--lq DIR...`: the degraded inputs of the `images` images of --data, from files."""
-    if images == "training":
-        takes = ("--task paired, or --task sr --scale S for low-resolution files; --resume: the "
-                 "run's")
-    else:
-        takes = ("for any model or task they replace the synthesised degradation; an SR task's "
-                 "are low-resolution files")
-    parser.add_argument("--lq", metavar="DIR", nargs="+",
-                        help=f"folder(s) of degraded inputs of the {images} images, matched by "
-                             f"file-name stem (recursive; {takes})")
-
-
-def add_inference_args(parser: argparse.ArgumentParser) -> None:
-    """Options of commands that run a model on whole images: tiling and device."""
-    parser.add_argument("--tile", type=int, default=0,
-                        help="tile size in pixels (0 = whole image)")
-    parser.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+CONFIG = ("preset", "config", "set", "seed", "device", "amp", "channels last", "workers",
+          "tensorboard")
+"""The options of the commands that resolve a Config."""
+COMMANDS = [
+    ("arch show", "print (and draw) a genotype at the widths it is trained at",
+     "hinas arch show runs/den50 --plot arch.svg", _arch_show,
+     ("genotype file", "plot", "width multiplier")),
+    ("arch random", "draw a random genotype from the space of another one (uniform ops, edges "
+     "and width path), by default with about its parameter count",
+     "hinas arch random --like runs/den50 -o random.json", _arch_random,
+     ("like", "output", "draw seed", "tolerance", "any size", "tries", "width multiplier")),
+    ("arch select", "choose a genotype again from a finished search's supernet, by another "
+     "selection signal", "hinas arch select runs/den50 --select perturb --width oneshot -o "
+     "g.json", _arch_select, ("search run", "output", "select", "width", "set", "quiet")),
+    ("search", "search an architecture on a folder of images", "hinas search --task denoise "
+     "--sigma 50 --data BSDS500/ --out runs/den50", _search,
+     ("task", *CONFIG, "data", "lq", "out", "strategy", "samples", "resume", "quiet")),
+    ("train", "train a searched architecture on a folder of images", "hinas train --genotype "
+     "runs/den50/genotype.json --data BSDS500/ --out runs/den50-train", _train,
+     ("genotype's task", *CONFIG, "genotype", "arch", "arch option", "data", "lq", "out",
+      "iters", "budget", "init from", "resume", "quiet")),
+    ("eval", "score a trained model or a classical method on test images", "hinas eval --model "
+     "runs/den50-train --data Set12/ --sigma 50 --json r.json", _eval,
+     ("model", "pretrained", "method", "test data", "test lq", "model's task", "json",
+      "save images", "tile", "overlap", "inference device", "noise seed", "quiet")),
+    ("restore", "restore images with a trained model", "hinas restore --model runs/den50-train "
+     "noisy/*.png -o restored/", _restore, ("inputs", "model", "pretrained", "out folder", "tile",
+                                            "overlap", "inference device", "convert", "backend",
+                                            "quiet")),
+    ("models", "list the pretrained models shipped with hinas", "hinas models", _models, ()),
+    ("export", "export a trained model to ONNX (onnx extra)", "hinas export --model "
+     "runs/den50-train -o den50.onnx", _export, ("export model", "onnx", "opset")),
+    ("demo", "search, train and evaluate on built-in photographs", "hinas demo --out hinas-demo",
+     _demo, ("demo out", "demo task", "tiny", "quiet")),
+]
+"""Each command: its name, what it does, an example, its function and its options."""
+GROUPS = {"arch": ("inspect architectures", "hinas arch show runs/den50")}
+"""The commands of subcommands: what they do, an example."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -484,150 +306,25 @@ def build_parser() -> argparse.ArgumentParser:
                "  hinas restore --model runs/den50-train noisy/ -o restored/")
     parser.add_argument("--version", action="version", version=f"hinas {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    arch = add_command(sub, "arch", "inspect architectures", "hinas arch show runs/den50")
-    arch_sub = arch.add_subparsers(dest="arch_command", required=True)
-    show = add_command(arch_sub, "show", "print (and draw) a genotype at the widths it is "
-                       "trained at", "hinas arch show runs/den50 --plot arch.svg")
-    show.add_argument("genotype", metavar="GENOTYPE_OR_RUNDIR",
-                      help="genotype.json, or a search or training run folder")
-    show.add_argument("--plot", metavar="OUT", help="draw the architecture to OUT.png or OUT.svg")
-    show.add_argument("--width-multiplier", type=float,
-                      help="node-width multiplier (default: what the run folder records, else "
-                           f"the {DEFAULT_PRESET} preset's train.width_multiplier)")
-    show.set_defaults(func=_arch_show)
-    rand = add_command(arch_sub, "random", "draw a random genotype from the space of another "
-                       "one (uniform ops, edges and width path), by default with about its "
-                       "parameter count", "hinas arch random --like runs/den50 -o random.json")
-    rand.add_argument("--like", required=True, metavar="GENOTYPE_OR_RUNDIR",
-                      help="genotype whose task, space and parameter count to match")
-    rand.add_argument("-o", "--output", required=True, metavar="OUT.json")
-    rand.add_argument("--seed", type=int, default=0)
-    rand.add_argument("--tolerance", type=float, default=0.15,
-                      help="parameter window, a fraction of the target")
-    rand.add_argument("--any-size", action="store_true", help="no parameter window")
-    rand.add_argument("--tries", type=int, default=2000, help="draws before giving up")
-    rand.add_argument("--width-multiplier", type=float,
-                      help="node-width multiplier the parameters are counted at (default: as "
-                           "`arch show`)")
-    rand.set_defaults(func=_arch_random)
-    sel = add_command(arch_sub, "select", "choose a genotype again from a finished search's "
-                      "supernet, by another selection signal",
-                      "hinas arch select runs/den50 --select perturb --width oneshot -o g.json")
-    sel.add_argument("run", metavar="RUNDIR", help="a HiNAS search run folder")
-    sel.add_argument("-o", "--output", required=True, metavar="OUT.json")
-    sel.add_argument("--select", choices=SELECTIONS, help="how the cells are chosen (default: the "
-                     "run's search.select)")
-    sel.add_argument("--width", choices=WIDTH_SELECTIONS, help="how the width path is chosen "
-                     "(default: the run's search.width)")
-    sel.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a search setting, e.g. search.samples=50")
-    sel.add_argument("--quiet", action="store_true", help="no progress bar")
-    sel.set_defaults(func=_arch_select)
-
-    srch = add_command(sub, "search", "search an architecture on a folder of images",
-                       "hinas search --task denoise --sigma 50 --data BSDS500/ --out runs/den50")
-    add_config_args(srch)
-    srch.add_argument("--data", metavar="DIR", nargs="+",
-                      help="folder(s) of training images (recursive; --resume: the run's)")
-    add_lq_arg(srch, "training")
-    srch.add_argument("--out", metavar="RUNDIR", required=True, help="run folder")
-    srch.add_argument("--strategy", choices=("hinas", "random"),
-                      help="hinas (default) or random search with weight sharing (RSWS)")
-    srch.add_argument("--samples", type=int,
-                      help="architectures scored by random search (default: the preset's)")
-    srch.add_argument("--resume", action="store_true", help="continue an interrupted search")
-    srch.add_argument("--quiet", action="store_true", help="no progress bar")
-    srch.set_defaults(func=_search)
-
-    trn = add_command(sub, "train", "train a searched architecture on a folder of images",
-                      "hinas train --genotype runs/den50/genotype.json --data BSDS500/ "
-                      "--out runs/den50-train")
-    add_config_args(trn)
-    trn.set_defaults(task=None)  # from the genotype unless given
-    trn.add_argument("--genotype", metavar="G.json", help="genotype.json written by `hinas search`")
-    trn.add_argument("--arch", default="hinas",
-                     help="architecture to train: hinas (default), hinas-w40, hinas-wm (from "
-                          "--genotype), dncnn (denoise), fsrcnn (sr)")
-    trn.add_argument("--arch-option", dest="arch_options", action="append", default=[],
-                     metavar="KEY=VALUE", help="architecture build option, e.g. depth=10 (dncnn)")
-    trn.add_argument("--data", metavar="DIR", nargs="+",
-                     help="folder(s) of training images (recursive; --resume: the run's)")
-    add_lq_arg(trn, "training")
-    trn.add_argument("--out", metavar="RUNDIR", required=True, help="run folder")
-    trn.add_argument("--iters", type=int, help="training iterations (default: the preset's)")
-    trn.add_argument("--budget", metavar="TIME",
-                     help="wall-clock budget such as 90s, 45m or 2h: the iteration count is set "
-                          "from the throughput measured on the first steps (and recorded); with "
-                          "train.schedule=constant, the length of this piece of the run")
-    trn.add_argument("--init-from", metavar="RUNDIR",
-                     help="start from the weights of a trained model (pretrained:NAME for a "
-                          "shipped one) where names and shapes match, e.g. x2 from x4")
-    trn.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    trn.add_argument("--quiet", action="store_true", help="no progress bar")
-    trn.set_defaults(func=_train)
-
-    evl = add_command(sub, "eval", "score a trained model or a classical method on test images",
-                      "hinas eval --model runs/den50-train --data Set12/ --sigma 50 --json r.json")
-    evl.add_argument("--model", metavar="RUNDIR", help="trained model folder (`hinas train`)")
-    evl.add_argument("--pretrained", metavar="NAME",
-                     help="a model shipped with hinas (see `hinas models`)")
-    evl.add_argument("--method", metavar="NAME",
-                     help="classical method instead of a model: bicubic (sr), noisy (denoise, "
-                          "camera), bm3d (denoise, camera), jpeg (jpeg), identity (paired)")
-    evl.add_argument("--data", metavar="DIR", nargs="+", required=True,
-                     help="folder(s) of clean test images (recursive)")
-    add_lq_arg(evl, "test")
-    evl.add_argument("--task", choices=TASKS, help="default: the model's (methods: their own)")
-    evl.add_argument("--sigma", type=float, help="noise level on the 0-255 scale (denoise)")
-    evl.add_argument("--scale", type=int, choices=(2, 3, 4), help="SR factor (sr)")
-    add_level_args(evl, "evaluated at its middle", new_task=False)
-    evl.add_argument("--channels", type=int, choices=(1, 3),
-                     help="methods: 1 = gray, 3 = RGB (default: RGB for SR, else gray)")
-    evl.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    evl.add_argument("--save-images", metavar="DIR", help="write the restored images (PNG)")
-    add_inference_args(evl)
-    evl.add_argument("--seed", type=int, default=0, help="seed of the per-image test noise")
-    evl.add_argument("--quiet", action="store_true", help="no progress bar")
-    evl.set_defaults(func=_eval)
-
-    rst = add_command(sub, "restore", "restore images with a trained model",
-                      "hinas restore --model runs/den50-train noisy/*.png -o restored/")
-    rst.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    rst.add_argument("--model", metavar="RUNDIR",
-                     help="trained model folder (onnxruntime backend: also an exported .onnx)")
-    rst.add_argument("--pretrained", metavar="NAME",
-                     help="a model shipped with hinas instead (see `hinas models`)")
-    rst.add_argument("-o", "--out", metavar="OUTDIR", required=True, help="output folder")
-    add_inference_args(rst)
-    rst.add_argument("--convert", action="store_true",
-                     help="convert images whose channels differ from the model's (601 luma)")
-    rst.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
-                     help="run the model with PyTorch (default) or ONNX Runtime (onnx extra)")
-    rst.add_argument("--quiet", action="store_true", help="no progress bar")
-    rst.set_defaults(func=_restore)
-
-    mdl = add_command(sub, "models", "list the pretrained models shipped with hinas",
-                      "hinas models")
-    mdl.set_defaults(func=_models)
-
-    exp = add_command(sub, "export", "export a trained model to ONNX (onnx extra)",
-                      "hinas export --model runs/den50-train -o den50.onnx")
-    exp.add_argument("--model", metavar="RUNDIR", required=True, help="trained model folder")
-    exp.add_argument("-o", "--out", metavar="FILE.onnx", required=True, help="ONNX file to write")
-    exp.add_argument("--opset", type=int, default=OPSET, help="ONNX opset")
-    exp.set_defaults(func=_export)
-
-    dem = add_command(sub, "demo", "search, train and evaluate on built-in photographs",
-                      "hinas demo --out hinas-demo")
-    dem.add_argument("--out", default="hinas-demo", help="output folder")
-    dem.add_argument("--task", help="denoise (default: gray, sigma 25) or jpeg (gray, blind "
-                                    "quality 10-40, compared with the JPEG itself)")
-    dem.add_argument("--tiny", action="store_true",
-                     help="a seconds-long smoke run (also HINAS_DEMO_TINY=1)")
-    dem.add_argument("--quiet", action="store_true", help="no progress bars")
-    dem.set_defaults(func=_demo)
+    groups, declared = {"": sub}, options()
+    for name, help, example, func, keys in COMMANDS:
+        group, _, leaf = name.rpartition(" ")
+        if group not in groups:  # a command of subcommands, e.g. `hinas arch`
+            words, first = GROUPS[group]
+            groups[group] = add_command(sub, group, words, first).add_subparsers(
+                dest=f"{group}_command", required=True)
+        command = add_command(groups[group], leaf, help, example)
+        for key in keys:
+            for flags, kw in declared[key]:
+                command.add_argument(*flags, **kw)
+        command.set_defaults(func=func)
     return parser
+
+
+def add_command(sub, name: str, help: str, example: str) -> argparse.ArgumentParser:
+    """A subcommand parser whose --help shows defaults and ends with `example`."""
+    return sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".",
+                          formatter_class=HelpFormatter, epilog=f"example:\n  {example}")
 
 
 def main(argv: list[str] | None = None) -> int:

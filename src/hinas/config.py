@@ -2,7 +2,8 @@
 presets and YAML files, overridable with `key.sub=value`, validated with one-line errors.
 
 A preset file (`src/hinas/presets/<name>.yaml`) has a `common` section and optional `denoise` / `sr`
-sections applied on top for that task. The resolved `Config` is written into every run folder.
+sections applied on top for the tasks that take them (`preset_section` of :mod:`hinas.tasks`: the
+same-size tasks take `denoise`). The resolved `Config` is written into every run folder.
 """
 
 from __future__ import annotations
@@ -18,8 +19,19 @@ from typing import Any
 
 import yaml
 
+from hinas import tasks
 from hinas.errors import HinasError
+from hinas.errors import check as _check
 from hinas.io import atomic_write_text, too_long_number
+from hinas.tasks import (  # noqa: F401  (the task's API, as it was before it had a module)
+    JPEG_QUALITY,
+    SIGMA_SAMPLING,
+    STANDARD_QUALITIES,
+    STANDARD_SIGMAS,
+    TaskConfig,
+    check_lq,
+    level_text,
+)
 
 PRIMITIVES: tuple[str, ...] = (
     "none", "skip_connect", "conv_3x3", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3",
@@ -32,186 +44,33 @@ LOSSES = ("mse", "mse+ssim", "l1", "l1+ssim")
 AMP_MODES = ("off", "auto", "bf16", "fp16")
 """`search.amp` / `train.amp` values (see :mod:`hinas.runtime.execution`)."""
 
-TASKS = ("denoise", "sr", "jpeg", "camera", "paired")
-"""The restoration tasks, one registered degradation each (hinas.data.degradations)."""
-LQ_TASKS = ("paired", "sr")
-"""Tasks whose degraded inputs may be the user's own files (`data.lq`, `--lq`): `paired` (same
-size) always, `sr` (LQ size × scale = GT size) when given (docs/degradations.md)."""
+TASKS = tuple(tasks.TASKS.names())
+"""The restoration tasks, one registered class each (:mod:`hinas.tasks`)."""
+LQ_TASKS = tuple(t for t in tasks.TASKS.names() if tasks.TASKS.get(t).takes_files)
+"""Tasks whose degraded inputs may be the user's own files (`data.lq`, `--lq`)."""
 PRESETS = ("tiny", "cpu", "paper")
 DEFAULT_PRESET = "cpu"
 OPTIMIZERS = ("sgd", "adamw")
+STRATEGIES = ("hinas", "random")
+"""`search.strategy`: HiNAS, or random search with weight sharing (RSWS)."""
 SCHEDULES = ("cosine", "step", "constant")
 """`train.schedule`: learning-rate schedules (hinas.jobs.train.lr_factor)."""
 SELECTIONS = ("alpha", "oneshot", "perturb")
-"""`search.select`: how the cells are chosen from a trained supernet (hinas.runtime.selection)."""
+"""`search.select`: how the cells are chosen from a trained supernet (the signals of
+hinas.runtime.selection)."""
 WIDTH_SELECTIONS = ("viterbi", "oneshot")
 """`search.width`: how the width path is chosen (Viterbi on β, or every path scored one-shot)."""
-SIGMA_SAMPLING = ("choice", "uniform")
 LEVEL_MODES = ("width", "resolution")
 """`space.levels`: what the outer space's levels differ in (docs/decisions.md §1.2b): `width`
 (the paper's, every level at full resolution) or `resolution` (level k at 1/2^k of the start
 part's resolution, with its own width factor)."""
 START_SCALES = (1, 2, 4)
 """`space.start_scale`: the start part's pixel-unshuffle factor (FFDNet's downsampling; 1: none)."""
-JPEG_QUALITY = (1, 100)
-"""The JPEG quality factors Pillow's encoder takes (`task.quality`)."""
-STANDARD_SIGMAS = (15.0, 25.0, 50.0)
-STANDARD_QUALITIES = (10, 20, 30, 40)
-"""The levels the literature reports denoising (Set12, BSD68) and JPEG artefact removal (LIVE1)
-at: a training campaign scores a blind model at those within its range."""
 MAX_NODES, MAX_LAYERS, MAX_WIDTH, MAX_FACTOR = 16, 64, 2048, 16.0
 """Caps of a search space (and of the build options of a network): far beyond any published
 architecture, and low enough that a mistyped or hostile file cannot ask for gigabytes."""
 MAX_BATCH = 4096
 """The largest batch (search or training) a config may ask for."""
-
-
-@dataclass
-class TaskConfig:
-    """What is restored (docs/degradations.md): `denoise` (AWGN at σ on the 0–255 scale), `sr`
-    (bicubic ×scale), `jpeg` (JPEG artefacts at quality `quality`), `camera` (Poisson–Gaussian
-    noise of variance `noise_a`·x + `noise_b`, x in [0, 1]) or `paired` (whatever turned the
-    ground truths into the user's degraded files, `data.lq`).
-
-    Training noise: with `sigma_sampling: choice` every crop draws one of the `sigma` values;
-    with `uniform` (blind denoising, DnCNN-B style) `sigma` is a range `[low, high]` and every
-    crop draws σ uniformly from it. `quality`, `noise_a` and `noise_b` hold one value, or a range
-    `[low, high]` from which every crop draws uniformly (blind); evaluation takes the middle of a
-    range (`eval_quality`, `eval_noise`).
-    """
-
-    name: str = "denoise"
-    sigma: list[float] = field(default_factory=lambda: [50.0])
-    scale: int = 4
-    channels: int = 1
-    sigma_sampling: str = "choice"
-    quality: list[int] = field(default_factory=lambda: [10])
-    noise_a: list[float] = field(default_factory=lambda: [0.01])
-    noise_b: list[float] = field(default_factory=lambda: [0.0004])
-
-    def validate(self) -> None:
-        """Raise HinasError on an impossible task."""
-        _check(self.name in TASKS, f"task.name must be one of {TASKS}, got {self.name!r}")
-        _check(self.channels in (1, 3), f"task.channels must be 1 or 3, got {self.channels}")
-        if self.name == "denoise":
-            _check(len(self.sigma) > 0 and all(math.isfinite(s) and s >= 0 for s in self.sigma),
-                   f"task.sigma must be a non-empty list of finite σ ≥ 0, got {self.sigma}")
-            _check(self.sigma_sampling in SIGMA_SAMPLING,
-                   f"task.sigma_sampling must be one of {SIGMA_SAMPLING}, "
-                   f"got {self.sigma_sampling!r}")
-            _check(not self.blind or (len(self.sigma) == 2 and self.sigma[0] < self.sigma[1]),
-                   f"task.sigma must be a range [low, high] with low < high for uniform "
-                   f"sampling, got {self.sigma}")
-        elif self.name == "sr":
-            _check(self.scale in (2, 3, 4), f"task.scale must be 2, 3 or 4, got {self.scale}")
-        elif self.name == "jpeg":
-            low, high = JPEG_QUALITY
-            _check(_is_level(self.quality) and all(low <= q <= high for q in self.quality),
-                   f"task.quality must be an integer from {low} to {high}, or a range "
-                   f"[low, high] of them with low < high, got {self.quality}")
-        elif self.name == "camera":
-            for key, values in (("noise_a", self.noise_a), ("noise_b", self.noise_b)):
-                _check(_is_level(values) and all(math.isfinite(v) and v >= 0 for v in values),
-                       f"task.{key} must be a number ≥ 0, or a range [low, high] of them with "
-                       f"low < high, got {values}")
-            _check(self.noise_a[-1] > 0 or self.noise_b[-1] > 0,
-                   "task.noise_a and task.noise_b are both 0: there is no noise to remove")
-
-    @property
-    def blind(self) -> bool:
-        """True for blind denoising: σ drawn from a continuous range."""
-        return self.name == "denoise" and self.sigma_sampling == "uniform"
-
-    @property
-    def eval_sigma(self) -> float:
-        """The σ at which a model trained for this task is validated: the first σ, or the middle
-        of a blind range."""
-        return (self.sigma[0] + self.sigma[1]) / 2 if self.blind else self.sigma[0]
-
-    @property
-    def eval_quality(self) -> int:
-        """The JPEG quality of the evaluation inputs: the one quality, or the middle of a range
-        rounded half up."""
-        return math.floor(sum(self.quality) / len(self.quality) + 0.5)
-
-    @property
-    def eval_noise(self) -> tuple[float, float]:
-        """The camera noise `(a, b)` of the evaluation inputs: the values, or the middles of
-        their ranges."""
-        return sum(self.noise_a) / len(self.noise_a), sum(self.noise_b) / len(self.noise_b)
-
-    def at_evaluation(self) -> TaskConfig:
-        """This task with every degradation level fixed at its evaluation value (the test inputs
-        are made at one level, whatever range a model was trained on)."""
-        return dataclasses.replace(self, sigma=[self.eval_sigma], sigma_sampling="choice",
-                                   quality=[self.eval_quality],
-                                   noise_a=[self.eval_noise[0]], noise_b=[self.eval_noise[1]])
-
-    def held_back_levels(self) -> list[TaskConfig]:
-        """The levels a training campaign scores its held-back images at, each this task fixed
-        at one level: every listed σ; for a blind σ range or a JPEG quality range the standard
-        levels within it (`STANDARD_SIGMAS`, `STANDARD_QUALITIES`; the evaluation level if none
-        is); else the evaluation level alone."""
-        base = self.at_evaluation()
-        if self.name == "denoise":
-            sigmas = ([s for s in STANDARD_SIGMAS if self.sigma[0] <= s <= self.sigma[1]]
-                      if self.blind else self.sigma)
-            return [dataclasses.replace(base, sigma=[s]) for s in sigmas or [self.eval_sigma]]
-        if self.name == "jpeg" and len(self.quality) == 2:
-            low, high = self.quality
-            qualities = [q for q in STANDARD_QUALITIES if low <= q <= high]
-            return [dataclasses.replace(base, quality=[q])
-                    for q in qualities or [self.eval_quality]]
-        return [base]
-
-    def degradation_options(self) -> dict[str, Any]:
-        """The constructor options of this task's registered degradation
-        (:func:`hinas.data.degradations.task_degradation` builds it)."""
-        return {"denoise": {"sigma": self.sigma, "sampling": self.sigma_sampling},
-                "sr": {"scale": self.scale},
-                "jpeg": {"quality": self.quality},
-                "camera": {"a": self.noise_a, "b": self.noise_b},
-                "paired": {}}[self.name]
-
-    @property
-    def out_scale(self) -> int:
-        """Spatial up-scaling factor of the network (1 for every task but SR)."""
-        return self.scale if self.name == "sr" else 1
-
-    def describe(self) -> str:
-        """Short human name, e.g. `denoise sigma=50`, `sr x4`, `jpeg q=10:40`,
-        `camera a=0.01 b=0.0004` or `paired`."""
-        if self.name == "paired":
-            return "paired"
-        if self.name == "sr":
-            return f"sr x{self.scale}"
-        if self.name == "jpeg":
-            return f"jpeg q={level_text(self.quality)}"
-        if self.name == "camera":
-            return f"camera a={level_text(self.noise_a)} b={level_text(self.noise_b)}"
-        if self.blind:
-            return f"denoise sigma={self.sigma[0]:g}:{self.sigma[1]:g}"
-        return "denoise sigma=" + "/".join(f"{s:g}" for s in self.sigma)
-
-
-def check_lq(task: str, lq: list[str] | None) -> None:
-    """HinasError unless the degraded-input folders `lq` suit `task`: `paired` needs them, only
-    the tasks of `LQ_TASKS` take them."""
-    _check(task != "paired" or bool(lq),
-           "the paired task reads its degraded inputs from files: give --lq DIR (data.lq)")
-    _check(not lq or task in LQ_TASKS,
-           f"--lq (data.lq) gives degraded inputs for the {' or '.join(LQ_TASKS)} task, not "
-           f"{task!r} (use --task paired, or --task sr --scale S for low-resolution files)")
-
-
-def _is_level(values: list) -> bool:
-    """Whether `values` is one value or a range `[low, high]` with low < high."""
-    return len(values) == 1 or (len(values) == 2 and values[0] < values[1])
-
-
-def level_text(values: list) -> str:
-    """A degradation level as the command line writes it: `10`, or the range `10:40`."""
-    return ":".join(f"{v:g}" for v in values)
 
 
 @dataclass
@@ -316,8 +175,8 @@ class SearchConfig:
 
     def validate(self) -> None:
         """Raise HinasError on impossible search settings."""
-        _check(self.strategy in ("hinas", "random"),
-               f"search.strategy must be 'hinas' or 'random', got {self.strategy!r}")
+        _check(self.strategy in STRATEGIES,
+               f"search.strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         _check(self.epochs >= 1, f"search.epochs must be ≥ 1, got {self.epochs}")
         _check(0 <= self.warmup_epochs <= self.epochs,
                f"search.warmup_epochs must be in 0..epochs, got {self.warmup_epochs}")
@@ -496,6 +355,16 @@ class Config:
         return asdict(self)
 
 
+def with_data(cfg: Config, data: str | Path | list | None) -> Config:
+    """`cfg` recording the training folders `data` (given, or else those `cfg` holds), so that the
+    run folder's config.yaml names them; HinasError when there are none."""
+    given = [data] if isinstance(data, (str, Path)) else list(data or [])
+    folders = [str(d) for d in (given or cfg.data.path)]
+    if not folders:
+        raise HinasError("no training images: give --data DIR")
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=folders))
+
+
 def with_inputs(cfg: Config, lq: str | Path | list | None) -> Config:
     """`cfg` with `data.lq` set to the degraded-input folders `lq` (one or several; None: as it
     is), checked against the task (:func:`check_lq`; jobs call this before touching their run
@@ -505,11 +374,6 @@ def with_inputs(cfg: Config, lq: str | Path | list | None) -> Config:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, lq=folders))
     check_lq(cfg.task.name, cfg.data.lq)
     return cfg
-
-
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise HinasError(message)
 
 
 def _check_rates(key: str, rate: float, floor_key: str = "", floor: float = 0.0) -> None:
@@ -589,6 +453,10 @@ def build_dataclass(cls: type, values: Any, prefix: str = "") -> Any:
     """Instantiate dataclass `cls` from a (partial) dict, rejecting unknown keys."""
     if not isinstance(values, dict):
         raise HinasError(f"{prefix or 'config'} must be a mapping, got {values!r}")
+    if issubclass(cls, TaskConfig):  # the class of its task, without other tasks' levels
+        cls = tasks.task_class(values.get("name", cls.name))
+        others = tasks.level_names() - {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in values.items() if k not in others}
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
@@ -645,12 +513,13 @@ def parse_override(text: str) -> dict[str, Any]:
 
 
 def preset_dict(name: str, task: str) -> dict[str, Any]:
-    """The settings of preset `name` for `task` (its `common` section plus the task's section)."""
+    """The settings of preset `name` for `task` (its `common` section plus the section the task
+    takes, its `preset_section`)."""
     if name not in PRESETS:
         raise HinasError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
     text = resources.files("hinas").joinpath("presets", f"{name}.yaml").read_text()
     raw = yaml.safe_load(text) or {}
-    return _merge(raw.get("common", {}), raw.get(task, {}))
+    return _merge(raw.get("common", {}), raw.get(tasks.task_class(task).preset_section, {}))
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

@@ -11,6 +11,12 @@ class NonFiniteError(HinasError, FloatingPointError):
     """Weights or a network's output hold NaN or infinite values: a failed run, never a score."""
 
 
+def check(ok: bool, message: str) -> None:
+    """Raise HinasError(`message`) unless `ok`."""
+    if not ok:
+        raise HinasError(message)
+
+
 def warn(message: str) -> None:
     """Tell the user about a problem that does not stop the run (one line on stderr)."""
     print(f"hinas: warning: {message}", file=sys.stderr, flush=True)

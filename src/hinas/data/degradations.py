@@ -1,8 +1,8 @@
 """Degradations: how a low-quality input is made from a clean image (docs/decisions.md §2–3,
 docs/metrics.md).
 
-One class per task, in a registry so that a new degradation is one decorated class
-(docs/degradations.md):
+One class per task, registered under the name of its task (the task itself, its levels and
+everything else it says about itself, is its class in :mod:`hinas.tasks`; docs/degradations.md):
 
 - ``denoise``: additive white Gaussian noise, σ on the [0, 255] scale (:class:`GaussianNoise`);
 - ``sr``: MATLAB-compatible bicubic downsampling by an integer factor (:class:`BicubicDown`);
@@ -426,8 +426,8 @@ def build_degradation(task: str, **options):
 
 
 def task_degradation(task):
-    """The degradation of a :class:`hinas.config.TaskConfig`: its registered class built from
-    ``task.degradation_options()``. Training crops go through ``task_degradation(task)``; test
+    """The degradation of a task (:class:`hinas.tasks.TaskConfig`): its registered class built
+    from ``task.degradation_options()``. Training crops go through ``task_degradation(task)``; test
     inputs are ``task_degradation(task.at_evaluation()).test_pair(...)``."""
     return build_degradation(task.name, **task.degradation_options())
 

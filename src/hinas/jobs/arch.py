@@ -1,5 +1,6 @@
 """Genotype tools behind `hinas arch`: a human-readable summary of a genotype (layers, levels,
-widths, cell edges, parameters, MACs), and random genotypes of a given size."""
+widths, cell edges, parameters, MACs), and random genotypes of a given size (that of another
+genotype's network, :func:`random_like`)."""
 
 from __future__ import annotations
 
@@ -89,3 +90,22 @@ def random_genotype(space: SpaceConfig, task: TaskConfig, rng: np.random.Generat
             return genotype
     raise HinasError(f"no random genotype within ±{tolerance:.0%} of {target_params:,} "
                      f"parameters in {tries} draws; widen the tolerance")
+
+
+def random_like(like: str | Path, seed: int = 0, tolerance: float = 0.15,
+                multiplier: float | None = None, tries: int = 2000, any_size: bool = False
+                ) -> tuple[Genotype, float, str]:
+    """`hinas arch random`: a genotype drawn from the task and space of `like` (a genotype.json
+    or run folder, :func:`genotype_to_show`) with the seed `seed`, by default within ±`tolerance`
+    of the parameter count of `like`'s own network at its width multiplier (`any_size`: no
+    window); its `meta` records the seed, `like` and the target. Returns the genotype, the width
+    multiplier and where that multiplier comes from."""
+    genotype, multiplier, source = genotype_to_show(like, multiplier)
+    target = None if any_size else count_params(DerivedNet(genotype, multiplier))
+    try:
+        drawn = random_genotype(genotype.space, genotype.task, np.random.default_rng(seed),
+                                target, tolerance, multiplier, tries)
+    except HinasError as err:
+        raise HinasError(f"{like}: {err}") from None
+    drawn.meta.update(seed=seed, like=str(like), target_params=target)
+    return drawn, multiplier, source

@@ -3,21 +3,24 @@ the literature's conventions (docs/metrics.md; the scoring itself is :mod:`hinas
 
 `evaluate_model` / `evaluate_classical` score a trained network or a classical method (see
 `hinas.models.classical`) on a folder of test images and return an :class:`EvalReport` (table +
-JSON).
+JSON); :func:`evaluate` is the whole of `hinas eval` (which model or method, at which task, on
+which files).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from hinas.config import TaskConfig, check_lq
+from hinas.config import TaskConfig
 from hinas.data.datasets import load_inputs, match_inputs
 from hinas.data.images import collect_images, file_channels, load_image
 from hinas.errors import HinasError
@@ -28,6 +31,7 @@ from hinas.models.classical import get_method
 from hinas.models.fold import fold_batchnorm
 from hinas.runtime.execution import check_device, describe_device
 from hinas.runtime.scoring import make_pairs, score_model, score_outputs
+from hinas.tasks import check_lq, task_class
 
 
 def load_test_images(folders: str | Path | list[str | Path], channels: int
@@ -58,6 +62,31 @@ def load_test_images(folders: str | Path | list[str | Path], channels: int
     if kept_gray:
         notes.append(f"{kept_gray} gray image(s) kept gray and scored on their own values")
     return images, notes
+
+
+def evaluation_task(base: TaskConfig | None, name: str | None, fields: dict[str, Any],
+                    channels: int | None, source: str, lq: bool = False) -> TaskConfig:
+    """The task to score: the model's (`base`, errors naming `source`) with the levels `fields`
+    (e.g. of `--sigma`) overriding its own and `name` its task (a model of another task is
+    refused later, by :func:`hinas.models.folder.check_task`); or, for a classical method
+    (`base` None), task `name` of `channels` (default: the task's), every level of which
+    `fields` must give. A blind model of a task that evaluates at no level of its own
+    (`asks_blind`) needs its level too, unless its degraded inputs are given (`lq`)."""
+    name = name or base.name
+    unit = task_class(name)
+    given = set(fields) & {n for n, _ in unit.options()}
+    if base is None:
+        if len(given) < len(unit.options()):
+            raise HinasError(f"give {unit.asks}")
+        base = TaskConfig(name=name, channels=channels or unit.channels)
+    elif channels and channels != base.channels:
+        raise HinasError(f"{source}: restores {base.channels}-channel images; "
+                         f"test images are converted to that (drop --channels)")
+    if base.name == name and unit.asks_blind and base.blind and not given and not lq:
+        raise HinasError(f"{source}: trained blind ({base.describe()}): give {unit.asks}")
+    task = dataclasses.replace(base, name=name, **fields)
+    task.validate()
+    return task
 
 
 def load_test_inputs(images: dict[Path, np.ndarray],
@@ -125,7 +154,7 @@ class EvalReport:
         width = max([len("mean"), *(len(r["image"]) for r in self.rows)])
         evaluated = self.task.at_evaluation().describe()
         at = f" (evaluated at {evaluated})" if evaluated != self.task.describe() else ""
-        if self.lq and self.task.name != "paired":
+        if self.lq and not self.task.from_files:  # a task of files alone says nothing more
             at = " (inputs given, not synthesised)"
         given = f" (inputs from {self.lq})" if self.lq else ""
         lines = [f"{self.method} on {self.data}{given}: {self.task.describe()}{at}, "
@@ -201,3 +230,42 @@ def evaluate_classical(name: str, task: TaskConfig, images: dict[Path, np.ndarra
                                quiet)
     return EvalReport(name, task, data, "cpu (numpy)", seed, rows, mean, notes=list(notes or []),
                       lq=lq)
+
+
+def evaluate(data: str | Path | list[str | Path], *, model: str | Path | None = None,
+             pretrained: str | None = None, method: str | None = None, task: str | None = None,
+             levels: dict[str, Any] | None = None, channels: int | None = None,
+             lq: str | Path | list[str | Path] | None = None, seed: int = 0,
+             device: str | torch.device = "cpu", tile: int = 0, overlap: int = 32,
+             save_dir: str | Path | None = None, quiet: bool = False) -> EvalReport:
+    """`hinas eval`: score a trained model folder (`model`), a shipped model (`pretrained`) or a
+    classical method (`method`; exactly one of them) on the test images of `data` (and their
+    degraded inputs in `lq`), at the task :func:`evaluation_task` makes of the model's or
+    method's task, `task`, the task fields `levels` (e.g. `{"sigma": [25.0]}`) and
+    `channels`."""
+    from hinas.models.folder import ModelSpec, check_task, load_model
+    from hinas.models.pretrained import model_folder
+
+    if sum(x is not None for x in (model, pretrained, method)) != 1:
+        raise HinasError("give one of --model RUNDIR, --pretrained NAME or --method NAME")
+    check_device(device)
+    levels = levels or {}
+    if method is None:
+        folder, source = model_folder(model, pretrained)
+        spec = ModelSpec.load(folder)
+        scored = evaluation_task(spec.task, task, levels, channels, source, lq=bool(lq))
+        check_task(spec.task, scored, source)
+    else:
+        scored = evaluation_task(None, task or get_method(method).tasks[0], levels, channels,
+                                 f"method {method}")
+    folders = [data] if isinstance(data, (str, Path)) else list(data)
+    images, notes = load_test_images(folders, scored.channels)
+    lq_folders = [lq] if isinstance(lq, (str, Path)) else list(lq or [])
+    common = {"data": " ".join(map(str, folders)), "seed": seed, "save_dir": save_dir,
+              "notes": notes, "quiet": quiet, "inputs": load_test_inputs(images, lq, scored),
+              "lq": " ".join(map(str, lq_folders))}
+    if method is not None:
+        return evaluate_classical(method, scored, images, **common)
+    return evaluate_model(load_model(folder, device), scored, images,
+                          method=f"{spec.arch} ({source})", device=device, tile=tile,
+                          overlap=overlap, **common)

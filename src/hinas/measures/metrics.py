@@ -14,10 +14,14 @@ import math
 
 import numpy as np
 
+from hinas.tasks import TaskConfig
+
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
+FILE_INPUT = "the degraded file of the same name stem (--lq), as read"
+"""The input of a convention whose inputs are the user's files."""
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:
@@ -112,21 +116,18 @@ def ssim(
     return float(ssim_map.mean(axis=(0, 1)).mean())
 
 
-FROM_FILES = "the degraded file of the same name stem (--lq), as read"
-"""The input of an evaluation whose degraded inputs are the user's files."""
-
-
 @dataclasses.dataclass(frozen=True)
 class Convention:
     """The metric convention of one evaluation, written next to every reported number.
 
-    ``for_task`` gives the literature's convention (docs/metrics.md): denoising and camera noise
-    score all channels with no border crop and a per-image seeded, float noisy input; SR scores
-    the Y channel with ``scale`` border pixels cropped and an LR made by MATLAB bicubic and
-    rounded to uint8; JPEG artefact removal scores the Y channel (gray images: their values) with
-    no border crop, the input decoded from Pillow's JPEG of the 8-bit image; paired data score
-    as JPEG does, on the user's degraded files; any other task with its inputs from files
-    (``from_files``) keeps its own scoring, the inputs read from the files.
+    ``for_task`` gives the literature's convention of a task, which its class declares
+    (docs/metrics.md): denoising and camera noise score all channels with no border crop and a
+    per-image seeded, float noisy input; SR scores the Y channel with ``scale`` border pixels
+    cropped and an LR made by MATLAB bicubic and rounded to uint8; JPEG artefact removal scores
+    the Y channel (gray images: their values) with no border crop, the input decoded from
+    Pillow's JPEG of the 8-bit image; paired data score as JPEG does, on the user's degraded
+    files; any other task with its inputs from files (``from_files``) keeps its own scoring,
+    the inputs read from the files.
     """
 
     task: str
@@ -138,44 +139,18 @@ class Convention:
     @classmethod
     def for_task(cls, task: str, scale: int = 1, noise_variant: str = "float",
                  from_files: bool = False) -> Convention:
-        """Default convention for ``task`` (``denoise``, ``sr``, ``jpeg``, ``camera``,
-        ``paired``) at SR ``scale``.
+        """The convention of the registered task `task` (:mod:`hinas.tasks`: its
+        `test_y_channel`, `crop_border` and `input_variant`) at SR `scale`.
 
         ``noise_variant`` names the noisy input of denoising: ``float`` (not clipped, not
         quantised; the default), ``clipped`` or ``quantized``. ``from_files``: the inputs were
         read from the user's files (``--lq``), not made from the test image; the task's scoring
         stays.
         """
-        convention = cls._made(task, scale, noise_variant)
-        if from_files:
-            return dataclasses.replace(convention, input_variant=FROM_FILES)
-        return convention
-
-    @classmethod
-    def _made(cls, task: str, scale: int, noise_variant: str) -> Convention:
-        """The convention of ``task`` with the inputs its test recipe makes."""
-        if task == "paired":
-            return cls(task, True, 0, input_variant=FROM_FILES)
-        if task == "denoise":
-            if noise_variant not in ("float", "clipped", "quantized"):
-                raise ValueError(f"unknown noise variant '{noise_variant}'")
-            noise = {
-                "float": "clean + N(0, sigma^2) in float, not clipped, not quantised",
-                "clipped": "clean + N(0, sigma^2), clipped to [0, 255]",
-                "quantized": "clean + N(0, sigma^2), clipped and rounded to uint8",
-            }[noise_variant]
-            return cls(task, False, 0, input_variant=f"{noise}; noise seeded per image")
-        if task == "sr":
-            lr = f"HR modcrop {scale}; LR = MATLAB bicubic x1/{scale} of HR, rounded to uint8"
-            return cls(task, True, int(scale), input_variant=lr)
-        if task == "jpeg":
-            return cls(task, True, 0, input_variant="8-bit image encoded as JPEG by Pillow at the "
-                       "evaluation quality (RGB: 4:2:0 chroma subsampling) and decoded")
-        if task == "camera":
-            return cls(task, False, 0, input_variant="255 (a Poisson(x/a) + N(0, b)), "
-                       "x = clean/255, in float, not clipped, not quantised; noise seeded per "
-                       "image")
-        raise ValueError(f"no metric convention for task '{task}'")
+        unit = TaskConfig(name=task, scale=scale)
+        files = from_files or unit.from_files
+        return cls(task, unit.test_y_channel, unit.crop_border,
+                   input_variant=FILE_INPUT if files else unit.input_variant(noise_variant))
 
     def score(self, output: np.ndarray, ref: np.ndarray) -> dict[str, float]:
         """PSNR and SSIM of ``output`` against ``ref`` (0–255) under this convention.

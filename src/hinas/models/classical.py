@@ -122,13 +122,11 @@ def inverse_generalized_anscombe(d: np.ndarray, a: float, b: float) -> np.ndarra
 
 @register_method("bm3d", "denoise", "camera", requires="bm3d")
 def bm3d_denoise(lq: np.ndarray, task: TaskConfig) -> np.ndarray:
-    """BM3D at the task's σ; for camera noise (variance a·x + b, x in [0, 1]) BM3D at σ = 1 after
-    the generalised Anscombe transform and its closed-form unbiased inverse (a = 0: BM3D at
-    σ = √b)."""
+    """BM3D against the noise of the task's evaluation input, variance a·x + b for x in [0, 1]
+    (`task.noise_variance()`): Gaussian noise (a = 0) BM3D at σ = √b; camera noise BM3D at
+    σ = 1 after the generalised Anscombe transform and its closed-form unbiased inverse."""
     x = np.asarray(lq, dtype=np.float64) / 255.0
-    if task.name == "denoise":
-        return bm3d_gaussian(x, task.eval_sigma / 255.0) * 255.0
-    a, b = task.eval_noise
+    a, b = task.noise_variance()
     if a == 0:
         return bm3d_gaussian(x, math.sqrt(b)) * 255.0
     stabilised = bm3d_gaussian(generalized_anscombe(x, a, b), 1.0)

@@ -39,14 +39,16 @@ GENOTYPE_FILE = "genotype.json"
 
 
 def check_task(built_for: TaskConfig, task: TaskConfig, source: str) -> None:
-    """Raise HinasError unless a network built for `built_for` can do `task`: same task (or
-    `paired`, the user's own degraded files, for any network that keeps the image size),
-    channels and (for SR) scale. The noise level may differ. Errors name `source`."""
+    """Raise HinasError unless a network built for `built_for` can do `task`: a task that runs
+    its networks (:meth:`~hinas.tasks.TaskConfig.runs_networks_of`: the same task, or for
+    `paired`, the user's own degraded files, any network that keeps the image size), the
+    channels and levels the network is built for (the SR scale). The noise level may differ.
+    Errors name `source`."""
     problems = []
-    if built_for.name != task.name and not (task.name == "paired" and built_for.out_scale == 1):
+    if not task.runs_networks_of(built_for):
         problems.append(f"not {task.name!r}")
-    elif task.name == "sr" and built_for.scale != task.scale:
-        problems.append(f"not x{task.scale}")
+    elif built_for.network_levels() != task.network_levels():
+        problems.append(f"not {task.describe()}")
     if built_for.channels != task.channels:
         problems.append(f"{built_for.channels} channel(s), not {task.channels}")
     if problems:

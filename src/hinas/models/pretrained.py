@@ -28,6 +28,7 @@ from torch import nn
 from hinas.config import TaskConfig
 from hinas.errors import HinasError
 from hinas.models.folder import WEIGHTS_FILE, load_model
+from hinas.tasks import level_label
 
 INFO_FILE = "pretrained.json"
 CARD_FILE = "card.md"
@@ -82,6 +83,20 @@ def pretrained_folder(name: str) -> Path:
     return folder
 
 
+def model_folder(model: str | Path | None, pretrained: str | None = None
+                 ) -> tuple[str | Path, str]:
+    """The model folder named by `--model` (a path, or `pretrained:NAME`) or `--pretrained
+    NAME`, checked if shipped, and how to call it in messages; HinasError unless exactly one is
+    given."""
+    if (model is None) == (pretrained is None):
+        raise HinasError("give either --model RUNDIR or --pretrained NAME (see `hinas models`)")
+    if pretrained is None and str(model).startswith("pretrained:"):
+        pretrained = str(model).removeprefix("pretrained:")
+    if pretrained is not None:
+        return pretrained_folder(pretrained), f"pretrained model {pretrained}"
+    return model, str(model)
+
+
 def load_pretrained(name: str, device: str | torch.device = "cpu", fold: bool = False
                     ) -> nn.Module:
     """The shipped model `name` (see `hinas models`), weights checked and loaded, in eval mode
@@ -92,25 +107,13 @@ def load_pretrained(name: str, device: str | torch.device = "cpu", fold: bool = 
 
 def describe_task(task: dict[str, Any]) -> str:
     """`gray denoising σ 0–55 (blind)`, `RGB super-resolution ×4`, `gray JPEG artefact removal,
-    quality 10–40 (blind)`: a task in words."""
-    colour = "gray" if task["channels"] == 1 else "RGB"
-    if task["name"] == "sr":
-        return f"{colour} super-resolution ×{task['scale']}"
-    if task["name"] == "jpeg":
-        quality = task["quality"]
-        return (f"{colour} JPEG artefact removal, quality {quality[0]}–{quality[1]} (blind)"
-                if len(quality) == 2 else f"{colour} JPEG artefact removal, quality {quality[0]}")
-    sigma = task["sigma"]
-    if task.get("sigma_sampling") == "uniform":
-        return f"{colour} denoising σ {sigma[0]:g}–{sigma[1]:g} (blind)"
-    return f"{colour} denoising σ " + "/".join(f"{s:g}" for s in sigma)
+    quality 10–40 (blind)`: a task (its fields, as `pretrained.json` holds them) in words."""
+    return TaskConfig(**task).in_words()
 
 
 def result_label(result: dict[str, Any]) -> str:
     """`Set12 σ=25`, `Set5 ×4` or `Set12 q=10`: the test of one measured result."""
-    what = (f"σ={result['sigma']:g}" if "sigma" in result else
-            f"q={result['quality']}" if "quality" in result else f"×{result['scale']}")
-    return f"{result['test']} {what}"
+    return " ".join(filter(None, [result["test"], level_label(result)]))
 
 
 def headline(info: dict[str, Any]) -> str:
@@ -171,10 +174,10 @@ def results_table(results: list[dict[str, Any]], baseline: dict[str, str] | None
 def model_card(info: dict[str, Any]) -> str:
     """The markdown model card of a shipped model, from its `pretrained.json`."""
     t, w, h = info["training"], *info["cost_input"]
-    task = info["task"]
-    levels = TaskConfig(**task)
-    at = (f", σ={levels.eval_sigma:g}" if levels.blind else
-          f", quality {levels.eval_quality}" if levels.name == "jpeg" else "")
+    task = TaskConfig(**info["task"])  # validated at its evaluation level, the network's own
+    validated = level_label({k: v for k, v in task.result_fields().items()
+                             if k not in task.network_levels()})
+    at = f", {validated}" if validated else ""
     base = info.get("baseline")
     header, rows = results_table(info["results"], base)
     latency = (f"- CPU latency: {info['latency_s'] * 1e3:.0f} ms at {w}×{h} "

@@ -3,7 +3,7 @@ then `hinas train --out RUN --resume --budget 20m`, ...) that together behave as
 record that says when more training stops paying (docs/training-recipes.md).
 
 - Held-back scores: the validation images (held back from training) scored at every level of
-  :meth:`hinas.config.TaskConfig.held_back_levels` (a blind denoiser at σ 15, 25 and 50 within
+  :meth:`hinas.tasks.TaskConfig.held_back_levels` (a blind denoiser at σ 15, 25 and 50 within
   its range, a blind JPEG model at qualities 10–40 within its range, else the evaluation level).
 - `campaign.jsonl` in the run folder: a row when the run starts (iteration 0) and one at the end
   of every piece: piece, iteration, CPU and wall minutes of training so far, the held-back PSNR

@@ -245,10 +245,13 @@ def resume_changes(saved: dict[str, Any], current: dict[str, Any], source: str |
     """The settings of `current` (a config dict) that differ from `saved` (the checkpoint's), as
     {key: (old, new)}; HinasError naming `source` for any not in `RESUME_CHANGEABLE`. Settings
     the checkpoint does not hold (added by a later hinas) and those under an `irrelevant` prefix
-    (e.g. `search.` for a training run) are not changes."""
+    (e.g. `search.` for a training run) are not changes, but for the levels of another task
+    (a task holds only its own fields: those of a changed task are changes too)."""
     old, new = flatten(saved), flatten(current)
-    changes = {key: (old[key], value) for key, value in new.items()
-               if key in old and old[key] != value and not key.startswith(irrelevant)}
+    other_task = old.get("task.name") != new.get("task.name")
+    changes = {key: (old.get(key), value) for key, value in new.items()
+               if (key in old or (other_task and key.startswith("task.")))
+               and old.get(key) != value and not key.startswith(irrelevant)}
     refused = sorted(set(changes) - set(RESUME_CHANGEABLE))
     if refused:
         raise HinasError(f"{source}: {', '.join(refused)} cannot change on --resume (only "

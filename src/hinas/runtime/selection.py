@@ -12,17 +12,20 @@ Signals, each a score of any genotype of the supernet's space (higher = better):
   of the trained supernet when one operation is removed from one edge (or one width move from β),
   summed over the genotype's terms and moves.
 
-Selections (`search.select`) build the genotype from a signal: `alpha` is the DARTS arg-max with
-Viterbi on β; `perturb` keeps, per node, the two edges whose best operation's removal hurts
-most; `oneshot` scores the `alpha` genotype and `search.samples` random cells on the chosen
-width path and keeps the best. The width path (`search.width`) is `viterbi` (on β) or `oneshot`
-(every valid path scored with one-hot β and the supernet's α).
+Each signal is a registered :class:`Signal` (`SIGNALS`), which also says how `search.select`
+builds the genotype from it: `alpha` is the DARTS arg-max with Viterbi on β; `perturb` keeps,
+per node, the two edges whose best operation's removal hurts most; `oneshot` scores the `alpha`
+genotype and `search.samples` random cells on the chosen width path and keeps the best. The
+width path (`search.width`, `WIDTHS`) is `viterbi` (on β) or `oneshot` (every valid path scored
+with one-hot β and the supernet's α).
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,6 +33,7 @@ from torch import nn
 
 from hinas.config import Config
 from hinas.errors import HinasError
+from hinas.registry import Registry
 from hinas.runtime.scoring import EvalPair, score_model
 from hinas.space.cells import cell_edges
 from hinas.space.derive import beta_prior, derive_genotype, top2_cell
@@ -157,7 +161,8 @@ def perturbation_importance(scorer: Scorer, progress: Callable[[], None] | None 
     """Perturbation-based importance: the supernet's validation PSNR, and the drop in it (dB)
     when one (layer, edge, op) weight of softmax(α) is set to 0 ([layers, edges, ops], 0 for
     `none`) or one width move of β is set to 0 ([layers, 3, 3], 0 where no move exists). The
-    supernet keeps its own BatchNorm statistics, as in Wang et al."""
+    supernet keeps its own BatchNorm statistics, as in Wang et al. `progress` is called after
+    the supernet's own score and each (layer, edge, op) one (the width moves' are uncounted)."""
     net = scorer.net
     alphas, betas = _soft_weights(net)
 
@@ -165,6 +170,8 @@ def perturbation_importance(scorer: Scorer, progress: Callable[[], None] | None 
         return scorer(SampledArch(a, b, None, None), calibrate=False)
 
     base = score(alphas, betas)
+    if progress is not None:
+        progress()
     op_drop = np.zeros(tuple(alphas.shape))
     move_drop = np.zeros(tuple(betas.shape))
     usable = usable_columns(net.space.ops)
@@ -206,40 +213,148 @@ def perturbation_cells(op_drop: np.ndarray, genotype: Genotype) -> list:
     return [top2_cell(op_drop[layer], space.nodes, space.ops) for layer in range(space.layers)]
 
 
+Progress = Callable[[], None] | None
+"""Called once per supernet evaluation (a progress bar), or None."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What a selection decides from: the config, the scorer on V, the genotype derived from
+    α/β (:func:`hinas.space.derive.derive_genotype`), the width path already chosen, a seeded
+    generator and the progress callback."""
+
+    cfg: Config
+    scorer: Scorer
+    genotype: Genotype
+    path: list[int]
+    rng: np.random.Generator
+    progress: Progress = None
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A selection signal (`search.select`): a score of any genotype of a trained supernet's
+    space (higher = better) and the cells a search selects by it.
+
+    `measure(scorer, progress)` is what the signal needs from the supernet, measured once;
+    `score(genotype, measured, scorer)` scores one genotype; `cells(choice, measured)` gives the
+    selected cells and what they were chosen on (for `meta['selection']`); `cost(cfg)` counts
+    the supernet evaluations on V of `measure` and `cells`. `searched`: it reads the searched
+    α/β (meaningless on a random-search supernet, whose α/β never train). `describe(measured)`:
+    a few numbers on what was measured, for reports."""
+
+    name: str
+    summary: str
+    measure: Callable[[Scorer, Progress], Any]
+    score: Callable[[Genotype, Any, Scorer], float]
+    cells: Callable[[Choice, Any], tuple[list, dict]]
+    cost: Callable[[Config], int]
+    searched: bool = True
+    describe: Callable[[Any], dict] = lambda measured: {}
+
+
+@dataclass(frozen=True)
+class WidthSelection:
+    """A way of choosing the width path (`search.width`): `choose(scorer, genotype, progress)`
+    gives the path and what it was chosen on; `cost(cfg)` its supernet evaluations on V."""
+
+    name: str
+    summary: str
+    choose: Callable[[Scorer, Genotype, Progress], tuple[list[int], dict]]
+    cost: Callable[[Config], int]
+
+
+SIGNALS: Registry[Signal] = Registry("selection signal")
+WIDTHS: Registry[WidthSelection] = Registry("width selection")
+
+
+def _alpha_weights(scorer: Scorer, progress: Progress) -> tuple[np.ndarray, np.ndarray]:
+    return (scorer.net.alpha_weights().detach().numpy(),
+            scorer.net.beta_weights().detach().numpy())
+
+
+SIGNALS.add("alpha", Signal(
+    "alpha", "the arg-max of α with Viterbi on β, the paper's", _alpha_weights,
+    lambda genotype, weights, scorer: alpha_logprob(genotype, *weights),
+    lambda choice, weights: (choice.genotype.cells, {}), lambda cfg: 0))
+
+
+def _oneshot_cells(choice: Choice, measured: None) -> tuple[list, dict]:
+    """The best by one-shot PSNR on the chosen path of the α cells and `search.samples` random
+    ones."""
+    cfg, genotype = choice.cfg, choice.genotype
+    candidates = [genotype.cells] + [sample_arch(cfg.space, cfg.task, choice.rng).genotype.cells
+                                     for _ in range(cfg.search.samples)]
+    scored = []
+    for cand in candidates:
+        trial = copy.deepcopy(genotype)
+        trial.cells, trial.path = cand, list(choice.path)
+        scored.append((oneshot_score(choice.scorer, trial), cand))
+        if choice.progress is not None:
+            choice.progress()
+    best = max(range(len(scored)), key=lambda i: scored[i][0])
+    return scored[best][1], {"candidates": len(scored), "oneshot_psnr": round(scored[best][0], 4),
+                             "alpha_cells_psnr": round(scored[0][0], 4),
+                             "picked_alpha_cells": best == 0}
+
+
+SIGNALS.add("oneshot", Signal(
+    "oneshot", "the best of the α cells and search.samples random ones by one-shot PSNR",
+    lambda scorer, progress: None, lambda genotype, measured, scorer: oneshot_score(scorer,
+                                                                                    genotype),
+    _oneshot_cells, lambda cfg: 1 + cfg.search.samples, searched=False))
+
+
+def _perturb_cells(choice: Choice, measured: tuple) -> tuple[list, dict]:
+    base, op_drop, move_drop = measured
+    return perturbation_cells(op_drop, choice.genotype), {
+        "supernet_psnr": round(base, 4), "op_importance": op_drop.round(5).tolist(),
+        "move_importance": move_drop.round(5).tolist()}
+
+
+def _describe_importance(measured: tuple) -> dict:
+    """The supernet's PSNR, the largest operation importance and the share of negative ones
+    (removing the op helps)."""
+    base, op_drop, _ = measured
+    return {"supernet_psnr": round(base, 4), "op_importance_top": float(np.max(op_drop)),
+            "op_importance_negative_share": round(float(np.mean(op_drop[op_drop != 0] < 0)), 4)}
+
+
+SIGNALS.add("perturb", Signal(
+    "perturb", "per node the two edges whose best operation's removal hurts most",
+    perturbation_importance,
+    lambda genotype, measured, scorer: perturb_score(genotype, *measured[1:]), _perturb_cells,
+    lambda cfg: 1 + cfg.space.layers * len(cell_edges(cfg.space.nodes))
+    * len(usable_columns(cfg.space.ops)), describe=_describe_importance))
+
+
+def _oneshot_path(scorer: Scorer, genotype: Genotype, progress: Progress
+                  ) -> tuple[list[int], dict]:
+    ranked = path_oneshot_scores(scorer, progress)
+    return ranked[0][1], {"path_psnr": [{"path": p, "psnr": round(v, 4)} for v, p in ranked]}
+
+
+WIDTHS.add("viterbi", WidthSelection(
+    "viterbi", "Viterbi on β", lambda scorer, genotype, progress: (genotype.path, {}),
+    lambda cfg: 0))
+WIDTHS.add("oneshot", WidthSelection(
+    "oneshot", "every valid path scored with one-hot β", _oneshot_path,
+    lambda cfg: len(all_paths(cfg.space.layers))))
+
+
 def select_genotype(net: Supernet, cfg: Config, scorer: Scorer, meta: dict,
-                    rng: np.random.Generator, progress: Callable[[], None] | None = None
-                    ) -> Genotype:
-    """The genotype of a trained supernet under `cfg.search.select` and `cfg.search.width`,
-    with what each decision measured in `meta['selection']`."""
+                    rng: np.random.Generator, progress: Progress = None) -> Genotype:
+    """The genotype of a trained supernet under `cfg.search.select` (a signal of `SIGNALS`) and
+    `cfg.search.width` (of `WIDTHS`), with what each decision measured in `meta['selection']`."""
     s = cfg.search
     genotype = derive_genotype(net, meta, s.path_prior)
     record: dict = {"select": s.select, "width": s.width, "viterbi_path": list(genotype.path)}
-    path = genotype.path
-    if s.width == "oneshot":
-        ranked = path_oneshot_scores(scorer, progress)
-        path = ranked[0][1]
-        record["path_psnr"] = [{"path": p, "psnr": round(v, 4)} for v, p in ranked]
-    cells = genotype.cells
-    if s.select == "perturb":
-        base, op_drop, move_drop = perturbation_importance(scorer, progress)
-        cells = perturbation_cells(op_drop, genotype)
-        record.update(supernet_psnr=round(base, 4),
-                      op_importance=op_drop.round(5).tolist(),
-                      move_importance=move_drop.round(5).tolist())
-    elif s.select == "oneshot":
-        candidates = [cells] + [sample_arch(cfg.space, cfg.task, rng).genotype.cells
-                                for _ in range(s.samples)]
-        scored = []
-        for cand in candidates:
-            trial = copy.deepcopy(genotype)
-            trial.cells, trial.path = cand, list(path)
-            scored.append((oneshot_score(scorer, trial), cand))
-            if progress is not None:
-                progress()
-        best = max(range(len(scored)), key=lambda i: scored[i][0])
-        cells = scored[best][1]
-        record.update(candidates=len(scored), oneshot_psnr=round(scored[best][0], 4),
-                      alpha_cells_psnr=round(scored[0][0], 4), picked_alpha_cells=best == 0)
+    path, found = WIDTHS.get(s.width).choose(scorer, genotype, progress)
+    record.update(found)
+    signal = SIGNALS.get(s.select)
+    cells, found = signal.cells(Choice(cfg, scorer, genotype, list(path), rng, progress),
+                                signal.measure(scorer, progress))
+    record.update(found)
     out = copy.deepcopy(genotype)
     out.cells, out.path = [[list(node) for node in cell] for cell in cells], list(path)
     out.meta["selection"] = record
@@ -249,13 +364,4 @@ def select_genotype(net: Supernet, cfg: Config, scorer: Scorer, meta: dict,
 
 def selection_cost(cfg: Config) -> int:
     """How many supernet evaluations on V the selection of `cfg` makes (for a progress bar)."""
-    s = cfg.search
-    n = 0
-    if s.width == "oneshot":
-        n += len(all_paths(cfg.space.layers))
-    if s.select == "perturb":
-        rows = cfg.space.layers
-        n += 1 + rows * len(cell_edges(cfg.space.nodes)) * len(usable_columns(cfg.space.ops))
-    elif s.select == "oneshot":
-        n += 1 + s.samples
-    return n
+    return WIDTHS.get(cfg.search.width).cost(cfg) + SIGNALS.get(cfg.search.select).cost(cfg)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -19,14 +20,35 @@ from hinas.config import SpaceConfig  # noqa: E402
 from hinas.errors import HinasError  # noqa: E402
 from hinas.io import atomic_path, check_output_file  # noqa: E402
 from hinas.space.genotype import Genotype, layer_levels  # noqa: E402
+from hinas.space.ops import OPS  # noqa: E402
 
-OP_STYLES = {
-    "conv_3x3": ("#0072B2", "-"), "sep_conv_3x3": ("#009E73", "--"),
-    "sep_conv_5x5": ("#56B4E9", "--"), "dil_conv_3x3": ("#D55E00", "-."),
-    "dil_conv_5x5": ("#E69F00", "-."), "skip_connect": ("#555555", ":"),
+FAMILY_STYLES: dict[str, tuple[Any, tuple[str, ...]]] = {
+    "conv": ("-", ("#0072B2",)), "separable": ("--", ("#009E73", "#56B4E9")),
+    "dilated": ("-.", ("#D55E00", "#E69F00")),
+    "dilated separable": ((0, (4, 1.5, 1, 1.5, 1, 1.5)), ("#CC79A7", "#882255")),
+    "skip": (":", ("#555555",)),
 }
-"""Colour (colour-blind safe, Okabe-Ito) and line style of each operation in the drawings: solid
-for plain, dashed for separable, dash-dot for dilated convolutions, dotted for skip."""
+"""Line style and colours (colour-blind safe, Okabe-Ito first) of each family of operations
+(:class:`hinas.space.ops.OpSpec`) in the drawings: solid for plain, dashed for separable,
+dash-dot for dilated, dash-dot-dot for dilated separable convolutions, dotted for skip; the
+family's ops take its colours in the order of their kernel sizes."""
+OTHER_STYLE = ("-", ("#999999", "#000000", "#44AA99", "#DDCC77"))
+"""The style of a family not named above (a newly registered op is still drawn and labelled)."""
+
+
+def op_style(name: str) -> tuple[str, Any]:
+    """Colour and line style of the registered operation `name` in the drawings, from its
+    family and kernel (`FAMILY_STYLES`)."""
+    spec = OPS.get(name)
+    style, colours = FAMILY_STYLES.get(spec.family, OTHER_STYLE)
+    kin = sorted({(OPS.get(n).kernel, n) for n in OPS.names() if OPS.get(n).family == spec.family})
+    return colours[[n for _, n in kin].index(name) % len(colours)], style
+
+
+def op_legend(ops: list[str]) -> list[Line2D]:
+    """Legend handles of the operations of `ops` a network can contain (every one but `none`)."""
+    return [Line2D([], [], color=op_style(op)[0], ls=op_style(op)[1], lw=2, label=op)
+            for op in ops if OPS.get(op).build is not None]
 
 
 def _save(fig: plt.Figure, path: str | Path) -> None:
@@ -104,7 +126,7 @@ def _draw_cell(ax: plt.Axes, cell: list[list[tuple[int, str]]], title: str) -> N
 
     for j, node in enumerate(cell):
         for inp, op in node:
-            color, ls = OP_STYLES.get(op, ("black", "-"))
+            color, ls = op_style(op)
             gap = j + 2 - inp  # node-to-node edges that skip nodes arc above the row
             rad = -0.45 if inp >= 2 and gap > 1 else 0.0
             arrow(pos[inp], pos[2 + j], rad, color=color, ls=ls, lw=1.8)
@@ -149,10 +171,8 @@ def plot_genotype(genotype: Genotype, path: str | Path, multiplier: float = 1.0)
         _draw_cell(fig.add_subplot(grid[1 + layer]), genotype.cells[layer],
                    f"layer {layer}: cell at level {genotype.path[layer]}, node width "
                    f"{widths[layer]}")
-    ops = [op for op in space.ops if op in OP_STYLES]
-    handles = [Line2D([], [], color=OP_STYLES[op][0], ls=OP_STYLES[op][1], lw=2, label=op)
-               for op in ops]
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(ops), 6), fontsize=8,
+    handles = op_legend(space.ops)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6), fontsize=8,
                title="operation on each edge", title_fontsize=8, frameon=False)
     fig.suptitle(f"HiNAS architecture: {genotype.task.describe()}, {genotype.task.channels} "
                  f"channel(s), width multiplier {multiplier:g}", fontsize=12)
@@ -241,7 +261,7 @@ def plot_arch_history(history: list[dict], space: SpaceConfig, path: str | Path,
     for layer in range(rows):
         a = alpha[:, layer if alpha.shape[1] > 1 else 0].mean(axis=1)
         for col, op in enumerate(space.ops):
-            color, ls = OP_STYLES.get(op, ("black", "-"))
+            color, ls = op_style(op) if OPS.get(op).build is not None else ("black", "-")
             axes[layer, 0].plot(epochs, a[:, col], label=op, color=color, ls=ls)
         axes[layer, 0].set_title(f"layer {layer}: α (mean softmax weight over edges)", fontsize=9)
         for k in range(3):

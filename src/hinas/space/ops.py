@@ -26,23 +26,29 @@ LEAKY_SLOPE = 0.2
 
 @dataclass(frozen=True)
 class OpSpec:
-    """A registered operation: its factory `build(channels, affine)` and what input it reads.
+    """A registered operation: its factory `build(channels, affine)`, what input it reads and
+    what kind of operation it is.
 
     `preact` is True when the op consumes LeakyReLU(x) (all convolutional ops), False when it reads
-    x itself (skip). `build` is None for `none`, which contributes nothing.
+    x itself (skip). `build` is None for `none`, which contributes nothing. `family` (`conv`,
+    `separable`, `dilated`, `dilated separable`, `skip`, `none`) and `kernel` (k of k×k, 0 for
+    none) say what it is, e.g. to the drawings (:mod:`hinas.runtime.viz`).
     """
 
     name: str
     build: Callable[[int, bool], nn.Module] | None
     preact: bool
+    family: str = ""
+    kernel: int = 0
 
 
 OPS: Registry[OpSpec] = Registry("operation")
 
 
-def register_op(name: str, preact: bool = True):
-    """Register `factory(channels, affine) -> nn.Module` as operation `name`."""
-    return OPS.register(name, lambda factory: OpSpec(name, factory, preact))
+def register_op(name: str, preact: bool = True, family: str = "", kernel: int = 0):
+    """Register `factory(channels, affine) -> nn.Module` as operation `name` of `family` with a
+    `kernel`×`kernel` receptive field."""
+    return OPS.register(name, lambda factory: OpSpec(name, factory, preact, family, kernel))
 
 
 def check_space_ops(ops: list[str] | tuple[str, ...]) -> None:
@@ -78,45 +84,45 @@ def _separable(channels: int, kernel: int, dilation: int, affine: bool) -> nn.Mo
     return nn.Sequential(depthwise, *conv_bn(channels, channels, 1, affine))
 
 
-OPS.add("none", OpSpec("none", None, preact=False))
+OPS.add("none", OpSpec("none", None, preact=False, family="none"))
 
 
-@register_op("skip_connect", preact=False)
+@register_op("skip_connect", preact=False, family="skip", kernel=1)
 def _skip(channels: int, affine: bool) -> nn.Module:
     return nn.Identity()
 
 
-@register_op("conv_3x3")
+@register_op("conv_3x3", family="conv", kernel=3)
 def _conv3(channels: int, affine: bool) -> nn.Module:
     return nn.Sequential(*conv_bn(channels, channels, 3, affine))
 
 
-@register_op("sep_conv_3x3")
+@register_op("sep_conv_3x3", family="separable", kernel=3)
 def _sep3(channels: int, affine: bool) -> nn.Module:
     return _separable(channels, 3, 1, affine)
 
 
-@register_op("sep_conv_5x5")
+@register_op("sep_conv_5x5", family="separable", kernel=5)
 def _sep5(channels: int, affine: bool) -> nn.Module:
     return _separable(channels, 5, 1, affine)
 
 
-@register_op("dil_conv_3x3")
+@register_op("dil_conv_3x3", family="dilated", kernel=3)
 def _dil3(channels: int, affine: bool) -> nn.Module:
     return nn.Sequential(*conv_bn(channels, channels, 3, affine, dilation=2))
 
 
-@register_op("dil_conv_5x5")
+@register_op("dil_conv_5x5", family="dilated", kernel=5)
 def _dil5(channels: int, affine: bool) -> nn.Module:
     return nn.Sequential(*conv_bn(channels, channels, 5, affine, dilation=2))
 
 
-@register_op("dil_sep_conv_3x3")
+@register_op("dil_sep_conv_3x3", family="dilated separable", kernel=3)
 def _dil_sep3(channels: int, affine: bool) -> nn.Module:
     return _separable(channels, 3, 2, affine)
 
 
-@register_op("dil_sep_conv_5x5")
+@register_op("dil_sep_conv_5x5", family="dilated separable", kernel=5)
 def _dil_sep5(channels: int, affine: bool) -> nn.Module:
     return _separable(channels, 5, 2, affine)
 
