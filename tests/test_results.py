@@ -6,6 +6,7 @@ import json
 import re
 import shlex
 import subprocess
+import zipfile
 from pathlib import Path
 
 from PIL import Image
@@ -59,6 +60,11 @@ def test_no_committed_result_holds_an_absolute_path():
         elif path.suffix == ".safetensors":  # binary tensors after a JSON header
             size = int.from_bytes(path.read_bytes()[:8], "little")
             texts = list(_strings(json.loads(path.read_bytes()[8:8 + size])))
+        elif path.suffix == ".pt":  # a zip: the pickled record's printable strings
+            with zipfile.ZipFile(path) as archive:
+                texts = [run.decode() for name in archive.namelist()
+                         if name.endswith("data.pkl")
+                         for run in re.findall(rb"[\x20-\x7e]{4,}", archive.read(name))]
         else:
             texts = [path.read_text(errors="ignore")]
         bad = [p for text in texts for p in _absolute_paths(text)]
