@@ -171,6 +171,7 @@ def run_name(family: str, minutes: float, seed: int) -> str:
 def train_run(family: Family, minutes: float, seed: int, train_dir: Path, work: Path) -> Path:
     """Train (or resume, or leave as it is when finished) one run; returns its folder."""
     import hinas
+    from hinas.config import load_config
 
     out = work / run_name(family.name, minutes, seed)
     if not out.exists() and (COMMITTED / out.name).exists():
@@ -178,7 +179,9 @@ def train_run(family: Family, minutes: float, seed: int, train_dir: Path, work: 
     if finished(out):
         return out
     resume = (out / "last.pt").exists()
-    hinas.train(base_config(seed), [str(train_dir)], out, family_genotype(family),
+    # a resumed run goes on under its own config.yaml, which holds the budget's iteration count
+    cfg = load_config(out / "config.yaml") if resume else base_config(seed)
+    hinas.train(cfg, [str(train_dir)], out, family_genotype(family),
                 arch=family.arch, resume=resume, quiet=True,
                 options=options(family, matched_size(family)),
                 budget_seconds=None if resume else minutes * 60, budget_clock="cpu")

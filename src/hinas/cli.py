@@ -24,7 +24,7 @@ from hinas.config import (
 )
 from hinas.errors import HinasError
 from hinas.runtime.distributed import is_main_process, leave_report_to_rank_zero, peer_failures
-from hinas.tasks import DEFAULT_TASK, command_line_levels, option_fields
+from hinas.tasks import DEFAULT_TASK, command_line_levels, noise_level_options, option_fields
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -49,8 +49,11 @@ def run_files(folder: Path) -> str:
 
 
 def task_fields(args: argparse.Namespace) -> dict:
-    """The task fields of the level options given (checked further by TaskConfig.validate)."""
-    return option_fields(args.task, {name: getattr(args, name) for name in command_line_levels()})
+    """The task fields of the level options given (checked further by TaskConfig.validate),
+    and of `--noise-map`."""
+    mapped = {"noise_map": True} if getattr(args, "noise_map", None) else {}
+    return {**option_fields(args.task, {name: getattr(args, name)
+                                        for name in command_line_levels()}), **mapped}
 
 
 def config_from_args(args: argparse.Namespace, task_defaults: dict | None = None,
@@ -220,10 +223,12 @@ def _restore(args: argparse.Namespace) -> None:
     from hinas.jobs.restore import restore_images
     from hinas.models.pretrained import model_folder
 
+    names = [flag[2:].replace("-", "_") for flag, _ in noise_level_options()]
+    levels = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     written = restore_images(model_folder(args.model, args.pretrained)[0], args.inputs,
                              args.out, tile=args.tile, overlap=args.overlap,
                              convert=args.convert, device=args.device, quiet=args.quiet,
-                             backend=args.backend)
+                             backend=args.backend, levels=levels)
     print(f"restored {len(written)} image(s) into {args.out}")
     if written:
         print(f"first: {written[0]}")
@@ -278,9 +283,9 @@ COMMANDS = [
      ("model", "pretrained", "method", "test data", "test lq", "model's task", "json",
       "save images", "tile", "overlap", "inference device", "noise seed", "quiet")),
     ("restore", "restore images with a trained model", "hinas restore --model runs/den50-train "
-     "noisy/*.png -o restored/", _restore, ("inputs", "model", "pretrained", "out folder", "tile",
-                                            "overlap", "inference device", "convert", "backend",
-                                            "quiet")),
+     "noisy/*.png -o restored/", _restore, ("inputs", "model", "pretrained", "out folder",
+                                            "noise level", "tile", "overlap",
+                                            "inference device", "convert", "backend", "quiet")),
     ("models", "list the pretrained models shipped with hinas", "hinas models", _models, ()),
     ("export", "export a trained model to ONNX (onnx extra)", "hinas export --model "
      "runs/den50-train -o den50.onnx", _export, ("export model", "onnx", "opset")),

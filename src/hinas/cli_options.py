@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from hinas.config import AMP_MODES, DEFAULT_PRESET, PRESETS, STRATEGIES
-from hinas.tasks import command_line_options
+from hinas.tasks import command_line_options, noise_level_options, noise_map_option
 
 
 def listing(names: list[str], say) -> str:
@@ -120,4 +120,7 @@ def options() -> dict[str, list[tuple[list[str], dict]]]:
     for key, inherited, evaluating in (("task", "", False), ("genotype's task", "the genotype's",
                                        False), ("model's task", "the model's", True)):
         found[key] = [([flag], kw) for flag, kw in command_line_options(inherited, evaluating)]
+        if not evaluating:
+            found[key].append(([noise_map_option()[0]], noise_map_option()[1]))
+    found["noise level"] = [([flag], kw) for flag, kw in noise_level_options()]
     return found

@@ -455,8 +455,7 @@ def build_dataclass(cls: type, values: Any, prefix: str = "") -> Any:
         raise HinasError(f"{prefix or 'config'} must be a mapping, got {values!r}")
     if issubclass(cls, TaskConfig):  # the class of its task, without other tasks' levels
         cls = tasks.task_class(values.get("name", cls.name))
-        others = tasks.level_names() - {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in values.items() if k not in others}
+        values = tasks.drop_foreign(cls, values)
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)

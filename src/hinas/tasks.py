@@ -91,16 +91,16 @@ def level_text(values: Any, sep: str = ":") -> str:
 class _ByName(type):
     """The metaclass of :class:`TaskConfig`: `TaskConfig(name=..., **fields)` builds the class
     registered under `name` (no name: the class's own, `DEFAULT_TASK` for TaskConfig itself),
-    dropping the fields of other registered tasks."""
+    dropping the fields of other registered tasks (`dataclasses.replace(task, name=other)`
+    keeps what both have)."""
 
     def __call__(cls, name: str | None = None, **values: Any) -> TaskConfig:
         unit = task_class(cls.name if name is None else name)
         own = {f.name for f in dataclasses.fields(unit)}
-        foreign = level_names() - own
-        unknown = sorted(set(values) - own - foreign)
+        kept = drop_foreign(unit, values)
+        unknown = sorted(set(kept) - own)
         if unknown:
             raise TypeError(f"TaskConfig() got unexpected field(s) {', '.join(unknown)}")
-        kept = {k: v for k, v in values.items() if k in own}
         return super(_ByName, unit).__call__(name=unit.name, **kept)
 
 
@@ -160,6 +160,11 @@ class TaskConfig(metaclass=_ByName):
     def options(cls) -> list[tuple[str, Level]]:
         """The levels given on the command line."""
         return [(n, lvl) for n, lvl in cls.levels() if lvl.option]
+
+    @classmethod
+    def level_options(cls) -> str:
+        """The command-line options of the levels, as usage writes them: `--sigma S`."""
+        return " ".join(f"--{n.replace('_', '-')} {lvl.metavar}" for n, lvl in cls.options())
 
     @classmethod
     def kind(cls, name: str) -> tuple[type, bool]:
@@ -283,6 +288,17 @@ class TaskConfig(metaclass=_ByName):
         BM3D is told), None for a task that does not add noise."""
         return None
 
+    @property
+    def input_channels(self) -> int:
+        """The channels a network of this task takes: the image's, and as many more for a
+        noise-level map (:class:`NoiseTask`)."""
+        return self.channels
+
+    @property
+    def needs_level(self) -> bool:
+        """A network of this task must be told the level of its input (a noise-level map)."""
+        return False
+
     def package_tests(self) -> tuple[tuple[str, dict], ...]:
         """`(test set, levels)` a packaged model of this task and its channels is measured on."""
         if self.channels == 3 and self.rgb_packaging_tests is not None:
@@ -318,8 +334,13 @@ class TaskConfig(metaclass=_ByName):
         """`gray denoising σ 0–55 (blind)`, `RGB super-resolution ×4`, `gray JPEG artefact
         removal, quality 10–40 (blind)`: the task in words."""
         colour = "gray" if self.channels == 1 else "RGB"
-        blind = " (blind)" if self.blind else ""
-        return f"{colour} {self.title.format(**self.texts('–'))}{blind}"
+        note = f" ({self.range_note()})" if self.range_note() else ""
+        return f"{colour} {self.title.format(**self.texts('–'))}{note}"
+
+    def range_note(self) -> str:
+        """How a model of this task meets the levels of a range, in words (empty: one
+        level)."""
+        return "blind" if self.blind else ""
 
 
 TASKS: Registry[type[TaskConfig]] = Registry("task")
@@ -340,6 +361,18 @@ def task_class(name: Any) -> type[TaskConfig]:
     if not isinstance(name, str) or name not in TASKS:
         raise HinasError(f"task.name must be one of {', '.join(TASKS.names())}, got {name!r}")
     return TASKS.get(name)
+
+
+def drop_foreign(unit: type[TaskConfig], values: dict[str, Any]) -> dict[str, Any]:
+    """`values` without the fields of other tasks that task class `unit` lacks: their levels
+    (files of older versions carry every task's), and their other fields where these hold
+    their defaults (a `noise_map` asked of a task without one stays, to be refused)."""
+    own = {f.name for f in dataclasses.fields(unit)}
+    defaults = {f.name: f.default for t in TASKS.names() for f in dataclasses.fields(TASKS.get(t))
+                if f.name not in own and f.default is not dataclasses.MISSING}
+    levels = level_names()
+    return {k: v for k, v in values.items()
+            if k in own or (k not in levels and not (k in defaults and v == defaults[k]))}
 
 
 def level_names() -> set[str]:
@@ -385,6 +418,30 @@ def command_line_options(inherited: str = "", evaluating: bool = False
                                                     f"default: {default(level_text(value))})"}))
     return [*options, ("--channels", {"type": int, "choices": (1, 3), "help": "1 = gray, 3 = "
                                       f"RGB (default: {default('the task' + chr(39) + 's')})"})]
+
+
+def noise_map_tasks() -> list[str]:
+    """The tasks whose networks may take a noise-level map (:class:`NoiseTask`)."""
+    return [t for t in TASKS.names() if issubclass(TASKS.get(t), NoiseTask)]
+
+
+def noise_map_option() -> tuple[str, dict[str, Any]]:
+    """`--noise-map` of the training commands, as `(flag, argparse keywords)`."""
+    return ("--noise-map", {"action": "store_true", "default": None, "help": (
+        "give the network a noise-level map beside the image (FFDNet): it is told the noise "
+        f"level at evaluation and restoration ({'/'.join(noise_map_tasks())}; default: off)")})
+
+
+def noise_level_options() -> list[tuple[str, dict[str, Any]]]:
+    """The options that tell a noise-map model the noise level of the images it restores, as
+    `(flag, argparse keywords)`: one value of every level of the noise tasks."""
+    out: dict[str, tuple[str, dict[str, Any]]] = {}
+    for name in noise_map_tasks():
+        for field_name, lvl in TASKS.get(name).options():
+            out.setdefault(field_name, (f"--{field_name.replace('_', '-')}", {
+                "metavar": lvl.metavar, "type": float, "help": f"{lvl.help}: the noise of the "
+                f"inputs, which a noise-map model is told ({name})"}))
+    return list(out.values())
 
 
 def option_fields(task: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -433,9 +490,40 @@ def _non_negative(v: Any) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
 
 
+@dataclass
+class NoiseTask(TaskConfig):
+    """A task that adds noise of variance `a·x + b` (x in [0, 1]), whose network may be told
+    that noise: with `noise_map` the network takes, beside the image, a noise-level map of the
+    same channels, the standard deviation `sqrt(a·max(y, 0) + b)` at every pixel of the noisy
+    input y (:func:`hinas.data.degradations.noise_map`; FFDNet's map, σ/255 everywhere for
+    Gaussian noise). Training draws the level per crop as a blind model does and gives the
+    network the map of the level drawn; restoring and evaluating give the level asked for."""
+
+    noise_map: bool = False
+
+    @property
+    def input_channels(self) -> int:
+        return 2 * self.channels if self.noise_map else self.channels
+
+    @property
+    def needs_level(self) -> bool:
+        return self.noise_map
+
+    def validate(self) -> None:
+        check(isinstance(self.noise_map, bool),
+              f"task.noise_map must be true or false, got {self.noise_map!r}")
+        super().validate()
+
+    def describe(self) -> str:
+        return super().describe() + (" map" if self.noise_map else "")
+
+    def range_note(self) -> str:
+        return "noise-level map input" if self.noise_map else super().range_note()
+
+
 @register_task("denoise")
 @dataclass
-class Denoise(TaskConfig):
+class Denoise(NoiseTask):
     """Additive white Gaussian noise of standard deviation σ on the 0–255 scale.
 
     With `sigma_sampling: choice` every crop draws one of the `sigma` values; with `uniform`
@@ -596,7 +684,7 @@ class Jpeg(TaskConfig):
 
 @register_task("camera")
 @dataclass
-class Camera(TaskConfig):
+class Camera(NoiseTask):
     """Camera (Poisson–Gaussian) noise of variance `noise_a`·x + `noise_b`, x in [0, 1]; each
     one value or a range drawn per crop (blind)."""
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hinas.data.degradations import with_noise_map
 from hinas.data.images import check_size, file_channels, list_images, load_image
 from hinas.errors import HinasError
 
@@ -119,6 +120,10 @@ class PatchDataset(torch.utils.data.Dataset):
     ``degradation.scale`` times smaller) replaces the degradation: the input crop is cut at the
     same place (for SR at the position / scale; the ground-truth crop then starts on a multiple of
     the scale) and rotated and flipped with it.
+
+    With ``noise_map`` (a noise degradation, which says the level it drew) ``lq`` carries the
+    noise-level map of that level as C more channels
+    (:func:`hinas.data.degradations.with_noise_map`).
     """
 
     def __init__(
@@ -130,6 +135,7 @@ class PatchDataset(torch.utils.data.Dataset):
         length: int = 1000,
         seed: int = 0,
         inputs: Sequence[np.ndarray] | Mapping[str | os.PathLike, np.ndarray] | None = None,
+        noise_map: bool = False,
     ):
         if isinstance(images, Mapping):
             names = [str(k) for k in images]
@@ -159,7 +165,9 @@ class PatchDataset(torch.utils.data.Dataset):
         if self.inputs is not None and [a.shape[:2] for a in self.inputs] != [
                 (a.shape[0] // scale, a.shape[1] // scale) for a in self.images]:
             raise HinasError(f"PatchDataset: the inputs are not the images' sizes / {scale}")
-        self.scale = scale
+        if noise_map and (self.inputs is not None or not hasattr(degradation, "with_variance")):
+            raise HinasError(f"a noise-level map needs simulated noise, not {degradation!r}")
+        self.scale, self.noise_map = scale, noise_map
         self.degradation = degradation
         self.augment = augment
         self.length = int(length)
@@ -194,7 +202,12 @@ class PatchDataset(torch.utils.data.Dataset):
             turns, flip_w, flip_h = int(rng.integers(4)), rng.integers(2), rng.integers(2)
             patches = [_augment(p, turns, flip_w, flip_h) for p in patches]
         gt, *given = (p.astype(np.float32) / np.float32(255.0) for p in patches)
-        lq = given[0] if given else self.degradation(gt, rng)
+        if given:
+            lq = given[0]
+        elif self.noise_map:
+            lq = with_noise_map(*self.degradation.with_variance(gt, rng))
+        else:
+            lq = self.degradation(gt, rng)
         return _to_chw(lq), _to_chw(gt)
 
 

@@ -177,10 +177,16 @@ class GaussianNoise:
 
     def __call__(self, hr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Noisy copy of ``hr`` (float32 in [0, 1], HxWxC) with noise drawn from ``rng``."""
+        return self.with_variance(hr, rng)[0]
+
+    def with_variance(self, hr: np.ndarray, rng: np.random.Generator
+                      ) -> tuple[np.ndarray, tuple[float, float]]:
+        """The noisy copy of ``hr`` and its noise as the variance ``(a, b)`` of ``a·x + b``:
+        ``(0, (σ/255)²)`` of the σ drawn."""
         sigma = self.draw_sigma(rng)
         noise = rng.standard_normal(hr.shape, dtype=np.float32)
         noise *= np.float32(sigma / 255.0)
-        return hr.astype(np.float32) + noise
+        return hr.astype(np.float32) + noise, (0.0, (sigma / 255.0) ** 2)
 
     def lq_size(self, hr_h: int, hr_w: int) -> tuple[int, int]:
         """Size of the noisy image: unchanged."""
@@ -352,8 +358,13 @@ class CameraNoise:
 
     def __call__(self, hr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Noisy copy of ``hr`` (float32 in [0, 1], HxWxC) at ``a``, ``b`` drawn from ``rng``."""
+        return self.with_variance(hr, rng)[0]
+
+    def with_variance(self, hr: np.ndarray, rng: np.random.Generator
+                      ) -> tuple[np.ndarray, tuple[float, float]]:
+        """The noisy copy of ``hr`` and the ``(a, b)`` drawn."""
         a, b = draw_level(self.a, rng), draw_level(self.b, rng)
-        return poisson_gaussian(hr, a, b, rng).astype(np.float32)
+        return poisson_gaussian(hr, a, b, rng).astype(np.float32), (a, b)
 
     def lq_size(self, hr_h: int, hr_w: int) -> tuple[int, int]:
         """Size of the noisy image: unchanged."""
@@ -400,6 +411,19 @@ class PairedFiles:
 
     def __repr__(self) -> str:
         return "PairedFiles()"
+
+
+def noise_map(noisy, a: float, b: float):
+    """The noise-level map of a noisy image ``noisy`` in [0, 1] (a NumPy array or a torch
+    tensor, any layout) whose noise has variance ``a·x + b``: the standard deviation
+    ``sqrt(a·max(noisy, 0) + b)`` at every value, so σ/255 everywhere for Gaussian noise (``a``
+    = 0). Computed from the noisy values, which is all a restoration has, in training as well."""
+    return (noisy.clip(0) * a + b) ** 0.5
+
+
+def with_noise_map(lq: np.ndarray, variance: tuple[float, float]) -> np.ndarray:
+    """``lq`` (HxWxC) with its noise-level map (:func:`noise_map`) as C more channels."""
+    return np.concatenate([lq, noise_map(lq, *variance).astype(lq.dtype)], axis=2)
 
 
 def build_degradation(task: str, **options):

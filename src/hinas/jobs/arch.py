@@ -51,7 +51,7 @@ def describe_genotype(genotype: Genotype, width_multiplier: float = 1.0) -> str:
     task, space = genotype.task, genotype.space
     net = DerivedNet(genotype, width_multiplier)
     h, w = SUMMARY_SIZE
-    macs = count_macs(net, task.channels, h, w)
+    macs = count_macs(net, task.input_channels, h, w)
     lines = [
         f"task: {task.describe()}, {task.channels} channel(s), residual={space.residual}",
         f"space: L={space.layers} layers, N={space.nodes} nodes, W={space.width}, "

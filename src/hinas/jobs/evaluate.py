@@ -82,6 +82,9 @@ def evaluation_task(base: TaskConfig | None, name: str | None, fields: dict[str,
     elif channels and channels != base.channels:
         raise HinasError(f"{source}: restores {base.channels}-channel images; "
                          f"test images are converted to that (drop --channels)")
+    if base.name == name and base.needs_level and not given and (base.blind or lq):
+        raise HinasError(f"{source}: a noise-map model is told the noise level of its inputs: "
+                         f"give {unit.level_options()}")
     if base.name == name and unit.asks_blind and base.blind and not given and not lq:
         raise HinasError(f"{source}: trained blind ({base.describe()}): give {unit.asks}")
     task = dataclasses.replace(base, name=name, **fields)
@@ -207,7 +210,7 @@ def evaluate_model(model: nn.Module, task: TaskConfig, images: dict[Path, np.nda
         raise HinasError(f"{data or 'test set'}: no test images")
     model = model.to(device)
     h, w = pairs[0].lq.shape[:2]
-    macs = count_macs(model, task.channels, h, w)
+    macs = count_macs(model, task.input_channels, h, w)
     rows, mean = score_model(fold_batchnorm(model), pairs, task, device, tile, overlap, save_dir,
                              quiet)
     return EvalReport(method, task, data, describe_device(device), seed, rows, mean,

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack, suppress
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -67,8 +68,10 @@ from hinas.runtime.inference import (
     restore_array,
     restore_compact,
     run_on_channels,
+    told,
 )
 from hinas.runtime.runs import progress
+from hinas.tasks import TaskConfig
 
 BACKENDS = ("torch", "onnxruntime")
 
@@ -142,12 +145,33 @@ def check_input(path: Path, channels: int, convert: bool, tiled: bool) -> None:
     check_channels(file_channels(path, tiled), channels, convert, str(path), "--convert")
 
 
+def told_task(task: TaskConfig, levels: dict[str, Any] | None, source: str) -> TaskConfig:
+    """The task of a model (built for `task`, named `source` in errors) restoring inputs of
+    the noise `levels` (level name → one value, e.g. `{"sigma": 25}`): a noise-map model needs
+    every level of its task, a model that is not one takes none (HinasError)."""
+    levels = dict(levels or {})
+    if not task.needs_level:
+        if levels:
+            flags = " ".join(f"--{n.replace('_', '-')}" for n in levels)
+            raise HinasError(f"{source}: {flags} tells a noise-map model the noise of its "
+                             f"inputs; this model has no noise-map input ({task.describe()})")
+        return task
+    own = [n for n, _ in task.options()]
+    if sorted(levels) != sorted(own):
+        raise HinasError(f"{source}: a noise-map model is told the noise level of its inputs: "
+                         f"give {task.level_options()}")
+    told_level = task.at_evaluation().at_levels(levels)
+    told_level.validate()
+    return told_level
+
+
 def restore_images(model_dir: str | Path, inputs: list[str | Path], out_dir: str | Path, *,
                    tile: int = 0, overlap: int = 32, convert: bool = False,
                    device: str | torch.device = "cpu", quiet: bool = False,
-                   backend: str = "torch") -> list[Path]:
+                   backend: str = "torch", levels: dict[str, Any] | None = None) -> list[Path]:
     """Restore every input image with the trained model of `model_dir` (with the `onnxruntime`
     backend also an ONNX file from `hinas export`) into `out_dir`; returns the written paths.
+    A noise-map model is told the noise `levels` of the inputs (:func:`told_task`).
     All or nothing: outputs are written to temporary files and renamed into place only once every
     image has been restored."""
     check_tiling(tile, overlap)
@@ -160,6 +184,7 @@ def restore_images(model_dir: str | Path, inputs: list[str | Path], out_dir: str
         task = onnx_task(model_dir)
     else:
         task = ModelSpec.load(model_dir).task
+    task = told_task(task, levels, str(model_dir))
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise HinasError(f"{out_dir}: is a file; -o takes an output folder")
@@ -167,8 +192,8 @@ def restore_images(model_dir: str | Path, inputs: list[str | Path], out_dir: str
     check_outputs(inputs, pairs, out_dir)
     for src, _ in pairs:
         check_input(src, task.channels, convert, tile > 0)
-    model = (load_model(model_dir, device, fold=True) if backend == "torch"
-             else onnx_model(model_dir))
+    model = told(load_model(model_dir, device, fold=True) if backend == "torch"
+                 else onnx_model(model_dir), task)
     written = []
     created = new_folders(out_dir, pairs)
     bar = progress(len(pairs), 0, quiet, "restore")
@@ -197,7 +222,8 @@ def restore_images(model_dir: str | Path, inputs: list[str | Path], out_dir: str
 
 
 def restore_image(model: torch.nn.Module | str | Path, image: np.ndarray, *, tile: int = 0,
-                  overlap: int = 32, convert: bool = False) -> np.ndarray:
+                  overlap: int = 32, convert: bool = False,
+                  levels: dict[str, Any] | None = None) -> np.ndarray:
     """Restore one uint8 image (HxW gray, HxWx1 or HxWx3, any size) with `model` (a network, e.g.
     from :func:`hinas.load_model`, or a trained-model folder); returns the output as uint8,
     clipped and rounded, in the input's layout (an SR model's output is `scale` times larger).
@@ -205,11 +231,18 @@ def restore_image(model: torch.nn.Module | str | Path, image: np.ndarray, *, til
     The image must have the model's channel count; with `convert`, an RGB image goes through a
     gray model as its ITU-R 601-2 luma, and a gray image through an RGB model as three equal
     channels (either way the output is gray). `tile` > 0 restores overlapping tiles (bounded
-    memory), as `hinas restore --tile`. The image goes through the network's BatchNorm-folded
-    inference copy (the given module is left as it is, in its mode).
+    memory), as `hinas restore --tile`. A noise-map model is told the noise `levels` of the
+    image (e.g. `{"sigma": 25}`, see :func:`told_task`). The image goes through the network's
+    BatchNorm-folded inference copy (the given module is left as it is, in its mode).
     """
     model = load_model(model, fold=True) if isinstance(model, (str, Path)) \
         else fold_batchnorm(model)
+    built_for = getattr(model, "built_for", None)
+    if built_for is not None:
+        model = told(model, told_task(built_for, levels, "restore_image"))
+    elif levels:
+        raise HinasError("restore_image: levels are for a noise-map model (from "
+                         "hinas.load_model), which this network is not")
     array = np.asarray(image)
     if array.dtype != np.uint8 or array.ndim not in (2, 3) or (
             array.ndim == 3 and array.shape[2] not in (1, 3)):
@@ -219,7 +252,7 @@ def restore_image(model: torch.nn.Module | str | Path, image: np.ndarray, *, til
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     if not convs:
         raise HinasError("restore_image: the model has no convolution to read its channels from")
-    channels = convs[0].in_channels
+    channels = built_for.channels if built_for is not None else convs[0].in_channels
     lq = match_channels(lq, channels, convert, "restore_image", "convert=True")
     device = next(model.parameters()).device
     scale = 1

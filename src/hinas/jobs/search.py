@@ -121,7 +121,8 @@ def prepare_data(cfg: Config, data_dir: str | Path | list) -> SearchData:
 
     def dataset(paths: list[Path], batch: int, seed: int) -> PatchDataset:
         return PatchDataset(split.subset(paths), s.crop, degradation, augment=True,
-                            length=steps * batch, seed=seed, inputs=split.inputs_of(paths))
+                            length=steps * batch, seed=seed, inputs=split.inputs_of(paths),
+                            noise_map=cfg.task.needs_level)
 
     return SearchData(dataset(split.w, s.batch_size, cfg.seed),
                       dataset(split.a, s.a_batch, cfg.seed + 1),

@@ -213,7 +213,7 @@ def prepare_data(cfg: Config, data_dirs: list[str]) -> TrainData:
     train = sorted(split.w + split.a, key=str)
     patches = PatchDataset(split.subset(train), t.crop, task_degradation(cfg.task),
                            augment=True, length=t.batch_size, seed=cfg.seed,
-                           inputs=split.inputs_of(train))
+                           inputs=split.inputs_of(train), noise_map=cfg.task.needs_level)
     return TrainData(patches, split.subset(split.v),
                      {"train": split.names(train), "val": split.names(split.v)},
                      split.inputs_of(split.v))

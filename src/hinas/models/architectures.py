@@ -54,15 +54,17 @@ class DerivedNet(nn.Module):
     """The compact network a genotype describes: one cell per layer on the decoded width path.
 
     `widths` overrides the node width of each layer's cell (the fixed-width variants of paper
-    Table 3); the stem and tail keep the genotype's level-0 width × `width_multiplier`. With
+    Table 3); the stem and tail keep the genotype's level-0 width × `width_multiplier`, for the
+    genotype's task or the given `task` (which may add a noise-level map input). With
     resolution levels each projection resamples between its source's level and the cell's, and
     the last cell returns to level 0 (plus the stem's skip) before the tail.
     """
 
     def __init__(self, genotype: Genotype, width_multiplier: float = 1.0,
-                 widths: list[int] | None = None):
+                 widths: list[int] | None = None, task: TaskConfig | None = None):
         super().__init__()
         self.genotype, self.width_multiplier = genotype, width_multiplier
+        task = genotype.task if task is None else task
         space, n = genotype.space, genotype.space.nodes
         if widths is None:
             widths = genotype.widths(width_multiplier)
@@ -71,8 +73,8 @@ class DerivedNet(nn.Module):
                              f"per layer")
         self.widths = list(widths)
         stem_width = n * space.level_width(0, width_multiplier)
-        self.stem = Stem(genotype.task.channels, stem_width, space.start_scale)
-        self.scale = genotype.task.out_scale
+        self.stem = Stem(task.input_channels, stem_width, space.start_scale)
+        self.scale = task.out_scale
         self.size_multiple = space.size_multiple([0, *genotype.path])
         out_ch, levels = [stem_width, stem_width], [0, 0]
         self.cells, self.proj0, self.proj1 = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
@@ -87,7 +89,7 @@ class DerivedNet(nn.Module):
         self.full = (FullResolution([(out_ch[-1], levels[-1])], stem_width, True)
                      if space.levels == "resolution" else None)
         tail_in = stem_width if self.full is not None else out_ch[-1]
-        self.tail = Tail(tail_in, stem_width, genotype.task, space.residual, space.start_scale)
+        self.tail = Tail(tail_in, stem_width, task, space.residual, space.start_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Restored image from degraded input `x` (N, C, H, W) in [0, 1], any H × W."""
@@ -187,17 +189,21 @@ def list_models() -> list[str]:
 def hinas_net(task: TaskConfig, genotype: Genotype, width_multiplier: float = 1.0) -> nn.Module:
     """The compact network a HiNAS genotype describes, node widths × multiplier
     (docs/decisions.md §1.4)."""
-    return DerivedNet(genotype, width_multiplier)
+    return DerivedNet(genotype, width_multiplier, task=task)
 
 
 class DnCNN(nn.Module):
     """DnCNN: a plain conv/BN/ReLU stack that predicts the noise (residual learning)."""
 
-    def __init__(self, channels: int, depth: int = 17, width: int = 64):
+    def __init__(self, channels: int, depth: int = 17, width: int = 64,
+                 in_channels: int | None = None):
         super().__init__()
         if depth < 2 or width < 1:
             raise HinasError(f"dncnn needs depth ≥ 2 and width ≥ 1, got {depth} and {width}")
-        layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
+        self.channels, in_channels = channels, in_channels or channels
+        self.mapped = in_channels != channels
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, padding=1),
+                                   nn.ReLU(inplace=True)]
         for _ in range(depth - 2):
             layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
                        nn.ReLU(inplace=True)]
@@ -205,8 +211,9 @@ class DnCNN(nn.Module):
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Denoised image: the input minus the predicted noise."""
-        return x - self.body(x)
+        """Denoised image: the input (its image channels, when a noise-level map follows
+        them) minus the predicted noise."""
+        return (x[:, :self.channels] if self.mapped else x) - self.body(x)
 
 
 class FSRCNN(nn.Module):
@@ -248,7 +255,7 @@ class PlainNet(nn.Module):
         if depth < 4:
             raise HinasError(f"ffdnet needs depth ≥ 4 (start and end parts), got {depth}")
         self.scale, self.size_multiple = task.out_scale, start_scale
-        self.stem = Stem(task.channels, width, start_scale)
+        self.stem = Stem(task.input_channels, width, start_scale)
         self.body = nn.Sequential(*(nn.Sequential(OPS.get("conv_3x3").build(width, True),
                                                   leaky_relu()) for _ in range(depth - 4)))
         self.tail = Tail(width, width, task, residual, start_scale)
@@ -268,7 +275,7 @@ def _multiplier(cfg) -> dict:
 @register_model("dncnn", options=lambda cfg: {"depth": 17, "width": 64}, tasks=("denoise",))
 def dncnn(task: TaskConfig, genotype: None, depth: int = 17, width: int = 64) -> nn.Module:
     """DnCNN-S (17 layers, 64 channels by default) for `task.channels`-channel images."""
-    return DnCNN(task.channels, depth, width)
+    return DnCNN(task.channels, depth, width, task.input_channels)
 
 
 @register_model("fsrcnn", options=lambda cfg: {"d": 56, "s": 12, "m": 4, "residual": True},
@@ -293,7 +300,8 @@ def ffdnet(task: TaskConfig, genotype: None, depth: int = 10, width: int = 48,
 def hinas_fixed_width(task: TaskConfig, genotype: Genotype, width: int = 40,
                       width_multiplier: float = 1.0) -> nn.Module:
     """The genotype's cells, every one at node width `width` (HiNAS-w40)."""
-    return DerivedNet(genotype, width_multiplier, widths=[width] * genotype.space.layers)
+    return DerivedNet(genotype, width_multiplier, widths=[width] * genotype.space.layers,
+                      task=task)
 
 
 @register_model("hinas-wm", options=lambda cfg: {"base_width": 20, **_multiplier(cfg)},
@@ -302,4 +310,5 @@ def hinas_doubling_width(task: TaskConfig, genotype: Genotype, base_width: int =
                          width_multiplier: float = 1.0) -> nn.Module:
     """The genotype's cells at node width `base_width` doubling layer by layer (HiNAS-wm)."""
     return DerivedNet(genotype, width_multiplier,
-                      widths=[base_width * 2 ** layer for layer in range(genotype.space.layers)])
+                      widths=[base_width * 2 ** layer for layer in range(genotype.space.layers)],
+                      task=task)

@@ -42,8 +42,8 @@ def check_task(built_for: TaskConfig, task: TaskConfig, source: str) -> None:
     """Raise HinasError unless a network built for `built_for` can do `task`: a task that runs
     its networks (:meth:`~hinas.tasks.TaskConfig.runs_networks_of`: the same task, or for
     `paired`, the user's own degraded files, any network that keeps the image size), the
-    channels and levels the network is built for (the SR scale). The noise level may differ.
-    Errors name `source`."""
+    channels and levels the network is built for (the SR scale), and a noise level to tell a
+    noise-map network. The noise level may differ. Errors name `source`."""
     problems = []
     if not task.runs_networks_of(built_for):
         problems.append(f"not {task.name!r}")
@@ -51,6 +51,9 @@ def check_task(built_for: TaskConfig, task: TaskConfig, source: str) -> None:
         problems.append(f"not {task.describe()}")
     if built_for.channels != task.channels:
         problems.append(f"{built_for.channels} channel(s), not {task.channels}")
+    if built_for.needs_level and not task.needs_level:
+        problems.append(f"a noise-map network must be told its noise level, which the "
+                        f"{task.name} task does not say")
     if problems:
         raise HinasError(f"{source}: built for {built_for.describe()} with {built_for.channels} "
                          f"channel(s) ({', '.join(problems)} as asked)")
@@ -95,10 +98,12 @@ class ModelSpec:
                                  f"width multiplier {self.options.get('width_multiplier', 1.0)}")
 
     def build(self) -> nn.Module:
-        """A freshly initialised network of this spec."""
+        """A freshly initialised network of this spec, its task as `built_for`."""
         entry = MODELS.get(self.arch)
         entry.check_task(self.task)
-        return entry.build(self.task, self.genotype, **self.options)
+        net = entry.build(self.task, self.genotype, **self.options)
+        net.built_for = self.task  # what restore_image reads: channels, a noise-map input
+        return net
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON content of model.json (the genotype is referenced by file name)."""

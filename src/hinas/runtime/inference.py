@@ -9,6 +9,7 @@ only about one row of tiles (input and output) is held at once, whatever the siz
 A network that works on a coarser grid (its `size_multiple`: start-part downsampling, resolution
 levels) gets tiles, overlaps and tile positions rounded to that multiple, so that every tile sees
 the grid the whole image would: away from the tile borders its output is the untiled one.
+A noise-map network is told its noise level by :func:`told` before any of this.
 Reading the input window by window (`read`) lets a caller keep the whole image in its compact form
 (uint8 or uint16) and convert each window alone (:func:`window_reader`, :func:`restore_compact`).
 """
@@ -21,8 +22,33 @@ import numpy as np
 import torch
 from torch import nn
 
+from hinas.data.degradations import noise_map
 from hinas.data.images import quantise, to_gray, to_rgb
 from hinas.errors import HinasError, NonFiniteError
+from hinas.tasks import TaskConfig
+
+
+class NoiseLevelInput(nn.Module):
+    """A noise-map network (:class:`hinas.tasks.NoiseTask`) told one noise level, the variance
+    `a·x + b`: called on an image alone, it gives the network the image followed by its
+    noise-level map (:func:`hinas.data.degradations.noise_map`). The map is computed per pixel
+    from the input, so a tile's map is the tile of the image's map and tiling works unchanged.
+    `net` may be a module or an ONNX Runtime model."""
+
+    def __init__(self, net, variance: tuple[float, float]):
+        super().__init__()
+        self.net, self.variance = net, (float(variance[0]), float(variance[1]))
+        self.size_multiple = getattr(net, "size_multiple", 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's output for image `x` (N, C, H, W) in [0, 1]."""
+        return self.net(torch.cat([x, noise_map(x, *self.variance)], 1))
+
+
+def told(model, task: TaskConfig):
+    """`model` (built for `task`) ready for images alone: a noise-map network told the noise
+    level of `task` at evaluation (:class:`NoiseLevelInput`); any other unchanged."""
+    return NoiseLevelInput(model, task.noise_variance()) if task.needs_level else model
 
 
 def to_tensor(x: np.ndarray, device: str | torch.device) -> torch.Tensor:

@@ -25,7 +25,7 @@ from hinas.data.degradations import task_degradation
 from hinas.data.images import save_image
 from hinas.errors import HinasError, NonFiniteError
 from hinas.measures.metrics import SSIM_WINDOW, Convention, to_uint8
-from hinas.runtime.inference import restore_array, run_on_channels
+from hinas.runtime.inference import restore_array, run_on_channels, told
 from hinas.runtime.runs import progress
 
 
@@ -89,14 +89,16 @@ def score_model(model: nn.Module, pairs: list[EvalPair], task: TaskConfig,
                 save_dir: str | Path | None = None, quiet: bool = True
                 ) -> tuple[list[dict], dict[str, float]]:
     """Per-image rows (image, psnr, ssim, seconds) and their mean of `model` under the task's
-    convention (a gray image through an RGB model: see `run_on_channels`); with `save_dir`, the
+    convention (a gray image through an RGB model: see `run_on_channels`; a noise-map model told
+    the task's level: see `told`); with `save_dir`, the
     outputs as 8-bit PNGs; a progress bar unless `quiet`."""
     was_training = model.training
     model.eval()
+    network = told(model, task)
 
     def restore(lq: np.ndarray) -> np.ndarray:
         return run_on_channels(
-            lambda x: restore_array(model, x, task.out_scale, device, tile, overlap), lq,
+            lambda x: restore_array(network, x, task.out_scale, device, tile, overlap), lq,
             task.channels)
 
     try:

@@ -79,7 +79,8 @@ def padded_call(forward, x: torch.Tensor, multiple: int, scale: int) -> torch.Te
 
 
 class Stem(nn.Module):
-    """Start part: image → (h_{-2}, h_{-1})."""
+    """Start part: image (and, for a noise-map network, its noise-level map: `channels` counts
+    both) → (h_{-2}, h_{-1})."""
 
     def __init__(self, channels: int, width: int, start_scale: int = 1):
         super().__init__()
@@ -100,7 +101,8 @@ class Tail(nn.Module):
     def __init__(self, c_in: int, hidden: int, task: TaskConfig, residual: bool,
                  start_scale: int = 1):
         super().__init__()
-        self.scale, self.residual, self.task = task.out_scale, residual, task.name
+        self.scale, self.residual, self.channels = task.out_scale, residual, task.channels
+        self.mapped = task.input_channels != task.channels
         shuffle = self.scale * start_scale
         out = task.channels * shuffle ** 2
         self.body = nn.Sequential(nn.Conv2d(c_in, hidden, 3, padding=1), leaky_relu(),
@@ -108,10 +110,13 @@ class Tail(nn.Module):
         self.shuffle = nn.PixelShuffle(shuffle) if shuffle > 1 else nn.Identity()
 
     def forward(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Restored image from the last features and the network input `x`."""
+        """Restored image from the last features and the network input `x` (whose image is
+        its first `channels`, a noise-level map following)."""
         y = self.shuffle(self.body(features))
         if not self.residual:
             return y
+        if self.mapped:
+            x = x[:, :self.channels]
         if self.scale == 1:
             return x + y
         return y + F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)

@@ -171,7 +171,7 @@ class Supernet(nn.Module):
         self.space, self.task = space, task
         n, widths = space.nodes, [space.level_width(i) for i in range(3)]
         self.widths = widths
-        self.stem = Stem(task.channels, n * widths[0], space.start_scale)
+        self.stem = Stem(task.input_channels, n * widths[0], space.start_scale)
         last_levels = layer_levels(space.layers - 1)
         self.size_multiple = space.size_multiple(
             [level for layer in range(space.layers) for level in layer_levels(layer)])
