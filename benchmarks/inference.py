@@ -270,7 +270,7 @@ def markdown(summary: dict) -> str:
     for task, entries in summary["models"].items():
         for name, m in entries.items():
             said = [f"{label} {m[key]:.2f}" for key, label in
-                    (("fold_speedup", "eager / folded"), ("bm3d_ratio", "BM3D / hinas"))
+                    (("fold_speedup", "eager / folded"), ("bm3d_ratio", f"BM3D / {name}"))
                     if m.get(key) is not None]
             if said:
                 lines.append(f"\n{task}/{name}: latency ratio " + ", ".join(said))

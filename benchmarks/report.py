@@ -28,8 +28,12 @@ def supernet_cost_markdown(summary: dict) -> str:
     """A `supernet_cost.py` summary as a markdown table."""
     c = summary["config"]
     widths = "/".join(f"{c['width'] * f:g}" for f in c["width_factors"])
-    lines = [f"One search step, {c['task']}, L={c['layers']}, N={c['nodes']}, widths {widths}, "
-             f"batch {c['batch']}, {c['patch']}×{c['patch']} px, on {summary['device']}",
+    levels = {"width": "width levels", "resolution": "resolution levels"}[c.get("levels",
+                                                                              "width")]
+    start = f", start part ×1/{c['start_scale']}" if c.get("start_scale", 1) > 1 else ""
+    lines = [f"One search step, {c['task']}, {levels}{start}, L={c['layers']}, N={c['nodes']}, "
+             f"widths {widths}, batch {c['batch']}, {c['patch']}×{c['patch']} px, on "
+             f"{summary['device']}",
              "",
              "| mode | step (s) | peak RSS (MB) | weight parameters |",
              "|---|---:|---:|---:|"]
@@ -47,6 +51,8 @@ def supernet_cost_markdown(summary: dict) -> str:
               (("memory_ratio", "memory Eq. 6 / Eq. 5"), ("time_ratio", "time Eq. 6 / Eq. 5"),
                ("theory_ratio", "cell work Eq. 6 / Eq. 5"),
                ("ckpt_memory_fraction", "memory with checkpointing / without"),
+               ("sharing_over_eq6", "memory Eq. 5 / Eq. 6"),
+               ("ckpt_over_eq6", "memory Eq. 5 with checkpointing / Eq. 6"),
                ("channels_last_speedup", "step speed-up with channels-last (sharing / sharing_cl)"))
               if key in summary]
     if ratios:

@@ -7,6 +7,7 @@ Train-W batch and an architecture step (forward, backward, Adam) on a Train-A ba
 
     {"config": {...}, "sharing": {"peak_rss_mb", "step_s", "params"}, "eq6": {...},
      "sharing_ckpt": {...}, "sharing_cl": {...}, "memory_ratio", "time_ratio",
+     "sharing_over_eq6", "ckpt_over_eq6",
      "channels_last_speedup", "theory_ratio", "device"}
 
 `theory_ratio` = Σ_cells(#incoming paths × width) / Σ_cells(width): the cell work of Eq. 6 over
@@ -141,6 +142,10 @@ def main(argv: list[str] | None = None) -> dict:
         summary["memory_ratio"] = round(results["eq6"]["peak_rss_mb"]
                                         / results["sharing"]["peak_rss_mb"], 3)
         summary["time_ratio"] = round(results["eq6"]["step_s"] / results["sharing"]["step_s"], 3)
+        summary["sharing_over_eq6"] = round(1 / summary["memory_ratio"], 3)
+        if "sharing_ckpt" in results:
+            summary["ckpt_over_eq6"] = round(results["sharing_ckpt"]["peak_rss_mb"]
+                                             / results["eq6"]["peak_rss_mb"], 3)
     if "sharing" in results and "sharing_cl" in results:
         summary["channels_last_speedup"] = round(results["sharing"]["step_s"]
                                                  / results["sharing_cl"]["step_s"], 3)
