@@ -152,9 +152,10 @@ def plot_speed_quality(quality: list[tuple[Path, dict]], path: Path) -> None:
     plt.close(fig)
 
 
-def render(folder: Path, doc_dir: Path = Path(".")) -> str:
-    """The markdown of every result file in `folder` (drawing the speed–quality plot there and
-    linking it relative to `doc_dir`, the folder of the document that will hold the markdown)."""
+def render(folder: Path, doc_dir: Path = Path("."), draw: bool = True) -> str:
+    """The markdown of every result file in `folder` (drawing the speed–quality plot there,
+    unless not `draw`, and linking it relative to `doc_dir`, the folder of the document that
+    will hold the markdown)."""
     from distributed_throughput import markdown as distributed_markdown
     from inference import markdown as inference_markdown
     from quality import markdown as quality_markdown
@@ -180,7 +181,8 @@ def render(folder: Path, doc_dir: Path = Path(".")) -> str:
              for kind, path, summary in results]
     quality = [(path, summary) for kind, path, summary in results if kind == "quality"]
     if quality:
-        plot_speed_quality(quality, folder / PLOT)
+        if draw:
+            plot_speed_quality(quality, folder / PLOT)
         link = Path(os.path.relpath(folder / PLOT, doc_dir)).as_posix()
         parts.append(f"![PSNR against latency]({link})\n")
     return "\n".join(parts)

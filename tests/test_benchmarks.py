@@ -346,6 +346,15 @@ def test_report_names_test_sets_and_load_in_words():
     assert report.load_text({"a": {}}).startswith("machine load not recorded")
 
 
+def test_the_committed_benchmarks_doc_is_what_the_report_renders():
+    """docs/benchmarks.md holds, between its markers, exactly the tables of the committed
+    results (regenerate with `python benchmarks/report.py --doc docs/benchmarks.md`)."""
+    root = Path(__file__).parents[1]
+    text = (root / "docs" / "benchmarks.md").read_text()
+    rendered = report.render(root / "benchmarks" / "results", root / "docs", draw=False)
+    assert report.replace_section(text, rendered) == text
+
+
 def test_report_replaces_the_marked_section_of_the_benchmarks_doc(tmp_path, capsys):
     _fixture_results(tmp_path)
     doc = tmp_path / "docs" / "benchmarks.md"
