@@ -25,11 +25,11 @@ A stage trains the runs it names that are not finished yet (an interrupted run r
 last checkpoint left it; a run missing from `--work` starts from its committed state in
 `benchmarks/results/families/`, which `--save` writes): stage 30 every family, 30 CPU-minutes each;
 stage 120 the best two families of stage 30 (held-back PSNR at σ=50), 120 CPU-minutes, a second
-training seed of the best, and today's `width` space at the same length (the reference of the
-chosen family's gain; the shipped `denoise-gray-blind`, a width-space network, cannot be: it
-trained on the held-back photographs). `--report` scores every finished run on the held-back
-photographs at σ = 15, 25, 50 beside BM3D (`hinas eval --method bm3d`, same noisy inputs), with parameters, MACs and
-the folded network's latency at 481×321 on one thread, and plots validation PSNR against CPU minutes
+training seed of the best, and today's `width` space at the same length (the reference of the chosen
+family's gain; the shipped `denoise-gray-blind`, a width-space network, cannot be: it trained on the
+held-back photographs). `--report` scores every finished run on the held-back photographs at σ = 15,
+25, 50 beside BM3D (`hinas eval --method bm3d`, same noisy inputs), with parameters, MACs and the
+folded network's latency at 481×321 on one thread, and plots validation PSNR against CPU minutes
 (`--plot`). Prints (and with `--json` writes) JSON:
 
     {"benchmark": "families", "heldout": [names], "bm3d": {σ: psnr},
