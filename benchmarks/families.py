@@ -8,7 +8,9 @@ against the reference (`width`, the width-level `cpu` search genotype at the pre
 - `start2-*`: the same genotype with the start part's pixel-unshuffle ×2 (`space.start_scale`);
 - `resolution-*`: the `cpu` search genotype found with resolution levels
   (`denoise_sigma50_cpu_resolution.json`);
-- `ffdnet-*`: the fixed FFDNet-like network (10 convolutions at half resolution), no search.
+- `ffdnet-*`: the fixed FFDNet-like network (10 convolutions at half resolution), no search;
+- `start2-macs-map`: `start2-macs` told σ by a noise-level map (a variant that measures what the
+  map is worth, not a candidate for the choice).
 
 `-params` / `-macs` pick the width multiplier (ffdnet: the width) whose network is nearest the
 reference's parameter count / MACs per pixel. Every run trains with the `cpu` preset's recipe
@@ -73,6 +75,8 @@ class Family:
     genotype: str | None
     space: tuple[tuple[str, object], ...] = ()
     match: str | None = None
+    noise_map: bool = False
+    """Told σ by a noise-level map: a variant of a family, not a candidate for the choice."""
 
 
 FAMILIES = {f.name: f for f in [
@@ -83,7 +87,10 @@ FAMILIES = {f.name: f for f in [
     Family("resolution-macs", "hinas", "denoise_sigma50_cpu_resolution.json", (), "macs"),
     Family("ffdnet-params", "ffdnet", None, (), "params"),
     Family("ffdnet-macs", "ffdnet", None, (), "macs"),
+    Family("start2-macs-map", "hinas", "denoise_sigma50_cpu.json", (("start_scale", 2),), "macs",
+           noise_map=True),
 ]}
+CANDIDATES = [name for name, family in FAMILIES.items() if not family.noise_map]
 
 
 def split_data(bsds: Path, work: Path) -> tuple[Path, Path]:
@@ -107,11 +114,12 @@ def _link(target: Path, link: Path) -> None:
         link.symlink_to(target.resolve())
 
 
-def base_config(seed: int):
-    """The recipe every run trains with."""
+def base_config(seed: int, noise_map: bool = False):
+    """The recipe every run trains with (`noise_map`: told σ by a map)."""
     from hinas.config import resolve
 
-    return resolve("denoise", "cpu", task={"sigma": [0.0, 55.0], "sigma_sampling": "uniform"},
+    return resolve("denoise", "cpu", task={"sigma": [0.0, 55.0], "sigma_sampling": "uniform",
+                                           "noise_map": noise_map},
                    seed=seed, overrides=["train.val_every=1000"])
 
 
@@ -182,7 +190,7 @@ def train_run(family: Family, minutes: float, seed: int, train_dir: Path, work: 
         return out
     resume = (out / "last.pt").exists()
     # a resumed run goes on under its own config.yaml, which holds the budget's iteration count
-    cfg = load_config(out / "config.yaml") if resume else base_config(seed)
+    cfg = load_config(out / "config.yaml") if resume else base_config(seed, family.noise_map)
     hinas.train(cfg, [str(train_dir)], out, family_genotype(family),
                 arch=family.arch, resume=resume, quiet=True,
                 options=options(family, matched_size(family)),
@@ -216,7 +224,7 @@ def stage_runs(stage: int, work: Path) -> list[tuple[str, float, int]]:
     if stage == 30:
         return [(name, 30.0, 0) for name in FAMILIES]
     scores = {}
-    for name in FAMILIES:
+    for name in CANDIDATES:
         out = work / run_name(name, 30.0, 0)
         if not finished(out):
             raise SystemExit(f"families: stage 120 needs every stage-30 run; {out} is not done")
@@ -237,15 +245,15 @@ def heldout_images(work: Path):
 def heldout_scores(out: Path, work: Path) -> dict[str, float]:
     """Held-back PSNR of a finished run at every σ of SIGMAS (cached in the run folder)."""
     import hinas
-    from hinas.config import TaskConfig
     from hinas.jobs.evaluate import evaluate_model
 
     cache = out / "heldout.json"
     if cache.exists():
         return json.loads(cache.read_text())
     model, images = hinas.load_model(out), heldout_images(work)
-    scores = {str(s): evaluate_model(model, TaskConfig(sigma=[s]), images, quiet=True)
-              .mean["psnr"] for s in SIGMAS}
+    task = model.built_for.at_evaluation()  # a noise-map model is told each σ
+    scores = {str(s): evaluate_model(model, dataclasses.replace(task, sigma=[s]), images,
+                                     quiet=True).mean["psnr"] for s in SIGMAS}
     cache.write_text(json.dumps(scores, indent=1) + "\n")
     return scores
 
@@ -276,7 +284,8 @@ def run_record(out: Path, work: Path) -> dict:
     spec = json.loads((out / "model.json").read_text())
     meta = spec["meta"]
     model = hinas.load_model(out)
-    x = torch.rand(1, 1, *COST_SIZE)
+    channels = model.built_for.input_channels
+    x = torch.rand(1, channels, *COST_SIZE)
     latency = measure_latency(fold_batchnorm(model), x, repeats=5, warmup=1)
     minutes_per_iter = meta["train_cpu_seconds"] / 60 / meta["iterations"]
     curve = [[round(r["iter"] * minutes_per_iter, 2), r["val_psnr"]]
@@ -286,7 +295,9 @@ def run_record(out: Path, work: Path) -> dict:
     return {"family": family, "budget_minutes": float(minutes[:-1]), "seed": int(seed[1:]),
             "arch": spec["arch"], "options": spec.get("options", {}),
             "params": count_params(model),
-            "macs_per_pixel": count_macs(model, 1, *COST_SIZE) / (COST_SIZE[0] * COST_SIZE[1]),
+            "macs_per_pixel": count_macs(model, channels, *COST_SIZE) / (COST_SIZE[0]
+                                                                         * COST_SIZE[1]),
+            "noise_map": model.built_for.needs_level,
             "latency_s": latency, "cpu_minutes": meta["train_cpu_seconds"] / 60,
             "wall_minutes": meta["train_seconds"] / 60, "iterations": meta["iterations"],
             "budget_clock": meta.get("budget", {}).get("clock", "wall"),
