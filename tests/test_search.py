@@ -10,7 +10,7 @@ import time
 import pytest
 from PIL import Image
 
-import hinas.jobs.search as search_module
+import hinas.runtime.strategies as strategies_module
 from hinas.cli import main
 from hinas.config import load_yaml, resolve
 from hinas.errors import HinasError
@@ -201,13 +201,13 @@ def test_larger_a_batches_feed_the_a_steps(photo_folder, tmp_path, monkeypatch):
     steps = steps_per_epoch(cfg, len(data.split["w"]))
     assert len(data.train_a) == 12 * steps and len(data.train_w) == 2 * steps
     shapes = []
-    real = search_module.search_step
+    real = strategies_module.search_step
 
     def spy(net, w_opt, a_opt, loss_fn, w_batch, a_batch, *args):
         shapes.append((w_batch[0].shape[0], None if a_batch is None else a_batch[0].shape[0]))
         return real(net, w_opt, a_opt, loss_fn, w_batch, a_batch, *args)
 
-    monkeypatch.setattr(search_module, "search_step", spy)
+    monkeypatch.setattr(strategies_module, "search_step", spy)
     genotype = search(cfg, photo_folder, tmp_path / "run", quiet=True)
     assert {s for s in shapes if s[1] is not None} == {(2, 12)}
     assert genotype.meta["arch_budget"]["a_batch"] == 12

@@ -52,7 +52,8 @@ PRESETS = ("tiny", "cpu", "paper")
 DEFAULT_PRESET = "cpu"
 OPTIMIZERS = ("sgd", "adamw")
 STRATEGIES = ("hinas", "random")
-"""`search.strategy`: HiNAS, or random search with weight sharing (RSWS)."""
+"""`search.strategy`: HiNAS, or random search with weight sharing (RSWS), each a registered
+class of :mod:`hinas.runtime.strategies` (which this torch-free module does not import)."""
 SCHEDULES = ("cosine", "step", "constant")
 """`train.schedule`: learning-rate schedules (hinas.jobs.train.lr_factor)."""
 SELECTIONS = ("alpha", "oneshot", "perturb")

@@ -2,8 +2,8 @@
 process group and seed, put the network on its device in the job's precision with the job's loss,
 start fresh (config.yaml written, old logs removed) or resume from `last.pt` (settings a resume
 may change accepted and recorded, the logs cut back to the checkpoint), write `last.pt`
-atomically, stop on a non-finite value with a one-line error, and keep the run's logs (metrics.jsonl,
-run.log, TensorBoard scalars) and its progress bar."""
+atomically, stop on a non-finite value with a one-line error, and keep the run's logs
+(metrics.jsonl, run.log, TensorBoard scalars) and its progress bar."""
 
 from __future__ import annotations
 
