@@ -1,4 +1,5 @@
-"""Search end to end at the tiny preset: both tasks, RSWS, exact kill-and-resume, bad inputs."""
+"""Search end to end at the tiny preset: both tasks, every strategy (HiNAS, RSWS), exact
+kill-and-resume, bad inputs."""
 
 import json
 import os
@@ -12,10 +13,13 @@ from PIL import Image
 
 import hinas.runtime.strategies as strategies_module
 from hinas.cli import main
-from hinas.config import load_yaml, resolve
+from hinas.config import STRATEGIES as CONFIG_STRATEGIES
+from hinas.config import load_config, load_yaml, resolve
 from hinas.errors import HinasError
-from hinas.jobs.search import prepare_data, search, steps_per_epoch
+from hinas.jobs.search import SearchRun, prepare_data, search, steps_per_epoch
 from hinas.models.architectures import DerivedNet
+from hinas.runtime.runs import MetricsLog
+from hinas.runtime.strategies import STRATEGIES
 from hinas.space.genotype import Genotype
 
 
@@ -236,3 +240,38 @@ def _write_tiny(path):
     cell = [[(0, "conv_3x3"), (1, "dil_conv_3x3")], [(1, "skip_connect"), (2, "sep_conv_5x5")]]
     Genotype(TaskConfig(), SpaceConfig(layers=2, nodes=2, width=3), [0, 1], [cell, cell]).save(path)
     return path
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES.names())
+def test_every_strategy_searches_and_resumes_exactly(photo_folder, tmp_path, monkeypatch,
+                                                     strategy):
+    cfg = resolve("denoise", "tiny", overrides=[f"search.strategy={strategy}", "search.epochs=3",
+                                               "search.samples=2"])
+    straight = search(cfg, photo_folder, tmp_path / "straight", quiet=True)
+    out = tmp_path / "stopped"
+    real_epoch = SearchRun._epoch
+
+    def stop_before_the_last(run, epoch, bar):
+        if epoch == 3:
+            raise KeyboardInterrupt
+        real_epoch(run, epoch, bar)
+
+    monkeypatch.setattr(SearchRun, "_epoch", stop_before_the_last)
+    with pytest.raises(KeyboardInterrupt):
+        search(cfg, photo_folder, out, quiet=True)
+    monkeypatch.undo()
+    resumed = search(load_config(out / "config.yaml"), photo_folder, out, resume=True, quiet=True)
+    assert resumed.meta["strategy"] == strategy
+    assert {k: v for k, v in resumed.to_dict().items() if k != "meta"} == \
+        {k: v for k, v in straight.to_dict().items() if k != "meta"}
+    losses = [[r["w_loss"] for r in MetricsLog(run / "metrics.jsonl").read()]
+              for run in (tmp_path / "straight", out)]
+    assert len(losses[0]) == 3 and losses[0] == losses[1]
+    learns_arch = STRATEGIES.get(strategy).learns_arch
+    assert (out / "arch_history.jsonl").is_file() == learns_arch
+    assert (out / "best.pt").is_file() == learns_arch
+    DerivedNet(resumed)
+
+
+def test_the_config_offers_the_registered_strategies():
+    assert sorted(CONFIG_STRATEGIES) == STRATEGIES.names()
