@@ -268,7 +268,8 @@ def test_every_strategy_searches_and_resumes_exactly(photo_folder, tmp_path, mon
               for run in (tmp_path / "straight", out)]
     assert len(losses[0]) == 3 and losses[0] == losses[1]
     learns_arch = STRATEGIES.get(strategy).learns_arch
-    assert (out / "arch_history.jsonl").is_file() == learns_arch
+    assert (tmp_path / "straight" / "arch_history.jsonl").is_file() == learns_arch
+    assert len(MetricsLog(out / "arch_history.jsonl").read()) == (3 if learns_arch else 0)
     assert (out / "best.pt").is_file() == learns_arch
     DerivedNet(resumed)
 
