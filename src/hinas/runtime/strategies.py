@@ -171,7 +171,7 @@ class HiNAS(SearchStrategy):
     def __init__(self, cfg: Config, net: Supernet, dist: Context, budget: dict[str, float]):
         super().__init__(cfg, net, dist, budget)
         self.a_opt = arch_optimizer(net, cfg.search)
-        self.searching, self.before = False, None
+        self.searching, self.before, self.epoch = False, None, 0
 
     @staticmethod
     def arch_epochs(s: SearchConfig, epoch: int) -> int:
