@@ -55,9 +55,9 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
     import torch
 
     from hinas.config import SpaceConfig, TaskConfig, resolve
-    from hinas.jobs.search import make_optimizers, search_step
     from hinas.measures.losses import build_loss
     from hinas.runtime.runs import peak_rss_mb
+    from hinas.runtime.strategies import arch_optimizer, search_step, weight_optimizer
     from hinas.space.supernet import Supernet
 
     torch.manual_seed(0)
@@ -70,7 +70,7 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
     net = Supernet(space, task)
     fmt = torch.channels_last if mode in CHANNELS_LAST else torch.contiguous_format
     net = net.to(memory_format=fmt)
-    w_opt, a_opt = make_optimizers(net, cfg)
+    w_opt, a_opt = weight_optimizer(net, cfg.search), arch_optimizer(net, cfg.search)
     loss_fn = build_loss("mse+ssim")
     s = task.out_scale
     lq_size = args.patch // s

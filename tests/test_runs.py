@@ -314,7 +314,7 @@ def _nan_at_first_step(*args, **kwargs):
 def test_a_run_that_fails_before_its_first_checkpoint_can_be_run_again(trained, tmp_path,
                                                                         capsys, monkeypatch,
                                                                         command):
-    import hinas.jobs.search as search_module
+    import hinas.runtime.strategies as strategies_module
 
     _, photos = trained
     out = tmp_path / "run"
@@ -322,7 +322,7 @@ def test_a_run_that_fails_before_its_first_checkpoint_can_be_run_again(trained, 
     tiny_genotype(TaskConfig(sigma=[25.0])).save(genotype)
     argv = [command, "--preset", "tiny", "--quiet", "--data", str(photos), "--out", str(out),
             *(["--genotype", str(genotype)] if command == "train" else [])]
-    module, step = ((search_module, "search_step") if command == "search"
+    module, step = ((strategies_module, "search_step") if command == "search"
                     else (train_module, "optimisation_step"))
     real = getattr(module, step)
     monkeypatch.setattr(module, step, _nan_at_first_step)

@@ -1,4 +1,5 @@
-"""Search end to end at the tiny preset: both tasks, RSWS, exact kill-and-resume, bad inputs."""
+"""Search end to end at the tiny preset: both tasks, every strategy (HiNAS, RSWS), exact
+kill-and-resume, bad inputs."""
 
 import json
 import os
@@ -10,12 +11,15 @@ import time
 import pytest
 from PIL import Image
 
-import hinas.jobs.search as search_module
+import hinas.runtime.strategies as strategies_module
 from hinas.cli import main
-from hinas.config import load_yaml, resolve
+from hinas.config import STRATEGIES as CONFIG_STRATEGIES
+from hinas.config import load_config, load_yaml, resolve
 from hinas.errors import HinasError
-from hinas.jobs.search import prepare_data, search, steps_per_epoch
+from hinas.jobs.search import SearchRun, prepare_data, search, steps_per_epoch
 from hinas.models.architectures import DerivedNet
+from hinas.runtime.runs import MetricsLog
+from hinas.runtime.strategies import STRATEGIES
 from hinas.space.genotype import Genotype
 
 
@@ -201,13 +205,13 @@ def test_larger_a_batches_feed_the_a_steps(photo_folder, tmp_path, monkeypatch):
     steps = steps_per_epoch(cfg, len(data.split["w"]))
     assert len(data.train_a) == 12 * steps and len(data.train_w) == 2 * steps
     shapes = []
-    real = search_module.search_step
+    real = strategies_module.search_step
 
     def spy(net, w_opt, a_opt, loss_fn, w_batch, a_batch, *args):
         shapes.append((w_batch[0].shape[0], None if a_batch is None else a_batch[0].shape[0]))
         return real(net, w_opt, a_opt, loss_fn, w_batch, a_batch, *args)
 
-    monkeypatch.setattr(search_module, "search_step", spy)
+    monkeypatch.setattr(strategies_module, "search_step", spy)
     genotype = search(cfg, photo_folder, tmp_path / "run", quiet=True)
     assert {s for s in shapes if s[1] is not None} == {(2, 12)}
     assert genotype.meta["arch_budget"]["a_batch"] == 12
@@ -236,3 +240,39 @@ def _write_tiny(path):
     cell = [[(0, "conv_3x3"), (1, "dil_conv_3x3")], [(1, "skip_connect"), (2, "sep_conv_5x5")]]
     Genotype(TaskConfig(), SpaceConfig(layers=2, nodes=2, width=3), [0, 1], [cell, cell]).save(path)
     return path
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES.names())
+def test_every_strategy_searches_and_resumes_exactly(photo_folder, tmp_path, monkeypatch,
+                                                     strategy):
+    cfg = resolve("denoise", "tiny", overrides=[f"search.strategy={strategy}", "search.epochs=3",
+                                               "search.samples=2"])
+    straight = search(cfg, photo_folder, tmp_path / "straight", quiet=True)
+    out = tmp_path / "stopped"
+    real_epoch = SearchRun._epoch
+
+    def stop_before_the_last(run, epoch, bar):
+        if epoch == 3:
+            raise KeyboardInterrupt
+        real_epoch(run, epoch, bar)
+
+    monkeypatch.setattr(SearchRun, "_epoch", stop_before_the_last)
+    with pytest.raises(KeyboardInterrupt):
+        search(cfg, photo_folder, out, quiet=True)
+    monkeypatch.undo()
+    resumed = search(load_config(out / "config.yaml"), photo_folder, out, resume=True, quiet=True)
+    assert resumed.meta["strategy"] == strategy
+    assert {k: v for k, v in resumed.to_dict().items() if k != "meta"} == \
+        {k: v for k, v in straight.to_dict().items() if k != "meta"}
+    losses = [[r["w_loss"] for r in MetricsLog(run / "metrics.jsonl").read()]
+              for run in (tmp_path / "straight", out)]
+    assert len(losses[0]) == 3 and losses[0] == losses[1]
+    learns_arch = STRATEGIES.get(strategy).learns_arch
+    assert (tmp_path / "straight" / "arch_history.jsonl").is_file() == learns_arch
+    assert len(MetricsLog(out / "arch_history.jsonl").read()) == (3 if learns_arch else 0)
+    assert (out / "best.pt").is_file() == learns_arch
+    DerivedNet(resumed)
+
+
+def test_the_config_offers_the_registered_strategies():
+    assert sorted(CONFIG_STRATEGIES) == STRATEGIES.names()

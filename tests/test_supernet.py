@@ -9,7 +9,7 @@ import torch
 
 from hinas.config import SpaceConfig, TaskConfig, resolve
 from hinas.jobs.arch import random_genotype
-from hinas.jobs.search import make_optimizers
+from hinas.runtime.strategies import arch_optimizer, weight_optimizer
 from hinas.space.supernet import (
     Supernet,
     beta_mask,
@@ -109,7 +109,8 @@ def test_checkpointing_gives_the_same_gradients():
 
 def test_weight_optimizer_never_sees_alpha_beta():
     net = Supernet(small_space(), TaskConfig())
-    w_opt, a_opt = make_optimizers(net, resolve("denoise"))
+    s = resolve("denoise").search
+    w_opt, a_opt = weight_optimizer(net, s), arch_optimizer(net, s)
     w_ids = {id(p) for g in w_opt.param_groups for p in g["params"]}
     a_ids = {id(p) for g in a_opt.param_groups for p in g["params"]}
     assert id(net.alpha) not in w_ids and id(net.beta) not in w_ids

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from hinas.config import AMP_MODES, DEFAULT_PRESET, PRESETS, STRATEGIES
+from hinas.config import AMP_MODES, DEFAULT_PRESET, PRESETS, SearchConfig
 from hinas.tasks import command_line_options, noise_level_options, noise_map_option
 
 
@@ -24,6 +24,7 @@ def options() -> dict[str, list[tuple[list[str], dict]]]:
     from hinas.models.classical import METHODS
     from hinas.models.export import OPSET
     from hinas.runtime.selection import SIGNALS, WIDTHS
+    from hinas.runtime.strategies import STRATEGIES
 
     files = "matched by file-name stem (recursive; --task paired, or --task sr --scale S for " \
             "low-resolution files"
@@ -72,8 +73,9 @@ def options() -> dict[str, list[tuple[list[str], dict]]]:
         ("out", "--out", dict(metavar="RUNDIR", required=True, help="run folder")),
         ("resume", "--resume", dict(action="store_true", help="continue an interrupted run")),
         ("quiet", "--quiet", dict(action="store_true", help="no progress bar")),
-        ("strategy", "--strategy", dict(choices=STRATEGIES, help="hinas (default) or random "
-                                        "search with weight sharing (RSWS)")),
+        ("strategy", "--strategy", dict(choices=STRATEGIES.names(), help="how the supernet is "
+         f"searched: {listing(STRATEGIES.names(), lambda n: STRATEGIES.get(n).summary)} "
+         f"(default: {SearchConfig.strategy})")),
         ("samples", "--samples", dict(type=int, help="architectures scored by random search "
                                       "(default: the preset's)")),
         ("genotype", "--genotype", dict(metavar="G.json", help="written by `hinas search`")),

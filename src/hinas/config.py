@@ -15,7 +15,7 @@ import typing
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -52,7 +52,8 @@ PRESETS = ("tiny", "cpu", "paper")
 DEFAULT_PRESET = "cpu"
 OPTIMIZERS = ("sgd", "adamw")
 STRATEGIES = ("hinas", "random")
-"""`search.strategy`: HiNAS, or random search with weight sharing (RSWS)."""
+"""`search.strategy`: HiNAS, or random search with weight sharing (RSWS), each a registered
+class of :mod:`hinas.runtime.strategies` (which this torch-free module does not import)."""
 SCHEDULES = ("cosine", "step", "constant")
 """`train.schedule`: learning-rate schedules (hinas.jobs.train.lr_factor)."""
 SELECTIONS = ("alpha", "oneshot", "perturb")
@@ -135,8 +136,54 @@ class SpaceConfig:
         return max(1, round(self.width * self.width_factors[level] * multiplier))
 
 
+class JobConfig:
+    """The optimisation settings a search and a training run share, validated alike: each job
+    declares these fields itself, with its own defaults, so that the keys stay flat
+    (`search.batch_size`, `train.batch_size`) and config.yaml keeps its order. `section` is the
+    job's config key."""
+
+    section: ClassVar[str]
+    batch_size: int
+    crop: int
+    grad_clip: float
+    loss: str
+    ssim_weight: float
+    val_fraction: float
+    val_crop: int
+    max_images: int
+    channels_last: bool
+    amp: str
+
+    def check_optimisation(self, rate: str, floor: str, momentum: str,
+                           decays: tuple[str, ...]) -> None:
+        """HinasError unless the shared settings are sane, and the job's weight learning rate,
+        its schedule's floor, its SGD momentum and its weight decays (the names of its fields
+        `rate`, `floor`, `momentum`, `decays`) too."""
+        s = self.section
+        _check_amp(s, self.amp)
+        _check(1 <= self.batch_size <= MAX_BATCH,
+               f"{s}.batch_size must be in 1..{MAX_BATCH}, got {self.batch_size}")
+        _check(self.crop >= 8, f"{s}.crop must be ≥ 8, got {self.crop}")
+        _check(0 < self.val_fraction < 1, f"{s}.val_fraction must be in (0, 1)")
+        _check_rates(f"{s}.{rate}", getattr(self, rate), f"{s}.{floor}", getattr(self, floor))
+        _check(self.loss in LOSSES,
+               f"{s}.loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        _check(math.isfinite(self.ssim_weight) and self.ssim_weight >= 0,
+               f"{s}.ssim_weight must be a finite number ≥ 0, got {self.ssim_weight}")
+        _check(math.isfinite(self.grad_clip) and self.grad_clip >= 0,
+               f"{s}.grad_clip must be a finite number ≥ 0 (0: no clipping), got "
+               f"{self.grad_clip}")
+        for key in decays:
+            value = getattr(self, key)
+            _check(math.isfinite(value) and value >= 0,
+                   f"{s}.{key} must be a finite number ≥ 0, got {value}")
+        value = getattr(self, momentum)
+        _check(math.isfinite(value) and 0 <= value < 1,
+               f"{s}.{momentum} must be in [0, 1), got {value}")
+
+
 @dataclass
-class SearchConfig:
+class SearchConfig(JobConfig):
     """Bilevel search (paper §3.3, §4.1). One epoch draws `crops_per_image` random crops from every
     Train-W image; epochs are 1-based as in the paper. An A-step takes `a_batch_size` crops of
     Train A (0: `batch_size`, the paper's; larger: a lower-variance α/β gradient). `select` and
@@ -144,6 +191,7 @@ class SearchConfig:
     V (0: `val_crop`); one-shot scores first re-estimate the BatchNorm statistics on
     `bn_calibration` Train-W batches (docs/selection.md)."""
 
+    section: ClassVar[str] = "search"
     strategy: str = "hinas"
     epochs: int = 100
     warmup_epochs: int = 20
@@ -181,15 +229,12 @@ class SearchConfig:
         _check(0 <= self.warmup_epochs <= self.epochs,
                f"search.warmup_epochs must be in 0..epochs, got {self.warmup_epochs}")
         _check(1 <= self.eval_from_epoch, "search.eval_from_epoch must be ≥ 1")
-        _check_amp("search", self.amp)
-        _check(1 <= self.batch_size <= MAX_BATCH,
-               f"search.batch_size must be in 1..{MAX_BATCH}, got {self.batch_size}")
+        self.check_optimisation("w_lr", "w_lr_min", "w_momentum",
+                                ("w_weight_decay", "a_weight_decay"))
         _check(0 <= self.a_batch_size <= MAX_BATCH,
                f"search.a_batch_size must be in 0..{MAX_BATCH} (0: batch_size), got "
                f"{self.a_batch_size}")
-        _check(self.crop >= 8, f"search.crop must be ≥ 8, got {self.crop}")
         _check(self.crops_per_image >= 1, "search.crops_per_image must be ≥ 1")
-        _check(0 < self.val_fraction < 1, "search.val_fraction must be in (0, 1)")
         _check(self.samples >= 1, "search.samples must be ≥ 1")
         _check(self.path_prior in ("correct", "keep"),
                f"search.path_prior must be 'correct' or 'keep', got {self.path_prior!r}")
@@ -199,15 +244,7 @@ class SearchConfig:
                f"search.width must be one of {', '.join(WIDTH_SELECTIONS)}, got {self.width!r}")
         _check(self.bn_calibration >= 0,
                f"search.bn_calibration must be ≥ 0 batches, got {self.bn_calibration}")
-        _check_rates("search.w_lr", self.w_lr, "search.w_lr_min", self.w_lr_min)
         _check_rates("search.a_lr", self.a_lr)
-        _check_optimisation("search", self)
-        for key, value in (("w_weight_decay", self.w_weight_decay),
-                           ("a_weight_decay", self.a_weight_decay)):
-            _check(math.isfinite(value) and value >= 0,
-                   f"search.{key} must be a finite number ≥ 0, got {value}")
-        _check(math.isfinite(self.w_momentum) and 0 <= self.w_momentum < 1,
-               f"search.w_momentum must be in [0, 1), got {self.w_momentum}")
         _check(self.select_crop == 0 or self.select_crop >= 16,
                f"search.select_crop must be 0 (val_crop) or ≥ 16 px, got {self.select_crop}")
 
@@ -218,7 +255,7 @@ class SearchConfig:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(JobConfig):
     """Training of a derived (or baseline) network (paper §4.1 training settings).
 
     `optimizer`: `sgd` (the paper's, with `momentum`) or `adamw` (decoupled weight decay);
@@ -229,6 +266,7 @@ class TrainConfig:
     see :mod:`hinas.runtime.campaign`), after which the run is done.
     """
 
+    section: ClassVar[str] = "train"
     iters: int = 400_000
     batch_size: int = 24
     crop: int = 64
@@ -256,9 +294,7 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise HinasError on impossible training settings."""
         _check(self.iters >= 1, f"train.iters must be ≥ 1, got {self.iters}")
-        _check_amp("train", self.amp)
-        _check(1 <= self.batch_size <= MAX_BATCH,
-               f"train.batch_size must be in 1..{MAX_BATCH}, got {self.batch_size}")
+        self.check_optimisation("lr", "lr_min", "momentum", ("weight_decay",))
         _check(self.schedule in SCHEDULES,
                f"train.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         _check(self.decay_from >= 0 and self.decay_iters >= 0,
@@ -266,20 +302,13 @@ class TrainConfig:
                f"{self.decay_iters}")
         _check(self.optimizer in OPTIMIZERS,
                f"train.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        _check_rates("train.lr", self.lr, "train.lr_min", self.lr_min)
         _check(0 <= self.warmup_iters and (self.warmup_iters < self.iters
                                            or self.schedule == "constant"),  # iters: a piece's
                f"train.warmup_iters must be in 0..iters-1, got {self.warmup_iters}")
-        _check_optimisation("train", self)
-        _check(math.isfinite(self.weight_decay) and self.weight_decay >= 0,
-               f"train.weight_decay must be a finite number ≥ 0, got {self.weight_decay}")
-        _check(math.isfinite(self.momentum) and 0 <= self.momentum < 1,
-               f"train.momentum must be in [0, 1), got {self.momentum}")
         _check(math.isfinite(self.width_multiplier) and self.width_multiplier > 0,
                f"train.width_multiplier must be a finite number > 0, got "
                f"{self.width_multiplier}")
         _check(self.val_every >= 1, "train.val_every must be ≥ 1")
-        _check(0 < self.val_fraction < 1, "train.val_fraction must be in (0, 1)")
 
 
 @dataclass
@@ -384,18 +413,6 @@ def _check_rates(key: str, rate: float, floor_key: str = "", floor: float = 0.0)
     if floor_key:
         _check(math.isfinite(floor) and 0 <= floor <= rate,
                f"{floor_key} must be a finite learning rate in [0, {key}], got {floor}")
-
-
-def _check_optimisation(section: str, job: SearchConfig | TrainConfig) -> None:
-    """HinasError unless the loss of `job` (`search` or `train`) is one of `LOSSES`, its SSIM
-    weight finite ≥ 0 and its gradient clip finite ≥ 0 (0: no clipping)."""
-    _check(job.loss in LOSSES,
-           f"{section}.loss must be one of {', '.join(LOSSES)}, got {job.loss!r}")
-    _check(math.isfinite(job.ssim_weight) and job.ssim_weight >= 0,
-           f"{section}.ssim_weight must be a finite number ≥ 0, got {job.ssim_weight}")
-    _check(math.isfinite(job.grad_clip) and job.grad_clip >= 0,
-           f"{section}.grad_clip must be a finite number ≥ 0 (0: no clipping), got "
-           f"{job.grad_clip}")
 
 
 def _check_amp(section: str, amp: str) -> None:

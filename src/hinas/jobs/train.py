@@ -66,31 +66,21 @@ from hinas.data.datasets import PatchDataset
 from hinas.data.degradations import task_degradation
 from hinas.errors import HinasError
 from hinas.measures.complexity import count_params
-from hinas.measures.losses import build_loss
 from hinas.models.architectures import MODELS
 from hinas.models.folder import WEIGHTS_FILE, ModelSpec, save_weights
 from hinas.runtime.campaign import FLAT_GAIN_DB, CampaignLog, HeldBack, flattened
-from hinas.runtime.distributed import launch
 from hinas.runtime.engine import load_training_images, optimisation_step
-from hinas.runtime.execution import Precision, check_device, make_loader, memory_format
-from hinas.runtime.runlog import RunLog, run_header
+from hinas.runtime.execution import check_device, make_loader, memory_format
+from hinas.runtime.run_base import Run
 from hinas.runtime.runs import (
-    MetricsLog,
     RunFolder,
     Timer,
     check_resumable,
-    load_checkpoint,
     peak_rss_mb,
-    progress,
-    record_resume_changes,
-    resume_changes,
     rng_state,
-    save_checkpoint,
-    seed_everything,
     set_learning_rate,
     set_rng_state,
 )
-from hinas.runtime.scalars import ScalarLog
 from hinas.runtime.scoring import make_pairs, score_model
 from hinas.runtime.viz import plot_campaign, plot_curves
 from hinas.space.genotype import Genotype
@@ -237,26 +227,23 @@ def init_weights(net: nn.Module, folder: str | Path) -> dict[str, Any]:
     return {"folder": str(folder), "tensors_copied": len(copied), "tensors": len(own)}
 
 
-class TrainRun:
+class TrainRun(Run):
     """A training run (or one piece of it) in a run folder: build, resume, iterate, validate,
     score the held-back levels, checkpoint, plot."""
+
+    section, step, unit = "train", "iter", "iteration"
+    not_compared = ("search.",)
 
     def __init__(self, cfg: Config, spec: ModelSpec, data_dirs: list[str], out: str | Path,
                  resume: bool = False, quiet: bool = False, budget_seconds: float | None = None,
                  budget_clock: str = "wall", init_from: str | Path | None = None):
         self.clock = BUDGET_CLOCKS[budget_clock]
         self.started = self.clock()
-        cfg, self.dist = launch(cfg, cfg.train.batch_size, resume)
-        self.cfg, self.spec, self.out = cfg, spec, Path(out)
-        self.quiet, self.device = quiet or not self.dist.is_main, self.dist.device
-        last = self.out / "last.pt"
-        if resume and not last.exists():
-            raise HinasError(f"{self.out}: nothing to resume (no last.pt)")
+        super().__init__(cfg, out, resume, quiet)
+        self.spec, cfg, t = spec, self.cfg, self.cfg.train
         if budget_seconds is not None and self.dist.enabled:
             raise HinasError("--budget needs one process (each would measure its own "
                              "throughput); give --iters instead")
-        t = cfg.train
-        seed_everything(cfg.seed)
         # a changed seed splits differently too: the checkpoint's check names the seed instead
         same_seed = spec.meta.get("seed", cfg.seed) == cfg.seed
         recorded = spec.meta.get("data_split") if resume and same_seed else None
@@ -265,12 +252,9 @@ class TrainRun:
             raise data_changed(data_dirs, recorded, self.data.split)
         spec.meta.update(data=data_dirs, data_split=self.data.split, seed=cfg.seed,
                          **({"lq": cfg.data.lq} if cfg.data.lq else {}))
-        self.net = spec.build().to(self.device,
-                                   memory_format=memory_format(cfg.train.channels_last))
+        self.net = self._place(spec.build())
         if init_from is not None and not resume:
             spec.meta["init_from"] = init_weights(self.net, init_from)
-        self.precision = Precision(cfg.train.amp, self.device)
-        self.loss_fn = build_loss(t.loss, t.ssim_weight)
         self.val_pairs = make_pairs(self.data.val, cfg.task, cfg.seed, t.val_crop,
                                     self.data.val_inputs)
         self.held_back = HeldBack(self.data.val, cfg.task, cfg.seed, t.val_crop,
@@ -284,26 +268,19 @@ class TrainRun:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda done: lr_factor(self.cfg.train, done))
         self.seconds = self.cpu_seconds = 0.0  # wall / CPU time of earlier sessions of this run
-        self.iteration, self.saved_iteration = 0, 0
-        self.best = {"psnr": -math.inf, "ssim": 0.0, "iter": 0}
+        self.iteration = 0
         self.pending: list[float] = []  # losses since the last log record
-        self.metrics = MetricsLog(self.out / "metrics.jsonl")
         self.campaign = CampaignLog(self.out)
-        self.log = RunLog(self.out / "run.log", resume or not self.dist.is_main)  # rank 0 writes
-        self.scalars = ScalarLog(self.out / "tensorboard",
-                                 cfg.runtime.tensorboard and self.dist.is_main)
-        if resume:
-            self._restore(load_checkpoint(last))
-        elif self.dist.is_main:
-            save_config(self.cfg, self.out / "config.yaml")
-            spec.save(self.out)
-            self.metrics.path.unlink(missing_ok=True)
-            self.campaign.path.unlink(missing_ok=True)
-        self.model = self.dist.wrap(self.net)
-        if self.dist.is_main:
-            self.log.write(run_header(f"train {spec.arch}", self.cfg, data_dirs, self.data.split,
-                                      self.iteration, "iteration"))
-        self.dist.barrier()
+        self._open(f"train {spec.arch}", data_dirs, self.data.split, (self.campaign,))
+
+    @property
+    def done(self) -> int:
+        """Iterations completed."""
+        return self.iteration
+
+    def _record_start(self) -> None:
+        """model.json and genotype.json: what is trained."""
+        self.spec.save(self.out)
 
     def _fit_budget(self, budget: float, remaining: float, clock) -> TrainConfig:
         """Time (on `clock`) training steps and one validation on a throw-away copy of the
@@ -350,12 +327,18 @@ class TrainRun:
                                        train=dataclasses.replace(self.cfg.train, **changes))
         return self.cfg.train
 
-    def _state(self) -> dict:
-        return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+    def _own_state(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "iteration": self.iteration,
-                "best": dict(self.best), "pending_losses": list(self.pending),
-                "seconds": self._wall_seconds(), "cpu_seconds": self._cpu_seconds(),
-                "rng": rng_state(), "config": self.cfg.to_dict()}
+                "pending_losses": list(self.pending),
+                "seconds": self._wall_seconds(), "cpu_seconds": self._cpu_seconds()}
+
+    def _load_own_state(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.iteration, self.pending = state["iteration"], list(state["pending_losses"])
+        self.seconds = state.get("seconds", 0.0)
+        self.cpu_seconds = state.get("cpu_seconds", 0.0)
 
     def _wall_seconds(self) -> float:
         """Wall-clock seconds of training in every session of the run so far."""
@@ -365,20 +348,9 @@ class TrainRun:
         """CPU seconds of this process's training in every session of the run so far."""
         return self.cpu_seconds + time.process_time() - self.session_cpu
 
-    def _restore(self, state: dict) -> None:
-        changes = resume_changes(state["config"], self.cfg.to_dict(), self.out / "last.pt",
-                                 irrelevant=("search.",))
-        self.net.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.iteration = self.saved_iteration = state["iteration"]
-        self.best, self.pending = state["best"], list(state["pending_losses"])
-        self.seconds = state.get("seconds", 0.0)
-        self.cpu_seconds = state.get("cpu_seconds", 0.0)
-        set_rng_state(state["rng"])
-        if self.dist.is_main:
-            self.metrics.truncate(self.iteration, "iter")
-            self.campaign.truncate(self.iteration, "iter")
+    def _resume_with(self, changes: dict) -> dict:
+        """A changed training setting: a `decay_from` already passed starts the decay now, and
+        the rate is recomputed for the new schedule at the resumed iteration."""
         decay_from = self.cfg.train.decay_from
         if "train.decay_from" in changes and 0 < decay_from < self.iteration:
             self._set_train(decay_from=self.iteration)  # asked to start it: now
@@ -387,9 +359,7 @@ class TrainRun:
             t = self.cfg.train
             set_learning_rate(self.optimizer, self.scheduler, t.lr,
                               t.lr * lr_factor(t, self.iteration))
-        if changes and self.dist.is_main:
-            record_resume_changes(self.out, {"iter": self.iteration}, changes,
-                                  self.cfg.to_dict())
+        return changes
 
     def _last_iteration(self) -> int:
         """Where this session stops at the latest: the end of the schedule; without a piece
@@ -412,22 +382,19 @@ class TrainRun:
             IterationBatches(self.data.patches, self.iteration + 1, last, part), None,
             self.cfg.data.workers, (self.cfg.seed, self.dist.rank, self.iteration))
         fmt = memory_format(self.cfg.train.channels_last)
-        bar = progress(None if last == OPEN_END else last, min(self.iteration, last), self.quiet,
-                       f"train {self.spec.arch} {self.cfg.task.describe()}")
+        bar = self._bar(self._total(), min(self.iteration, last), f"train {self.spec.arch}")
         timer, steps = Timer(), StepTimes(self.clock)
         self.net.train()
         try:
             for lq, gt in batches:
                 it = self.iteration + 1
                 lr = self.optimizer.param_groups[0]["lr"]
-                try:
+                with self._guarded(f"iteration {it}", "loss became "):
                     loss = optimisation_step(
                         self.model, self.optimizer, [], self.loss_fn,
                         lq.to(self.device, memory_format=fmt),
                         gt.to(self.device, memory_format=fmt), t.grad_clip,
                         precision=self.precision)
-                except FloatingPointError as err:
-                    raise self._diverged(f"loss became {err.args[0]}", it) from None
                 self.scheduler.step()
                 self.iteration = it
                 self.pending.append(loss)
@@ -436,7 +403,8 @@ class TrainRun:
                 if it % t.log_every == 0 or ending:
                     if self.dist.is_main:
                         self._log({"iter": it, "loss": float(np.mean(self.pending)), "lr": lr,
-                                   "seconds": timer.seconds(), **self.dist.describe(t.batch_size)})
+                                   "seconds": timer.seconds(), **self.dist.describe(t.batch_size)},
+                                  self._total())
                     self.pending, timer = [], Timer()
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2g}",
@@ -478,17 +446,16 @@ class TrainRun:
         cost = step + (self.score_seconds if due else 0.0)
         return self.clock() - self.started + cost + end >= self.budget
 
-    def _diverged(self, problem: str, it: int) -> HinasError:
-        kept = (f"the last good checkpoint {self.out / 'last.pt'} (iteration "
-                f"{self.saved_iteration}) is kept" if self.saved_iteration
-                else "no checkpoint had been written yet")
-        again = "--resume " if self.saved_iteration else ""
+    def _diverged(self, problem: str, where: str) -> HinasError:
+        kept = (f"the last good checkpoint {self.last} (iteration {self.saved}) is kept"
+                if self.saved else "no checkpoint had been written yet")
+        again = "--resume " if self.saved else ""
         remedy = (f"full precision ({again}--amp off) or a lower learning rate "
                   f"({again}--set train.lr=...)" if self.precision.dtype is not None
                   else f"a lower learning rate ({again}--set train.lr=...)")
-        if not self.saved_iteration:
+        if not self.saved:
             remedy += " in a new run (without --resume: the folder is reused)"
-        return HinasError(f"{problem} at iteration {it}; stopped, {kept}; try {remedy}")
+        return HinasError(f"{problem} at {where}; stopped, {kept}; try {remedy}")
 
     def _validate_and_checkpoint(self) -> None:
         """Validate, then save last.pt."""
@@ -499,11 +466,8 @@ class TrainRun:
         """Score the validation images; save the weights if best (before last.pt, so that a
         resume never sees a best record without its weights)."""
         timer = Timer()
-        try:
-            scores = self.dist.on_main(
-                lambda: score_model(self.net, self.val_pairs, self.cfg.task, self.device)[1])
-        except FloatingPointError as err:
-            raise self._diverged(str(err), self.iteration) from None
+        with self._guarded(f"iteration {self.iteration}"):
+            scores = self._score_validation()
         self.dist.check_same({"weights": self.net.parameters()}, f"at iteration {self.iteration}")
         if scores["psnr"] > self.best["psnr"]:
             self.best = {"psnr": scores["psnr"], "ssim": scores["ssim"], "iter": self.iteration}
@@ -512,14 +476,13 @@ class TrainRun:
         if self.dist.is_main:
             self._log({"iter": self.iteration, "val_psnr": scores["psnr"],
                        "val_ssim": scores["ssim"], "best_val_psnr": self.best["psnr"],
-                       "val_seconds": timer.seconds(), "peak_rss_mb": peak_rss_mb()})
+                       "val_seconds": timer.seconds(), "peak_rss_mb": peak_rss_mb()},
+                      self._total())
 
     def _checkpoint(self) -> None:
         """Save last.pt (rank 0)."""
-        if self.dist.is_main:
-            save_checkpoint(self.out / "last.pt", self._state())
+        self._save_last()
         self.dist.barrier()
-        self.saved_iteration = self.iteration
 
     def _end_piece(self) -> None:
         """The end of this session's iterations: validate, score the held-back levels, apply the
@@ -544,11 +507,10 @@ class TrainRun:
             self.campaign.append(row)
             self.log.write(f"piece {row['piece']}: {status}")
 
-    def _log(self, record: dict) -> None:
-        self.metrics.append(record)
-        self.log.record(record, "iter", None if self._last_iteration() == OPEN_END
-                        else self._last_iteration())
-        self.scalars.add(record, "iter")
+    def _total(self) -> int | None:
+        """The iterations this session plans to reach (None: no end planned yet)."""
+        last = self._last_iteration()
+        return None if last == OPEN_END else last
 
     def _finish(self) -> ModelSpec:
         rows = self.campaign.read()
