@@ -236,9 +236,9 @@ class HiNAS(SearchStrategy):
         guard = collapse(current)
         if guard["collapsed_layers"] and self.dist.is_main:
             warn(f"layer(s) {guard['collapsed_layers']} collapsed after epoch {self.epoch}: "
-                 f"skip_connect holds {guard['skip_kept']} kept edges per layer, none weighs up "
-                 f"to {guard['none_weight_max']}; the best-supernet rule keeps an earlier epoch "
-                 f"if it validated better")
+                 f"skip_connect holds {guard['skip_kept_moved']} kept edges per layer on edges "
+                 f"that moved from uniform, none weighs up to {guard['none_weight_max']}; the "
+                 f"best-supernet rule keeps an earlier epoch if it validated better")
         return {**record, **guard}
 
     def validates(self, epoch: int) -> bool:

@@ -128,28 +128,45 @@ def decisiveness(current: Genotype, previous: Genotype | None, prior: str = "cor
 
 COLLAPSE_SHARE = 0.5
 """A layer has collapsed when `skip_connect` holds at least this share of its kept edges, or `none`
-is the strongest operation on at least this share of its edges (the DARTS failure mode)."""
+is the strongest operation on at least this share of its edges (the DARTS failure mode), counting
+only edges whose weights have moved from uniform (see `MOVED`)."""
+MOVED = 0.25
+"""An edge's softmax(α) has moved from uniform when one of its K weights is at least (1 + MOVED)/K:
+on an edge still near 1/K (a search's first epochs, the demo's seconds) the op that leads does so
+by noise, and its choice says nothing about a collapse."""
+
+
+def moved_edges(weights: np.ndarray) -> np.ndarray:
+    """Which edges (rows of one layer's softmax(α)) have moved from uniform (`MOVED`)."""
+    return weights.max(axis=1) >= (1 + MOVED) / weights.shape[1]
 
 
 def collapse(genotype: Genotype) -> dict:
     """The collapse guard of a derived genotype, per layer: how many kept edges are
-    `skip_connect`, the mean and largest softmax(α) weight of `none`, and the layers that
-    collapsed (see `COLLAPSE_SHARE`)."""
+    `skip_connect` (and how many of those have moved from uniform), the mean and largest
+    softmax(α) weight of `none`, how many edges have moved, and the layers that collapsed
+    (see `COLLAPSE_SHARE`; a layer whose edges are all near uniform never has)."""
     alphas, ops = np.array(genotype.alpha), genotype.space.ops
     none = ops.index("none") if "none" in ops else None
-    skip, none_mean, none_max, collapsed = [], [], [], []
+    rows = {edge: row for row, edge in enumerate(cell_edges(genotype.space.nodes))}
+    skip, skip_moved, none_mean, none_max, moved_count, collapsed = [], [], [], [], [], []
     for layer, cell in enumerate(genotype.cells):
         weights = alphas[layer if alphas.shape[0] > 1 else 0]
-        kept = [op for node in cell for _, op in node]
-        skip.append(sum(op == "skip_connect" for op in kept))
+        moved = moved_edges(weights)
+        kept = [(rows[(j, inp)], op) for j, node in enumerate(cell) for inp, op in node]
+        skip.append(sum(op == "skip_connect" for _, op in kept))
+        skip_moved.append(sum(op == "skip_connect" and bool(moved[row]) for row, op in kept))
         none_w = weights[:, none] if none is not None else np.zeros(len(weights))
         none_mean.append(round(float(none_w.mean()), 5))
         none_max.append(round(float(none_w.max()), 5))
+        moved_count.append(int(moved.sum()))
         others = np.delete(weights, none, axis=1) if none is not None else weights
-        none_top = float(np.mean(none_w > others.max(axis=1))) if none is not None else 0.0
-        if skip[-1] >= COLLAPSE_SHARE * len(kept) or none_top >= COLLAPSE_SHARE:
+        none_top = (float(np.mean((none_w > others.max(axis=1)) & moved))
+                    if none is not None else 0.0)
+        if skip_moved[-1] >= COLLAPSE_SHARE * len(kept) or none_top >= COLLAPSE_SHARE:
             collapsed.append(layer)
-    return {"skip_kept": skip, "none_weight": none_mean, "none_weight_max": none_max,
+    return {"skip_kept": skip, "skip_kept_moved": skip_moved, "none_weight": none_mean,
+            "none_weight_max": none_max, "edges_moved": moved_count,
             "collapsed_layers": collapsed}
 
 
