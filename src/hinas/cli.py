@@ -140,16 +140,20 @@ def _search(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     cfg = resumed_config(args, "search", strategy="search.strategy",
-                         samples="search.samples") or config_from_args(args, search={
+                         samples="search.samples", max_macs="search.max_macs",
+                         max_latency="search.max_latency") or config_from_args(args, search={
         "strategy": args.strategy, "channels_last": args.channels_last, "amp": args.amp,
-        "samples": args.samples})
+        "samples": args.samples, "max_macs": args.max_macs, "max_latency": args.max_latency})
     cfg = with_data(cfg, args.data)
     genotype = search(cfg, cfg.data.path, out, resume=args.resume, quiet=args.quiet, lq=args.lq)
     if is_main_process():
         preset = f" --preset {cfg.preset}" if cfg.preset else ""
         lq = f" --lq {' '.join(args.lq or cfg.data.lq)}" if args.lq or cfg.data.lq else ""
-        finished(f"genotype written to {out / 'genotype.json'} (width path {genotype.path}); "
-                 f"run folder {out}: {run_files(out)}", f"hinas train --genotype "
+        cost = genotype.meta.get("cost")
+        fits = (f"; {cost['predicted']:.4g} {cost['unit']} predicted, {cost['measured']:.4g} "
+                f"measured, budget {cost['budget']:g}" if cost else "")
+        finished(f"genotype written to {out / 'genotype.json'} (width path {genotype.path}"
+                 f"{fits}); run folder {out}: {run_files(out)}", f"hinas train --genotype "
                  f"{out / 'genotype.json'} --data {' '.join(cfg.data.path)}{lq}{preset} --out "
                  f"{out}-train")
 
@@ -273,7 +277,8 @@ COMMANDS = [
      "g.json", _arch_select, ("search run", "output", "select", "width", "set", "quiet")),
     ("search", "search an architecture on a folder of images", "hinas search --task denoise "
      "--sigma 50 --data BSDS500/ --out runs/den50", _search,
-     ("task", *CONFIG, "data", "lq", "out", "strategy", "samples", "resume", "quiet")),
+     ("task", *CONFIG, "data", "lq", "out", "strategy", "samples", "max macs", "max latency",
+      "resume", "quiet")),
     ("train", "train a searched architecture on a folder of images", "hinas train --genotype "
      "runs/den50/genotype.json --data BSDS500/ --out runs/den50-train", _train,
      ("genotype's task", *CONFIG, "genotype", "arch", "arch option", "data", "lq", "out",

@@ -78,6 +78,12 @@ def options() -> dict[str, list[tuple[list[str], dict]]]:
          f"(default: {SearchConfig.strategy})")),
         ("samples", "--samples", dict(type=int, help="architectures scored by random search "
                                       "(default: the preset's)")),
+        ("max macs", "--max-macs", dict(type=float, metavar="G", help="search under a cost "
+         "budget: at most G GMACs for the derived network (at the preset's training width) on "
+         "the task's cost-size input, a 481x321 photograph for denoising")),
+        ("max latency", "--max-latency", dict(type=float, metavar="MS", help="search under a "
+         "latency budget: at most MS ms for the folded derived network on that input, one CPU "
+         "thread of this machine (a shipped latency table of this machine, else measured)")),
         ("genotype", "--genotype", dict(metavar="G.json", help="written by `hinas search`")),
         ("arch", "--arch", dict(default="hinas", metavar="NAME", help=f"to train: {archs}")),
         ("arch option", "--arch-option", dict(dest="arch_options", action="append", default=[],

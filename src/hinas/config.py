@@ -220,6 +220,13 @@ class SearchConfig(JobConfig):
     select_crop: int = 32
     channels_last: bool = True
     amp: str = "off"
+    max_macs: float = 0.0
+    """A cost budget (0: none): G MACs of the derived network (at `train.width_multiplier`) on
+    the task's cost-size input (a 481×321 photograph for denoising)."""
+    max_latency: float = 0.0
+    """A cost budget (0: none): ms of the folded derived network on that input, one thread."""
+    cost_weight: float = 1.0
+    """Weight of the A-step's penalty on the expected cost above the budget."""
 
     def validate(self) -> None:
         """Raise HinasError on impossible search settings."""
@@ -247,6 +254,12 @@ class SearchConfig(JobConfig):
         _check_rates("search.a_lr", self.a_lr)
         _check(self.select_crop == 0 or self.select_crop >= 16,
                f"search.select_crop must be 0 (val_crop) or ≥ 16 px, got {self.select_crop}")
+        for key in ("max_macs", "max_latency", "cost_weight"):
+            value = getattr(self, key)
+            _check(math.isfinite(value) and value >= 0,
+                   f"search.{key} must be a finite number ≥ 0, got {value}")
+        _check(not (self.max_macs and self.max_latency),
+               "give one budget: search.max_macs or search.max_latency, not both")
 
     @property
     def a_batch(self) -> int:

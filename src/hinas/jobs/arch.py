@@ -12,6 +12,7 @@ from hinas.config import DEFAULT_PRESET, SpaceConfig, TaskConfig, from_dict, loa
 from hinas.errors import HinasError
 from hinas.measures.complexity import count_macs, count_params
 from hinas.models.architectures import DerivedNet
+from hinas.runtime.cost import measure_genotype
 from hinas.space.genotype import Genotype, input_name
 from hinas.space.supernet import sample_arch
 
@@ -73,6 +74,16 @@ def describe_genotype(genotype: Genotype, width_multiplier: float = 1.0) -> str:
             lines.append(f"  node {j} = {terms}")
     lines.append(f"parameters: {count_params(net):,} ({count_params(net) / 1e6:.4f} M)")
     lines.append(f"MACs at {w}x{h} input: {macs / 1e9:.3f} G")
+    cw, ch = task.cost_size
+    latency = measure_genotype(genotype, width_multiplier, (cw, ch), "latency")
+    lines.append(f"latency at {cw}x{ch} input, folded, one thread of this machine: "
+                 f"{latency:.1f} ms")
+    cost = genotype.meta.get("cost")
+    if cost:
+        lines.append(f"searched under a budget of {cost['budget']:g} {cost['unit']} (width "
+                     f"multiplier {cost['width_multiplier']:g}, {cost['size'][0]}x"
+                     f"{cost['size'][1]} input): {cost['predicted']:.4g} predicted, "
+                     f"{cost['measured']:.4g} measured")
     return "\n".join(lines)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,11 +41,13 @@ def optimisation_step(net: nn.Module, optimizer: torch.optim.Optimizer,
                       other: list[nn.Parameter], loss_fn: nn.Module, lq: torch.Tensor,
                       gt: torch.Tensor, grad_clip: float = 0.0,
                       arch: Any = None,
-                      precision: Precision = FULL_PRECISION) -> float:
+                      precision: Precision = FULL_PRECISION,
+                      penalty: Callable[[], torch.Tensor] | None = None) -> float:
     """One forward/backward/update of `optimizer`'s parameters, with `other` parameters frozen so
     autograd neither stores nor computes anything for them; the forward pass under `precision`'s
     autocast, the loss in fp32; `arch` (a sampled architecture of random search), when given, goes
-    to the forward pass. Returns the loss (averaged over ranks); raises on NaN/inf."""
+    to the forward pass; `penalty()` (a cost term) is added to the loss that is minimised. Returns
+    the loss without the penalty (averaged over ranks); raises on NaN/inf."""
     optimizer.zero_grad(set_to_none=True)
     with frozen(other):
         with precision.autocast():
@@ -54,7 +56,7 @@ def optimisation_step(net: nn.Module, optimizer: torch.optim.Optimizer,
         value = mean_over_ranks(loss)
         if not math.isfinite(value):
             raise FloatingPointError(value)
-        precision.backward(loss, optimizer)
+        precision.backward(loss + penalty() if penalty is not None else loss, optimizer)
     precision.step(optimizer, grad_clip)
     return value
 

@@ -157,6 +157,15 @@ def describe_device(device: str | torch.device) -> str:
             f"{torch.get_num_threads()} threads)")
 
 
+def machine_class(device: str | torch.device) -> str:
+    """The class of machine a latency is a property of: the GPU's name, or the CPU's model and
+    the threads torch uses (`AMD EPYC, 1 thread(s)`)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{_cpu_model()}, {torch.get_num_threads()} thread(s)"
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

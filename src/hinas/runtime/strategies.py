@@ -26,8 +26,10 @@ import torch
 from torch import nn
 
 from hinas.config import Config, SearchConfig
-from hinas.errors import warn
+from hinas.errors import HinasError, warn
 from hinas.registry import Registry
+from hinas.runtime.budget import Budget, search_budget
+from hinas.runtime.cost import measure_genotype
 from hinas.runtime.distributed import Context
 from hinas.runtime.engine import optimisation_step
 from hinas.runtime.execution import FULL_PRECISION, Precision
@@ -63,16 +65,19 @@ def arch_optimizer(net: Supernet, s: SearchConfig) -> torch.optim.AdamW:
 def search_step(net: Supernet, w_opt: torch.optim.Optimizer, a_opt: torch.optim.Optimizer | None,
                 loss_fn: nn.Module, w_batch: Batch, a_batch: Batch | None,
                 grad_clip: float, w_net: nn.Module | None = None,
-                precision: Precision = FULL_PRECISION) -> tuple[float, float | None]:
+                precision: Precision = FULL_PRECISION, budget: Budget | None = None
+                ) -> tuple[float, float | None]:
     """One HiNAS step: the W-step on a Train-W batch (through `w_net`, e.g. the supernet under
-    DDP, if given), then (after warm-up) the A-step on a Train-A batch (first-order alternation).
-    Returns (W loss, A loss or None)."""
+    DDP, if given), then (after warm-up) the A-step on a Train-A batch (first-order alternation),
+    with the cost `budget`'s penalty when there is one. Returns (W loss, A loss or None)."""
     w_loss = optimisation_step(w_net or net, w_opt, net.arch_parameters(), loss_fn, *w_batch,
                                grad_clip, precision=precision)
     a_loss = None
     if a_opt is not None and a_batch is not None:
+        penalty = None if budget is None else \
+            (lambda: budget.penalty(net.alpha_weights(), net.beta_weights()))
         a_loss = optimisation_step(net, a_opt, net.weight_parameters(), loss_fn, *a_batch,
-                                   precision=precision)
+                                   precision=precision, penalty=penalty)
     return w_loss, a_loss
 
 
@@ -98,6 +103,21 @@ class SearchStrategy:
 
     def __init__(self, cfg: Config, net: Supernet, dist: Context, budget: dict[str, float]):
         self.cfg, self.net, self.dist, self.budget = cfg, net, dist, budget
+        self.cost = search_budget(cfg, quiet=not dist.is_main)
+
+    def within_budget(self, genotype: Genotype, quiet: bool) -> Genotype:
+        """`genotype` fitted to the cost budget (if any), its predicted and measured cost in its
+        meta."""
+        if self.cost is None:
+            return genotype
+        fitted = self.cost.fit(genotype, self.cfg.search.path_prior)
+        if fitted is not genotype and not quiet:
+            print(f"hinas: the selected genotype was over {self.cost.describe()}; fitted by "
+                  f"its width path and cheaper operations", file=sys.stderr, flush=True)
+        table = self.cost.table
+        measured = measure_genotype(fitted, table.multiplier, table.size, table.kind)
+        fitted.meta = {**fitted.meta, "cost": self.cost.record(fitted, measured)}
+        return fitted
 
     @staticmethod
     def arch_epochs(s: SearchConfig, epoch: int) -> int:
@@ -158,6 +178,8 @@ class SearchStrategy:
 
 
 STRATEGIES: Registry[type[SearchStrategy]] = Registry("search strategy")
+MAX_DRAWS = 200
+"""Random search under a budget draws at most this many architectures per one it scores."""
 
 
 @STRATEGIES.register("hinas")
@@ -215,7 +237,8 @@ class HiNAS(SearchStrategy):
         """The W-step, then (after the warm-up) the A-step."""
         a_batch = next(a_batches) if self.searching else None
         return search_step(self.net, w_opt, self.a_opt if self.searching else None, loss_fn,
-                           w_batch, a_batch, self.cfg.search.grad_clip, model, precision)
+                           w_batch, a_batch, self.cfg.search.grad_clip, model, precision,
+                           self.cost)
 
     def phase(self) -> str:
         """`warmup`, then `search`."""
@@ -267,7 +290,8 @@ class HiNAS(SearchStrategy):
                     path_prior=s.path_prior, arch_budget=self.budget, verdict=decision,
                     decisiveness={k: v for r in records if r["epoch"] == upto
                                   for k, v in r.items() if k in DECISIVENESS_KEYS})
-        genotype = self.dist.on_main(lambda: select(self.net, self.cfg, scorer(), meta, quiet))
+        genotype = self.dist.on_main(lambda: self.within_budget(
+            select(self.net, self.cfg, scorer(), meta, quiet), quiet))
         if not quiet:
             print(f"hinas: search {decision['message']}", file=sys.stderr, flush=True)
         return genotype
@@ -307,15 +331,22 @@ class RandomSearch(SearchStrategy):
 
     def choose(self, meta: dict, records: list[dict], best: dict, best_pt: Path, epoch: int,
                scorer: Callable[[], Scorer], quiet: bool) -> Genotype:
-        """The best of `search.samples` sampled architectures on the shared weights."""
+        """The best of `search.samples` sampled architectures on the shared weights (with a
+        cost budget: sampled among those within it)."""
         rng = np.random.default_rng([self.cfg.seed, 11])
         score = scorer() if self.dist.is_main else None
-        scored = []
-        for _ in range(self.cfg.search.samples):
-            arch = sample_arch(self.cfg.space, self.cfg.task, rng)
+        scored, draws = [], 0
+        while len(scored) < self.cfg.search.samples:
+            arch, draws = sample_arch(self.cfg.space, self.cfg.task, rng), draws + 1
+            if self.cost is not None and not self.cost.fits(arch.genotype):
+                if draws > MAX_DRAWS * self.cfg.search.samples:
+                    raise HinasError(f"random search: {len(scored)} of {draws} uniformly drawn "
+                                     f"architectures fit {self.cost.describe()}; give a larger "
+                                     f"budget")
+                continue
             scored.append((self.dist.on_main(lambda arch=arch: score(arch)), arch))
         best_psnr, chosen = max(scored, key=lambda t: t[0])
         genotype = chosen.genotype
         genotype.meta = {**meta, "samples": len(scored), "best_val_psnr": best_psnr,
                          "bn_calibration": self.cfg.search.bn_calibration}
-        return genotype
+        return self.dist.on_main(lambda: self.within_budget(genotype, quiet))

@@ -1,0 +1,319 @@
+"""The cost model of a search space: what every part of a derived network costs, in one table,
+so that a genotype's cost is predicted without building it and the supernet's expected cost under
+softmax(α) and softmax(β) is differentiable (docs/search-budget.md, "Searching to a cost").
+
+A derived network is a sum of parts: the start part, on every layer the two projections into its
+cell (from the levels of the two states before it) and the cell's kept operations at the cell's
+level, and the end part (by the level of the last layer). A :class:`CostTable` holds the cost of
+each part at one input size and width multiplier, either in MACs (counted, any machine) or in
+milliseconds of latency (measured on one machine, BatchNorm folded, as inference runs): `stem`,
+`tail[k]`, `proj[j][k]` (from level j to level k; the start part counts as level 0) and
+`ops[op][k]`. Additions and concatenations are left out (they are memory traffic that the
+measured figures of the derived networks then show as the model's error).
+
+The table is for one space, task shape, width multiplier, input size and (for latency) machine
+class; :meth:`CostTable.check` refuses another one in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from hinas.config import SpaceConfig, TaskConfig
+from hinas.errors import HinasError
+from hinas.io import atomic_write_text
+from hinas.measures.complexity import count_macs, measure_latency
+from hinas.models.fold import fold_batchnorm
+from hinas.runtime.execution import machine_class
+from hinas.space.blocks import FullResolution, Stem, Tail, resample
+from hinas.space.cells import cell_edges
+from hinas.space.genotype import Genotype
+from hinas.space.ops import OPS, usable_columns
+
+COST_KINDS = {"macs": "G MACs", "latency": "ms"}
+"""What a table counts, and its unit."""
+LEVELS = 3
+FREE_OPS = ("none", "skip_connect")
+"""Operations that cost nothing: no edge, or the input itself."""
+
+
+def space_signature(space: SpaceConfig, task: TaskConfig) -> dict[str, Any]:
+    """What a table's figures depend on: the space's cell ops and widths, its level mode and
+    start-part scale, and the task's channels and scale."""
+    return {"ops": list(space.ops), "nodes": space.nodes, "width": space.width,
+            "width_factors": list(space.width_factors), "levels": space.levels,
+            "start_scale": space.start_scale, "residual": space.residual,
+            "channels": task.channels, "input_channels": task.input_channels,
+            "out_scale": task.out_scale}
+
+
+@dataclass
+class CostTable:
+    """The cost of every part of a derived network (see the module docstring)."""
+
+    kind: str
+    signature: dict[str, Any]
+    multiplier: float
+    size: list[int]
+    """(width, height) of the input the figures are for."""
+    machine: str
+    """The machine class a latency table was measured on (empty for MACs)."""
+    stem: float
+    tail: list[float]
+    proj: list[list[float]]
+    ops: dict[str, list[float]]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def unit(self) -> str:
+        """`G MACs` or `ms`."""
+        return COST_KINDS[self.kind]
+
+    def check(self, space: SpaceConfig, task: TaskConfig, multiplier: float,
+              machine: str, source: str) -> None:
+        """HinasError naming `source` unless this table is for `space`, `task`, `multiplier`
+        and (latency) the machine class `machine`."""
+        wanted = space_signature(space, task)
+        differ = [k for k in wanted if self.signature.get(k) != wanted[k]]
+        if differ:
+            raise HinasError(f"{source}: a cost table of another space or task ("
+                             + ", ".join(f"{k} {self.signature.get(k)!r} here, not "
+                                         f"{wanted[k]!r}" for k in differ)
+                             + "); measure one with benchmarks/cost_table.py")
+        if not math.isclose(self.multiplier, multiplier):
+            raise HinasError(f"{source}: a cost table at width multiplier {self.multiplier:g}, "
+                             f"not {multiplier:g}; measure one with benchmarks/cost_table.py")
+        if self.kind == "latency" and self.machine != machine:
+            raise HinasError(f"{source}: a latency table of another machine ({self.machine}, "
+                             f"not {machine}); measure one here with benchmarks/cost_table.py")
+
+    # --- a genotype -------------------------------------------------------------------------
+
+    def predict(self, genotype: Genotype) -> float:
+        """The cost of the network `genotype` describes (at this table's multiplier). The
+        table's parts are for an input padded to the space's coarsest grid, a network pads to
+        its own path's: the sum is scaled by the ratio of the two padded areas."""
+        levels = [0, 0, *genotype.path]
+        total = self.stem + self.tail[genotype.path[-1]]
+        for layer, cell in enumerate(genotype.cells):
+            here = genotype.path[layer]
+            total += self.proj[levels[layer]][here] + self.proj[levels[layer + 1]][here]
+            total += sum(self.ops[op][here] for node in cell for _, op in node)
+        space = genotype.space
+        return total * (self._padded_area(space.size_multiple([0, *genotype.path]))
+                        / self._padded_area(space.size_multiple(range(LEVELS))))
+
+    def _padded_area(self, multiple: int) -> int:
+        w, h = self.size
+        return (-(-h // multiple) * multiple) * (-(-w // multiple) * multiple)
+
+    def cheapest(self, layers: int) -> float:
+        """The cost of the cheapest network of the space: every kept edge the cheapest op that
+        the derivation keeps (any but `none`), on the cheapest width path."""
+        from hinas.space.supernet import all_paths
+
+        nodes = self.signature["nodes"]
+
+        def cost(path: list[int]) -> float:
+            levels = [0, 0, *path]
+            return self.stem + self.tail[path[-1]] + sum(
+                self.proj[levels[layer]][here] + self.proj[levels[layer + 1]][here]
+                + 2 * nodes * min(v[here] for op, v in self.ops.items() if op != "none")
+                for layer, here in enumerate(path))
+
+        return min(cost(path) for path in all_paths(layers))
+
+    # --- the supernet -----------------------------------------------------------------------
+
+    def expected(self, alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        """The expected cost of the derived network under softmax(α) `alpha` ([layers or 1,
+        edges, ops]) and softmax(β) `beta` ([layers, 3, 3], 0 where a move does not exist),
+        differentiable in both: the width path is a Markov chain of β's moves from level 0, an
+        edge's op is drawn from its weights without `none` (which the derivation never keeps),
+        and node j keeps each of its 2 + j inputs with probability 2 / (2 + j)."""
+        ops = self.signature["ops"]
+        usable = usable_columns(ops)
+        op_cost = torch.tensor([self.ops[ops[c]] for c in usable], dtype=alpha.dtype)
+        weights = alpha[..., usable]
+        weights = weights / weights.sum(-1, keepdim=True)
+        keep = torch.tensor([2.0 / (2 + j) for j, _ in cell_edges(self.signature["nodes"])],
+                            dtype=alpha.dtype)
+        cells = torch.einsum("e,reo,ok->rk", keep, weights, op_cost)  # [rows, level]
+        proj = torch.tensor(self.proj, dtype=alpha.dtype)
+        layers = beta.shape[0]
+        moves = []  # moves[l][j, k]: P(level k at layer l | level j at layer l - 1)
+        for layer in range(layers):
+            t = torch.zeros(LEVELS, LEVELS, dtype=alpha.dtype)
+            for j in range(LEVELS):
+                for m in range(3):
+                    if 0 <= j + m - 1 < LEVELS:
+                        t = t + beta[layer, j, m] * _unit(j, j + m - 1, alpha.dtype)
+            moves.append(t)
+        start = torch.zeros(LEVELS, dtype=alpha.dtype)
+        start[0] = 1.0
+        occupancy, total = [start, start], self.stem + torch.zeros((), dtype=alpha.dtype)
+        pair_before = torch.diag(start)  # P(level i two states back, level j one state back)
+        for layer in range(layers):
+            p_prev = occupancy[-1]
+            pair = pair_before @ moves[layer]  # P(level i two states back, level k here)
+            here = p_prev @ moves[layer]
+            row = cells[layer if cells.shape[0] > 1 else 0]
+            total = total + here @ row
+            total = total + (p_prev[:, None] * moves[layer] * proj).sum()  # from state l-1
+            total = total + (pair * proj).sum()  # from state l-2
+            pair_before = p_prev[:, None] * moves[layer]
+            occupancy.append(here)
+        return total + occupancy[-1] @ torch.tensor(self.tail, dtype=alpha.dtype)
+
+    # --- files ------------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write the table as JSON, atomically."""
+        atomic_write_text(path, json.dumps({"format": "hinas-cost-table", **asdict(self)},
+                                           indent=1) + "\n")
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> CostTable:
+        """A table written by :meth:`save` (HinasError naming the file otherwise)."""
+        try:
+            data = json.loads(Path(path).read_text())
+            if data.pop("format") != "hinas-cost-table" or data["kind"] not in COST_KINDS:
+                raise ValueError("not a hinas cost table")
+            return cls(**data)
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise HinasError(f"{path}: not a readable cost table ({err})") from None
+
+
+def _unit(j: int, k: int, dtype: torch.dtype) -> torch.Tensor:
+    m = torch.zeros(LEVELS, LEVELS, dtype=dtype)
+    m[j, k] = 1.0
+    return m
+
+
+class _WithInput(nn.Module):
+    """An end part called on features alone (the network input it adds back held fixed)."""
+
+    def __init__(self, full: nn.Module | None, tail: Tail, x: torch.Tensor, skip: torch.Tensor):
+        super().__init__()
+        self.full, self.tail = full, tail
+        self.register_buffer("x", x)
+        self.register_buffer("skip", skip)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if self.full is not None:
+            features = self.full([features], self.skip)
+        return self.tail(features, self.x)
+
+
+def table_parts(space: SpaceConfig, task: TaskConfig, multiplier: float, size: tuple[int, int]
+                ) -> list[tuple[str, tuple, nn.Module, torch.Tensor]]:
+    """Every part of the table as (entry, key, module, its input): the modules a derived
+    network of `space` at `multiplier` is built from, each with an input of its size for a
+    `size` = (width, height) image (padded to the space's coarsest grid)."""
+    w, h = size
+    m = space.size_multiple(range(LEVELS))
+    h, w = -(-h // m) * m, -(-w // m) * m
+    n = space.nodes
+    widths = [space.level_width(k, multiplier) for k in range(LEVELS)]
+    stem_width = n * widths[0]
+
+    def grid(level: int) -> tuple[int, int]:
+        f = space.start_scale * 2 ** space.resolution(level)
+        return h // f, w // f
+
+    def features(channels: int, level: int) -> torch.Tensor:
+        return torch.rand(1, channels, *grid(level))
+
+    parts: list[tuple[str, tuple, nn.Module, torch.Tensor]] = [
+        ("stem", (), Stem(task.input_channels, stem_width, space.start_scale),
+         torch.rand(1, task.input_channels, h, w))]
+    x = torch.rand(1, task.input_channels, h, w)
+    for k in range(LEVELS):
+        full = (FullResolution([(n * widths[k], space.resolution(k))], stem_width, True)
+                if space.levels == "resolution" else None)
+        tail = Tail(stem_width if full is not None else n * widths[k], stem_width, task,
+                    space.residual, space.start_scale)
+        parts.append(("tail", (k,), _WithInput(full, tail, x, features(stem_width, 0)),
+                      features(n * widths[k], k)))
+    for j in range(LEVELS):
+        for k in range(LEVELS):
+            steps = space.resolution(k) - space.resolution(j)
+            parts.append(("proj", (j, k), resample(n * widths[j], widths[k], steps, True),
+                          features(n * widths[j], j)))
+    for op in space.ops:
+        if op in FREE_OPS:
+            continue
+        for k in range(LEVELS):
+            parts.append(("ops", (op, k), OPS.get(op).build(widths[k], True),
+                          features(widths[k], k)))
+    return parts
+
+
+def measure_table(space: SpaceConfig, task: TaskConfig, multiplier: float,
+                  size: tuple[int, int], kind: str, device: str = "cpu", repeats: int = 5
+                  ) -> CostTable:
+    """The cost table of `space` for `task` at width `multiplier` and input `size` (width,
+    height): MACs counted (G), or latency measured on `device` (ms, median of `repeats`, each
+    part BatchNorm-folded as inference runs it) with its machine class recorded."""
+    if kind not in COST_KINDS:
+        raise HinasError(f"cost kind must be one of {', '.join(COST_KINDS)}, got {kind!r}")
+    with one_thread():
+        machine = machine_class(device) if kind == "latency" else ""
+    table = CostTable(kind, space_signature(space, task), float(multiplier), list(size),
+                      machine, 0.0, [0.0] * LEVELS, [[0.0] * LEVELS for _ in range(LEVELS)],
+                      {op: [0.0] * LEVELS for op in space.ops})
+    for entry, key, module, x in table_parts(space, task, multiplier, size):
+        module = module.eval()
+        if kind == "macs":
+            value = count_macs(module, x.shape[1], x.shape[2], x.shape[3]) / 1e9 \
+                if any(True for _ in module.parameters()) else 0.0
+        else:
+            with one_thread():
+                value = measure_latency(fold_batchnorm(module).to(device), x.to(device),
+                                        repeats=repeats) * 1e3
+        if entry == "stem":
+            table.stem = value
+        elif entry == "tail":
+            table.tail[key[0]] = value
+        elif entry == "proj":
+            table.proj[key[0]][key[1]] = value
+        else:
+            table.ops[key[0]][key[1]] = value
+    return table
+
+
+def measure_genotype(genotype: Genotype, multiplier: float, size: tuple[int, int] | list[int],
+                     kind: str, repeats: int = 5) -> float:
+    """The cost of the network `genotype` describes at width `multiplier` on a `size` (width,
+    height) input, measured: MACs counted (G), or the folded network's latency on one thread of
+    this machine (ms)."""
+    from hinas.models.architectures import DerivedNet
+
+    net = DerivedNet(genotype, multiplier).eval()
+    w, h = size
+    channels = genotype.task.input_channels
+    if kind == "macs":
+        return count_macs(net, channels, h, w) / 1e9
+    with one_thread():
+        return measure_latency(fold_batchnorm(net), torch.rand(1, channels, h, w),
+                               repeats=repeats) * 1e3
+
+
+@contextmanager
+def one_thread():
+    """Torch on one thread inside the block: latencies are per thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

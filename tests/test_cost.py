@@ -1,0 +1,132 @@
+"""The cost model and searching under a budget: a table predicts a genotype's MACs exactly, its
+expected cost under softmax(α), softmax(β)
+is the mean cost of the architectures they draw and is differentiable, a table of another space,
+width or machine is refused, and a search under --max-macs ends with a genotype that fits (HiNAS
+and RSWS), or refuses a budget below the cheapest network in one line."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hinas.cli import main
+from hinas.config import SpaceConfig, TaskConfig, resolve
+from hinas.errors import HinasError
+from hinas.measures.complexity import count_macs
+from hinas.models.architectures import DerivedNet
+from hinas.runtime.budget import Budget, search_budget
+from hinas.runtime.cost import CostTable, measure_genotype, measure_table
+from hinas.space.genotype import Genotype
+from hinas.space.supernet import Supernet, path_beta, sample_arch
+from tiny_runs import write_photos
+
+SIZE = (61, 45)
+SPACES = [SpaceConfig(layers=3, nodes=2, width=3),
+          SpaceConfig(layers=3, nodes=2, width=3, start_scale=2),
+          SpaceConfig(layers=3, nodes=2, width=3, levels="resolution")]
+
+
+@pytest.mark.parametrize("space", SPACES, ids=["width", "start2", "resolution"])
+def test_a_table_predicts_the_macs_of_any_genotype(space):
+    task = TaskConfig()
+    table = measure_table(space, task, 1.5, SIZE, "macs")
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        genotype = sample_arch(space, task, rng).genotype
+        real = count_macs(DerivedNet(genotype, 1.5), 1, SIZE[1], SIZE[0]) / 1e9
+        assert measure_genotype(genotype, 1.5, SIZE, "macs") == pytest.approx(real)
+        assert table.predict(genotype) == pytest.approx(real)
+    assert 0 < table.cheapest(space.layers) < table.predict(genotype)
+
+
+def test_the_expected_cost_is_the_mean_over_the_architectures_drawn():
+    space, task = SPACES[0], TaskConfig()
+    table = measure_table(space, task, 1.0, SIZE, "macs")
+    net = Supernet(space, task)
+    rng = np.random.default_rng(1)
+    for path in ([0, 0, 0], [0, 1, 2], [1, 1, 0]):
+        with torch.no_grad():
+            expected = table.expected(net.alpha_weights(), path_beta(path, 3)).item()
+        drawn = [table.predict(dataclasses.replace(sample_arch(space, task, rng).genotype,
+                                                   path=path)) for _ in range(1500)]
+        assert expected == pytest.approx(np.mean(drawn), rel=0.01)
+    alpha = net.alpha.detach().clone().requires_grad_(True)
+    beta = net.beta.detach().clone().requires_grad_(True)
+    net.alpha, net.beta = torch.nn.Parameter(alpha), torch.nn.Parameter(beta)
+    table.expected(net.alpha_weights(), net.beta_weights()).backward()
+    assert net.alpha.grad.abs().sum() > 0 and net.beta.grad.abs().sum() > 0
+
+
+def test_a_table_of_another_space_width_or_machine_is_refused(tmp_path):
+    space, task = SPACES[0], TaskConfig()
+    table = measure_table(space, task, 1.0, SIZE, "latency", repeats=1)
+    assert table.machine and table.unit == "ms" and table.stem > 0
+    path = table.save(tmp_path / "t.json")
+    loaded = CostTable.load(path)
+    assert loaded == table
+    loaded.check(space, task, 1.0, table.machine, str(path))
+    for args, word in [((SPACES[1], task, 1.0, table.machine), "start_scale"),
+                       ((space, TaskConfig(channels=3), 1.0, table.machine), "channels"),
+                       ((space, task, 2.0, table.machine), "width multiplier"),
+                       ((space, task, 1.0, "another CPU, 1 thread(s)"), "another machine")]:
+        with pytest.raises(HinasError, match=word) as err:
+            loaded.check(*args, str(path))
+        assert str(path) in str(err.value) and "\n" not in str(err.value)
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(HinasError, match="not a readable cost table"):
+        CostTable.load(tmp_path / "bad.json")
+
+
+def test_fitting_keeps_the_edges_and_meets_the_budget():
+    space, task = SPACES[0], TaskConfig()
+    table = measure_table(space, task, 1.0, SIZE, "macs")
+    genotype = sample_arch(space, task, np.random.default_rng(3)).genotype
+    genotype.alpha = np.full((3, 5, len(space.ops)), 1 / len(space.ops)).tolist()
+    genotype.beta = path_beta(genotype.path, 3).numpy().tolist()
+    limit = (table.cheapest(3) + table.predict(genotype)) / 2
+    fitted = Budget("macs", limit, table, 1.0).fit(genotype, "correct")
+    assert table.predict(fitted) <= limit < table.predict(genotype)
+    inputs = [[[inp for inp, _ in node] for node in cell] for cell in genotype.cells]
+    assert [[[inp for inp, _ in node] for node in cell] for cell in fitted.cells] == inputs
+    assert Genotype.from_dict(json.loads(json.dumps(fitted.to_dict()))).cells == fitted.cells
+
+
+def test_budget_settings_are_checked():
+    with pytest.raises(HinasError, match="search.max_macs must be"):
+        resolve("denoise", "tiny", overrides=["search.max_macs=-1"])
+    with pytest.raises(HinasError, match="one budget"):
+        resolve("denoise", "tiny", overrides=["search.max_macs=1", "search.max_latency=5"])
+    assert search_budget(resolve("denoise", "tiny")) is None
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    return write_photos(tmp_path_factory.mktemp("budget") / "photos", size=48)
+
+
+@pytest.mark.parametrize("strategy", ["hinas", "random"])
+def test_search_under_a_macs_budget_fits_it(photos, tmp_path, capsys, strategy):
+    out = tmp_path / "search"
+    assert main(["search", "--sigma", "25", "--data", str(photos), "--out", str(out),
+                 "--preset", "tiny", "--quiet", "--strategy", strategy, "--max-macs", "0.1",
+                 "--set", "search.samples=3"]) == 0
+    cost = Genotype.load(out / "genotype.json").meta["cost"]
+    assert cost["kind"] == "macs" and cost["budget"] == 0.1
+    assert cost["measured"] == pytest.approx(cost["predicted"], rel=1e-6)
+    assert cost["measured"] <= 0.1
+    capsys.readouterr()
+    assert main(["arch", "show", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "searched under a budget of 0.1 G MACs" in shown and "latency at 481x321" in shown
+
+
+def test_an_unreachable_budget_is_refused_in_one_line(photos, tmp_path, capsys):
+    assert main(["search", "--sigma", "25", "--data", str(photos), "--out",
+                 str(tmp_path / "s"), "--preset", "tiny", "--max-macs", "0.001"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "below the cheapest network of the space" in err[0]
+    assert "G MACs" in err[0]
