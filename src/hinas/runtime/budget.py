@@ -1,5 +1,5 @@
-"""Searching under a cost budget (`search.max_macs`, `search.max_latency`; docs/search-budget.md,
-"Searching to a cost"): the budget's cost table, the A-step's penalty on the supernet's expected
+"""Searching under a cost budget (`search.max_macs`, `search.max_latency`; docs/cost.md): the
+budget's cost table, the A-step's penalty on the supernet's expected
 cost above the budget, and the hard constraint at selection that makes the derived genotype fit.
 
 The penalty steers α and β towards networks that fit (`search.cost_weight` × the relative excess

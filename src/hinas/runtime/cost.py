@@ -1,6 +1,6 @@
 """The cost model of a search space: what every part of a derived network costs, in one table,
 so that a genotype's cost is predicted without building it and the supernet's expected cost under
-softmax(α) and softmax(β) is differentiable (docs/search-budget.md, "Searching to a cost").
+softmax(α) and softmax(β) is differentiable (docs/cost.md).
 
 A derived network is a sum of parts: the start part, on every layer the two projections into its
 cell (from the levels of the two states before it) and the cell's kept operations at the cell's
