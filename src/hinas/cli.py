@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from hinas import __version__
-from hinas.cli_options import options
+from hinas.cli_options import HelpFormatter, add_command, options
 from hinas.config import (
     DEFAULT_PRESET,
     Config,
@@ -25,15 +25,6 @@ from hinas.config import (
 from hinas.errors import HinasError
 from hinas.runtime.distributed import is_main_process, leave_report_to_rank_zero, peer_failures
 from hinas.tasks import DEFAULT_TASK, command_line_levels, noise_level_options, option_fields
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows each option's default (where it has one) and keeps the examples' line breaks."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default in (None, False, [], argparse.SUPPRESS):
-            return action.help or ""
-        return super()._get_help_string(action)
 
 
 def finished(outputs: str, next_command: str) -> None:
@@ -137,6 +128,7 @@ def _arch_select(args: argparse.Namespace) -> None:
 
 def _search(args: argparse.Namespace) -> None:
     from hinas.jobs.search import search
+    from hinas.runtime.budget import cost_text
 
     out = Path(args.out)
     cfg = resumed_config(args, "search", strategy="search.strategy",
@@ -149,11 +141,9 @@ def _search(args: argparse.Namespace) -> None:
     if is_main_process():
         preset = f" --preset {cfg.preset}" if cfg.preset else ""
         lq = f" --lq {' '.join(args.lq or cfg.data.lq)}" if args.lq or cfg.data.lq else ""
-        cost = genotype.meta.get("cost")
-        fits = (f"; {cost['predicted']:.4g} {cost['unit']} predicted, {cost['measured']:.4g} "
-                f"measured, budget {cost['budget']:g}" if cost else "")
+        cost = f"; {cost_text(genotype.meta['cost'])}" if "cost" in genotype.meta else ""
         finished(f"genotype written to {out / 'genotype.json'} (width path {genotype.path}"
-                 f"{fits}); run folder {out}: {run_files(out)}", f"hinas train --genotype "
+                 f"{cost}); run folder {out}: {run_files(out)}", f"hinas train --genotype "
                  f"{out / 'genotype.json'} --data {' '.join(cfg.data.path)}{lq}{preset} --out "
                  f"{out}-train")
 
@@ -329,12 +319,6 @@ def build_parser() -> argparse.ArgumentParser:
                 command.add_argument(*flags, **kw)
         command.set_defaults(func=func)
     return parser
-
-
-def add_command(sub, name: str, help: str, example: str) -> argparse.ArgumentParser:
-    """A subcommand parser whose --help shows defaults and ends with `example`."""
-    return sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".",
-                          formatter_class=HelpFormatter, epilog=f"example:\n  {example}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """The command-line vocabulary of `hinas`: every option of every command declared once, by key,
 with its choices and help read from the registries (tasks and their levels, architectures,
-classical methods, selection signals, strategies, backends); :mod:`hinas.cli` names the options
-each command takes."""
+classical methods, selection signals, strategies, backends), and the help layout of the parsers;
+:mod:`hinas.cli` names the options each command takes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,21 @@ import argparse
 
 from hinas.config import AMP_MODES, DEFAULT_PRESET, PRESETS, SearchConfig
 from hinas.tasks import command_line_options, noise_level_options, noise_map_option
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default (where it has one) and keeps the examples' line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False, [], argparse.SUPPRESS):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def add_command(sub, name: str, help: str, example: str) -> argparse.ArgumentParser:
+    """A subcommand parser whose --help shows defaults and ends with `example`."""
+    return sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".",
+                          formatter_class=HelpFormatter, epilog=f"example:\n  {example}")
 
 
 def listing(names: list[str], say) -> str:

@@ -12,6 +12,7 @@ from hinas.config import DEFAULT_PRESET, SpaceConfig, TaskConfig, from_dict, loa
 from hinas.errors import HinasError
 from hinas.measures.complexity import count_macs, count_params
 from hinas.models.architectures import DerivedNet
+from hinas.runtime.budget import cost_text
 from hinas.runtime.cost import measure_genotype
 from hinas.space.genotype import Genotype, input_name
 from hinas.space.supernet import sample_arch
@@ -78,12 +79,8 @@ def describe_genotype(genotype: Genotype, width_multiplier: float = 1.0) -> str:
     latency = measure_genotype(genotype, width_multiplier, (cw, ch), "latency")
     lines.append(f"latency at {cw}x{ch} input, folded, one thread of this machine: "
                  f"{latency:.1f} ms")
-    cost = genotype.meta.get("cost")
-    if cost:
-        lines.append(f"searched under a budget of {cost['budget']:g} {cost['unit']} (width "
-                     f"multiplier {cost['width_multiplier']:g}, {cost['size'][0]}x"
-                     f"{cost['size'][1]} input): {cost['predicted']:.4g} predicted, "
-                     f"{cost['measured']:.4g} measured")
+    if "cost" in genotype.meta:
+        lines.append(f"searched under a budget: {cost_text(genotype.meta['cost'])}")
     return "\n".join(lines)
 
 

@@ -141,6 +141,14 @@ class Budget:
                 "width_multiplier": self.table.multiplier, "machine": self.table.machine}
 
 
+def cost_text(cost: dict) -> str:
+    """A genotype's recorded cost in words: `0.0639 G MACs predicted, 0.0639 measured, within
+    a budget of 0.1 (width multiplier 1, 481x321 input)`."""
+    return (f"{cost['predicted']:.4g} {cost['unit']} predicted, {cost['measured']:.4g} measured, "
+            f"within a budget of {cost['budget']:g} (width multiplier "
+            f"{cost['width_multiplier']:g}, {cost['size'][0]}x{cost['size'][1]} input)")
+
+
 def search_budget(cfg: Config, quiet: bool = True) -> Budget | None:
     """The budget of a search config (None without one); HinasError when even the cheapest
     network of the space is over it."""
