@@ -53,7 +53,6 @@ def main(argv: list[str] | None = None) -> dict:
     from benchmarks.stats import snr_summary
     from hinas.jobs.search import open_search, prepare_data
     from hinas.jobs.search_probes import arch_gradients
-    from hinas.measures.losses import build_loss
 
     torch.set_num_threads(args.threads)
     run = Path(args.run)
@@ -61,10 +60,9 @@ def main(argv: list[str] | None = None) -> dict:
     cfg, net, _ = open_search(run, [f"data.path={json.dumps(args.data)}"])
     data = prepare_data(cfg, args.data)
     net.train()
-    loss_fn = build_loss(cfg.search.loss, cfg.search.ssim_weight)
     data.train_a.set_epoch(10_000)
     loader = torch.utils.data.DataLoader(data.train_a, batch_size=cfg.search.batch_size)
-    alpha, beta = arch_gradients(net, loss_fn, loader, args.batches)
+    alpha, beta = arch_gradients(net, cfg.search, loader, args.batches)
     a_steps = search_a_steps(run)
     usable = len(alpha) // args.group * args.group
     summary = {

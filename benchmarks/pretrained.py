@@ -1,7 +1,7 @@
-"""Package a trained model as a pretrained model of the package: copy its weights, genotype and
-model file into `src/hinas/weights/<name>/` (or `--dest DIR`; `hinas.models.pretrained.
-install_run`), measure it, and write `pretrained.json` and the model card (`card.md`;
-`hinas.models.pretrained.write_pretrained`, whose `pretrained_record` is the file's schema).
+"""Package a trained model as a pretrained model of the package: measure it, then copy its
+weights, genotype and model file into `src/hinas/weights/<name>/` (or `--dest DIR`) and write
+`pretrained.json` and the model card (`card.md`): `hinas.models.pretrained.write_pretrained`,
+whose `pretrained_record` is the file's schema.
 
 Measured here: PSNR/SSIM with `hinas.jobs.evaluate` (the same code as `hinas eval`, on
 `--device`) on the test sets and levels the task names (its `package_tests()`, hinas.tasks:
@@ -102,13 +102,12 @@ def package(args: argparse.Namespace) -> dict:
     from hinas.jobs.evaluate import evaluate_classical, evaluate_model
     from hinas.models.cost import model_cost
     from hinas.models.folder import load_model
-    from hinas.models.pretrained import Provenance, install_run, pretrained_record, write_pretrained
+    from hinas.models.pretrained import Provenance, write_pretrained
 
     torch.set_num_threads(args.threads)
     run, dest = Path(args.run), Path(args.dest) if args.dest else WEIGHTS / args.name
-    spec = install_run(run, dest)
-    model = load_model(dest)
-    task = spec.task
+    model = load_model(run)
+    task = model.built_for
     standard = task.package_tests()
     if not standard:
         raise HinasError(f"the {task.name} task names no test sets to package a model with")
@@ -139,11 +138,9 @@ def package(args: argparse.Namespace) -> dict:
                             args.repeats, 1)
     made = Provenance(args.description, args.genotype_source, args.command, args.train_data,
                       args.recipe, args.machine, args.limits)
-    info = pretrained_record(
-        args.name, spec, dest, made, results, cost,
-        f"{device('cpu')}, load average {load_1min():.1f} while measured",
-        bm3d if isinstance(bm3d, float) else None, args.baseline)
-    return write_pretrained(dest, run, info)
+    return write_pretrained(run, dest, args.name, made, results, cost,
+                            f"{device('cpu')}, load average {load_1min():.1f} while measured",
+                            bm3d if isinstance(bm3d, float) else None, args.baseline)
 
 
 def main(argv: list[str] | None = None) -> dict:

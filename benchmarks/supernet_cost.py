@@ -59,16 +59,14 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    from hinas.config import LEVEL_MODES
-
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--task", choices=("denoise", "sr"), default="denoise")
     p.add_argument("--scale", type=int, default=4)
     p.add_argument("--channels", type=int, default=None)
     p.add_argument("--width", type=int, default=10)
     p.add_argument("--width-factors", default="1,2,4")
-    p.add_argument("--levels", choices=LEVEL_MODES, default="width",
-                   help="what the levels differ in (space.levels)")
+    p.add_argument("--levels", default="width",
+                   help="what the levels differ in (space.levels: width or resolution)")
     p.add_argument("--start-scale", type=int, default=1, help="space.start_scale")
     p.add_argument("--layers", type=int, default=3)
     p.add_argument("--nodes", type=int, default=4)

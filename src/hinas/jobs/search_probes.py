@@ -17,7 +17,6 @@ import time
 
 import numpy as np
 import torch
-from torch import nn
 
 from hinas.config import SearchConfig, SpaceConfig, TaskConfig
 from hinas.measures.losses import build_loss
@@ -73,10 +72,12 @@ def cell_work_ratio(layers: int, widths: list[float], levels: str = "width") -> 
     return eq6 / shared
 
 
-def arch_gradients(net: Supernet, loss_fn: nn.Module, batches, count: int
+def arch_gradients(net: Supernet, search: SearchConfig, batches, count: int
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """∂L/∂α and ∂L/∂β of `net` (the entries β's mask keeps) on each of the first `count`
-    (lq, gt) `batches`, weights frozen as in an A-step: arrays [batches, entries]."""
+    """∂L/∂α and ∂L/∂β of `search`'s loss for `net` (the entries β's mask keeps) on each of the
+    first `count` (lq, gt) `batches`, weights frozen as in an A-step: arrays [batches,
+    entries]."""
+    loss_fn = build_loss(search.loss, search.ssim_weight)
     alpha, beta = [], []
     mask = net.beta_mask.numpy()
     for i, (lq, gt) in enumerate(batches):

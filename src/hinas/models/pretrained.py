@@ -12,8 +12,8 @@ Each model is a trained-model folder (see :mod:`hinas.models.folder`) under `hin
 
 `hinas models` prints :func:`models_table`; `--pretrained NAME` on `hinas restore` and
 `hinas eval` and :func:`load_pretrained` use :func:`pretrained_folder`. Packaging a trained run
-(`benchmarks/pretrained.py`, which measures it) is :func:`install_run` (the model files) then
-:func:`write_pretrained` (the `pretrained.json` of :func:`pretrained_record` and the card).
+(`benchmarks/pretrained.py` measures it) is :func:`write_pretrained`: the model files
+(:func:`install_run`), `pretrained.json` (its schema: :func:`pretrained_record`) and the card.
 """
 
 from __future__ import annotations
@@ -225,12 +225,19 @@ def pretrained_record(name: str, spec: ModelSpec, folder: str | Path, made: Prov
     }
 
 
-def write_pretrained(dest: str | Path, run: str | Path, info: dict[str, Any]) -> dict[str, Any]:
-    """Write `info` (:func:`pretrained_record`) with the validation curve of run folder `run`
-    (and its plot, copied) as `dest`'s `pretrained.json`, and its model card; returns what was
-    written."""
+def write_pretrained(run: str | Path, dest: str | Path, name: str, made: Provenance,
+                     results: list[dict[str, Any]], cost: ModelCost, latency_device: str,
+                     baseline_latency_s: float | None = None, with_baseline: bool = False
+                     ) -> dict[str, Any]:
+    """Package the trained model of run folder `run` as shipped model `name` in `dest`: its
+    files (:func:`install_run`), its `pretrained.json` (:func:`pretrained_record` of the
+    measured `results` and `cost`, with the run's validation curve and plot) and its model
+    card. Returns the `pretrained.json` content."""
     dest, run = Path(dest), Path(run)
-    info = {**info, "curve": validation_curve(run)}
+    spec = install_run(run, dest)
+    info = {**pretrained_record(name, spec, dest, made, results, cost, latency_device,
+                                baseline_latency_s, with_baseline),
+            "curve": validation_curve(run)}
     if (run / CURVES_FILE).exists():
         (dest / CURVES_FILE).write_bytes((run / CURVES_FILE).read_bytes())
         info["curve_plot"] = CURVES_FILE
