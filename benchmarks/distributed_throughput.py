@@ -27,6 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
+if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package made importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
@@ -53,11 +56,11 @@ def overrides(args: argparse.Namespace) -> list[str]:
 def child(args: argparse.Namespace) -> None:
     """One rank (or the single process) of a mode: search, then dump this rank's genotype."""
     from hinas.config import resolve
-    from hinas.jobs.search import SearchRun
+    from hinas.jobs.search import search
 
     cfg = resolve("denoise", args.preset, overrides=overrides(args), task={"sigma": [args.sigma]},
                   seed=args.seed)
-    genotype = SearchRun(cfg, args.data, args._out, quiet=True).run()
+    genotype = search(cfg, args.data, args._out, quiet=True)
     rank = os.environ.get("RANK", "0")
     Path(args._child, f"rank{rank}.json").write_text(json.dumps(
         {"path": genotype.path, "cells": genotype.cells, "alpha": genotype.alpha,
@@ -83,10 +86,10 @@ def measure(args: argparse.Namespace, processes: int, threads: int, folder: Path
         raise SystemExit(f"mode {processes}x{threads} failed:\n{done.stderr[-3000:]}")
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     split = json.loads((out / "genotype.json").read_text())["meta"]["data_split"]
-    from hinas.config import from_dict, load_yaml
+    from hinas.config import load_config
     from hinas.jobs.search import steps_per_epoch
 
-    cfg = from_dict(load_yaml(out / "config.yaml"))
+    cfg = load_config(out / "config.yaml")
     steps = steps_per_epoch(cfg, len(split["w"]))
     timed = [r["seconds"] for r in records if r["phase"] == "search" and "val_psnr" not in r]
     per_step = sum(timed) / (len(timed) * steps)
@@ -100,7 +103,7 @@ def measure(args: argparse.Namespace, processes: int, threads: int, folder: Path
 
 def run(args: argparse.Namespace) -> dict:
     """Measure both modes; return the summary."""
-    from hinas.runtime.execution import describe_device
+    from benchmarks.harness import device
 
     n = args.processes
     load_before = os.getloadavg()
@@ -109,7 +112,7 @@ def run(args: argparse.Namespace) -> dict:
                  f"{n}x1": measure(args, n, 1, Path(tmp))}
     config = {k: v for k, v in vars(args).items() if k != "json" and not k.startswith("_")}
     return {"benchmark": "distributed", "config": config, "overrides": overrides(args),
-            "device": describe_device("cpu").split(";")[0] + ")",  # threads: per mode
+            "device": device("cpu").split(";")[0] + ")",  # threads: per mode
             "load_average": {"before": list(load_before), "after": list(os.getloadavg())},
             "modes": modes}
 
@@ -135,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     if args._child:
         return child(args)
     summary = run(args)
-    from jsonout import command_line, emit
+    from benchmarks.harness import command_line, emit
 
     summary["command"] = command_line(__file__, argv)
     emit(summary, args.json)

@@ -31,7 +31,8 @@ training seed of the best, and today's `width` space at the same length (the ref
 family's gain; the shipped `denoise-gray-blind`, a width-space network, cannot be: it trained on the
 held-back photographs). `--report` scores every finished run on the held-back photographs at σ = 15,
 25, 50 beside BM3D (`hinas eval --method bm3d`, same noisy inputs), with parameters, MACs and the
-folded network's latency at 481×321 on one thread, and plots validation PSNR against CPU minutes
+folded network's latency at the task's cost size (481×321, `hinas.models.cost.model_cost`) on
+one thread, and plots validation PSNR against CPU minutes
 (`--plot`). Prints (and with `--json` writes) JSON:
 
     {"benchmark": "families", "heldout": [names], "bm3d": {σ: psnr},
@@ -45,11 +46,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package made importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 REPO = Path(__file__).resolve().parents[1]
 GENOTYPES = REPO / "benchmarks" / "results" / "genotypes"
@@ -59,8 +62,6 @@ which a stage continues in a fresh clone (`--save` writes it)."""
 KEPT = ("model.json", "model.safetensors", "genotype.json", "config.yaml", "metrics.jsonl",
         "heldout.json", "curves.png")
 SIGMAS = (15.0, 25.0, 50.0)
-COST_SIZE = (321, 481)
-"""Height × width at which MACs and latency are taken (a BSDS500 photograph)."""
 HOLD_EVERY = 5
 STAGE_BUDGETS = {30: 30.0, 120: 120.0}
 
@@ -138,10 +139,11 @@ def family_genotype(family: Family):
 def cost(family: Family, size: float) -> tuple[int, float]:
     """Parameters and MACs per pixel of `family` at `size` (a width multiplier, or ffdnet's
     width), MACs counted on a 64×64 input (a multiple of every grid)."""
-    from hinas.measures.complexity import count_macs, count_params
+    from hinas.models.cost import model_cost
 
     net = build(family, size)
-    return count_params(net), count_macs(net, 1, 64, 64) / 64 ** 2
+    measured = model_cost(net, net.built_for, (64, 64), repeats=0)
+    return measured.params, measured.macs_per_pixel
 
 
 def options(family: Family, size: float) -> dict:
@@ -154,11 +156,11 @@ def options(family: Family, size: float) -> dict:
 def build(family: Family, size: float):
     """The untrained network of `family` at `size`."""
     from hinas.config import TaskConfig
-    from hinas.models.architectures import MODELS
+    from hinas.models.folder import ModelSpec
 
     genotype = family_genotype(family)
     task = genotype.task if genotype else TaskConfig(sigma=[0.0, 55.0], sigma_sampling="uniform")
-    return MODELS.get(family.arch).build(task, genotype, **options(family, size))
+    return ModelSpec(family.arch, task, options(family, size), genotype).build()
 
 
 def matched_size(family: Family) -> float:
@@ -180,8 +182,8 @@ def run_name(family: str, minutes: float, seed: int) -> str:
 
 def train_run(family: Family, minutes: float, seed: int, train_dir: Path, work: Path) -> Path:
     """Train (or resume, or leave as it is when finished) one run; returns its folder."""
-    import hinas
     from hinas.config import load_config
+    from hinas.jobs.train import train
 
     out = work / run_name(family.name, minutes, seed)
     if not out.exists() and (COMMITTED / out.name).exists():
@@ -191,10 +193,10 @@ def train_run(family: Family, minutes: float, seed: int, train_dir: Path, work: 
     resume = (out / "last.pt").exists()
     # a resumed run goes on under its own config.yaml, which holds the budget's iteration count
     cfg = load_config(out / "config.yaml") if resume else base_config(seed, family.noise_map)
-    hinas.train(cfg, [str(train_dir)], out, family_genotype(family),
+    train(cfg, [str(train_dir)], out, family_genotype(family),
                 arch=family.arch, resume=resume, quiet=True,
-                options=options(family, matched_size(family)),
-                budget_seconds=None if resume else minutes * 60, budget_clock="cpu")
+          options=options(family, matched_size(family)),
+          budget_seconds=None if resume else minutes * 60, budget_clock="cpu")
     return out
 
 
@@ -244,13 +246,13 @@ def heldout_images(work: Path):
 
 def heldout_scores(out: Path, work: Path) -> dict[str, float]:
     """Held-back PSNR of a finished run at every σ of SIGMAS (cached in the run folder)."""
-    import hinas
     from hinas.jobs.evaluate import evaluate_model
+    from hinas.models.folder import load_model
 
     cache = out / "heldout.json"
     if cache.exists():
         return json.loads(cache.read_text())
-    model, images = hinas.load_model(out), heldout_images(work)
+    model, images = load_model(out), heldout_images(work)
     task = model.built_for.at_evaluation()  # a noise-map model is told each σ
     scores = {str(s): evaluate_model(model, dataclasses.replace(task, sigma=[s]), images,
                                      quiet=True).mean["psnr"] for s in SIGMAS}
@@ -275,18 +277,13 @@ def bm3d_scores(work: Path) -> dict[str, float]:
 
 def run_record(out: Path, work: Path) -> dict:
     """Everything the report says of one finished run."""
-    import torch
-
-    import hinas
-    from hinas.measures.complexity import count_macs, count_params, measure_latency
-    from hinas.models.fold import fold_batchnorm
+    from hinas.models.cost import model_cost
+    from hinas.models.folder import load_model
 
     spec = json.loads((out / "model.json").read_text())
     meta = spec["meta"]
-    model = hinas.load_model(out)
-    channels = model.built_for.input_channels
-    x = torch.rand(1, channels, *COST_SIZE)
-    latency = measure_latency(fold_batchnorm(model), x, repeats=5, warmup=1)
+    model = load_model(out)
+    cost = model_cost(model, model.built_for, repeats=5, warmup=1)
     minutes_per_iter = meta["train_cpu_seconds"] / 60 / meta["iterations"]
     curve = [[round(r["iter"] * minutes_per_iter, 2), r["val_psnr"]]
              for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
@@ -294,11 +291,9 @@ def run_record(out: Path, work: Path) -> dict:
     family, minutes, seed = out.name.rsplit("_", 2)
     return {"family": family, "budget_minutes": float(minutes[:-1]), "seed": int(seed[1:]),
             "arch": spec["arch"], "options": spec.get("options", {}),
-            "params": count_params(model),
-            "macs_per_pixel": count_macs(model, channels, *COST_SIZE) / (COST_SIZE[0]
-                                                                         * COST_SIZE[1]),
+            "params": cost.params, "macs_per_pixel": cost.macs_per_pixel,
             "noise_map": model.built_for.needs_level,
-            "latency_s": latency, "cpu_minutes": meta["train_cpu_seconds"] / 60,
+            "latency_s": cost.latency_s, "cpu_minutes": meta["train_cpu_seconds"] / 60,
             "wall_minutes": meta["train_seconds"] / 60, "iterations": meta["iterations"],
             "budget_clock": meta.get("budget", {}).get("clock", "wall"),
             "best_val_psnr": meta["best_val_psnr"], "heldout": heldout_scores(out, work),
@@ -307,15 +302,18 @@ def run_record(out: Path, work: Path) -> dict:
 
 def report(work: Path) -> dict:
     """The JSON summary of every finished run in `work`."""
-    sys.path.insert(0, str(REPO / "benchmarks"))
     import torch
 
-    from inference import bm3d_latency
+    from benchmarks.harness import load_1min
+    from benchmarks.inference import bm3d_latency
+    from hinas.config import TaskConfig
+
     runs = {out.name: run_record(out, work) for out in sorted(work.iterdir())
             if out.is_dir() and out.name.split("_")[0] in FAMILIES and finished(out)}
-    x = torch.rand(1, 1, *COST_SIZE)
+    w, h = TaskConfig().cost_size
+    x = torch.rand(1, 1, h, w)
     return {"benchmark": "families", "threads": torch.get_num_threads(),
-            "load_1min": os.getloadavg()[0],
+            "load_1min": load_1min(),
             "heldout": sorted(p.name for p in (work / "data" / "heldout").iterdir()),
             "bm3d": bm3d_scores(work), "bm3d_latency_s": bm3d_latency(x, 25.0, 2, 1),
             "runs": runs}
@@ -365,8 +363,7 @@ def main(argv: list[str] | None = None) -> None:
             if args.only is None or name in args.only:
                 train_run(FAMILIES[name], minutes, seed, train_dir, args.work)
     if args.report:
-        sys.path.insert(0, str(REPO / "benchmarks"))
-        from jsonout import command_line, emit
+        from benchmarks.harness import command_line, emit
 
         summary = {**report(args.work), "command": command_line(__file__, argv)}
         emit(summary, args.json)

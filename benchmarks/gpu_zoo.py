@@ -58,6 +58,9 @@ from contextlib import redirect_stderr
 from dataclasses import dataclass
 from pathlib import Path
 
+if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package made importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 REPO = Path(__file__).resolve().parents[1]
 GENOTYPES = REPO / "benchmarks" / "results" / "genotypes"
 SHIPPED = REPO / "src" / "hinas" / "weights"
@@ -220,7 +223,7 @@ def train_argv(model: ZooModel, args: argparse.Namespace, piece: str, length: st
 
 def portable_command(argv: list[str]) -> str:
     """The shell command of `argv`, paths relative to the repository root."""
-    from jsonout import portable
+    from benchmarks.harness import portable
 
     return "hinas " + " ".join(portable(a) for a in argv)
 
@@ -286,17 +289,17 @@ def write_card(model: ZooModel, args: argparse.Namespace, commands: list[str],
                smoke: bool) -> dict:
     """Score the trained model of `model` and write its card (pretrained.json, card.md and the
     files of a shipped model) into `RUN/card`; the card's headline numbers."""
-    import pretrained
-    from hinas.runtime.execution import describe_device
+    from benchmarks import pretrained
+    from benchmarks.harness import device
 
     run = Path(args.runs) / model.name
     card = run / "card"
-    device = "cpu" if smoke else "cuda"
+    where = "cpu" if smoke else "cuda"
     argv = ["--run", str(run), "--name", model.name, "--data", str(args.data), "--dest",
-            str(card), "--device", device, "--description", model.description,
+            str(card), "--device", where, "--description", model.description,
             "--genotype-source", model.genotype_source, "--command", " && ".join(commands),
             "--train-data", model.train_data, "--recipe", recipe_words(model),
-            "--machine", describe_device(device), "--limits", LIMITS,
+            "--machine", device(where), "--limits", LIMITS,
             "--threads", "1" if smoke else str(os.cpu_count() or 1),
             "--repeats", "1" if smoke else "5"]
     if smoke:
@@ -305,8 +308,8 @@ def write_card(model: ZooModel, args: argparse.Namespace, commands: list[str],
         argv.append("--no-baseline")  # BM3D: minutes on the CPU
     shutil.rmtree(card, ignore_errors=True)  # its files may be links into the run folder
     info = pretrained.package(pretrained.parse_args(argv))
-    for name in ("model.safetensors", pretrained.CURVES_FILE):  # the same bytes: hard links,
-        if (card / name).exists() and (run / name).exists():  # stored once in the archive
+    for name in ("model.safetensors", info.get("curve_plot")):  # the same bytes: hard links,
+        if name and (card / name).exists() and (run / name).exists():  # stored once in the archive
             (card / name).unlink()
             os.link(run / name, card / name)
     return {"results": [{k: r[k] for k in r if k in ("test", "sigma", "quality", "scale",
@@ -433,7 +436,7 @@ def check_data(models: list[ZooModel], data: Path) -> dict[str, int]:
 def run_zoo(args: argparse.Namespace, smoke: bool) -> dict:
     """Train (smoke: check) every model of `args.models`, card and pack after each; returns the
     summary (also written as `SUMMARY` into the runs folder and `args.out`)."""
-    from hinas.runtime.execution import describe_device
+    from benchmarks.harness import device
 
     started = time.monotonic()
     deadline = started + args.minutes * 60
@@ -447,7 +450,7 @@ def run_zoo(args: argparse.Namespace, smoke: bool) -> dict:
     summary = json.loads(path.read_text()) if path.exists() else {"models": {}}
     summary.update(benchmark="gpu_zoo", minutes=args.minutes, campaign=args.campaign,
                    settings=GPU_SETTINGS, options=list(GPU_OPTIONS), smoke=smoke,
-                   device=describe_device("cpu" if smoke else "cuda"),
+                   device=device("cpu" if smoke else "cuda"),
                    data=check_data(args.models, Path(args.data)))
     card_seconds = CARD_SECONDS
     for k, model in enumerate(args.models):

@@ -1,14 +1,15 @@
 """Inference cost of HiNAS-derived networks against DnCNN (denoising) and FSRCNN (SR).
 
-For every network: parameters, MACs (`hinas.measures.complexity`) and the median latency of one
-forward pass (`hinas.measures.complexity.measure_latency`: `--warmup` unmeasured calls, then
-`--repeats`) with `torch.set_num_threads(--threads)`, on a 481×321 gray image (denoising) and a
-128×128 RGB image upscaled ×4 (SR), in several execution variants:
+For every network: parameters, MACs and the median latency of one forward pass
+(`hinas.measures.complexity.measure_latency`: `--warmup` unmeasured calls, then `--repeats`) with
+`torch.set_num_threads(--threads)`, on a 481×321 gray image (denoising) and a 128×128 RGB image
+upscaled ×4 (SR), in several execution variants:
 
 - `eager`: the module as trained (eval mode, no autograd);
-- `folded`: its inference copy with every conv → BatchNorm folded into one convolution
-  (`hinas.models.fold.fold_batchnorm`, what `hinas restore` and `hinas eval` run); each network
-  records `fold_speedup`, eager / folded latency;
+- `folded`: its inference copy with every conv → BatchNorm folded into one convolution (what
+  `hinas restore` and `hinas eval` run), timed with its parameters and MACs by
+  `hinas.models.cost.model_cost`, the one cost of every benchmark; each network records
+  `fold_speedup`, eager / folded latency;
 - `channels_last`: the module and the input in channels-last memory format;
 - `compile`: `torch.compile(module)` (compilation happens in the warm-up calls);
 - `onnxruntime`: exported to an ONNX file by `hinas.models.export.export_onnx` (what `hinas export`
@@ -17,8 +18,8 @@ forward pass (`hinas.measures.complexity.measure_latency`: `--warmup` unmeasured
 
 A variant that fails is recorded as `"unavailable: <reason>"` instead of a time.
 
-With `--bm3d-sigma S` (denoising), BM3D (`hinas.models.classical.bm3d_gaussian`, the optional
-`bm3d` package) runs on the same input at noise level S, measured the same way once; each
+With `--bm3d-sigma S` (denoising), BM3D (`hinas eval --method bm3d`, the optional `bm3d` package)
+runs on the same input at noise level S, measured the same way once; each
 denoising network then records `bm3d_ratio`, BM3D's latency / its own (folded where measured,
 else eager). Without the package BM3D is recorded as unavailable with a note.
 
@@ -47,10 +48,12 @@ benchmarks/results/inference_folded.json
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
+
+if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package made importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 VARIANTS = ("eager", "folded", "channels_last", "compile", "onnxruntime")
 BUILTIN_CELLS = {
@@ -77,8 +80,10 @@ def builtin_genotype(task):
     return Genotype(task, space, path, [cell] * space.layers, meta={"builtin": True})
 
 
-def run_variant(model, x, variant: str, args: argparse.Namespace) -> float | str:
-    """Median latency of `model` on `x` in `variant`, or "unavailable: <reason>"."""
+def run_variant(model, x, variant: str, args: argparse.Namespace, folded: float | None
+                ) -> float | str:
+    """Median latency of `model` on `x` in `variant` (`folded`: the time measured with the
+    network's cost), or "unavailable: <reason>"."""
     import torch
 
     from hinas.measures.complexity import measure_latency
@@ -87,9 +92,7 @@ def run_variant(model, x, variant: str, args: argparse.Namespace) -> float | str
         if variant == "eager":
             return measure_latency(model, x, args.repeats, args.warmup)
         if variant == "folded":
-            from hinas.models.fold import fold_batchnorm
-
-            return measure_latency(fold_batchnorm(model), x, args.repeats, args.warmup)
+            return folded
         if variant == "channels_last":
             cl = torch.channels_last
             return measure_latency(model.to(memory_format=cl), x.to(memory_format=cl),
@@ -115,16 +118,15 @@ def bm3d_latency(x, sigma: float, repeats: int, warmup: int) -> float | str:
     """Median latency of BM3D (as `hinas eval --method bm3d` runs it) on the gray input `x` at
     noise level `sigma` (0–255 scale) over `repeats` calls after at most one of `warmup`, or
     "unavailable: <reason>" (no `bm3d` package)."""
-    import numpy as np
-
+    from hinas.config import TaskConfig
     from hinas.measures.complexity import measure_latency
-    from hinas.models.classical import bm3d_gaussian, get_method
+    from hinas.models.classical import get_method
 
     try:
-        get_method("bm3d").check_available()
-        image = x[0].cpu().numpy().transpose(1, 2, 0).astype(np.float64)
-        return measure_latency(lambda _: bm3d_gaussian(image, sigma / 255.0), x, repeats,
-                               min(warmup, 1))
+        bm3d, task = get_method("bm3d"), TaskConfig(sigma=[sigma])
+        bm3d.check_available()
+        image = x[0].cpu().numpy().transpose(1, 2, 0) * 255.0
+        return measure_latency(lambda _: bm3d.restore(image, task), x, repeats, min(warmup, 1))
     except Exception as err:  # as a variant: a result, not a failure
         return unavailable(err)
 
@@ -165,15 +167,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=2, help="unmeasured first calls")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--variants", default=",".join(VARIANTS))
-    p.add_argument("--denoise-size", type=parse_size, default=(481, 321), metavar="WxH")
-    p.add_argument("--sr-size", type=parse_size, default=(128, 128), metavar="WxH",
-                   help="LR input size")
+    p.add_argument("--denoise-size", type=parse_size, metavar="WxH",
+                   help="input size (default: the task's cost size, 481x321)")
+    p.add_argument("--sr-size", type=parse_size, metavar="WxH",
+                   help="LR input size (default: the task's cost size, 128x128)")
     p.add_argument("--sr-scale", type=int, choices=(2, 3, 4), default=4)
     p.add_argument("--bm3d-sigma", type=float, metavar="S",
                    help="also time BM3D at this noise level on the denoising input")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", metavar="PATH", help="also write the JSON here")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    from hinas.config import TaskConfig
+
+    args.denoise_size = args.denoise_size or TaskConfig(name="denoise").cost_size
+    args.sr_size = args.sr_size or TaskConfig(name="sr").cost_size
+    return args
 
 
 def networks(args: argparse.Namespace) -> dict[str, list[tuple[str, object]]]:
@@ -205,15 +213,15 @@ def run(args: argparse.Namespace) -> dict:
     """Measure every network in every variant; return the summary."""
     import torch
 
-    from hinas.measures.complexity import count_macs, count_params
-    from hinas.runtime.execution import describe_device
+    from benchmarks.harness import device, load_1min
+    from hinas.models.cost import model_cost
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     variants = args.variants.split(",")
     models: dict[str, dict] = {}
     notes = []
-    load_before = round(os.getloadavg()[0], 2)
+    load_before = load_1min()
     bm3d = None
     for task_name, specs in networks(args).items():
         w, h = args.denoise_size if task_name == "denoise" else args.sr_size
@@ -232,18 +240,20 @@ def run(args: argparse.Namespace) -> dict:
                 if isinstance(bm3d["latency_s"], str):
                     notes.append(f"bm3d not timed ({bm3d['latency_s']}); "
                                  f"pip install 'hinas[bm3d]'")
-            times = {v: run_variant(model, x, v, args) for v in variants}
+            cost = model_cost(model, spec.task, (w, h), args.repeats if "folded" in variants
+                              else 0, args.warmup)
+            times = {v: run_variant(model, x, v, args, cost.latency_s) for v in variants}
             fastest = times.get("folded", times.get("eager"))
             models[task_name][name] = {
-                "arch": spec.arch, "genotype": genotype, "params": count_params(model),
-                "macs": count_macs(model, c, h, w), "input": [w, h, c], "latency_s": times,
+                "arch": spec.arch, "genotype": genotype, "params": cost.params,
+                "macs": cost.macs, "input": [w, h, c], "latency_s": times,
                 "fold_speedup": ratio(times.get("eager"), times.get("folded")),
                 "bm3d_ratio": ratio(bm3d and bm3d["latency_s"], fastest)
                 if task_name == "denoise" else None}
     config = {k: v for k, v in vars(args).items() if k != "json"}
     return {"benchmark": "inference", "config": config, "notes": notes,
-            "device": describe_device(args.device),
-            "load_1min": [load_before, round(os.getloadavg()[0], 2)], "bm3d": bm3d,
+            "device": device(args.device),
+            "load_1min": [load_before, load_1min()], "bm3d": bm3d,
             "models": models}
 
 
@@ -292,7 +302,7 @@ def main(argv: list[str] | None = None) -> dict:
         summary = run(args)
     except HinasError as err:
         raise SystemExit(f"inference: error: {err}") from None
-    from jsonout import command_line, emit
+    from benchmarks.harness import command_line, emit
 
     summary["command"] = command_line(__file__, argv)
     emit(summary, args.json)

@@ -1,6 +1,7 @@
-"""Package a trained model as a pretrained model of the package: copy its weights, genotype and
-model file into `src/hinas/weights/<name>/` (or `--dest DIR`), measure it, and write
-`pretrained.json` and the model card (`card.md`, from `hinas.models.pretrained.model_card`).
+"""Package a trained model as a pretrained model of the package: measure it, then copy its
+weights, genotype and model file into `src/hinas/weights/<name>/` (or `--dest DIR`) and write
+`pretrained.json` and the model card (`card.md`): `hinas.models.pretrained.write_pretrained`,
+whose `pretrained_record` is the file's schema.
 
 Measured here: PSNR/SSIM with `hinas.jobs.evaluate` (the same code as `hinas eval`, on
 `--device`) on the test sets and levels the task names (its `package_tests()`, hinas.tasks:
@@ -11,8 +12,8 @@ the first `--unseen-count` photographs of a folder no part of the model was trai
 on (`--unseen skimage`: `SKIMAGE_PHOTOS`, the photographs shipped with scikit-image), at the
 same settings. Beside every result the task's classical baseline (its `baseline`: BM3D, the
 JPEG input itself, bicubic) is scored on the same inputs, unless `--no-baseline`. Parameters
-and MACs; the median CPU latency (`hinas.measures.complexity.measure_latency`, `--threads`
-threads) of the BatchNorm-folded network that `hinas restore` runs, at the task's `cost_size`
+and MACs; the median CPU latency (`hinas.models.cost.model_cost`, `--threads` threads) of the
+BatchNorm-folded network that `hinas restore` runs, at the task's `cost_size`
 (481×321, a BSDS500 photograph's size; a 128×128 LR input for SR), and for a BM3D baseline
 BM3D's on the same image. The
 model's own run records the training iterations, wall / CPU seconds and the validation curve;
@@ -27,36 +28,14 @@ Example: python benchmarks/pretrained.py --run RUNDIR --name sr-x4 --data ../sha
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
-import os
 import sys
 from pathlib import Path
 
+if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package made importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "hinas" / "weights"
-REFERENCES = {
-    "Set12 σ=15": "BM3D 32.37, DnCNN-B 32.68 (published)",
-    "Set12 σ=25": "BM3D 29.97, DnCNN-B 30.36 (published)",
-    "Set12 σ=50": "BM3D 26.72 published, 26.77 measured here; DnCNN-B 27.21 (published)",
-    "Set5 ×2": "bicubic 33.66, FSRCNN 37.05 (published)",
-    "Set14 ×2": "bicubic 30.24, FSRCNN 32.66 (published)",
-    "Set5 ×4": "bicubic 28.42, FSRCNN 30.71 (published)",
-    "Set14 ×4": "bicubic 26.00, FSRCNN 27.59 (published)",
-    "Set12 q=10": "on LIVE1 (not shipped here): JPEG 27.77, ARCNN 28.98 (published)",
-    "Set12 q=20": "on LIVE1 (not shipped here): JPEG 30.07, ARCNN 31.29 (published)",
-    "Set12 q=30": "on LIVE1 (not shipped here): JPEG 31.41, ARCNN 32.69 (published)",
-}
-"""Published figures (DnCNN paper Table 3 for Set12; paper Table 12 and FSRCNN for SR; ARCNN's
-LIVE1 table for JPEG, whose gain over the input is the yardstick) and our own measurements,
-printed beside each result in the card, by the result's label."""
-HEADLINES = {"Set12 σ=50": ("BM3D", 26.72), "Set5 ×2": ("FSRCNN", 37.05),
-             "Set5 ×4": ("FSRCNN", 30.71), "Set12 q=10": ("JPEG input", None)}
-"""The result `hinas models` shows for a model (the first of its results named here) and the
-anchor it is read against: a published figure of `REFERENCES`, or None for the baseline
-measured beside it."""
 BM3D_LATENCY_SIGMA = 25.0
-CURVES_FILE = "curves.png"
-"""The training run's loss and validation plot, shipped beside the card."""
 SKIMAGE_PHOTOS = ("camera", "coins", "moon", "brick", "grass", "gravel", "astronaut", "coffee",
                   "chelsea", "rocket")
 """`--unseen skimage`: photographs shipped with scikit-image, in no training set of the zoo."""
@@ -96,19 +75,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def validation_curve(run: Path) -> list[dict]:
-    """Validation PSNR against wall-clock training minutes, from the run's metrics.jsonl (the
-    minutes sum the logged step times up to each validation)."""
-    minutes, curve = 0.0, []
-    for line in (run / "metrics.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        minutes += record.get("seconds", 0.0) / 60
-        if "val_psnr" in record:
-            curve.append({"iter": record["iter"], "minutes": round(minutes, 2),
-                          "val_psnr": record["val_psnr"]})
-    return curve
-
-
 def test_images(source: str | Path, channels: int, count: int | None) -> dict:
     """The first `count` (None: all) test images of the folder `source`, or of
     `SKIMAGE_PHOTOS` for `skimage` (gray models only), as `hinas eval` loads them."""
@@ -130,104 +96,57 @@ def package(args: argparse.Namespace) -> dict:
     """Copy the model into the package, measure it, write pretrained.json and card.md."""
     import torch
 
+    from benchmarks.harness import device, load_1min
+    from benchmarks.inference import bm3d_latency
     from hinas.errors import HinasError
-    from hinas.io import atomic_write_text
     from hinas.jobs.evaluate import evaluate_classical, evaluate_model
-    from hinas.measures.complexity import count_macs, count_params, measure_latency
-    from hinas.measures.metrics import Convention
-    from hinas.models.fold import fold_batchnorm
-    from hinas.models.folder import WEIGHTS_FILE, ModelSpec, load_model
-    from hinas.models.pretrained import (
-        CARD_FILE,
-        INFO_FILE,
-        model_card,
-        result_label,
-        sha256_file,
-    )
-    from hinas.runtime.execution import describe_device
-    from inference import bm3d_latency
+    from hinas.models.cost import model_cost
+    from hinas.models.folder import load_model
+    from hinas.models.pretrained import Provenance, write_pretrained
 
     torch.set_num_threads(args.threads)
     run, dest = Path(args.run), Path(args.dest) if args.dest else WEIGHTS / args.name
-    spec = ModelSpec.load(run)
-    dest.mkdir(parents=True, exist_ok=True)
-    run_meta = spec.meta
-    spec.meta = {k: run_meta[k] for k in ("iterations", "best_iter", "best_val_psnr", "params")}
-    if spec.genotype is not None:  # the search's file lists are the search machine's paths
-        spec.genotype.meta = {k: v for k, v in spec.genotype.meta.items() if k != "data_split"}
-    spec.save(dest)
-    (dest / WEIGHTS_FILE).write_bytes((run / WEIGHTS_FILE).read_bytes())
-    model = load_model(dest)
-    task = spec.task
+    model = load_model(run)
+    task = model.built_for
     standard = task.package_tests()
     if not standard:
         raise HinasError(f"the {task.name} task names no test sets to package a model with")
-    method, label = task.baseline
+    method, _ = task.baseline
     tests = [(folder, Path(args.data) / folder, args.test_count, fields)
              for folder, fields in standard]
     if args.unseen:
         tests += [(args.unseen_name, args.unseen, args.unseen_count, fields)
                   for _, fields in standard]
-    results, headline = [], None
+    results = []
     for name, source, count, fields in tests:
         test_task = task.at_evaluation().at_levels(fields)
         images = test_images(source, task.channels, count)
         report = evaluate_model(model, test_task, images, method=args.name, data=name,
                                 device=args.device)
-        test = {"test": name, **test_task.result_fields()}
-        key = result_label(test)
-        result = {**test, "psnr": report.mean["psnr"], "ssim": report.mean["ssim"],
-                  "seconds_per_image": report.mean["seconds"], "images": len(images),
-                  "reference": REFERENCES.get(key)}
+        result = {"test": name, **test_task.result_fields(), "psnr": report.mean["psnr"],
+                  "ssim": report.mean["ssim"], "seconds_per_image": report.mean["seconds"],
+                  "images": len(images)}
         if args.baseline:
             base = evaluate_classical(method, test_task, images, data=name).mean
             result.update(baseline_psnr=base["psnr"], baseline_ssim=base["ssim"])
         results.append(result)
-        anchor, anchor_psnr = HEADLINES.get(key, (None, None))
-        if headline is None and anchor and (anchor_psnr is not None or args.baseline):
-            headline = {**test, "anchor": anchor,
-                        "anchor_psnr": result["baseline_psnr"] if anchor_psnr is None
-                        else anchor_psnr,
-                        "anchor_source": "measured" if anchor_psnr is None else "published"}
-    model.to("cpu")
-    w, h = task.cost_size
-    x = torch.rand(1, task.channels, h, w)
-    with torch.no_grad():
-        latency = measure_latency(fold_batchnorm(model), x, args.repeats)
-    extra = {}
+    cost = model_cost(model.to("cpu"), task, repeats=args.repeats)
+    bm3d = None
     if method == "bm3d" and args.baseline:
-        bm3d = bm3d_latency(x, BM3D_LATENCY_SIGMA, args.repeats, 1)
-        extra = {"baseline_latency_s": bm3d} if isinstance(bm3d, float) else {}
-    info = {
-        "name": args.name, "description": args.description, "task": dataclasses.asdict(task),
-        "arch": spec.arch, "genotype_source": args.genotype_source,
-        "sha256": sha256_file(dest / WEIGHTS_FILE), "params": count_params(model),
-        "macs": count_macs(model, task.channels, h, w), "cost_input": [w, h],
-        "latency_s": latency, **extra,
-        "latency_device": f"{describe_device('cpu')}, load average "
-                          f"{os.getloadavg()[0]:.1f} while measured",
-        "training": {"command": args.command, "data": args.train_data, "recipe": args.recipe,
-                     "iterations": run_meta["iterations"], "seconds": run_meta["train_seconds"],
-                     "cpu_seconds": run_meta.get("train_cpu_seconds", run_meta["train_seconds"]),
-                     "machine": args.machine},
-        "convention": Convention.for_task(task.name, task.out_scale).describe(),
-        "results": results, **({"headline": headline} if headline else {}),
-        **({"baseline": {"method": method, "label": label}} if args.baseline else {}),
-        "limits": args.limits,
-    }
-    info["curve"] = validation_curve(run)
-    if (run / CURVES_FILE).exists():
-        (dest / CURVES_FILE).write_bytes((run / CURVES_FILE).read_bytes())
-        info["curve_plot"] = CURVES_FILE
-    atomic_write_text(dest / INFO_FILE, json.dumps(info, indent=1) + "\n")
-    atomic_write_text(dest / CARD_FILE, model_card(info))
-    return info
+        w, h = cost.size
+        bm3d = bm3d_latency(torch.rand(1, task.channels, h, w), BM3D_LATENCY_SIGMA,
+                            args.repeats, 1)
+    made = Provenance(args.description, args.genotype_source, args.command, args.train_data,
+                      args.recipe, args.machine, args.limits)
+    return write_pretrained(run, dest, args.name, made, results, cost,
+                            f"{device('cpu')}, load average {load_1min():.1f} while measured",
+                            bm3d if isinstance(bm3d, float) else None, args.baseline)
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Package the model, print the JSON and write the requested file."""
     args = parse_args(argv)
-    from jsonout import command_line, emit
+    from benchmarks.harness import command_line, emit
 
     info = package(args)
     emit({**info, "packaged_by": command_line(__file__, argv)}, args.json)

@@ -18,8 +18,9 @@ Prints (and with `--json` writes) JSON:
                         "search_seconds", "train_seconds", "best_val_psnr", "device",
                         "load_1min"}}}
 
-`params`, `macs` and `latency_s` (median forward time, `hinas.measures.complexity.measure_latency`)
-are taken at a 481×321 input for denoising (a BSD500 image) and a 128×128 LR input for SR
+`params`, `macs` and `latency_s` (median forward time of the BatchNorm-folded network that
+`hinas restore` runs; `hinas.jobs.evaluate.profile_model`, which also scores) are taken at the
+task's cost size, a 481×321 input for denoising (a BSD500 image) and a 128×128 LR input for SR
 (`--cost-size` changes it); `search_seconds` is the search that produced the genotype (None when
 it was given and did not record it); classic methods have no parameters, MACs or latency.
 `--markdown` writes the table. `--methods` runs a subset (e.g. to spread the trainings over several
@@ -33,11 +34,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package made importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 NETWORKS = {
     "denoise": [("hinas", "hinas", "hinas"), ("rsws", "hinas", "random"),
@@ -47,8 +50,6 @@ NETWORKS = {
 }
 """Per task: (method name, architecture, search strategy of its genotype or None)."""
 CLASSICS = {"denoise": ["noisy", "bm3d"], "sr": ["bicubic"]}
-COST_SIZE = {"denoise": (481, 321), "sr": (128, 128)}
-"""Input width × height at which parameters, MACs and latency are taken."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -80,8 +81,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", metavar="PATH", help="also write the JSON here")
     p.add_argument("--markdown", metavar="PATH", help="also write the markdown table here")
     args = p.parse_args(argv)
+    from hinas.config import TaskConfig
+
     w, h = (map(int, args.cost_size.lower().split("x")) if args.cost_size
-            else COST_SIZE[args.task])
+            else TaskConfig(name=args.task).cost_size)
     args.cost_size = (w, h)
     known = [n for n, _, _ in NETWORKS[args.task]] + CLASSICS[args.task]
     args.methods = args.methods.split(",") if args.methods else known
@@ -181,15 +184,13 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     """Search (where needed), train, and score every method; return the summary."""
     import torch
 
+    from benchmarks.harness import device, load_1min, portable
     from hinas.config import parse_override, resolve
     from hinas.errors import HinasError
-    from hinas.jobs.evaluate import evaluate_classical, evaluate_model, load_test_images
+    from hinas.jobs.evaluate import evaluate_classical, load_test_images, profile_model
     from hinas.jobs.train import train
-    from hinas.measures.complexity import count_macs, count_params, measure_latency
     from hinas.models.classical import get_method
     from hinas.models.folder import load_model
-    from hinas.runtime.execution import describe_device
-    from jsonout import portable
 
     torch.set_num_threads(args.threads)
     task = {"sigma": [args.sigma]} if args.task == "denoise" else {"scale": args.scale}
@@ -205,7 +206,6 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         if any(s == strategy for _, _, s in networks):
             genotypes[strategy] = find_genotype(cfg, strategy, given, args.train, work)
     w, h = args.cost_size
-    x = torch.rand(1, cfg.task.channels, h, w, device=cfg.device)
     methods = {}
     for name, arch, strategy in networks:
         genotype, search_s = genotypes[strategy] if strategy else (None, None)
@@ -214,15 +214,14 @@ def run(args: argparse.Namespace, work: Path) -> dict:
                      options=options.get(arch))
         train_s = time.perf_counter() - start
         model = load_model(work / name, cfg.device)
-        report = evaluate_model(model, cfg.task, images, method=name, data=args.test,
-                                seed=args.seed, device=cfg.device, quiet=True)
+        report, cost = profile_model(model, cfg.task, images, size=(w, h),
+                                     repeats=args.repeats, method=name, data=args.test,
+                                     seed=args.seed, device=cfg.device, quiet=True)
         methods[name] = {
             "kind": "network", "arch": arch, "psnr": report.mean["psnr"],
-            "ssim": report.mean["ssim"], "params": count_params(model),
-            "macs": count_macs(model, cfg.task.channels, h, w),
-            "cost_input": [w, h, cfg.task.channels],
-            "latency_s": measure_latency(model, x, args.repeats),
-            "load_1min": round(os.getloadavg()[0], 2),  # machine load while it was measured
+            "ssim": report.mean["ssim"], "params": cost.params, "macs": cost.macs,
+            "cost_input": [w, h, cfg.task.channels], "latency_s": cost.latency_s,
+            "load_1min": load_1min(),  # machine load while it was measured
             "seconds_per_image": report.mean["seconds"], "search_seconds": search_s,
             "train_seconds": train_s, "best_val_psnr": spec.meta["best_val_psnr"],
             "device": report.device}
@@ -250,7 +249,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
               "genotype": args.genotype and portable(args.genotype),
               "rsws_genotype": args.rsws_genotype and portable(args.rsws_genotype),
               "cost_size": [w, h], "repeats": args.repeats, "threads": args.threads}
-    return {"benchmark": "quality", "config": config, "device": describe_device(cfg.device),
+    return {"benchmark": "quality", "config": config, "device": device(cfg.device),
             "notes": notes, "methods": methods}
 
 
@@ -263,7 +262,7 @@ RUN_KEYS = ("task", "sigma", "scale", "channels", "train", "test", "iters", "bat
 def merge(summary: dict, earlier_path: str) -> dict:
     """`summary` with the methods (and notes) of the earlier quality summary at `earlier_path`
     added, in the task's method order."""
-    from jsonout import joined_commands, load_compatible
+    from benchmarks.harness import joined_commands, load_compatible
 
     earlier = load_compatible(earlier_path, summary["config"], RUN_KEYS, "quality")
     found = {**earlier["methods"], **summary["methods"]}
@@ -287,7 +286,7 @@ def main(argv: list[str] | None = None) -> dict:
                 summary = run(args, Path(work))
     except HinasError as err:
         raise SystemExit(f"quality: error: {err}") from None
-    from jsonout import command_line, emit
+    from benchmarks.harness import command_line, emit
 
     summary["command"] = command_line(__file__, argv)
     if args.merge:

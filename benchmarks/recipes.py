@@ -32,6 +32,9 @@ import sys
 import time
 from pathlib import Path
 
+if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package made importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 GENOTYPES = Path(__file__).parent / "results" / "genotypes"
 NETS = {
     "found-denoise": ("denoise", "hinas", GENOTYPES / "denoise_sigma50_cpu.json"),
@@ -146,9 +149,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import torch
 
+    from benchmarks.harness import command_line, device, emit
     from hinas.io import atomic_write_text
-    from hinas.runtime.execution import describe_device
-    from jsonout import command_line, emit
 
     torch.set_num_threads(args.threads)
     earlier = json.loads(Path(args.json).read_text()) if args.json and \
@@ -164,7 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
         if (net, recipe) in done:
             continue
         runs.append(train_and_score(args, net, recipe))
-        summary = {"benchmark": "recipes", "config": config, "device": describe_device("cpu"),
+        summary = {"benchmark": "recipes", "config": config, "device": device("cpu"),
                    "command": ", then ".join([*commands, command_line(__file__, argv)]),
                    "recipes": {n: RECIPES[n] for n in dict.fromkeys(r["recipe"] for r in runs)},
                    "arch_options": ARCH_OPTIONS, "runs": runs, "best": best_recipes(runs)}

@@ -20,6 +20,9 @@ import os
 import sys
 from pathlib import Path
 
+if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package made importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 PLOT = "speed_quality.png"
 
@@ -115,8 +118,8 @@ def plot_speed_quality(quality: list[tuple[Path, dict]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from benchmarks.quality import task_label
     from hinas.runtime.viz import plain_log_ticks
-    from quality import task_label
 
     fig, axes = plt.subplots(1, len(quality), figsize=(6.4 * len(quality), 5.2), squeeze=False)
     for ax, (_, summary) in zip(axes[0], quality, strict=True):
@@ -156,12 +159,12 @@ def render(folder: Path, doc_dir: Path = Path("."), draw: bool = True) -> str:
     """The markdown of every result file in `folder` (drawing the speed–quality plot there,
     unless not `draw`, and linking it relative to `doc_dir`, the folder of the document that
     will hold the markdown)."""
-    from distributed_throughput import markdown as distributed_markdown
-    from inference import markdown as inference_markdown
-    from quality import markdown as quality_markdown
-    from search_cost import markdown as search_cost_markdown
-    from search_vs_random import markdown as search_vs_random_markdown
-    from selection_signals import markdown as selection_signals_markdown
+    from benchmarks.distributed_throughput import markdown as distributed_markdown
+    from benchmarks.inference import markdown as inference_markdown
+    from benchmarks.quality import markdown as quality_markdown
+    from benchmarks.search_cost import markdown as search_cost_markdown
+    from benchmarks.search_vs_random import markdown as search_vs_random_markdown
+    from benchmarks.selection_signals import markdown as selection_signals_markdown
 
     renderers = {"supernet_cost": supernet_cost_markdown, "search_cost": search_cost_markdown,
                  "quality": quality_markdown, "inference": inference_markdown,

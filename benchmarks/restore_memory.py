@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import struct
 import subprocess
@@ -29,7 +28,10 @@ import time
 import zlib
 from pathlib import Path
 
-from jsonout import command_line, emit, portable
+if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package made importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.harness import command_line, device, emit, load_1min, portable  # noqa: E402
 
 DEFAULT_GENOTYPE = Path(__file__).parent / "results" / "genotypes" / "denoise_sigma50_cpu.json"
 
@@ -116,8 +118,8 @@ def main(argv: list[str] | None = None) -> dict:
         "config": {"size": args.size, "genotype": portable(str(args.genotype)),
                    "width_multiplier": args.width_multiplier, "tile": args.tile,
                    "overlap": args.overlap, "threads": args.threads},
-        "device": f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)",
-        "load_average": round(os.getloadavg()[0], 2),
+        "device": device("cpu"),
+        "load_average": load_1min(),
         "tiled": tiled, "whole": whole, "budget_mb": args.budget_mb,
         "within_budget": "peak_rss_mb" in tiled and tiled["peak_rss_mb"] < args.budget_mb,
     }

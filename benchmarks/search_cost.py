@@ -11,8 +11,9 @@ training photographs (`hinas.demo.write_demo_data`, shipped with scikit-image). 
                  "cost_input"}, "eq6": {...}, "time_ratio", "memory_ratio"}
 
 `params` and `macs` are those of the found network as `hinas train` builds it (the preset's
-`train.width_multiplier`), at a 481×321 input for denoising and a 128×128 LR input for SR (as in
-`quality.py`). With `--out DIR` the run folders (genotype, plots, logs) are kept in DIR/<mode>.
+`train.width_multiplier`), at the task's cost size: a 481×321 input for denoising and a 128×128
+LR input for SR (as in `quality.py`). With `--out DIR` the run folders (genotype, plots, logs) are
+kept in DIR/<mode>.
 `--merge EARLIER.json` adds the modes of an earlier run of the same search (same task, data,
 preset, overrides and seed), so that the two modes can be measured at different times.
 
@@ -29,6 +30,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package made importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 MODES = {"sharing": True, "eq6": False}
 """Mode name → `space.cell_sharing`."""
@@ -62,10 +66,9 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
 
     from hinas.config import resolve
     from hinas.jobs.search import search
-    from hinas.measures.complexity import count_macs, count_params
-    from hinas.models.architectures import hinas_net
+    from hinas.models.cost import model_cost
+    from hinas.models.folder import ModelSpec
     from hinas.runtime.runs import peak_rss_mb
-    from quality import COST_SIZE
 
     torch.set_num_threads(args.threads)
     task = {"sigma": [args.sigma]} if args.task == "denoise" else {"scale": args.scale}
@@ -74,12 +77,13 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
     start = time.perf_counter()
     genotype = search(cfg, args.data, args._out, quiet=True)
     seconds, peak = round(time.perf_counter() - start, 2), round(peak_rss_mb(), 1)
-    net = hinas_net(cfg.task, genotype, cfg.train.width_multiplier)
-    w, h = COST_SIZE[args.task]
+    net = ModelSpec("hinas", cfg.task, {"width_multiplier": cfg.train.width_multiplier},
+                    genotype).build()
+    cost = model_cost(net, cfg.task, repeats=0)
+    w, h = cost.size
     return {"seconds": seconds, "peak_rss_mb": peak, "epochs": cfg.search.epochs,
             "best_val_psnr": genotype.meta.get("best_val_psnr"), "path": genotype.path,
-            "params": count_params(net), "macs": count_macs(net, cfg.task.channels, h, w),
-            "cost_input": [w, h, cfg.task.channels]}
+            "params": cost.params, "macs": cost.macs, "cost_input": [w, h, cfg.task.channels]}
 
 
 SEARCH_KEYS = ("data", "task", "sigma", "scale", "preset", "overrides", "seed", "threads")
@@ -97,7 +101,7 @@ def command(config: dict) -> str:
 
 def merge(summary: dict, earlier_path: str) -> dict:
     """`summary` with the modes of the earlier search-cost summary at `earlier_path` added."""
-    from jsonout import joined_commands, load_compatible
+    from benchmarks.harness import joined_commands, load_compatible
 
     earlier = load_compatible(earlier_path, summary["config"], SEARCH_KEYS, "search_cost")
     modes = {m: earlier[m] for m in MODES if m in earlier and m not in summary}
@@ -138,9 +142,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args._child:
         print(json.dumps(measure(args, args._child)))
         return {}
+    from benchmarks.harness import child_result, command_line, device, emit, portable
     from hinas.demo import write_demo_data
-    from hinas.runtime.execution import describe_device
-    from jsonout import child_result, command_line, emit, portable
 
     results = {}
     with tempfile.TemporaryDirectory(prefix="hinas-search-cost-") as tmp:
@@ -154,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
               if k not in ("json", "out", "merge", "_child", "_out")}
     config["data"] = [portable(d) for d in config["data"]]
     summary = {"benchmark": "search_cost", "config": config,
-               "device": describe_device("cpu"), **results}
+               "device": device("cpu"), **results}
     summary["command"] = command_line(__file__, argv)
     if args.merge:
         summary = merge(summary, args.merge)

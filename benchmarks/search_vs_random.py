@@ -16,7 +16,8 @@ interrupted one resumes, so the benchmark can be run in pieces, e.g. two process
   genotype makes that genotype (searching or drawing it) and trains it.
 
 The report scores every trained network on `--test` and on the held-back `--val` images (PSNR /
-SSIM under the task's convention, per image too, parameters, MACs and latency at 481×321; kept in
+SSIM under the task's convention, per image too, parameters, MACs and the folded network's latency
+at the task's cost size, 481×321: `hinas.jobs.evaluate.profile_model`; kept in
 `train/<name>/scores.json` and reused while the test and validation sets are the same) and states:
 each HiNAS genotype's percentile among the random ones; one-sided Mann–Whitney U p-values for HiNAS
 > random and HiNAS > RSWS; a bootstrap 95 % CI of the mean gap HiNAS − random (dB); the training-
@@ -43,8 +44,8 @@ import sys
 import time
 from pathlib import Path
 
-COST_SIZE = (481, 321)
-"""Input width × height at which parameters, MACs and latency are taken (a BSDS500 image)."""
+if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package made importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -122,8 +123,8 @@ def make_genotype(args: argparse.Namespace, work: Path, name: str):
 
     from hinas.jobs.arch import random_genotype
     from hinas.jobs.search import search
-    from hinas.measures.complexity import count_params
-    from hinas.models.architectures import DerivedNet
+    from hinas.models.cost import model_cost
+    from hinas.models.folder import ModelSpec
     from hinas.space.genotype import Genotype
 
     path = genotype_path(work, name)
@@ -141,7 +142,8 @@ def make_genotype(args: argparse.Namespace, work: Path, name: str):
     reference = make_genotype(args, work, f"hinas_s{args.search_seeds[0]}")
     cfg = config(args)
     multiplier = cfg.train.width_multiplier
-    target = count_params(DerivedNet(reference, multiplier))
+    spec = ModelSpec("hinas", reference.task, {"width_multiplier": multiplier}, reference)
+    target = model_cost(spec.build(), reference.task, repeats=0).params
     genotype = random_genotype(reference.space, reference.task,
                                np.random.default_rng([int(index), 2024]), target,
                                args.tolerance, multiplier)
@@ -181,7 +183,8 @@ def statistics(scores: dict, args: argparse.Namespace, genotypes: dict) -> dict:
     """Percentiles, one-sided Mann–Whitney U p-values, bootstrap CI of the mean gap, training
     noise and search-seed agreement, from the PSNR of every trained network."""
     import numpy as np
-    from scipy.stats import mannwhitneyu
+
+    from benchmarks.stats import mean_gap_ci95, p_greater, spread_against_noise
 
     def psnrs(prefix: str) -> list[float]:
         return [scores[n]["psnr"] for n in scores if n.startswith(prefix) and "_t" not in n]
@@ -195,15 +198,11 @@ def statistics(scores: dict, args: argparse.Namespace, genotypes: dict) -> dict:
         out["percentile_among_random"] = {
             n: round(100.0 * np.mean([r < scores[n]["psnr"] for r in rand]), 1)
             for n in scores if n.startswith("hinas_s") and "_t" not in n}
-        out["p_hinas_gt_random"] = float(mannwhitneyu(hinas, rand, alternative="greater").pvalue)
-        rng = np.random.default_rng(0)
-        gaps = [rng.choice(hinas, len(hinas)).mean() - rng.choice(rand, len(rand)).mean()
-                for _ in range(10000)]
+        out["p_hinas_gt_random"] = p_greater(hinas, rand)
         out["mean_gap_vs_random_db"] = round(float(np.mean(hinas) - np.mean(rand)), 4)
-        out["mean_gap_vs_random_ci95_db"] = [round(float(v), 4)
-                                             for v in np.percentile(gaps, [2.5, 97.5])]
+        out["mean_gap_vs_random_ci95_db"] = mean_gap_ci95(hinas, rand)
     if hinas and rsws:
-        out["p_hinas_gt_rsws"] = float(mannwhitneyu(hinas, rsws, alternative="greater").pvalue)
+        out["p_hinas_gt_rsws"] = p_greater(hinas, rsws)
         out["mean_gap_vs_rsws_db"] = round(float(np.mean(hinas) - np.mean(rsws)), 4)
     if len(seeds) > 1:
         out["training_seed_spread_db"] = round(float(max(seeds) - min(seeds)), 4)
@@ -217,7 +216,7 @@ def statistics(scores: dict, args: argparse.Namespace, genotypes: dict) -> dict:
             "same_path": all(a.path == b.path for a, b in pairs),
             "choice_agreement": round(float(np.mean([choice_agreement(a, b)
                                                      for a, b in pairs])), 4)}
-    out["ground_truth"] = {key: ground_truth(scores, key) for key in ("psnr", "val_psnr")
+    out["ground_truth"] = {key: spread_against_noise(scores, key) for key in ("psnr", "val_psnr")
                            if any(key in entry for entry in scores.values())}
     out["targets"] = targets(out)
     return out
@@ -243,10 +242,7 @@ def targets(stats: dict) -> list[str]:
 
 def score(args: argparse.Namespace, work: Path) -> tuple[dict, dict]:
     """PSNR / SSIM / params / MACs / latency of every finished training, and the genotypes."""
-    import torch
-
-    from hinas.jobs.evaluate import evaluate_model, load_test_images
-    from hinas.measures.complexity import count_macs, count_params, measure_latency
+    from hinas.jobs.evaluate import evaluate_model, load_test_images, profile_model
     from hinas.models.folder import load_model
     from hinas.space.genotype import Genotype
     cfg = config(args)
@@ -258,8 +254,6 @@ def score(args: argparse.Namespace, work: Path) -> tuple[dict, dict]:
         held_back = {path: held_back[path] for path in chosen}
     genotypes = {name: Genotype.load(genotype_path(work, name)) for name in genotype_units(args)
                  if genotype_path(work, name).exists()}
-    w, h = COST_SIZE
-    x = torch.rand(1, cfg.task.channels, h, w)
     scores = {}
     key = {"test": args.test, "val": args.val, "val_count": args.val_count, "sigma": args.sigma}
     for run, name, seed in train_units(args):
@@ -272,8 +266,8 @@ def score(args: argparse.Namespace, work: Path) -> tuple[dict, dict]:
                            **curve_scores(folder / "metrics.jsonl", args.iters)}
             continue
         model = load_model(folder)
-        report = evaluate_model(model, cfg.task, images, method=run, data=args.test, seed=0,
-                                quiet=True)
+        report, cost = profile_model(model, cfg.task, images, repeats=3, method=run,
+                                     data=args.test, seed=0, quiet=True)
         meta = genotypes[name].meta
         scores[run] = {"genotype": name, "train_seed": seed, "psnr": report.mean["psnr"],
                        "ssim": report.mean["ssim"],
@@ -285,9 +279,8 @@ def score(args: argparse.Namespace, work: Path) -> tuple[dict, dict]:
             scores[run].update(val_psnr=val.mean["psnr"], val_ssim=val.mean["ssim"],
                                val_per_image_psnr={r["image"]: round(r["psnr"], 4)
                                                    for r in val.rows})
-        scores[run] |= {"params": count_params(model),
-                       "macs": count_macs(model, cfg.task.channels, h, w),
-                       "latency_s": measure_latency(model, x, 3), "path": genotypes[name].path,
+        scores[run] |= {"params": cost.params, "macs": cost.macs, "latency_s": cost.latency_s,
+                       "path": genotypes[name].path,
                        "search_seconds": meta.get("search_seconds"),
                        "verdict": (meta.get("verdict") or {}).get("message")}
         cache.write_text(json.dumps({"key": key, "scores": scores[run]}) + "\n")
@@ -301,51 +294,6 @@ def curve_scores(metrics: Path, iters: int) -> dict:
     half = min(val, key=lambda it: abs(it - iters / 2)) if val else None
     return {"curve_half_iter": half, "curve_half_psnr": val.get(half),
             "curve_full_psnr": val.get(iters), "curve_val_psnr": val}
-
-
-def ground_truth(scores: dict, key: str) -> dict:
-    """How much the random architectures differ against training noise, on score `key`: their
-    spread (interquartile range, max − min), the training-seed noise (the standard deviation of one
-    training, pooled over the genotypes trained with several seeds), whether the space is flat
-    at matched size (interquartile range within 2× the noise), and whether the ranking is stable
-    (Spearman ρ between the runs' own validation PSNR at half and at full length ≥ 0.8)."""
-    import numpy as np
-    from scipy.stats import spearmanr
-
-    rand = {n: s[key] for n, s in scores.items() if n.startswith("random_") and "_t" not in n
-            and s.get(key) is not None}
-    if len(rand) < 2:
-        return {}
-    values = np.array(list(rand.values()))
-    q1, q3 = np.percentile(values, [25, 75])
-    diffs = []
-    for name, entry in scores.items():
-        base = name.rpartition("_t")[0]
-        if "_t" in name and base in scores and entry.get(key) is not None:
-            diffs.append(entry[key] - scores[base][key])
-    out = {"n_random": len(rand), "mean": round(float(values.mean()), 4),
-           "iqr_db": round(float(q3 - q1), 4), "range_db": round(float(np.ptp(values)), 4),
-           "best": max(rand, key=rand.get), "worst": min(rand, key=rand.get)}
-    if diffs:
-        noise = float(np.sqrt(np.mean(np.square(diffs)) / 2))
-        out.update(training_pairs=len(diffs), training_seed_std_db=round(noise, 4),
-                   training_seed_max_abs_diff_db=round(float(np.max(np.abs(diffs))), 4),
-                   flat=bool(q3 - q1 <= 2 * noise),
-                   iqr_over_noise=round(float((q3 - q1) / noise), 2) if noise else None)
-    halves = [(s["curve_half_psnr"], s["curve_full_psnr"]) for n, s in scores.items()
-              if "_t" not in n and s.get("curve_half_psnr") is not None
-              and s.get("curve_full_psnr") is not None]
-    if len(halves) > 2:
-        rho = spearmanr(*zip(*halves, strict=True)).statistic
-        out.update(half_vs_full_spearman=round(float(rho), 4), ranking_stable=bool(rho >= 0.8))
-        curves = [s["curve_val_psnr"] for n, s in scores.items()
-                  if "_t" not in n and s.get("curve_val_psnr")]
-        final = max(curves[0], key=int)
-        out["curve_spearman_vs_full"] = {
-            it: round(float(spearmanr([c[it] for c in curves], [c[final] for c in curves]
-                                      ).statistic), 4)
-            for it in curves[0] if it != final and all(it in c for c in curves)}
-    return out
 
 
 def markdown(summary: dict) -> str:
@@ -418,7 +366,7 @@ def plot(scores: dict, path: Path) -> None:
 def export(scores: dict, args: argparse.Namespace, work: Path, dest: Path) -> None:
     """Copy every genotype and trained model (model.json, model.safetensors, genotype.json) to
     `dest` with a manifest.json listing them and their scores."""
-    from jsonout import portable
+    from benchmarks.harness import portable
 
     manifest = {"test": Path(args.test).name, "sigma": args.sigma,
                 "val": Path(args.val).name if args.val else None, "val_count": args.val_count,
@@ -474,8 +422,8 @@ def main(argv: list[str] | None = None) -> dict:
         scores, genotypes = score(args, work)
     except HinasError as err:
         raise SystemExit(f"search_vs_random: error: {err}") from None
-    from hinas.runtime.execution import describe_device
-    from jsonout import command_line, emit
+    from benchmarks.harness import command_line, device, emit
+    from hinas.config import TaskConfig
 
     summary = {"benchmark": "search_vs_random",
                "config": {"data": args.data, "test": args.test, "sigma": args.sigma,
@@ -484,8 +432,8 @@ def main(argv: list[str] | None = None) -> dict:
                           "rsws_seeds": args.rsws_seeds, "random": args.random,
                           "tolerance": args.tolerance, "train_seeds": args.train_seeds,
                           "repeat": args.repeat, "val": args.val, "val_count": args.val_count,
-                          "cost_size": list(COST_SIZE), "threads": args.threads},
-               "device": describe_device("cpu"), "scores": scores,
+                          "cost_size": list(TaskConfig().cost_size), "threads": args.threads},
+               "device": device("cpu"), "scores": scores,
                "statistics": statistics(scores, args, genotypes),
                "report_seconds": round(time.perf_counter() - started, 1),
                "command": command_line(__file__, argv)}

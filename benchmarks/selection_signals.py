@@ -33,6 +33,9 @@ import sys
 import time
 from pathlib import Path
 
+if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package made importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
@@ -54,35 +57,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--json", metavar="PATH", help="also write the JSON here")
     return p.parse_args(argv)
-
-
-def ground_truth(report: dict, key: str) -> dict[str, float]:
-    """Stand-alone score of every random genotype, averaged over its training seeds."""
-    import numpy as np
-
-    per_genotype: dict[str, list[float]] = {}
-    for entry in report["scores"].values():
-        if entry["genotype"].startswith("random_") and entry.get(key) is not None:
-            per_genotype.setdefault(entry["genotype"], []).append(entry[key])
-    return {name: float(np.mean(values)) for name, values in sorted(per_genotype.items())}
-
-
-def kendall(scores: list[float], truth: list[float], resamples: int, seed: int = 0) -> dict:
-    """Kendall τ-b of `scores` against `truth`, with a bootstrap 95 % CI over the items."""
-    import numpy as np
-    from scipy.stats import kendalltau
-
-    tau = float(kendalltau(scores, truth).statistic)
-    rng = np.random.default_rng(seed)
-    x, y, taus = np.array(scores), np.array(truth), []
-    for _ in range(resamples):
-        pick = rng.integers(0, len(x), len(x))
-        if len(set(pick)) > 2:
-            value = kendalltau(x[pick], y[pick]).statistic
-            if np.isfinite(value):
-                taus.append(value)
-    low, high = np.percentile(taus, [2.5, 97.5]) if taus else (float("nan"),) * 2
-    return {"tau": round(tau, 4), "ci95": [round(float(low), 4), round(float(high), 4)]}
 
 
 def cached_signals(run: str, kind: str, genotypes: dict, wanted: set[str]) -> tuple[dict, dict]:
@@ -176,15 +150,15 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import torch
 
+    from benchmarks.harness import command_line, device, emit
+    from benchmarks.stats import kendall, standalone_scores
     from hinas.errors import HinasError
-    from hinas.runtime.execution import describe_device
     from hinas.space.genotype import Genotype
-    from jsonout import command_line, emit
 
     torch.set_num_threads(args.threads)
     report = json.loads(Path(args.ground_truth).read_text()) if Path(
         args.ground_truth).exists() else {"scores": {}}
-    truth = ground_truth(report, args.key)
+    truth = standalone_scores(report, args.key)
     if len(truth) < 3 and not args.signals_only:
         raise SystemExit(f"selection_signals: {args.ground_truth}: {len(truth)} random genotype(s) "
                          f"with a {args.key}; need at least 3")
@@ -231,7 +205,7 @@ def main(argv: list[str] | None = None) -> dict:
                           "rsws": [Path(r).name for r in args.rsws],
                           "signals": sorted(wanted), "bootstrap": args.bootstrap,
                           "threads": args.threads},
-               "device": describe_device("cpu"), "ground_truth": truth,
+               "device": device("cpu"), "ground_truth": truth,
                "path_truth": path_truth(genotypes, truth), "runs": runs, "signals": ranking,
                "best_signal": best,
                "command": command_line(__file__, argv)}

@@ -23,9 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
+from pathlib import Path
+
+if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package made importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 MODES = {"sharing": {"cell_sharing": True, "checkpoint": False},
          "eq6": {"cell_sharing": False, "checkpoint": False},
@@ -36,74 +38,35 @@ CHANNELS_LAST = {"sharing_cl"}
 contiguous, the layout searches used before, so `sharing` vs `sharing_cl` is the before/after."""
 
 
-def theory_ratio(layers: int, widths: list[float], levels: str = "width") -> float:
-    """Cell work of Auto-DeepLab mode over cell sharing for `layers` layers and level widths
-    (a level's work is its width times its pixels: 1/4^level of them with resolution levels)."""
-    from hinas.space.supernet import layer_levels, sources
-
-    shared = eq6 = 0.0
-    for layer in range(layers):
-        for level in layer_levels(layer):
-            work = widths[level] / (4 ** level if levels == "resolution" else 1)
-            shared += work
-            eq6 += len(sources(layer, level)) * work
-    return eq6 / shared
-
-
 def measure(args: argparse.Namespace, mode: str) -> dict:
     """Run `args.steps` search steps in this process for `mode`; return peak RSS and median time."""
     import torch
 
+    from benchmarks.harness import load_1min
     from hinas.config import SpaceConfig, TaskConfig, resolve
-    from hinas.measures.losses import build_loss
-    from hinas.runtime.runs import peak_rss_mb
-    from hinas.runtime.strategies import arch_optimizer, search_step, weight_optimizer
-    from hinas.space.supernet import Supernet
+    from hinas.jobs.search_probes import time_search_steps
 
-    torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     task = TaskConfig(name=args.task, sigma=[50.0], scale=args.scale, channels=args.channels)
     space = SpaceConfig(nodes=args.nodes, layers=args.layers, width=args.width,
                         width_factors=args.width_factors, levels=args.levels,
                         start_scale=args.start_scale, **MODES[mode])
-    cfg = resolve(args.task)
-    net = Supernet(space, task)
-    fmt = torch.channels_last if mode in CHANNELS_LAST else torch.contiguous_format
-    net = net.to(memory_format=fmt)
-    w_opt, a_opt = weight_optimizer(net, cfg.search), arch_optimizer(net, cfg.search)
-    loss_fn = build_loss("mse+ssim")
-    s = task.out_scale
-    lq_size = args.patch // s
-
-    def batch() -> tuple[torch.Tensor, torch.Tensor]:
-        gt = torch.rand(args.batch, args.channels, lq_size * s, lq_size * s)
-        lq = torch.rand(args.batch, args.channels, lq_size, lq_size)
-        return lq.contiguous(memory_format=fmt), gt
-
-    times = []
-    for _ in range(args.warmup + args.steps):
-        w_batch, a_batch = batch(), batch()
-        start = time.perf_counter()
-        search_step(net, w_opt, a_opt, loss_fn, w_batch, a_batch, grad_clip=5.0)
-        times.append(time.perf_counter() - start)
-    return {"peak_rss_mb": round(peak_rss_mb(), 1),
-            "step_s": round(statistics.median(times[args.warmup:]), 3),
-            "load_1min": round(os.getloadavg()[0], 2),
-            "params": sum(p.numel() for p in net.weight_parameters())}
+    cost = time_search_steps(space, task, resolve(args.task).search, args.batch, args.patch,
+                             args.steps, args.warmup, channels_last=mode in CHANNELS_LAST)
+    return {"peak_rss_mb": round(cost["peak_rss_mb"], 1), "step_s": round(cost["step_s"], 3),
+            "load_1min": load_1min(), "params": cost["params"]}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    from hinas.config import LEVEL_MODES
-
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--task", choices=("denoise", "sr"), default="denoise")
     p.add_argument("--scale", type=int, default=4)
     p.add_argument("--channels", type=int, default=None)
     p.add_argument("--width", type=int, default=10)
     p.add_argument("--width-factors", default="1,2,4")
-    p.add_argument("--levels", choices=LEVEL_MODES, default="width",
-                   help="what the levels differ in (space.levels)")
+    p.add_argument("--levels", default="width",
+                   help="what the levels differ in (space.levels: width or resolution)")
     p.add_argument("--start-scale", type=int, default=1, help="space.start_scale")
     p.add_argument("--layers", type=int, default=3)
     p.add_argument("--nodes", type=int, default=4)
@@ -129,8 +92,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args._child:
         print(json.dumps(measure(args, args._child)))
         return {}
-    from hinas.runtime.execution import describe_device
-    from jsonout import child_result, command_line, emit
+    from benchmarks.harness import child_result, command_line, device, emit
+    from hinas.jobs.search_probes import cell_work_ratio
 
     results = {}
     for mode in args.modes.split(","):
@@ -152,8 +115,8 @@ def main(argv: list[str] | None = None) -> dict:
     if "sharing" in results and "sharing_ckpt" in results:
         summary["ckpt_memory_fraction"] = round(results["sharing_ckpt"]["peak_rss_mb"]
                                                 / results["sharing"]["peak_rss_mb"], 3)
-    summary["theory_ratio"] = round(theory_ratio(args.layers, widths, args.levels), 3)
-    summary["device"] = describe_device("cpu")
+    summary["theory_ratio"] = round(cell_work_ratio(args.layers, widths, args.levels), 3)
+    summary["device"] = device("cpu")
     summary["command"] = command_line(__file__, argv)
     emit(summary, args.json)
     return summary

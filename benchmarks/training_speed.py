@@ -14,11 +14,10 @@ from scratch at `--preset` (the `cpu` recipe by default). Settings (`SETTINGS`),
 - `threads-2`: two torch threads instead of one;
 - `workers-2`: batches made in two loader worker processes (`data.workers=2`).
 
-Every setting trains in its own Python process (`jsonout.child_result`), from the same seed, the
+Every setting trains in its own Python process (`harness.child_result`), from the same seed, the
 same `--iters` iterations of the recipe's schedule and the same batches (they are a pure
 function of seed and iteration), through the training job's own pieces
-(:func:`hinas.jobs.train.prepare_data`, `build_optimizer`, `lr_factor`,
-:func:`hinas.runtime.engine.optimisation_step`). It reports training iterations per second over
+(:func:`hinas.jobs.train.time_training`). It reports training iterations per second over
 the iterations after the first `--skip` (allocation, compilation), their ratio to the baseline,
 and the validation PSNR at the end (the training job's validation: held-back images, central
 crops, fp32), so that "equal quality" reads `|ΔPSNR| ≤ 0.05 dB at equal iterations`
@@ -40,9 +39,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
+from pathlib import Path
+
+if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package made importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 NETS = {"found-denoise": "denoise-gray-blind", "found-sr": "sr-x4"}
 """Network name: the shipped model whose genotype, task and build options it trains."""
@@ -99,19 +100,9 @@ def train_setting(args: argparse.Namespace, net: str, setting: str) -> dict:
     import torch
 
     from hinas.config import resolve
-    from hinas.jobs.train import (
-        IterationBatches,
-        build_optimizer,
-        lr_factor,
-        prepare_data,
-    )
-    from hinas.measures.losses import build_loss
+    from hinas.jobs.train import time_training
     from hinas.models.folder import ModelSpec
     from hinas.models.pretrained import pretrained_folder
-    from hinas.runtime.engine import optimisation_step
-    from hinas.runtime.execution import Precision, make_loader, memory_format
-    from hinas.runtime.runs import seed_everything
-    from hinas.runtime.scoring import make_pairs, score_model
 
     overrides, threads = SETTINGS[setting]
     torch.set_num_threads(threads)
@@ -120,38 +111,15 @@ def train_setting(args: argparse.Namespace, net: str, setting: str) -> dict:
     cfg = resolve(shipped.task.name, args.preset, None,
                   [*BASELINE, *overrides, f"train.iters={args.iters}"],
                   task=dataclasses.asdict(shipped.task), seed=args.seed)
-    t, device = cfg.train, torch.device("cpu")
-    seed_everything(cfg.seed)
-    prepared = prepare_data(cfg, data)
-    network = ModelSpec(shipped.arch, cfg.task, shipped.options, shipped.genotype).build()
-    fmt = memory_format(t.channels_last)
-    network = network.to(memory_format=fmt).train()
-    model = torch.compile(network) if setting == "compile" else network
-    optimizer = build_optimizer(network, t, shipped.arch)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda done: lr_factor(t, done))
-    precision, loss_fn = Precision(t.amp, device), build_loss(t.loss, t.ssim_weight)
-    batches = make_loader(IterationBatches(prepared.patches, 1, t.iters), None, cfg.data.workers,
-                          (cfg.seed, 0, 0))
-    start, timed_from = time.perf_counter(), None
-    for k, (lq, gt) in enumerate(batches):
-        if k == args.skip:
-            timed_from = time.perf_counter()
-        optimisation_step(model, optimizer, [], loss_fn, lq.to(memory_format=fmt),
-                          gt.to(memory_format=fmt), t.grad_clip, precision=precision)
-        scheduler.step()
-    end = time.perf_counter()
-    pairs = make_pairs(prepared.val, cfg.task, cfg.seed, t.val_crop, prepared.val_inputs)
-    scores = score_model(network, pairs, cfg.task, device)[1]
-    return {"iters_per_s": (t.iters - args.skip) / (end - timed_from),
-            "seconds": end - start, "val_psnr": float(scores["psnr"])}
+    return time_training(cfg, data, shipped, args.skip, compile_network=setting == "compile")
 
 
 def run_child(args: argparse.Namespace, argv: list[str], net: str, setting: str) -> dict:
     """`train_setting` in a fresh process, with the load average around it; a compile run
     that fails or exceeds `--compile-limit` is recorded as unavailable."""
-    from jsonout import child_result
+    from benchmarks.harness import child_result, load_1min
 
-    before = round(os.getloadavg()[0], 2)
+    before = load_1min()
     limit = args.compile_limit if setting == "compile" else None
     try:
         result = child_result(__file__, argv, f"{net}:{setting}", timeout=limit)
@@ -159,7 +127,7 @@ def run_child(args: argparse.Namespace, argv: list[str], net: str, setting: str)
         if setting != "compile":
             raise
         result = {"unavailable": str(err).strip().splitlines()[-1][:300]}
-    return {**result, "load_1min": [before, round(os.getloadavg()[0], 2)]}
+    return {**result, "load_1min": [before, load_1min()]}
 
 
 def compare(runs: dict[str, dict]) -> dict[str, dict]:
@@ -180,15 +148,14 @@ def main(argv: list[str] | None = None) -> dict:
     if args._child:
         print(json.dumps(train_setting(args, *args._child.split(":"))))
         return {}
-    from hinas.runtime.execution import describe_device
-    from jsonout import command_line, emit
+    from benchmarks.harness import command_line, device, emit
 
     settings = ["baseline", *(s for s in args.settings if s != "baseline")]
     runs = {net: compare({s: run_child(args, argv, net, s) for s in settings})
             for net in args.nets}
     config = {k: v for k, v in vars(args).items() if k not in ("json", "_child")}
     summary = {"benchmark": "training_speed", "config": config,
-               "device": describe_device("cpu"),
+               "device": device("cpu"),
                "equal_db": EQUAL_DB, "command": command_line(__file__, argv), "runs": runs}
     emit(summary, args.json)
     return summary

@@ -12,17 +12,19 @@ import pytest
 from hinas.config import TaskConfig
 from tiny_runs import GRAY_PHOTOS, RGB_PHOTOS, tiny_genotype, train_tiny, write_photos
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-import distributed_throughput  # noqa: E402
-import gpu_zoo  # noqa: E402
-import inference  # noqa: E402
-import pretrained  # noqa: E402
-import quality  # noqa: E402
-import report  # noqa: E402
-import search_cost  # noqa: E402
-import search_vs_random  # noqa: E402
-import selection_signals  # noqa: E402
-import training_speed  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parents[1]))  # the repository root: `benchmarks`
+from benchmarks import (  # noqa: E402
+    distributed_throughput,
+    gpu_zoo,
+    inference,
+    pretrained,
+    quality,
+    report,
+    search_cost,
+    search_vs_random,
+    selection_signals,
+    training_speed,
+)
 
 METHOD_KEYS = {"kind", "arch", "psnr", "ssim", "params", "macs", "cost_input", "latency_s",
                "seconds_per_image", "search_seconds", "train_seconds", "best_val_psnr", "device",

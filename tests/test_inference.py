@@ -12,8 +12,8 @@ from hinas.config import TaskConfig
 from hinas.runtime.inference import tile_starts, tiled_bands
 from tiny_runs import tiny_genotype
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-import restore_memory  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parents[1]))  # the repository root: `benchmarks`
+from benchmarks import restore_memory  # noqa: E402
 
 
 def test_bands_cover_the_output_once_and_stay_small():

@@ -66,11 +66,12 @@ from hinas.data.datasets import PatchDataset
 from hinas.data.degradations import task_degradation
 from hinas.errors import HinasError
 from hinas.measures.complexity import count_params
+from hinas.measures.losses import build_loss
 from hinas.models.architectures import MODELS
 from hinas.models.folder import WEIGHTS_FILE, ModelSpec, save_weights
 from hinas.runtime.campaign import FLAT_GAIN_DB, CampaignLog, HeldBack, flattened
 from hinas.runtime.engine import load_training_images, optimisation_step
-from hinas.runtime.execution import check_device, make_loader, memory_format
+from hinas.runtime.execution import Precision, check_device, make_loader, memory_format
 from hinas.runtime.run_base import Run
 from hinas.runtime.runs import (
     RunFolder,
@@ -78,6 +79,7 @@ from hinas.runtime.runs import (
     check_resumable,
     peak_rss_mb,
     rng_state,
+    seed_everything,
     set_learning_rate,
     set_rng_state,
 )
@@ -629,3 +631,41 @@ def train(cfg: Config, data: str | Path | list[str | Path] | None, out: str | Pa
     with RunFolder(out, resume, "train"):
         return TrainRun(cfg, spec, folders, out, resume, quiet, budget_seconds, budget_clock,
                         init_from).run()
+
+
+def time_training(cfg: Config, data: str | Path | list[str | Path], spec: ModelSpec,
+                  skip: int = 5, compile_network: bool = False) -> dict[str, float]:
+    """Train a fresh network of `spec` for `train.iters` iterations of `cfg`'s recipe, through
+    this job's own pieces (data, optimiser, schedule, batches, step) but without a run folder,
+    validation or checkpoints, on the CPU (`compile_network`: under `torch.compile`). Returns
+    the training iterations per second after the first `skip` (allocation, compilation), the
+    seconds of the whole loop, and the validation PSNR at the end (held-back images, central
+    `train.val_crop` crops, fp32): what an execution setting changes in speed and in what is
+    learnt, at equal iterations."""
+    t, device = cfg.train, torch.device("cpu")
+    if not 0 <= skip < t.iters:
+        raise HinasError(f"skip {skip}: give at least 0 and fewer than train.iters ({t.iters})")
+    seed_everything(cfg.seed)
+    folders = [str(d) for d in ([data] if isinstance(data, (str, Path)) else data)]
+    prepared = prepare_data(cfg, folders)
+    network = ModelSpec(spec.arch, cfg.task, spec.options, spec.genotype).build()
+    fmt = memory_format(t.channels_last)
+    network = network.to(memory_format=fmt).train()
+    model = torch.compile(network) if compile_network else network
+    optimizer = build_optimizer(network, t, spec.arch)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda done: lr_factor(t, done))
+    precision, loss_fn = Precision(t.amp, device), build_loss(t.loss, t.ssim_weight)
+    batches = make_loader(IterationBatches(prepared.patches, 1, t.iters), None, cfg.data.workers,
+                          (cfg.seed, 0, 0))
+    start = timed_from = time.perf_counter()
+    for k, (lq, gt) in enumerate(batches):
+        if k == skip:
+            timed_from = time.perf_counter()
+        optimisation_step(model, optimizer, [], loss_fn, lq.to(memory_format=fmt),
+                          gt.to(memory_format=fmt), t.grad_clip, precision=precision)
+        scheduler.step()
+    end = time.perf_counter()
+    pairs = make_pairs(prepared.val, cfg.task, cfg.seed, t.val_crop, prepared.val_inputs)
+    scores = score_model(network, pairs, cfg.task, device)[1]
+    return {"iters_per_s": (t.iters - skip) / (end - timed_from), "seconds": end - start,
+            "val_psnr": float(scores["psnr"])}

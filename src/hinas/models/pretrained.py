@@ -11,13 +11,17 @@ Each model is a trained-model folder (see :mod:`hinas.models.folder`) under `hin
 - `card.md`: the model card, generated from `pretrained.json` by :func:`model_card`.
 
 `hinas models` prints :func:`models_table`; `--pretrained NAME` on `hinas restore` and
-`hinas eval` and :func:`load_pretrained` use :func:`pretrained_folder`.
+`hinas eval` and :func:`load_pretrained` use :func:`pretrained_folder`. Packaging a trained run
+(`benchmarks/pretrained.py` measures it) is :func:`write_pretrained`: the model files
+(:func:`install_run`), `pretrained.json` (its schema: :func:`pretrained_record`) and the card.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,11 +31,52 @@ from torch import nn
 
 from hinas.config import TaskConfig
 from hinas.errors import HinasError
-from hinas.models.folder import WEIGHTS_FILE, load_model
+from hinas.io import atomic_write_text
+from hinas.measures.metrics import Convention
+from hinas.models.cost import ModelCost
+from hinas.models.folder import WEIGHTS_FILE, ModelSpec, load_model
 from hinas.tasks import level_label
 
 INFO_FILE = "pretrained.json"
 CARD_FILE = "card.md"
+CURVES_FILE = "curves.png"
+"""The training run's loss and validation plot, shipped beside the card."""
+SPEC_META = ("iterations", "best_iter", "best_val_psnr", "params")
+"""What a shipped model.json keeps of its run's record."""
+REFERENCES = {
+    "Set12 σ=15": "BM3D 32.37, DnCNN-B 32.68 (published)",
+    "Set12 σ=25": "BM3D 29.97, DnCNN-B 30.36 (published)",
+    "Set12 σ=50": "BM3D 26.72 published, 26.77 measured here; DnCNN-B 27.21 (published)",
+    "Set5 ×2": "bicubic 33.66, FSRCNN 37.05 (published)",
+    "Set14 ×2": "bicubic 30.24, FSRCNN 32.66 (published)",
+    "Set5 ×4": "bicubic 28.42, FSRCNN 30.71 (published)",
+    "Set14 ×4": "bicubic 26.00, FSRCNN 27.59 (published)",
+    "Set12 q=10": "on LIVE1 (not shipped here): JPEG 27.77, ARCNN 28.98 (published)",
+    "Set12 q=20": "on LIVE1 (not shipped here): JPEG 30.07, ARCNN 31.29 (published)",
+    "Set12 q=30": "on LIVE1 (not shipped here): JPEG 31.41, ARCNN 32.69 (published)",
+}
+"""Published figures (DnCNN paper Table 3 for Set12; paper Table 12 and FSRCNN for SR; ARCNN's
+LIVE1 table for JPEG, whose gain over the input is the yardstick) and our own measurements,
+printed beside each result in the card, by the result's label (:func:`result_label`)."""
+HEADLINES = {"Set12 σ=50": ("BM3D", 26.72), "Set5 ×2": ("FSRCNN", 37.05),
+             "Set5 ×4": ("FSRCNN", 30.71), "Set12 q=10": ("JPEG input", None)}
+"""The result `hinas models` shows for a model (the first of its results named here) and the
+anchor it is read against: a published figure of `REFERENCES`, or None for the baseline
+measured beside it."""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """How a packaged model was made, in the words of its card: what it is, which search found
+    its genotype, the training command as run, its data, recipe and machine, and its limits."""
+
+    description: str
+    genotype_source: str
+    command: str
+    train_data: str
+    recipe: str
+    machine: str
+    limits: str
 
 
 def weights_root() -> Path:
@@ -103,6 +148,102 @@ def load_pretrained(name: str, device: str | torch.device = "cpu", fold: bool = 
     on `device` (with `fold`, its BatchNorm-folded inference copy, see
     :func:`hinas.models.folder.load_model`)."""
     return load_model(pretrained_folder(name), device, fold)
+
+
+def install_run(run: str | Path, dest: str | Path) -> ModelSpec:
+    """Copy the trained model of run folder `run` into `dest` as a shipped model folder:
+    model.json keeping `SPEC_META` of the run's record, the genotype without its data split
+    (the search machine's file lists) and the weights. Returns the run's spec, record whole."""
+    run, dest = Path(run), Path(dest)
+    spec = ModelSpec.load(run)
+    dest.mkdir(parents=True, exist_ok=True)
+    shipped = dataclasses.replace(spec, meta={k: spec.meta[k] for k in SPEC_META})
+    if spec.genotype is not None:
+        shipped.genotype = dataclasses.replace(spec.genotype, meta={
+            k: v for k, v in spec.genotype.meta.items() if k != "data_split"})
+    shipped.save(dest)
+    (dest / WEIGHTS_FILE).write_bytes((run / WEIGHTS_FILE).read_bytes())
+    return spec
+
+
+def validation_curve(run: str | Path) -> list[dict[str, float]]:
+    """Validation PSNR against wall-clock training minutes, from the run's metrics.jsonl (the
+    minutes sum the logged step times up to each validation)."""
+    minutes, curve = 0.0, []
+    for line in (Path(run) / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        minutes += record.get("seconds", 0.0) / 60
+        if "val_psnr" in record:
+            curve.append({"iter": record["iter"], "minutes": round(minutes, 2),
+                          "val_psnr": record["val_psnr"]})
+    return curve
+
+
+def pretrained_record(name: str, spec: ModelSpec, folder: str | Path, made: Provenance,
+                      results: list[dict[str, Any]], cost: ModelCost, latency_device: str,
+                      baseline_latency_s: float | None = None, with_baseline: bool = False
+                      ) -> dict[str, Any]:
+    """The `pretrained.json` of model `name` trained as `spec` (its run's record whole) and
+    installed in `folder` (:func:`install_run`): the measured `results` (each `{"test", level
+    fields, "psnr", "ssim", "seconds_per_image", "images"}`, with `baseline_psnr` /
+    `baseline_ssim` when the task's baseline was scored beside it, `with_baseline`) given
+    their `REFERENCES` and the headline of `HEADLINES`, the `cost` at the task's cost size on
+    `latency_device` (in words) and the baseline's latency on the same image."""
+    task, run = spec.task, spec.meta
+    results = [{**{k: v for k, v in r.items() if not k.startswith("baseline_")},
+                "reference": REFERENCES.get(result_label(r)),
+                **{k: v for k, v in r.items() if k.startswith("baseline_")}} for r in results]
+    method, label = task.baseline or (None, None)
+    headline_entry = None
+    for r in results:
+        anchor, anchor_psnr = HEADLINES.get(result_label(r), (None, None))
+        if anchor and (anchor_psnr is not None or with_baseline):
+            headline_entry = {"test": r["test"],
+                              **{k: r[k] for k in task.result_fields() if k in r},
+                              "anchor": anchor,
+                              "anchor_psnr": r["baseline_psnr"] if anchor_psnr is None
+                              else anchor_psnr,
+                              "anchor_source": "measured" if anchor_psnr is None
+                              else "published"}
+            break
+    return {
+        "name": name, "description": made.description, "task": dataclasses.asdict(task),
+        "arch": spec.arch, "genotype_source": made.genotype_source,
+        "sha256": sha256_file(Path(folder) / WEIGHTS_FILE), "params": cost.params,
+        "macs": cost.macs, "cost_input": list(cost.size), "latency_s": cost.latency_s,
+        **({"baseline_latency_s": baseline_latency_s} if baseline_latency_s is not None
+           else {}),
+        "latency_device": latency_device,
+        "training": {"command": made.command, "data": made.train_data, "recipe": made.recipe,
+                     "iterations": run["iterations"], "seconds": run["train_seconds"],
+                     "cpu_seconds": run.get("train_cpu_seconds", run["train_seconds"]),
+                     "machine": made.machine},
+        "convention": Convention.for_task(task.name, task.out_scale).describe(),
+        "results": results, **({"headline": headline_entry} if headline_entry else {}),
+        **({"baseline": {"method": method, "label": label}} if with_baseline else {}),
+        "limits": made.limits,
+    }
+
+
+def write_pretrained(run: str | Path, dest: str | Path, name: str, made: Provenance,
+                     results: list[dict[str, Any]], cost: ModelCost, latency_device: str,
+                     baseline_latency_s: float | None = None, with_baseline: bool = False
+                     ) -> dict[str, Any]:
+    """Package the trained model of run folder `run` as shipped model `name` in `dest`: its
+    files (:func:`install_run`), its `pretrained.json` (:func:`pretrained_record` of the
+    measured `results` and `cost`, with the run's validation curve and plot) and its model
+    card. Returns the `pretrained.json` content."""
+    dest, run = Path(dest), Path(run)
+    spec = install_run(run, dest)
+    info = {**pretrained_record(name, spec, dest, made, results, cost, latency_device,
+                                baseline_latency_s, with_baseline),
+            "curve": validation_curve(run)}
+    if (run / CURVES_FILE).exists():
+        (dest / CURVES_FILE).write_bytes((run / CURVES_FILE).read_bytes())
+        info["curve_plot"] = CURVES_FILE
+    atomic_write_text(dest / INFO_FILE, json.dumps(info, indent=1) + "\n")
+    atomic_write_text(dest / CARD_FILE, model_card(info))
+    return info
 
 
 def describe_task(task: dict[str, Any]) -> str:

@@ -1,5 +1,6 @@
-"""Plumbing shared by the benchmark scripts: measuring a mode in its own process, the command
-line, printing and saving the JSON, and merging with an earlier run."""
+"""What every benchmark script shares: the machine it measured on (device, load), the command
+line that reproduces it, printing and saving the JSON, merging with an earlier run, and
+measuring a mode in a process of its own."""
 
 from __future__ import annotations
 
@@ -10,23 +11,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-
-def child_result(script_file: str, argv: list[str], mode: str, *extra: str,
-                 timeout: float | None = None) -> dict:
-    """The JSON that `script_file` prints on its last line when rerun with `argv`, `--_child mode`
-    and `extra` in a fresh Python process (so that its peak RSS is its own); SystemExit with the
-    end of its stderr if it fails, or saying so if it runs over `timeout` seconds."""
-    try:
-        out = subprocess.run([sys.executable, script_file, *argv, "--_child", mode, *extra],
-                             capture_output=True, text=True, check=False, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise SystemExit(f"mode {mode} failed:\nran over its limit of {timeout:g} s") from None
-    if out.returncode != 0:
-        raise SystemExit(f"mode {mode} failed:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 REPO = Path(__file__).resolve().parents[1]
+
+
+def device(name: str = "cpu") -> str:
+    """The device of a measurement in words (CPU model, cores and torch threads; GPU name)."""
+    from hinas.runtime.execution import describe_device
+
+    return describe_device(name)
+
+
+def load_1min() -> float:
+    """The machine's 1-minute load average now: timings mean something only on a quiet
+    machine, so every benchmark records it beside them."""
+    return round(os.getloadavg()[0], 2)
 
 
 def portable(arg: str) -> str:
@@ -69,3 +67,18 @@ def load_compatible(path: str, config: dict, keys: tuple[str, ...], script: str)
 def joined_commands(earlier: dict, summary: dict) -> str:
     """The command lines of two merged summaries, in the order they ran."""
     return ", then ".join(c for c in (earlier.get("command"), summary.get("command")) if c)
+
+
+def child_result(script_file: str, argv: list[str], mode: str, *extra: str,
+                 timeout: float | None = None) -> dict:
+    """The JSON that `script_file` prints on its last line when rerun with `argv`, `--_child mode`
+    and `extra` in a fresh Python process (so that its peak RSS is its own); SystemExit with the
+    end of its stderr if it fails, or saying so if it runs over `timeout` seconds."""
+    try:
+        out = subprocess.run([sys.executable, script_file, *argv, "--_child", mode, *extra],
+                             capture_output=True, text=True, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"mode {mode} failed:\nran over its limit of {timeout:g} s") from None
+    if out.returncode != 0:
+        raise SystemExit(f"mode {mode} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
