@@ -25,8 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from jsonout import command_line, emit  # noqa: E402
+if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package made importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -49,8 +49,9 @@ def main(argv: list[str] | None = None) -> dict:
     import numpy as np
     import torch
 
+    from benchmarks.harness import command_line, emit
     from hinas.config import resolve
-    from hinas.runtime.cost import measure_genotype, measure_table
+    from hinas.runtime.cost_table import measure_genotype, measure_table
     from hinas.runtime.execution import machine_class
     from hinas.space.genotype import Genotype
     from hinas.space.supernet import sample_arch

@@ -19,7 +19,7 @@ from hinas.errors import HinasError
 from hinas.measures.complexity import count_macs
 from hinas.models.architectures import DerivedNet
 from hinas.runtime.budget import Budget, search_budget
-from hinas.runtime.cost import CostTable, measure_genotype, measure_table
+from hinas.runtime.cost_table import CostTable, measure_genotype, measure_table
 from hinas.space.genotype import Genotype
 from hinas.space.supernet import Supernet, path_beta, sample_arch
 from tiny_runs import write_photos

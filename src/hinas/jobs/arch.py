@@ -13,7 +13,7 @@ from hinas.errors import HinasError
 from hinas.measures.complexity import count_macs, count_params
 from hinas.models.architectures import DerivedNet
 from hinas.runtime.budget import cost_text
-from hinas.runtime.cost import measure_genotype
+from hinas.runtime.cost_table import measure_genotype
 from hinas.space.genotype import Genotype, input_name
 from hinas.space.supernet import sample_arch
 

@@ -1,13 +1,13 @@
 """Searching under a cost budget (`search.max_macs`, `search.max_latency`; docs/cost.md): the
-budget's cost table, the A-step's penalty on the supernet's expected
-cost above the budget, and the hard constraint at selection that makes the derived genotype fit.
+budget's cost table, the A-step's penalty on the supernet's expected cost above the budget, and
+the hard constraint at selection that makes the derived genotype fit.
 
-The penalty steers α and β towards networks that fit (`search.cost_weight` × the relative excess
-of the expected cost, :meth:`hinas.runtime.cost.CostTable.expected`); the constraint guarantees
-it: a genotype over the budget takes the best-scoring width path on which it can fit, and on it
-its kept operations are swapped, one at a time, for cheaper ones where that costs the least
-softmax(α) weight per unit of cost saved, until it fits. Its edges (which inputs each node takes)
-are kept. A budget below the cheapest network of the space is refused before any work.
+The penalty steers α and β towards networks that fit (`search.cost_weight` × the relative excess of
+the expected cost, :meth:`hinas.runtime.cost_table.CostTable.expected`); the constraint guarantees
+it: a genotype over the budget takes the best-scoring width path on which it can fit, and on it its
+kept operations are swapped, one at a time, for cheaper ones where that costs the least softmax(α)
+weight per unit of cost saved, until it fits. Its edges (which inputs each node takes) are kept. A
+budget below the cheapest network of the space is refused before any work.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import torch
 
 from hinas.config import Config
 from hinas.errors import HinasError
-from hinas.runtime.cost import CostTable, measure_table, one_thread
+from hinas.runtime.cost_table import CostTable, measure_table, one_thread
 from hinas.runtime.execution import machine_class
 from hinas.space.cells import cell_edges
 from hinas.space.derive import path_scores

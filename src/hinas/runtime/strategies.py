@@ -29,7 +29,7 @@ from hinas.config import Config, SearchConfig
 from hinas.errors import HinasError, warn
 from hinas.registry import Registry
 from hinas.runtime.budget import Budget, search_budget
-from hinas.runtime.cost import measure_genotype
+from hinas.runtime.cost_table import measure_genotype
 from hinas.runtime.distributed import Context
 from hinas.runtime.engine import optimisation_step
 from hinas.runtime.execution import FULL_PRECISION, Precision

@@ -31,6 +31,7 @@ from hinas.config import SpaceConfig, TaskConfig
 from hinas.errors import HinasError
 from hinas.io import atomic_write_text
 from hinas.measures.complexity import count_macs, measure_latency
+from hinas.models.cost import model_cost
 from hinas.models.fold import fold_batchnorm
 from hinas.runtime.execution import machine_class
 from hinas.space.blocks import FullResolution, Stem, Tail, resample
@@ -295,17 +296,13 @@ def measure_genotype(genotype: Genotype, multiplier: float, size: tuple[int, int
                      kind: str, repeats: int = 5) -> float:
     """The cost of the network `genotype` describes at width `multiplier` on a `size` (width,
     height) input, measured: MACs counted (G), or the folded network's latency on one thread of
-    this machine (ms)."""
+    this machine (ms; :func:`hinas.models.cost.model_cost`)."""
     from hinas.models.architectures import DerivedNet
 
     net = DerivedNet(genotype, multiplier).eval()
-    w, h = size
-    channels = genotype.task.input_channels
-    if kind == "macs":
-        return count_macs(net, channels, h, w) / 1e9
     with one_thread():
-        return measure_latency(fold_batchnorm(net), torch.rand(1, channels, h, w),
-                               repeats=repeats) * 1e3
+        cost = model_cost(net, genotype.task, tuple(size), repeats if kind == "latency" else 0)
+    return cost.macs / 1e9 if kind == "macs" else cost.latency_s * 1e3
 
 
 @contextmanager
