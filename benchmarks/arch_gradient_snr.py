@@ -4,7 +4,7 @@ supernet, and the number of architecture steps a decision needs.
 Loads a search run folder's checkpoint (`best.pt`, else `last.pt`) and its config
 (`hinas.jobs.search.open_search`), draws `--batches` Train-A batches exactly as the search does,
 and records the gradient of the search loss with respect to α and β on each (weights frozen, as
-in an A-step: `hinas.jobs.search_probes.arch_gradients`). Per entry, SNR = |mean| / std
+in an A-step: `hinas.jobs.search.arch_gradients`). Per entry, SNR = |mean| / std
 over batches. With per-step SNR s, the summed gradient of n steps is s·√n standard deviations
 from zero, so a choice that should be made at z = 3 needs about 9 / s² A-steps; the JSON reports
 that for the median entry and for the strongest decile. Averaging `--group` batches per estimate
@@ -51,18 +51,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     from benchmarks.harness import command_line, device, emit, load_1min
     from benchmarks.stats import snr_summary
-    from hinas.jobs.search import open_search, prepare_data
-    from hinas.jobs.search_probes import arch_gradients
+    from hinas.jobs.search import arch_gradients
 
     torch.set_num_threads(args.threads)
     run = Path(args.run)
     # the search's images are named here: the folders its config records are another machine's
-    cfg, net, _ = open_search(run, [f"data.path={json.dumps(args.data)}"])
-    data = prepare_data(cfg, args.data)
-    net.train()
-    data.train_a.set_epoch(10_000)
-    loader = torch.utils.data.DataLoader(data.train_a, batch_size=cfg.search.batch_size)
-    alpha, beta = arch_gradients(net, cfg.search, loader, args.batches)
+    cfg, alpha, beta = arch_gradients(run, args.data, args.batches)
     a_steps = search_a_steps(run)
     usable = len(alpha) // args.group * args.group
     summary = {

@@ -52,7 +52,6 @@ def main(argv: list[str] | None = None) -> dict:
     from benchmarks.harness import command_line, emit
     from hinas.config import resolve
     from hinas.runtime.cost_table import measure_genotype, measure_table
-    from hinas.runtime.execution import machine_class
     from hinas.space.genotype import Genotype
     from hinas.space.supernet import sample_arch
 
@@ -97,7 +96,6 @@ def main(argv: list[str] | None = None) -> dict:
         "macs_error_max_abs": max(abs(r["macs_predicted"] / r["macs_measured"] - 1)
                                   for r in rows),
         "load_1min": round(os.getloadavg()[0], 2),
-        "device": machine_class("cpu"),
         "command": command_line(__file__, argv),
     }
     emit(summary, args.json)

@@ -85,12 +85,11 @@ def measure(args: argparse.Namespace, processes: int, threads: int, folder: Path
     if done.returncode != 0:
         raise SystemExit(f"mode {processes}x{threads} failed:\n{done.stderr[-3000:]}")
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    split = json.loads((out / "genotype.json").read_text())["meta"]["data_split"]
+    steps = json.loads((out / "genotype.json").read_text())["meta"]["arch_budget"][
+        "steps_per_epoch"]
     from hinas.config import load_config
-    from hinas.jobs.search import steps_per_epoch
 
     cfg = load_config(out / "config.yaml")
-    steps = steps_per_epoch(cfg, len(split["w"]))
     timed = [r["seconds"] for r in records if r["phase"] == "search" and "val_psnr" not in r]
     per_step = sum(timed) / (len(timed) * steps)
     genotypes = [json.loads(p.read_text()) for p in sorted(dump.glob("rank*.json"))]

@@ -193,7 +193,7 @@ def test_search_logs_its_budget_and_decisiveness_and_states_a_verdict(photo_fold
     assert records[0]["choices_changed"] == 0  # warm-up does not move α/β
     meta = Genotype.load(out / "genotype.json").meta
     assert meta["arch_budget"] == {"a_steps": 18, "a_batch": 2, "a_lr": 0.001,
-                                   "logit_budget": 0.018}
+                                   "logit_budget": 0.018, "steps_per_epoch": 6}
     assert meta["path_prior"] == "correct" and meta["verdict"]["decided"] is False
     best = next(r for r in records if r["epoch"] == meta["best_epoch"])
     assert meta["decisiveness"]["path_margin"] == best["path_margin"]

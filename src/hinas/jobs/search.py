@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,8 +23,9 @@ from hinas.config import Config, load_config, with_inputs
 from hinas.data.datasets import PatchDataset
 from hinas.data.degradations import task_degradation
 from hinas.errors import HinasError
+from hinas.measures.losses import build_loss
 from hinas.runtime.distributed import Context
-from hinas.runtime.engine import load_training_images
+from hinas.runtime.engine import frozen, load_training_images
 from hinas.runtime.execution import check_device, make_loader, memory_format
 from hinas.runtime.run_base import Run
 from hinas.runtime.runs import (
@@ -89,12 +91,12 @@ def steps_per_epoch(cfg: Config, n_w: int) -> int:
 def arch_budget(cfg: Config, n_w: int) -> dict[str, float]:
     """The architecture-step budget of a search: how many A-steps it makes, of how many crops, and
     the logit budget a_lr × A-steps, which bounds how far Adam can move α and β (about lr per
-    step)."""
+    step); and the steps of an epoch."""
     s = cfg.search
-    a_steps = (STRATEGIES.get(s.strategy).arch_epochs(s, s.epochs)
-               * steps_per_epoch(cfg, n_w))
+    steps = steps_per_epoch(cfg, n_w)
+    a_steps = STRATEGIES.get(s.strategy).arch_epochs(s, s.epochs) * steps
     return {"a_steps": a_steps, "a_batch": s.a_batch, "a_lr": s.a_lr,
-            "logit_budget": round(s.a_lr * a_steps, 4)}
+            "logit_budget": round(s.a_lr * a_steps, 4), "steps_per_epoch": steps}
 
 
 def _batches(dataset: PatchDataset, batch: int, epoch: int, cfg: Config, ctx: Context
@@ -315,3 +317,26 @@ def search(cfg: Config, data_dir: str | Path, out: str | Path, resume: bool = Fa
     cfg = with_inputs(cfg, lq)
     with RunFolder(out, resume, "search"):
         return SearchRun(cfg, data_dir, out, resume, quiet).run()
+
+
+def arch_gradients(run: str | Path, data: str | Path | list, count: int
+                   ) -> tuple[Config, np.ndarray, np.ndarray]:
+    """∂L/∂α and ∂L/∂β of the search loss on each of the first `count` Train-A batches of search
+    run `run` (its supernet as saved, its images read from `data`), weights frozen as in an
+    A-step: the run's config and two arrays [batches, entries] (β: the entries its mask
+    keeps)."""
+    cfg, net, _ = open_search(run, [f"data.path={json.dumps(data)}"])
+    train_a = prepare_data(cfg, data).train_a
+    net.train()
+    train_a.set_epoch(10_000)  # crops no epoch of the search drew
+    batches = torch.utils.data.DataLoader(train_a, batch_size=cfg.search.batch_size)
+    loss_fn = build_loss(cfg.search.loss, cfg.search.ssim_weight)
+    alpha, beta = [], []
+    mask = net.beta_mask.numpy()
+    for lq, gt in itertools.islice(batches, count):
+        net.zero_grad(set_to_none=True)
+        with frozen(net.weight_parameters()):
+            loss_fn(net(lq), gt).backward()
+        alpha.append(net.alpha.grad.numpy().ravel().copy())
+        beta.append(net.beta.grad.numpy()[mask].copy())
+    return cfg, np.array(alpha), np.array(beta)

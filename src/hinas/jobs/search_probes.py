@@ -5,9 +5,8 @@
   A-step (forward, backward, Adam) on a Train-A batch
   (:func:`hinas.runtime.strategies.search_step`);
 - :func:`cell_work_ratio`: the cell work of Auto-DeepLab mode (Eq. 6) over cell sharing (Eq. 5)
-  that those are read against;
-- :func:`arch_gradients`: the gradient of the search loss with respect to α and β on each of
-  several batches, weights frozen as in an A-step (how noisy the architecture gradient is).
+  that those are read against (the gradient of α and β of a search run is
+  :func:`hinas.jobs.search.arch_gradients`).
 """
 
 from __future__ import annotations
@@ -15,12 +14,10 @@ from __future__ import annotations
 import statistics
 import time
 
-import numpy as np
 import torch
 
 from hinas.config import SearchConfig, SpaceConfig, TaskConfig
 from hinas.measures.losses import build_loss
-from hinas.runtime.engine import frozen
 from hinas.runtime.execution import memory_format
 from hinas.runtime.runs import peak_rss_mb
 from hinas.runtime.strategies import arch_optimizer, search_step, weight_optimizer
@@ -70,22 +67,3 @@ def cell_work_ratio(layers: int, widths: list[float], levels: str = "width") -> 
             shared += work
             eq6 += len(sources(layer, level)) * work
     return eq6 / shared
-
-
-def arch_gradients(net: Supernet, search: SearchConfig, batches, count: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """∂L/∂α and ∂L/∂β of `search`'s loss for `net` (the entries β's mask keeps) on each of the
-    first `count` (lq, gt) `batches`, weights frozen as in an A-step: arrays [batches,
-    entries]."""
-    loss_fn = build_loss(search.loss, search.ssim_weight)
-    alpha, beta = [], []
-    mask = net.beta_mask.numpy()
-    for i, (lq, gt) in enumerate(batches):
-        if i == count:
-            break
-        net.zero_grad(set_to_none=True)
-        with frozen(net.weight_parameters()):
-            loss_fn(net(lq), gt).backward()
-        alpha.append(net.alpha.grad.numpy().ravel().copy())
-        beta.append(net.beta.grad.numpy()[mask].copy())
-    return np.array(alpha), np.array(beta)
