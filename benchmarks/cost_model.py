@@ -51,9 +51,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     from benchmarks.harness import command_line, emit
     from hinas.config import resolve
-    from hinas.runtime.cost_table import measure_genotype, measure_table
+    from hinas.jobs.arch import random_genotype
+    from hinas.models.cost import model_cost
+    from hinas.models.folder import ModelSpec
+    from hinas.runtime.cost_table import measure_table
     from hinas.space.genotype import Genotype
-    from hinas.space.supernet import sample_arch
 
     torch.set_num_threads(1)
     cfg = resolve(args.task, args.preset, overrides=args.overrides)
@@ -67,21 +69,22 @@ def main(argv: list[str] | None = None) -> dict:
     if args.table:
         latency.save(args.table)
     rng = np.random.default_rng(args.seed)
-    genotypes = [(f"random{k}", sample_arch(cfg.space, cfg.task, rng).genotype)
+    genotypes = [(f"random{k}", random_genotype(cfg.space, cfg.task, rng))
                  for k in range(args.networks)]
     for path in args.genotype:
         g = Genotype.load(path)
         genotypes.append((Path(path).stem, dataclasses.replace(g, space=cfg.space)))
     rows = []
     for name, g in genotypes:
-        measured = measure_genotype(g, multiplier, size, "latency", args.repeats)
+        net = ModelSpec("hinas", cfg.task, {"width_multiplier": multiplier}, g).build().eval()
+        measured = model_cost(net, cfg.task, size, args.repeats)
         predicted = latency.predict(g)
         rows.append({"name": name, "path": g.path,
                      "macs_predicted": round(macs.predict(g), 5),
-                     "macs_measured": round(measure_genotype(g, multiplier, size, "macs"), 5),
+                     "macs_measured": round(measured.macs / 1e9, 5),
                      "latency_predicted_ms": round(predicted, 2),
-                     "latency_measured_ms": round(measured, 2),
-                     "error": round(predicted / measured - 1, 4)})
+                     "latency_measured_ms": round(measured.latency_s * 1e3, 2),
+                     "error": round(predicted / (measured.latency_s * 1e3) - 1, 4)})
     errors = [abs(r["error"]) for r in rows]
     summary = {
         "benchmark": "cost_model",

@@ -414,7 +414,8 @@ def pack(runs: Path, out: Path) -> dict:
 def check_data(models: list[ZooModel], data: Path) -> dict[str, int]:
     """Decode every image of every folder the models train on or are scored on; images per
     folder. SystemExit naming what is missing or unreadable."""
-    from hinas.data.images import list_images, load_image
+    from hinas.errors import HinasError
+    from hinas.jobs.evaluate import load_test_images
 
     folders = data_folders(models)
     missing = [f for f in folders if not (data / f).is_dir()]
@@ -423,13 +424,10 @@ def check_data(models: list[ZooModel], data: Path) -> dict[str, int]:
                          f"--stage SRC")
     counts = {}
     for folder in folders:
-        paths = list_images(data / folder)
-        for path in paths:
-            try:
-                load_image(path, 3)
-            except Exception as err:  # noqa: BLE001 - named in the message
-                raise SystemExit(f"gpu_zoo: {path}: unreadable ({err})") from None
-        counts[folder] = len(paths)
+        try:  # an unreadable image is an error naming it
+            counts[folder] = len(load_test_images(data / folder, 3)[0])
+        except HinasError as err:
+            raise SystemExit(f"gpu_zoo: {err}") from None
     return counts
 
 

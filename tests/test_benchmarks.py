@@ -447,3 +447,14 @@ def test_search_vs_random_statistics_from_known_scores():
     assert stats["p_hinas_gt_rsws"] == pytest.approx(0.05)  # exact U test, 3 vs 3, all above
     assert stats["training_seed_spread_db"] == pytest.approx(0.15)
     assert stats["targets"][1].startswith("met: HiNAS above RSWS")
+
+
+def test_cost_model_predicts_macs_exactly_and_reports_the_latency_error(tmp_path):
+    from benchmarks import cost_model
+
+    summary = cost_model.main(["--preset", "tiny", "--networks", "2", "--repeats", "1",
+                               "--table", str(tmp_path / "t.json"), "--json",
+                               str(tmp_path / "c.json")])
+    assert summary["macs_error_max_abs"] < 1e-9 and len(summary["networks"]) == 2
+    assert all(r["latency_measured_ms"] > 0 for r in summary["networks"])
+    assert (tmp_path / "t.json").exists() and summary["latency_error"]["max_abs"] >= 0
