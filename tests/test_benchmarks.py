@@ -8,6 +8,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from hinas.config import TaskConfig
 from tiny_runs import GRAY_PHOTOS, RGB_PHOTOS, tiny_genotype, train_tiny, write_photos
@@ -458,3 +459,32 @@ def test_cost_model_predicts_macs_exactly_and_reports_the_latency_error(tmp_path
     assert summary["macs_error_max_abs"] < 1e-9 and len(summary["networks"]) == 2
     assert all(r["latency_measured_ms"] > 0 for r in summary["networks"])
     assert (tmp_path / "t.json").exists() and summary["latency_error"]["max_abs"] >= 0
+
+
+def test_zoo_campaign_trains_pieces_saves_and_continues_from_the_committed_state(tmp_path):
+    """Two pieces of the family-built blind and noise-map denoisers, the state saved, then a
+    fresh work folder continues from it; the held-back photographs of the family benchmark are
+    not trained on."""
+    from benchmarks import zoo
+
+    bsds = tmp_path / "bsds"
+    write_photos(bsds / "train", GRAY_PHOTOS[:3], 48)
+    write_photos(bsds / "val", GRAY_PHOTOS[3:], 48)
+    for path in list(bsds.rglob("*.png")):  # BSDS500 ships JPEGs
+        Image.open(path).convert("L").save(path.with_suffix(".jpg"))
+        path.unlink()
+    tiny = ["--set", "train.batch_size=2", "--set", "train.crop=24", "--set",
+            "train.val_crop=32", "--set", "train.val_every=2"]
+    common = ["--bsds", str(bsds), "--family", "start2-params", "--piece", "0.02",
+              "--committed", str(tmp_path / "committed"), "--save", *tiny]
+    first = zoo.main([*common, "--work", str(tmp_path / "w1"), "--model", "denoise-gray-blind",
+                      "denoise-gray-map"])
+    assert set(first["models"]) == {"denoise-gray-blind", "denoise-gray-map"}
+    saved = tmp_path / "committed" / "denoise-gray-map"
+    assert (saved / "last.pt").exists() and (saved / "campaign.jsonl").exists()
+    again = zoo.main([*common, "--work", str(tmp_path / "w2"), "--model", "denoise-gray-map"])
+    assert again["models"]["denoise-gray-map"]["pieces"] == 2
+    trained = json.loads((tmp_path / "w2" / "denoise-gray-map" / "model.json").read_text())
+    assert trained["task"]["noise_map"] is True
+    held_back = {p.name for p in (tmp_path / "w1" / "data" / "heldout").iterdir()}
+    assert held_back and not held_back & set(trained["meta"]["data_split"]["train"])

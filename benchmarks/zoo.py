@@ -1,0 +1,216 @@
+"""Train the shipped zoo on the CPU as campaigns: each model in pieces of a stated number of CPU
+minutes on one thread, continued in every session from its committed state, until the campaign's
+stop rule finds its held-back curve flat, decays and ends (docs/training-recipes.md).
+
+    python benchmarks/zoo.py --bsds DIR --t91 DIR --work runs/zoo --family start2-macs \
+        --model denoise-gray-blind --piece 30 --save
+    python benchmarks/zoo.py --work runs/zoo --status
+
+- **The family** (`--family`, one of `benchmarks/families.py`'s) decides the networks of the
+  tasks that keep the image size (gray and colour denoising, the noise-map denoiser, JPEG): its
+  genotype, its space changes (e.g. the start part's pixel-unshuffle ×2) and its width, matched
+  as in the family benchmark. Super-resolution keeps its own searched genotype and width, since
+  the families were measured on denoising; `sr-x2` starts from this campaign's `sr-x4`.
+- **The data** leave out the photographs the family benchmark holds back (every fifth BSDS500/val
+  photograph by name, `families.split_data`): no zoo model trains on them, so they stay a test
+  no choice has seen. SR trains on T91 + BSDS500/train.
+- **A piece** is `hinas train` under `train.schedule: constant` for `--piece` CPU-minutes, new or
+  resumed; each appends a row to the run's `campaign.jsonl` (held-back PSNR per level) and the
+  stop rule starts the decay phase when the curve is flat, after which the run is done.
+- **The committed state** (`--save`) is `benchmarks/results/zoo/<model>/`: the run's records, its
+  best weights and, while it trains, `last.pt` (under 5 MB): a run missing from `--work` starts
+  from there, so a fresh clone continues every campaign.
+
+Prints (and with `--json` writes) JSON: `{"benchmark": "zoo", "models": {name: {"phase",
+"pieces", "iterations", "cpu_minutes", "held_back": {level: psnr}, "status"}}}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package made importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+REPO = Path(__file__).resolve().parents[1]
+GENOTYPES = REPO / "benchmarks" / "results" / "genotypes"
+COMMITTED = REPO / "benchmarks" / "results" / "zoo"
+KEPT = ("model.json", "model.safetensors", "genotype.json", "config.yaml", "metrics.jsonl",
+        "campaign.jsonl", "campaign.png", "curves.png")
+SIGMA_RANGE = {"sigma": [0.0, 55.0], "sigma_sampling": "uniform"}
+
+
+@dataclass(frozen=True)
+class CampaignModel:
+    """A model of the zoo: its task, whether the family decides its network (else its own
+    genotype file and width multiplier), its data (`bsds`: BSDS500 without the held-back
+    photographs; `sr`: T91 + BSDS500/train), and the campaign run it starts from."""
+
+    name: str
+    task: dict
+    family: bool
+    genotype: str | None = None
+    width: float = 2.0
+    data: str = "bsds"
+    init_from: str | None = None
+
+
+MODELS = {m.name: m for m in (
+    CampaignModel("denoise-gray-blind", {"name": "denoise", "channels": 1, **SIGMA_RANGE}, True),
+    CampaignModel("denoise-gray-map", {"name": "denoise", "channels": 1, "noise_map": True,
+                                       **SIGMA_RANGE}, True),
+    CampaignModel("denoise-color-blind", {"name": "denoise", "channels": 3, **SIGMA_RANGE}, True),
+    CampaignModel("jpeg-blind", {"name": "jpeg", "channels": 1, "quality": [10, 40]}, True),
+    CampaignModel("sr-x4", {"name": "sr", "channels": 3, "scale": 4}, False, "sr_x4_cpu.json",
+                  3.0, "sr"),
+    CampaignModel("sr-x2", {"name": "sr", "channels": 3, "scale": 2}, False,
+                  "sr_x2_cpu_from_x4.json", 3.0, "sr", init_from="sr-x4"),
+)}
+
+
+def network(model: CampaignModel, family: str | None):
+    """(genotype, arch, build options, space settings) of `model`'s network."""
+    from benchmarks.families import FAMILIES, family_genotype, matched_size, options
+    from hinas.config import TaskConfig
+    from hinas.space.genotype import Genotype
+
+    task = TaskConfig(**model.task)
+    if not model.family:
+        genotype = Genotype.load(GENOTYPES / model.genotype)
+        return (dataclasses.replace(genotype, task=task), "hinas",
+                {"width_multiplier": model.width})
+    if family is None:
+        raise SystemExit(f"zoo: {model.name} is built from the chosen family: give --family")
+    chosen = dataclasses.replace(FAMILIES[family], noise_map=False)
+    genotype = family_genotype(chosen)
+    if genotype is not None:  # the genotype's cells, for this task (the model adds a map)
+        genotype = dataclasses.replace(genotype, task=TaskConfig(**{**model.task,
+                                                                    "noise_map": False}))
+    return genotype, chosen.arch, options(chosen, matched_size(chosen))
+
+
+def data_folders(model: CampaignModel, args: argparse.Namespace) -> list[str]:
+    """The training folders of `model`."""
+    from benchmarks.families import split_data
+
+    if model.data == "sr":
+        if not args.t91:
+            raise SystemExit(f"zoo: {model.name} trains on T91 + BSDS500/train: give --t91 DIR")
+        return [str(args.t91), str(Path(args.bsds) / "train")]
+    train, _ = split_data(Path(args.bsds), Path(args.work))
+    return [str(train)]
+
+
+def train_piece(model: CampaignModel, args: argparse.Namespace) -> Path:
+    """One piece of `model`'s campaign (the first one starts it); its run folder."""
+    import hinas
+    from hinas.config import load_config, resolve
+
+    out, committed = Path(args.work) / model.name, Path(args.committed) / model.name
+    if not out.exists() and committed.exists():
+        shutil.copytree(committed, out)
+    if phase(out) == "done":
+        return out
+    resume = (out / "last.pt").exists()
+    if resume:
+        cfg = load_config(out / "config.yaml")
+        hinas.train(cfg, data_folders(model, args), out, resume=True, quiet=True,
+                    budget_seconds=args.piece * 60, budget_clock="cpu")
+        return out
+    genotype, arch, build = network(model, args.family)
+    task = dict(model.task)
+    cfg = resolve(task.pop("name"), "cpu", task=task, seed=args.seed,
+                  overrides=["train.schedule=constant", "train.val_every=1000", *args.overrides])
+    init = str(Path(args.work) / model.init_from) if model.init_from else None
+    hinas.train(cfg, data_folders(model, args), out, genotype, arch=arch, quiet=True,
+                options=build, budget_seconds=args.piece * 60, budget_clock="cpu",
+                init_from=init)
+    return out
+
+
+def campaign_rows(out: Path) -> list[dict]:
+    """The rows of a run's campaign log."""
+    path = out / "campaign.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def phase(out: Path) -> str | None:
+    """Where a campaign stands: None (not started), else the phase of its last row."""
+    rows = campaign_rows(out)
+    return rows[-1]["phase"] if rows else None
+
+
+def save_state(work: Path, committed: Path) -> None:
+    """Copy every campaign's state into `committed`: the files of KEPT, and last.pt until
+    done."""
+    for name in MODELS:
+        out = work / name
+        if not out.is_dir():
+            continue
+        target = committed / name
+        target.mkdir(parents=True, exist_ok=True)
+        done = phase(out) == "done"
+        for file in [*KEPT, *([] if done else ["last.pt"])]:
+            if (out / file).exists():
+                shutil.copy2(out / file, target / file)
+        if done:
+            (target / "last.pt").unlink(missing_ok=True)
+
+
+def status(work: Path, committed: Path) -> dict:
+    """The JSON summary of every campaign in `work` (else in `committed`)."""
+    models = {}
+    for name in MODELS:
+        out = work / name if (work / name).is_dir() else committed / name
+        rows = campaign_rows(out)
+        if not rows:
+            continue
+        last = rows[-1]
+        models[name] = {"phase": last["phase"], "pieces": len(rows) - 1,
+                        "iterations": last.get("iter"), "cpu_minutes": last.get("cpu_minutes"),
+                        "held_back": last.get("psnr"), "status": last.get("status")}
+    return {"benchmark": "zoo", "models": models}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Train the asked pieces, save, and print the campaigns' state."""
+    from benchmarks.harness import emit
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--bsds", help="BSDS500 folder (train/, val/)")
+    p.add_argument("--t91", help="T91 folder (the SR models)")
+    p.add_argument("--work", default="runs/zoo", help="campaign run folders")
+    p.add_argument("--family", help="the family the same-size models are built from")
+    p.add_argument("--model", nargs="+", choices=sorted(MODELS), default=[],
+                   help="models to train a piece of, in this order")
+    p.add_argument("--piece", type=float, default=30.0, help="CPU-minutes per piece")
+    p.add_argument("--pieces", type=int, default=1, help="pieces per model")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config override of new campaigns (e.g. the tiny preset's sizes)")
+    p.add_argument("--committed", default=str(COMMITTED), help="the committed campaign states")
+    p.add_argument("--save", action="store_true", help="write the state there (commit it)")
+    p.add_argument("--status", action="store_true", help="print the campaigns' state only")
+    p.add_argument("--json")
+    args = p.parse_args(argv)
+    work = Path(args.work)
+    if args.model and not args.bsds:
+        raise SystemExit("zoo: give --bsds DIR")
+    for name in args.model:
+        for _ in range(args.pieces):
+            train_piece(MODELS[name], args)
+    if args.save:
+        save_state(work, Path(args.committed))
+    summary = status(work, Path(args.committed))
+    emit(summary, args.json)
+    return summary
+
+
+if __name__ == "__main__":
+    main()
