@@ -7,9 +7,9 @@ cell (from the levels of the two states before it) and the cell's kept operation
 level, and the end part (by the level of the last layer). A :class:`CostTable` holds the cost of
 each part at one input size and width multiplier, either in MACs (counted, any machine) or in
 milliseconds of latency (measured on one machine, BatchNorm folded, as inference runs): `stem`,
-`tail[k]`, `proj[j][k]` (from level j to level k; the start part counts as level 0) and
-`ops[op][k]`. Additions and concatenations are left out (they are memory traffic that the
-measured figures of the derived networks then show as the model's error).
+`tail[k]`, `proj[j][k]` (from level j to level k; the start part counts as level 0),
+`ops[op][k]` and `cell[k]`, a cell's own node sums and concatenation at level k (what a cell of
+`skip_connect` edges costs).
 
 The table is for one space, task shape, width multiplier, input size and (for latency) machine
 class; :meth:`CostTable.check` refuses another one in one line.
@@ -35,7 +35,7 @@ from hinas.models.cost import model_cost
 from hinas.models.fold import fold_batchnorm
 from hinas.runtime.execution import machine_class
 from hinas.space.blocks import FullResolution, Stem, Tail, resample
-from hinas.space.cells import cell_edges
+from hinas.space.cells import cell_edges, derived_cell
 from hinas.space.genotype import Genotype
 from hinas.space.ops import OPS, usable_columns
 
@@ -71,6 +71,9 @@ class CostTable:
     tail: list[float]
     proj: list[list[float]]
     ops: dict[str, list[float]]
+    cell: list[float] = field(default_factory=lambda: [0.0] * LEVELS)
+    """A cell's own work at each level besides its operations: its node sums and the
+    concatenation of its nodes (what a cell of `skip_connect` edges costs)."""
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -107,7 +110,7 @@ class CostTable:
         for layer, cell in enumerate(genotype.cells):
             here = genotype.path[layer]
             total += self.proj[levels[layer]][here] + self.proj[levels[layer + 1]][here]
-            total += sum(self.ops[op][here] for node in cell for _, op in node)
+            total += self.cell[here] + sum(self.ops[op][here] for node in cell for _, op in node)
         space = genotype.space
         return total * (self._padded_area(space.size_multiple([0, *genotype.path]))
                         / self._padded_area(space.size_multiple(range(LEVELS))))
@@ -127,6 +130,7 @@ class CostTable:
             levels = [0, 0, *path]
             return self.stem + self.tail[path[-1]] + sum(
                 self.proj[levels[layer]][here] + self.proj[levels[layer + 1]][here]
+                + self.cell[here]
                 + 2 * nodes * min(v[here] for op, v in self.ops.items() if op != "none")
                 for layer, here in enumerate(path))
 
@@ -148,6 +152,7 @@ class CostTable:
         keep = torch.tensor([2.0 / (2 + j) for j, _ in cell_edges(self.signature["nodes"])],
                             dtype=alpha.dtype)
         cells = torch.einsum("e,reo,ok->rk", keep, weights, op_cost)  # [rows, level]
+        cells = cells + torch.tensor(self.cell, dtype=alpha.dtype)
         proj = torch.tensor(self.proj, dtype=alpha.dtype)
         layers = beta.shape[0]
         moves = []  # moves[l][j, k]: P(level k at layer l | level j at layer l - 1)
@@ -215,6 +220,17 @@ class _WithInput(nn.Module):
         return self.tail(features, self.x)
 
 
+class _TwoInputs(nn.Module):
+    """A cell called on one tensor holding its two inputs (its first and second half)."""
+
+    def __init__(self, cell: nn.Module):
+        super().__init__()
+        self.cell = cell
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cell(*x.chunk(2, 1))
+
+
 def table_parts(space: SpaceConfig, task: TaskConfig, multiplier: float, size: tuple[int, int]
                 ) -> list[tuple[str, tuple, nn.Module, torch.Tensor]]:
     """Every part of the table as (entry, key, module, its input): the modules a derived
@@ -250,6 +266,10 @@ def table_parts(space: SpaceConfig, task: TaskConfig, multiplier: float, size: t
             steps = space.resolution(k) - space.resolution(j)
             parts.append(("proj", (j, k), resample(n * widths[j], widths[k], steps, True),
                           features(n * widths[j], j)))
+    for k in range(LEVELS):
+        skips = [[(0, "skip_connect"), (1, "skip_connect")] for _ in range(n)]
+        parts.append(("cell", (k,), _TwoInputs(derived_cell(widths[k], skips)),
+                      features(2 * widths[k], k)))
     for op in space.ops:
         if op in FREE_OPS:
             continue
@@ -287,6 +307,8 @@ def measure_table(space: SpaceConfig, task: TaskConfig, multiplier: float,
             table.tail[key[0]] = value
         elif entry == "proj":
             table.proj[key[0]][key[1]] = value
+        elif entry == "cell":
+            table.cell[key[0]] = value
         else:
             table.ops[key[0]][key[1]] = value
     return table
