@@ -103,11 +103,19 @@ def split_data(bsds: Path, work: Path) -> tuple[Path, Path]:
     val = sorted((bsds / "val").glob("*.jpg"))
     if not val:
         raise SystemExit(f"families: {bsds / 'val'}: no BSDS500 val photographs")
-    for k, path in enumerate(val):
-        _link(path, (heldout if k % HOLD_EVERY == 0 else train) / path.name)
+    kept_back = held_back(val)
+    for path in val:
+        _link(path, (heldout if path in kept_back else train) / path.name)
     for path in sorted((bsds / "train").glob("*.jpg")):
         _link(path, train / path.name)
     return train, heldout
+
+
+def held_back(val: list[Path]) -> set[Path]:
+    """The photographs of BSDS500/val (`val`) that no training of the project sees: every
+    HOLD_EVERY-th by sorted name."""
+    return {path for k, path in enumerate(sorted(val, key=lambda p: p.name))
+            if k % HOLD_EVERY == 0}
 
 
 def _link(target: Path, link: Path) -> None:

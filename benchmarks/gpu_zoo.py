@@ -35,6 +35,9 @@ of result files brought back. So:
   every image of every data folder, runs every model's commands for one iteration a piece at a
   small batch, writes every card from one test image and packs the archive.
 
+No model trains on the BSDS500/val photographs the project holds back (`families.held_back`):
+the staged training folder `BSDS500-kept` leaves them out.
+
 The zoo (`ZOO`), in training order: `denoise-gray-blind` (σ uniform in 0–55, BSDS500),
 `denoise-color-blind` (its genotype on RGB images), `sr-x4` (T91 + BSDS500 train), `sr-x2` (the
 ×4 search's cells with a ×2 tail, started from this run's `sr-x4`), `jpeg-blind` (quality
@@ -111,29 +114,34 @@ DENOISE_SEARCH = ("the σ=50 gray denoising search of `hinas search --preset cpu
                   "(benchmarks/results/genotypes/denoise_sigma50_cpu.json)")
 SR_SEARCH = ("the ×4 SR search of `hinas search --preset cpu` "
              "(benchmarks/results/genotypes/sr_x4_cpu.json)")
-BSDS_GRAY = "BSDS500 train + val (300 photographs, converted to gray; 6 held back for validation)"
+KEPT_BSDS = "BSDS500-kept"
+"""BSDS500 train + val without the photographs the project holds back (`families.held_back`), as
+staged: what the zoo trains on."""
+BSDS_GRAY = ("BSDS500 train + val without the 20 held-back photographs (280, converted to gray; 6 "
+             "held back for validation)")
 ZOO = {m.name: m for m in (
     ZooModel("denoise-gray-blind", ("--sigma", "0:55", "--channels", "1"),
-             SHIPPED / "denoise-gray-blind" / "genotype.json", ("BSDS500",), ("Set12",), 4.0,
+             SHIPPED / "denoise-gray-blind" / "genotype.json", (KEPT_BSDS,), ("Set12",), 4.0,
              "Blind gray denoiser: one network for any Gaussian noise level σ in 0–55.",
              DENOISE_SEARCH, BSDS_GRAY + ", σ uniform in 0–55 per crop"),
     ZooModel("denoise-color-blind", ("--sigma", "0:55", "--channels", "3"),
-             GENOTYPES / "denoise_color_blind_from_gray.json", ("BSDS500",), ("Set5",), 4.0,
+             GENOTYPES / "denoise_color_blind_from_gray.json", (KEPT_BSDS,), ("Set5",), 4.0,
              "Blind colour denoiser: one network for any Gaussian noise level σ in 0–55, on "
              "RGB images.", DENOISE_SEARCH + ", its stem and tail set to 3 channels",
-             "BSDS500 train + val (300 RGB photographs; 6 held back), σ uniform in 0–55 per "
+             "BSDS500 train + val without the 20 held-back photographs (280 RGB; 6 held back "
+             "for validation), σ uniform in 0–55 per "
              "crop"),
     ZooModel("sr-x4", ("--scale", "4"), SHIPPED / "sr-x4" / "genotype.json",
-             ("T91", "BSDS500/train"), ("Set5", "Set14"), 3.0,
+             ("T91", f"{KEPT_BSDS}/train"), ("Set5", "Set14"), 3.0,
              "×4 super-resolution (bicubic degradation).", SR_SEARCH,
              "T91 + BSDS500 train (291 RGB images), 64 px HR crops"),
     ZooModel("sr-x2", ("--scale", "2"), SHIPPED / "sr-x2" / "genotype.json",
-             ("T91", "BSDS500/train"), ("Set5", "Set14"), 3.0,
+             ("T91", f"{KEPT_BSDS}/train"), ("Set5", "Set14"), 3.0,
              "×2 super-resolution (bicubic degradation), fine-tuned from this zoo's sr-x4.",
              SR_SEARCH + " with a ×2 tail (sr_x2_cpu_from_x4.json)",
              "T91 + BSDS500 train (291 RGB images), 64 px HR crops", init_from="sr-x4"),
     ZooModel("jpeg-blind", ("--task", "jpeg", "--quality", "10:40", "--channels", "1"),
-             SHIPPED / "jpeg-blind" / "genotype.json", ("BSDS500",), ("Set12",), 4.0,
+             SHIPPED / "jpeg-blind" / "genotype.json", (KEPT_BSDS,), ("Set12",), 4.0,
              "Blind JPEG artefact removal: one network for any quality in 10–40.",
              DENOISE_SEARCH + ", task set to JPEG artefact removal "
              "(jpeg_q10-40_cpu_from_denoise.json)",
@@ -181,16 +189,39 @@ def data_folders(models: list[ZooModel]) -> list[str]:
     return sorted({d.split("/")[0] for m in models for d in (*m.data, *m.tests)})
 
 
+def source_name(folder: str) -> str:
+    """The folder of the shared data a staged folder comes from."""
+    return "BSDS500" if folder == KEPT_BSDS else folder
+
+
+def keep_bsds(bsds: Path, kept: Path) -> None:
+    """Copy BSDS500's train and val photographs into `kept`, leaving out the held-back ones."""
+    from benchmarks.families import held_back
+    from hinas.data.images import IMAGE_EXTS
+
+    val = [p for p in sorted((bsds / "val").iterdir()) if p.suffix.lower() in IMAGE_EXTS]
+    left_out = held_back(val)
+    for split, paths in (("train", sorted((bsds / "train").iterdir())), ("val", val)):
+        (kept / split).mkdir(parents=True, exist_ok=True)
+        for path in paths:
+            if path.suffix.lower() in IMAGE_EXTS and path not in left_out:
+                shutil.copy2(path, kept / split / path.name)
+
+
 def stage(source: str | Path, data: str | Path, models: list[ZooModel]) -> int:
-    """Copy the data folders of `models` from `source` into `data`; returns the bytes copied."""
+    """Copy the data folders of `models` from `source` into `data` (BSDS500 without its
+    held-back photographs); returns the bytes copied."""
     source, data = Path(source), Path(data)
     folders = data_folders(models)
-    missing = [name for name in folders if not (source / name).is_dir()]
+    missing = sorted({source_name(n) for n in folders if not (source / source_name(n)).is_dir()})
     if missing:
         raise SystemExit(f"gpu_zoo: {source} lacks {', '.join(missing)}")
     total = 0
     for name in folders:
-        shutil.copytree(source / name, data / name, dirs_exist_ok=True)
+        if name == KEPT_BSDS:
+            keep_bsds(source / "BSDS500", data / name)
+        else:
+            shutil.copytree(source / name, data / name, dirs_exist_ok=True)
         size = sum(f.stat().st_size for f in (data / name).rglob("*") if f.is_file())
         total += size
         print(f"staged {name}: {size / 2**20:.1f} MiB")
@@ -446,6 +477,8 @@ def run_zoo(args: argparse.Namespace, smoke: bool) -> dict:
             tar.extractall(runs.parent, filter="data")
     path = runs / SUMMARY
     summary = json.loads(path.read_text()) if path.exists() else {"models": {}}
+    if not (Path(args.data) / KEPT_BSDS).is_dir() and (Path(args.data) / "BSDS500").is_dir():
+        keep_bsds(Path(args.data) / "BSDS500", Path(args.data) / KEPT_BSDS)
     summary.update(benchmark="gpu_zoo", minutes=args.minutes, campaign=args.campaign,
                    settings=GPU_SETTINGS, options=list(GPU_OPTIONS), smoke=smoke,
                    device=device("cpu" if smoke else "cuda"),

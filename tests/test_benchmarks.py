@@ -221,7 +221,7 @@ def test_gpu_zoo_dry_run_checks_every_model_data_folder_and_card_on_the_cpu(zoo_
                                                                            capsys):
     summary = gpu_zoo.main(["--dry-run", "--data", str(zoo_data), "--out", str(tmp_path)])
     plan = capsys.readouterr().out.splitlines()
-    assert summary["data"] == {"BSDS500": 5, "Set12": 1, "Set14": 1, "Set5": 1, "T91": 3}
+    assert summary["data"] == {"BSDS500-kept": 4, "Set12": 1, "Set14": 1, "Set5": 1, "T91": 3}
     assert list(summary["models"]) == list(gpu_zoo.ZOO)
     colour = next(line for line in plan if line.startswith("denoise-color-blind: hinas train"))
     assert "--genotype benchmarks/results/genotypes/denoise_color_blind_from_gray.json" in colour
@@ -272,6 +272,9 @@ def test_gpu_zoo_stages_the_data_and_refuses_without_cuda(zoo_data, tmp_path, mo
         gpu_zoo.main(["--stage", str(tmp_path), "--data", str(tmp_path / "data")])
     staged = gpu_zoo.main(["--stage", str(zoo_data), "--data", str(tmp_path / "data")])
     assert staged["staged_bytes"] > 0 and (tmp_path / "data" / "Set5" / "HR").is_dir()
+    kept = {p.name for p in (tmp_path / "data" / gpu_zoo.KEPT_BSDS).rglob("*.png")}
+    val = sorted(p.name for p in (zoo_data / "BSDS500" / "val").iterdir())
+    assert len(kept) == 4 and val[0] not in kept and val[1] in kept  # the held-back one is out
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     monkeypatch.delenv("OUT", raising=False)
     with pytest.raises(SystemExit):
