@@ -195,3 +195,14 @@ def test_noise_map_is_only_for_noise_tasks(tmp_path, capsys):
                  str(photos), "--out", str(tmp_path / "t"), "--preset", "tiny"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "noise_map" in err[0]
+
+
+@pytest.mark.parametrize("extra", [["--set", "search.select=oneshot"], ["--strategy", "random"]])
+def test_a_noise_map_search_builds_noise_map_genotypes(tmp_path, extra):
+    """The supernet takes the map too; one-shot scoring and RSWS tell it the validation σ."""
+    photos = write_photos(tmp_path / "photos", size=48)
+    out = tmp_path / "search"
+    assert main(["search", "--sigma", "0:55", "--noise-map", "--data", str(photos), "--out",
+                 str(out), "--preset", "tiny", "--quiet", *extra]) == 0
+    genotype = json.loads((out / "genotype.json").read_text())
+    assert genotype["task"]["noise_map"] is True
