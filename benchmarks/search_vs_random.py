@@ -10,6 +10,9 @@ interrupted one resumes, so the benchmark can be run in pieces, e.g. two process
 - `random_<K>`: a genotype drawn uniformly from the same space (uniform op and edge choice per
   node, uniform valid width path), redrawn until its trained network has within ±`--tolerance`
   of the parameters of the first HiNAS genotype (`--random` of them);
+- with `--budget-macs G` (a cost budget, docs/cost.md) the searches run under it
+  (`search.max_macs`) and each `random_<K>` is drawn within ±`--tolerance` of G instead (its MACs
+  predicted exactly by the space's cost table): one run of the benchmark per budget;
 - training: every genotype trained with the same config (`--preset`, `--iters`, seed 0) in
   `train/<name>`, plus each `--repeat` genotype (default: the first HiNAS one) trained again with
   seeds 1.. (`--train-seeds`) as `<name>_t<seed>` to measure training noise. A unit named after a
@@ -67,7 +70,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rsws-seeds", default="0,1,2")
     p.add_argument("--random", type=int, default=8, help="random genotypes (K)")
     p.add_argument("--tolerance", type=float, default=0.15,
-                   help="parameter window of the random genotypes (fraction)")
+                   help="window of the random genotypes around their target (fraction)")
+    p.add_argument("--budget-macs", type=float, default=0.0, metavar="G",
+                   help="a cost budget: HiNAS and RSWS search under it (search.max_macs) and the "
+                        "random genotypes are drawn within --tolerance of it (G MACs at the "
+                        "task's cost size and the training width); 0: random genotypes match "
+                        "the parameters of the first HiNAS genotype")
     p.add_argument("--train-seeds", type=int, default=3,
                    help="trainings of each --repeat genotype (training noise)")
     p.add_argument("--repeat", default="",
@@ -96,7 +104,8 @@ def config(args: argparse.Namespace, seed: int = 0, strategy: str = "hinas"):
 
     cfg = resolve("denoise", args.preset, None, args.overrides, task={"sigma": [args.sigma]},
                   train={"iters": args.iters}, seed=seed)
-    return dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, strategy=strategy))
+    return dataclasses.replace(cfg, search=dataclasses.replace(
+        cfg.search, strategy=strategy, max_macs=args.budget_macs))
 
 
 def genotype_units(args: argparse.Namespace) -> list[str]:
@@ -139,6 +148,11 @@ def make_genotype(args: argparse.Namespace, work: Path, name: str):
             shutil.rmtree(run)
         return search(config(args, seed, "hinas" if kind == "hinas" else "random"), args.data,
                       run, resume=resume, quiet=True)
+    if args.budget_macs:
+        genotype = budget_draw(args, int(index))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        genotype.save(path)
+        return genotype
     reference = make_genotype(args, work, f"hinas_s{args.search_seeds[0]}")
     cfg = config(args)
     multiplier = cfg.train.width_multiplier
@@ -151,6 +165,28 @@ def make_genotype(args: argparse.Namespace, work: Path, name: str):
     path.parent.mkdir(parents=True, exist_ok=True)
     genotype.save(path)
     return genotype
+
+
+def budget_draw(args: argparse.Namespace, index: int, tries: int = 20000):
+    """Random genotype `index` of the space, redrawn until its MACs (predicted exactly by the
+    space's cost table) are within `--tolerance` of `--budget-macs`."""
+    import numpy as np
+
+    from hinas.jobs.arch import random_genotype
+    from hinas.runtime.cost_table import measure_table
+
+    cfg = config(args)
+    table = measure_table(cfg.space, cfg.task, cfg.train.width_multiplier,
+                          tuple(cfg.task.cost_size), "macs")
+    rng = np.random.default_rng([index, 2024])
+    for draw in range(1, tries + 1):
+        genotype = random_genotype(cfg.space, cfg.task, rng)
+        macs = table.predict(genotype)
+        if abs(macs / args.budget_macs - 1) <= args.tolerance:
+            genotype.meta.update(budget_macs=args.budget_macs, macs=round(macs, 5), draws=draw)
+            return genotype
+    raise SystemExit(f"search_vs_random: no random genotype within {args.tolerance:.0%} of "
+                     f"{args.budget_macs:g} G MACs in {tries} draws")
 
 
 def train_unit(args: argparse.Namespace, work: Path, run: str, name: str, seed: int) -> None:
@@ -370,7 +406,8 @@ def export(scores: dict, args: argparse.Namespace, work: Path, dest: Path) -> No
 
     manifest = {"test": Path(args.test).name, "sigma": args.sigma,
                 "val": Path(args.val).name if args.val else None, "val_count": args.val_count,
-                "iters": args.iters, "overrides": args.overrides, "models": {}}
+                "iters": args.iters, "overrides": args.overrides,
+                "budget_macs": args.budget_macs or None, "models": {}}
     for name in genotype_units(args):
         src = genotype_path(work, name)
         if src.exists():
@@ -387,8 +424,10 @@ def export(scores: dict, args: argparse.Namespace, work: Path, dest: Path) -> No
         (target / "model.json").write_text(json.dumps(record, indent=1) + "\n")
         manifest["models"][run] = {"folder": f"models/{run}",
                                    "genotype": f"genotypes/{entry['genotype']}.json",
+                                   "budget_macs": args.budget_macs or None,
                                    **{k: entry[k] for k in ("train_seed", "psnr", "ssim",
-                                                            "params", "val_psnr", "val_ssim",
+                                                            "params", "macs", "latency_s",
+                                                            "val_psnr", "val_ssim",
                                                             "per_image_psnr",
                                                             "val_per_image_psnr")
                                       if k in entry}}

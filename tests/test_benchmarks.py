@@ -491,3 +491,26 @@ def test_zoo_campaign_trains_pieces_saves_and_continues_from_the_committed_state
     assert trained["task"]["noise_map"] is True
     held_back = {p.name for p in (tmp_path / "w1" / "data" / "heldout").iterdir()}
     assert held_back and not held_back & set(trained["meta"]["data_split"]["train"])
+
+
+def test_search_vs_random_at_a_macs_budget(folders, tmp_path):
+    """With --budget-macs the searches run under it and every random genotype is within the
+    tolerance of it (its MACs predicted exactly and checked against the built network)."""
+    from hinas.models.cost import model_cost
+    from hinas.models.folder import ModelSpec
+    from hinas.space.genotype import Genotype
+
+    work = tmp_path / "work"
+    search_vs_random.main(["--data", str(folders["gray"]), "--test", str(folders["gray_test"]),
+                           "--preset", "tiny", "--iters", "2", "--search-seeds", "0",
+                           "--rsws-seeds", "0", "--random", "2", "--tolerance", "0.1",
+                           "--budget-macs", "0.15", "--threads", "1", "--out", str(work),
+                           *TINY_SEARCH, "--genotypes-only"])
+    for name in ("random_0", "random_1"):
+        g = Genotype.load(search_vs_random.genotype_path(work, name))
+        net = ModelSpec("hinas", g.task, {"width_multiplier": 1.0}, g).build()
+        macs = model_cost(net, g.task, repeats=0).macs / 1e9
+        assert abs(macs / 0.15 - 1) <= 0.1 and g.meta["budget_macs"] == 0.15
+    for name in ("hinas_s0", "rsws_s0"):
+        cost = Genotype.load(search_vs_random.genotype_path(work, name)).meta["cost"]
+        assert cost["budget"] == 0.15 and cost["measured"] <= 0.15
