@@ -76,6 +76,18 @@ class CostTable:
     concatenation of its nodes (what a cell of `skip_connect` edges costs)."""
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def set(self, entry: str, key: tuple, value: float) -> None:
+        """Set the cost of one part: `stem` (key ()), `tail` (level), `proj` (from, to), `cell`
+        (level) or `ops` (op, level)."""
+        if entry == "stem":
+            self.stem = value
+        elif entry == "proj":
+            self.proj[key[0]][key[1]] = value
+        elif entry == "ops":
+            self.ops[key[0]][key[1]] = value
+        else:
+            getattr(self, entry)[key[0]] = value
+
     @property
     def unit(self) -> str:
         """`G MACs` or `ms`."""
@@ -280,11 +292,13 @@ def table_parts(space: SpaceConfig, task: TaskConfig, multiplier: float, size: t
 
 
 def measure_table(space: SpaceConfig, task: TaskConfig, multiplier: float,
-                  size: tuple[int, int], kind: str, device: str = "cpu", repeats: int = 5
-                  ) -> CostTable:
+                  size: tuple[int, int], kind: str, device: str = "cpu", repeats: int = 5,
+                  in_place: int = 8) -> CostTable:
     """The cost table of `space` for `task` at width `multiplier` and input `size` (width,
-    height): MACs counted (G), or latency measured on `device` (ms, median of `repeats`, each
-    part BatchNorm-folded as inference runs it) with its machine class recorded."""
+    height): MACs counted (G), or latency measured on `device` with its machine class recorded
+    (ms, BatchNorm folded as inference runs: every part timed alone, median of `repeats`, then
+    each part that `in_place` random networks hold timed inside them instead,
+    :func:`timed_in_place`)."""
     if kind not in COST_KINDS:
         raise HinasError(f"cost kind must be one of {', '.join(COST_KINDS)}, got {kind!r}")
     with one_thread():
@@ -301,17 +315,92 @@ def measure_table(space: SpaceConfig, task: TaskConfig, multiplier: float,
             with one_thread():
                 value = measure_latency(fold_batchnorm(module).to(device), x.to(device),
                                         repeats=repeats) * 1e3
-        if entry == "stem":
-            table.stem = value
-        elif entry == "tail":
-            table.tail[key[0]] = value
-        elif entry == "proj":
-            table.proj[key[0]][key[1]] = value
-        elif entry == "cell":
-            table.cell[key[0]] = value
-        else:
-            table.ops[key[0]][key[1]] = value
+        table.set(entry, key, value)
+    if kind == "latency":
+        for (entry, *key), value in timed_in_place(space, task, multiplier, size, device,
+                                                   in_place).items():
+            table.set(entry, tuple(key), value)
     return table
+
+
+def timed_in_place(space: SpaceConfig, task: TaskConfig, multiplier: float,
+                   size: tuple[int, int], device: str, networks: int, repeats: int = 3,
+                   seed: int = 0) -> dict[tuple, float]:
+    """Milliseconds of every part as it runs inside `networks` random derived networks of the
+    space (folded, one thread, timed by forward hooks; the median over repeats and
+    occurrences): what a part costs where its input comes from the part before it. A cell's
+    entry is its time less its operations'."""
+    import numpy as np
+
+    from hinas.models.architectures import DerivedNet
+    from hinas.space.supernet import sample_arch
+
+    w, h = size
+    x = torch.rand(1, task.input_channels, h, w, device=device)
+    times: dict[tuple, list[float]] = {}
+    rng = np.random.default_rng([seed, 17])
+    for _ in range(networks):
+        genotype = sample_arch(space, task, rng).genotype
+        net = fold_batchnorm(DerivedNet(genotype, multiplier, task=task).eval()).to(device)
+        levels = [0, 0, *genotype.path]
+        parts: dict[nn.Module, tuple] = {net.stem: ("stem",),
+                                         net.tail: ("tail", genotype.path[-1])}
+        if net.full is not None:  # a resolution network's end part: its return, then the tail
+            parts[net.full] = ("return",)
+        ops_of: dict[nn.Module, list[nn.Module]] = {}
+        for layer, (cell, p0, p1) in enumerate(zip(net.cells, net.proj0, net.proj1,
+                                                   strict=True)):
+            here = genotype.path[layer]
+            parts[p0] = ("proj", levels[layer], here)
+            parts[p1] = ("proj", levels[layer + 1], here)
+            parts[cell] = ("cell", here)
+            ops_of[cell] = []
+            for node, modules in zip(cell.terms, cell.ops, strict=True):
+                for (_, op), module in zip(node, modules, strict=True):
+                    if op not in FREE_OPS:
+                        parts[module] = ("ops", op, here)
+                        ops_of[cell].append(module)
+        observed = _hook_times(net, x, parts, repeats)
+        if net.full is not None:
+            observed[net.tail] += observed.pop(net.full)
+        for module, value in observed.items():
+            value -= sum(observed[m] for m in ops_of.get(module, []))
+            times.setdefault(parts[module], []).append(value)
+    return {key: float(np.median(values)) for key, values in times.items()}
+
+
+@torch.no_grad()
+def _hook_times(net: nn.Module, x: torch.Tensor, parts: dict[nn.Module, tuple], repeats: int
+                ) -> dict[nn.Module, float]:
+    """Median milliseconds of each module of `parts` in `repeats` forward passes of `net` (one
+    untimed pass first), on one thread; a module run twice in a pass counts the sum."""
+    import statistics
+    import time
+
+    started: dict[int, float] = {}
+    spent: dict[nn.Module, float] = {}
+
+    def before(module, _args):
+        started[id(module)] = time.perf_counter()
+
+    def after(module, _args, _out):
+        spent[module] = spent.get(module, 0.0) + time.perf_counter() - started[id(module)]
+
+    hooks = [h for m in parts for h in (m.register_forward_pre_hook(before),
+                                         m.register_forward_hook(after))]
+    runs: dict[nn.Module, list[float]] = {}
+    try:
+        with one_thread():
+            for k in range(repeats + 1):
+                spent.clear()
+                net(x)
+                if k:
+                    for module, seconds in spent.items():
+                        runs.setdefault(module, []).append(seconds * 1e3)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return {module: statistics.median(v) for module, v in runs.items()}
 
 
 def measure_genotype(genotype: Genotype, multiplier: float, size: tuple[int, int] | list[int],
