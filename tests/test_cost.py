@@ -131,3 +131,14 @@ def test_an_unreachable_budget_is_refused_in_one_line(photos, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "below the cheapest network of the space" in err[0]
     assert "G MACs" in err[0]
+
+
+def test_search_under_a_latency_budget_records_its_table_and_costs(photos, tmp_path):
+    """No shipped table fits this space and machine: one is measured, and the genotype records
+    the predicted and measured latency (a generous budget: timings vary with the load)."""
+    out = tmp_path / "search"
+    assert main(["search", "--sigma", "25", "--data", str(photos), "--out", str(out),
+                 "--preset", "tiny", "--quiet", "--max-latency", "100000"]) == 0
+    cost = Genotype.load(out / "genotype.json").meta["cost"]
+    assert cost["kind"] == "latency" and cost["unit"] == "ms" and "thread" in cost["machine"]
+    assert cost["predicted"] > 0 and cost["measured"] > 0
