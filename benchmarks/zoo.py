@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import shutil
 import sys
 from dataclasses import dataclass
@@ -75,7 +74,7 @@ MODELS = {m.name: m for m in (
 
 
 def network(model: CampaignModel, family: str | None):
-    """(genotype, arch, build options, space settings) of `model`'s network."""
+    """(genotype or None, arch, build options) of `model`'s network."""
     from benchmarks.families import FAMILIES, family_genotype, matched_size, options
     from hinas.config import TaskConfig
     from hinas.space.genotype import Genotype
@@ -134,15 +133,11 @@ def train_piece(model: CampaignModel, args: argparse.Namespace) -> Path:
     return out
 
 
-def campaign_rows(out: Path) -> list[dict]:
-    """The rows of a run's campaign log."""
-    path = out / "campaign.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
 def phase(out: Path) -> str | None:
     """Where a campaign stands: None (not started), else the phase of its last row."""
-    rows = campaign_rows(out)
+    from hinas.runtime.campaign import CampaignLog
+
+    rows = CampaignLog(out).read()
     return rows[-1]["phase"] if rows else None
 
 
@@ -165,10 +160,12 @@ def save_state(work: Path, committed: Path) -> None:
 
 def status(work: Path, committed: Path) -> dict:
     """The JSON summary of every campaign in `work` (else in `committed`)."""
+    from hinas.runtime.campaign import CampaignLog
+
     models = {}
     for name in MODELS:
         out = work / name if (work / name).is_dir() else committed / name
-        rows = campaign_rows(out)
+        rows = CampaignLog(out).read()
         if not rows:
             continue
         last = rows[-1]

@@ -40,7 +40,7 @@ def test_a_table_predicts_the_macs_of_any_genotype(space):
         real = count_macs(DerivedNet(genotype, 1.5), 1, SIZE[1], SIZE[0]) / 1e9
         assert measure_genotype(genotype, 1.5, SIZE, "macs") == pytest.approx(real)
         assert table.predict(genotype) == pytest.approx(real)
-    assert 0 < table.cheapest(space.layers) < table.predict(genotype)
+    assert 0 < table.cheapest(space) < table.predict(genotype)
 
 
 def test_the_expected_cost_is_the_mean_over_the_architectures_drawn():
@@ -87,8 +87,8 @@ def test_fitting_keeps_the_edges_and_meets_the_budget():
     genotype = sample_arch(space, task, np.random.default_rng(3)).genotype
     genotype.alpha = np.full((3, 5, len(space.ops)), 1 / len(space.ops)).tolist()
     genotype.beta = path_beta(genotype.path, 3).numpy().tolist()
-    limit = (table.cheapest(3) + table.predict(genotype)) / 2
-    fitted = Budget("macs", limit, table, 1.0).fit(genotype, "correct")
+    limit = (table.cheapest(space) + table.predict(genotype)) / 2
+    fitted = Budget(limit, table, 1.0).fit(genotype, "correct")
     assert table.predict(fitted) <= limit < table.predict(genotype)
     inputs = [[[inp for inp, _ in node] for node in cell] for cell in genotype.cells]
     assert [[[inp for inp, _ in node] for node in cell] for cell in fitted.cells] == inputs

@@ -67,9 +67,8 @@ def cost_table(cfg: Config, kind: str, quiet: bool = True) -> CostTable:
 
 @dataclass
 class Budget:
-    """A cost budget of a search: its kind, its limit (in the table's unit) and table."""
+    """A cost budget of a search: its limit (in the unit of its table, whose kind it is)."""
 
-    kind: str
     limit: float
     table: CostTable
     weight: float
@@ -135,7 +134,7 @@ class Budget:
 
     def record(self, genotype: Genotype, measured: float) -> dict:
         """What a genotype's meta says of its cost."""
-        return {"kind": self.kind, "unit": self.table.unit, "budget": self.limit,
+        return {"kind": self.table.kind, "unit": self.table.unit, "budget": self.limit,
                 "predicted": round(self.table.predict(genotype), 4),
                 "measured": round(measured, 4), "size": list(self.table.size),
                 "width_multiplier": self.table.multiplier, "machine": self.table.machine}
@@ -156,8 +155,8 @@ def search_budget(cfg: Config, quiet: bool = True) -> Budget | None:
     kind = next((k for k, key in KINDS.items() if getattr(s, key) > 0), None)
     if kind is None:
         return None
-    budget = Budget(kind, getattr(s, KINDS[kind]), cost_table(cfg, kind, quiet), s.cost_weight)
-    cheapest = budget.table.cheapest(cfg.space.layers)
+    budget = Budget(getattr(s, KINDS[kind]), cost_table(cfg, kind, quiet), s.cost_weight)
+    cheapest = budget.table.cheapest(cfg.space)
     if cheapest > budget.limit:
         option = "--max-macs" if kind == "macs" else "--max-latency"
         raise HinasError(f"{option} {budget.limit:g}: below the cheapest network of the space, "

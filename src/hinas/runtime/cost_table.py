@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -103,50 +104,47 @@ class CostTable:
             raise HinasError(f"{source}: a cost table of another space or task ("
                              + ", ".join(f"{k} {self.signature.get(k)!r} here, not "
                                          f"{wanted[k]!r}" for k in differ)
-                             + "); measure one with benchmarks/cost_table.py")
+                             + "); measure one with benchmarks/cost_model.py")
         if not math.isclose(self.multiplier, multiplier):
             raise HinasError(f"{source}: a cost table at width multiplier {self.multiplier:g}, "
-                             f"not {multiplier:g}; measure one with benchmarks/cost_table.py")
+                             f"not {multiplier:g}; measure one with benchmarks/cost_model.py")
         if self.kind == "latency" and self.machine != machine:
             raise HinasError(f"{source}: a latency table of another machine ({self.machine}, "
-                             f"not {machine}); measure one here with benchmarks/cost_table.py")
+                             f"not {machine}); measure one here with benchmarks/cost_model.py")
 
     # --- a genotype -------------------------------------------------------------------------
 
     def predict(self, genotype: Genotype) -> float:
-        """The cost of the network `genotype` describes (at this table's multiplier). The
-        table's parts are for an input padded to the space's coarsest grid, a network pads to
-        its own path's: the sum is scaled by the ratio of the two padded areas."""
-        levels = [0, 0, *genotype.path]
-        total = self.stem + self.tail[genotype.path[-1]]
-        for layer, cell in enumerate(genotype.cells):
-            here = genotype.path[layer]
-            total += self.proj[levels[layer]][here] + self.proj[levels[layer + 1]][here]
-            total += self.cell[here] + sum(self.ops[op][here] for node in cell for _, op in node)
-        space = genotype.space
-        return total * (self._padded_area(space.size_multiple([0, *genotype.path]))
+        """The cost of the network `genotype` describes (at this table's multiplier)."""
+        return self._network(genotype.space, genotype.path, lambda layer, here: sum(
+            self.ops[op][here] for node in genotype.cells[layer] for _, op in node))
+
+    def cheapest(self, space: SpaceConfig) -> float:
+        """The cost of the cheapest network of `space`: every kept edge the cheapest op that the
+        derivation keeps (any but `none`), on the cheapest width path."""
+        from hinas.space.supernet import all_paths
+
+        edges = 2 * space.nodes
+        return min(self._network(space, path, lambda _, here: edges * min(
+            v[here] for op, v in self.ops.items() if op != "none"))
+            for path in all_paths(space.layers))
+
+    def _network(self, space: SpaceConfig, path: list[int],
+                 ops_cost: Callable[[int, int], float]) -> float:
+        """The cost of a network of `space` on width `path` whose layer l at level k spends
+        `ops_cost(l, k)` in its operations. The table's parts are for an input padded to the
+        space's coarsest grid, a network pads to its own path's: the sum is scaled by the ratio
+        of the two padded areas."""
+        levels = [0, 0, *path]
+        total = self.stem + self.tail[path[-1]] + sum(
+            self.proj[levels[layer]][here] + self.proj[levels[layer + 1]][here]
+            + self.cell[here] + ops_cost(layer, here) for layer, here in enumerate(path))
+        return total * (self._padded_area(space.size_multiple([0, *path]))
                         / self._padded_area(space.size_multiple(range(LEVELS))))
 
     def _padded_area(self, multiple: int) -> int:
         w, h = self.size
         return (-(-h // multiple) * multiple) * (-(-w // multiple) * multiple)
-
-    def cheapest(self, layers: int) -> float:
-        """The cost of the cheapest network of the space: every kept edge the cheapest op that
-        the derivation keeps (any but `none`), on the cheapest width path."""
-        from hinas.space.supernet import all_paths
-
-        nodes = self.signature["nodes"]
-
-        def cost(path: list[int]) -> float:
-            levels = [0, 0, *path]
-            return self.stem + self.tail[path[-1]] + sum(
-                self.proj[levels[layer]][here] + self.proj[levels[layer + 1]][here]
-                + self.cell[here]
-                + 2 * nodes * min(v[here] for op, v in self.ops.items() if op != "none")
-                for layer, here in enumerate(path))
-
-        return min(cost(path) for path in all_paths(layers))
 
     # --- the supernet -----------------------------------------------------------------------
 
@@ -166,30 +164,22 @@ class CostTable:
         cells = torch.einsum("e,reo,ok->rk", keep, weights, op_cost)  # [rows, level]
         cells = cells + torch.tensor(self.cell, dtype=alpha.dtype)
         proj = torch.tensor(self.proj, dtype=alpha.dtype)
-        layers = beta.shape[0]
-        moves = []  # moves[l][j, k]: P(level k at layer l | level j at layer l - 1)
-        for layer in range(layers):
-            t = torch.zeros(LEVELS, LEVELS, dtype=alpha.dtype)
+        previous = torch.zeros(LEVELS, dtype=alpha.dtype)  # P(level j one state back)
+        previous[0] = 1.0  # the start part
+        pair_before = torch.diag(previous)  # P(level i two states back, level j one state back)
+        total = self.stem + torch.zeros((), dtype=alpha.dtype)
+        for layer in range(beta.shape[0]):
+            moves = torch.zeros(LEVELS, LEVELS, dtype=alpha.dtype)  # P(level k | level j before)
             for j in range(LEVELS):
                 for m in range(3):
                     if 0 <= j + m - 1 < LEVELS:
-                        t = t + beta[layer, j, m] * _unit(j, j + m - 1, alpha.dtype)
-            moves.append(t)
-        start = torch.zeros(LEVELS, dtype=alpha.dtype)
-        start[0] = 1.0
-        occupancy, total = [start, start], self.stem + torch.zeros((), dtype=alpha.dtype)
-        pair_before = torch.diag(start)  # P(level i two states back, level j one state back)
-        for layer in range(layers):
-            p_prev = occupancy[-1]
-            pair = pair_before @ moves[layer]  # P(level i two states back, level k here)
-            here = p_prev @ moves[layer]
-            row = cells[layer if cells.shape[0] > 1 else 0]
-            total = total + here @ row
-            total = total + (p_prev[:, None] * moves[layer] * proj).sum()  # from state l-1
-            total = total + (pair * proj).sum()  # from state l-2
-            pair_before = p_prev[:, None] * moves[layer]
-            occupancy.append(here)
-        return total + occupancy[-1] @ torch.tensor(self.tail, dtype=alpha.dtype)
+                        moves[j, j + m - 1] = beta[layer, j, m]
+            here = previous @ moves
+            total = total + here @ cells[layer if cells.shape[0] > 1 else 0]
+            total = total + (previous[:, None] * moves * proj).sum()  # from state l-1
+            total = total + (pair_before @ moves * proj).sum()  # from state l-2
+            pair_before, previous = previous[:, None] * moves, here
+        return total + previous @ torch.tensor(self.tail, dtype=alpha.dtype)
 
     # --- files ------------------------------------------------------------------------------
 
@@ -209,12 +199,6 @@ class CostTable:
             return cls(**data)
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise HinasError(f"{path}: not a readable cost table ({err})") from None
-
-
-def _unit(j: int, k: int, dtype: torch.dtype) -> torch.Tensor:
-    m = torch.zeros(LEVELS, LEVELS, dtype=dtype)
-    m[j, k] = 1.0
-    return m
 
 
 class _WithInput(nn.Module):
@@ -262,10 +246,9 @@ def table_parts(space: SpaceConfig, task: TaskConfig, multiplier: float, size: t
     def features(channels: int, level: int) -> torch.Tensor:
         return torch.rand(1, channels, *grid(level))
 
-    parts: list[tuple[str, tuple, nn.Module, torch.Tensor]] = [
-        ("stem", (), Stem(task.input_channels, stem_width, space.start_scale),
-         torch.rand(1, task.input_channels, h, w))]
     x = torch.rand(1, task.input_channels, h, w)
+    parts: list[tuple[str, tuple, nn.Module, torch.Tensor]] = [
+        ("stem", (), Stem(task.input_channels, stem_width, space.start_scale), x)]
     for k in range(LEVELS):
         full = (FullResolution([(n * widths[k], space.resolution(k))], stem_width, True)
                 if space.levels == "resolution" else None)
