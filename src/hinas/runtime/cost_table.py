@@ -142,6 +142,12 @@ class CostTable:
         return total * (self._padded_area(space.size_multiple([0, *path]))
                         / self._padded_area(space.size_multiple(range(LEVELS))))
 
+    def scale(self, factor: float) -> None:
+        """Multiply every part's cost by `factor`."""
+        self.stem *= factor
+        for values in (self.tail, self.cell, *self.proj, *self.ops.values()):
+            values[:] = [v * factor for v in values]
+
     def _padded_area(self, multiple: int) -> int:
         w, h = self.size
         return (-(-h // multiple) * multiple) * (-(-w // multiple) * multiple)
@@ -303,7 +309,32 @@ def measure_table(space: SpaceConfig, task: TaskConfig, multiplier: float,
         for (entry, *key), value in timed_in_place(space, task, multiplier, size, device,
                                                    in_place).items():
             table.set(entry, tuple(key), value)
+        calibrate(table, space, task, device, 2 * in_place, repeats)
     return table
+
+
+def calibrate(table: CostTable, space: SpaceConfig, task: TaskConfig, device: str,
+              networks: int, repeats: int, seed: int = 0) -> None:
+    """Scale `table` to the whole-network latency of `networks` random derived networks (their
+    own draw, not the in-place one): one factor, the ratio of their measured to their predicted
+    total, for what timing parts one by one leaves out (hook overhead, the allocator, cache
+    effects between parts). Recorded in `table.meta["calibration"]`."""
+    import numpy as np
+
+    from hinas.space.supernet import sample_arch
+
+    rng = np.random.default_rng([seed, 29])
+    predicted, measured = [], []
+    for _ in range(networks):
+        genotype = sample_arch(space, task, rng).genotype
+        predicted.append(table.predict(genotype))
+        measured.append(measure_genotype(genotype, table.multiplier, table.size, "latency",
+                                         repeats, device))
+    scale = sum(measured) / sum(predicted)
+    before = float(np.mean([abs(p / m - 1) for p, m in zip(predicted, measured, strict=True)]))
+    table.scale(scale)
+    table.meta["calibration"] = {"networks": networks, "scale": round(scale, 4),
+                                 "error_before": round(before, 4)}
 
 
 def timed_in_place(space: SpaceConfig, task: TaskConfig, multiplier: float,
@@ -387,13 +418,13 @@ def _hook_times(net: nn.Module, x: torch.Tensor, parts: dict[nn.Module, tuple], 
 
 
 def measure_genotype(genotype: Genotype, multiplier: float, size: tuple[int, int] | list[int],
-                     kind: str, repeats: int = 5) -> float:
+                     kind: str, repeats: int = 5, device: str = "cpu") -> float:
     """The cost of the network `genotype` describes at width `multiplier` on a `size` (width,
     height) input, measured: MACs counted (G), or the folded network's latency on one thread of
     this machine (ms; :func:`hinas.models.cost.model_cost`)."""
     from hinas.models.architectures import DerivedNet
 
-    net = DerivedNet(genotype, multiplier).eval()
+    net = DerivedNet(genotype, multiplier).eval().to(device)
     with one_thread():
         cost = model_cost(net, genotype.task, tuple(size), repeats if kind == "latency" else 0)
     return cost.macs / 1e9 if kind == "macs" else cost.latency_s * 1e3
