@@ -44,6 +44,7 @@ one thread, and plots validation PSNR against CPU minutes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -119,7 +120,8 @@ def held_back(val: list[Path]) -> set[Path]:
 
 
 def _link(target: Path, link: Path) -> None:
-    if not link.exists():
+    # another run of this benchmark may make the same link at the same moment
+    with contextlib.suppress(FileExistsError):
         link.symlink_to(target.resolve())
 
 
@@ -188,14 +190,21 @@ def run_name(family: str, minutes: float, seed: int) -> str:
     return f"{family}_{minutes:g}m_s{seed}"
 
 
+def run_folder(work: Path, name: str) -> Path:
+    """The folder of the training `name` under `work`, continued from its committed state
+    (what `--save` wrote) when this work folder has none."""
+    out = work / name
+    if not out.exists() and (COMMITTED / out.name).exists():
+        shutil.copytree(COMMITTED / out.name, out)
+    return out
+
+
 def train_run(family: Family, minutes: float, seed: int, train_dir: Path, work: Path) -> Path:
     """Train (or resume, or leave as it is when finished) one run; returns its folder."""
     from hinas.config import load_config
     from hinas.jobs.train import train
 
-    out = work / run_name(family.name, minutes, seed)
-    if not out.exists() and (COMMITTED / out.name).exists():
-        shutil.copytree(COMMITTED / out.name, out)
+    out = run_folder(work, run_name(family.name, minutes, seed))
     if finished(out):
         return out
     resume = (out / "last.pt").exists()
@@ -235,7 +244,7 @@ def stage_runs(stage: int, work: Path) -> list[tuple[str, float, int]]:
         return [(name, 30.0, 0) for name in FAMILIES]
     scores = {}
     for name in CANDIDATES:
-        out = work / run_name(name, 30.0, 0)
+        out = run_folder(work, run_name(name, 30.0, 0))
         if not finished(out):
             raise SystemExit(f"families: stage 120 needs every stage-30 run; {out} is not done")
         scores[name] = heldout_scores(out, work)[str(SIGMAS[-1])]
@@ -316,8 +325,9 @@ def report(work: Path) -> dict:
     from benchmarks.inference import bm3d_latency
     from hinas.config import TaskConfig
 
-    runs = {out.name: run_record(out, work) for out in sorted(work.iterdir())
-            if out.is_dir() and out.name.split("_")[0] in FAMILIES and finished(out)}
+    names = {p.name for folder in (COMMITTED, work) for p in folder.glob("*_*m_s*")}
+    runs = {name: run_record(out, work) for name in sorted(names)
+            if name.split("_")[0] in FAMILIES and finished(out := run_folder(work, name))}
     w, h = TaskConfig().cost_size
     x = torch.rand(1, 1, h, w)
     return {"benchmark": "families", "threads": torch.get_num_threads(),
