@@ -142,3 +142,16 @@ def test_search_under_a_latency_budget_records_its_table_and_costs(photos, tmp_p
     cost = Genotype.load(out / "genotype.json").meta["cost"]
     assert cost["kind"] == "latency" and cost["unit"] == "ms" and "thread" in cost["machine"]
     assert cost["predicted"] > 0 and cost["measured"] > 0
+
+
+def test_arch_select_fits_the_budget_it_is_given(photos, tmp_path):
+    out, chosen = tmp_path / "search", tmp_path / "g.json"
+    assert main(["search", "--sigma", "25", "--data", str(photos), "--out", str(out),
+                 "--preset", "tiny", "--quiet"]) == 0
+    cfg = resolve("denoise", "tiny", overrides=["search.max_macs=1"])
+    cheapest = search_budget(cfg).table.cheapest(cfg.space)
+    assert main(["arch", "select", str(out), "-o", str(chosen), "--quiet", "--set",
+                 f"search.max_macs={cheapest * 1.0001}"]) == 0
+    cost = Genotype.load(chosen).meta["cost"]
+    assert cost["budget"] == pytest.approx(cheapest * 1.0001)
+    assert cost["measured"] <= cost["budget"]

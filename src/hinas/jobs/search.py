@@ -24,6 +24,7 @@ from hinas.data.datasets import PatchDataset
 from hinas.data.degradations import task_degradation
 from hinas.errors import HinasError
 from hinas.measures.losses import build_loss
+from hinas.runtime.budget import search_budget
 from hinas.runtime.distributed import Context
 from hinas.runtime.engine import frozen, load_training_images
 from hinas.runtime.execution import check_device, make_loader, memory_format
@@ -304,7 +305,10 @@ def reselect(run: str | Path, overrides: list[str] | tuple[str, ...] = (), quiet
         raise HinasError(f"{run}: a {cfg.search.strategy} search has no α/β to select from")
     meta = Genotype.load(Path(run) / "genotype.json").meta if (
         Path(run) / "genotype.json").exists() else {}
-    return select(net, cfg, scorer, {k: v for k, v in meta.items() if k != "selection"}, quiet)
+    genotype = select(net, cfg, scorer, {k: v for k, v in meta.items()
+                                         if k not in ("selection", "cost")}, quiet)
+    budget = search_budget(cfg, quiet)
+    return genotype if budget is None else budget.settle(genotype, cfg.search.path_prior, quiet)
 
 
 def search(cfg: Config, data_dir: str | Path, out: str | Path, resume: bool = False,

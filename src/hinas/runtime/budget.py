@@ -23,7 +23,7 @@ import torch
 
 from hinas.config import Config
 from hinas.errors import HinasError
-from hinas.runtime.cost_table import CostTable, measure_table, one_thread
+from hinas.runtime.cost_table import CostTable, measure_genotype, measure_table, one_thread
 from hinas.runtime.execution import machine_class
 from hinas.space.cells import cell_edges
 from hinas.space.derive import path_scores
@@ -80,6 +80,18 @@ class Budget:
     def fits(self, genotype: Genotype) -> bool:
         """Whether `genotype`'s predicted cost is within the limit."""
         return self.table.predict(genotype) <= self.limit
+
+    def settle(self, genotype: Genotype, prior: str, quiet: bool) -> Genotype:
+        """`genotype` fitted to this budget (:meth:`fit`, said on stderr unless `quiet`), its
+        predicted and measured cost recorded in its meta (`cost`)."""
+        fitted = self.fit(genotype, prior)
+        if fitted is not genotype and not quiet:
+            print(f"hinas: the selected genotype was over {self.describe()}; fitted by its "
+                  f"width path and cheaper operations", file=sys.stderr, flush=True)
+        measured = measure_genotype(fitted, self.table.multiplier, self.table.size,
+                                    self.table.kind)
+        fitted.meta = {**fitted.meta, "cost": self.record(fitted, measured)}
+        return fitted
 
     def fit(self, genotype: Genotype, prior: str) -> Genotype:
         """`genotype` made to fit (see the module docstring); unchanged when it does."""

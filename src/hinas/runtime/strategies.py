@@ -29,7 +29,6 @@ from hinas.config import Config, SearchConfig
 from hinas.errors import HinasError, warn
 from hinas.registry import Registry
 from hinas.runtime.budget import Budget, search_budget
-from hinas.runtime.cost_table import measure_genotype
 from hinas.runtime.distributed import Context
 from hinas.runtime.engine import optimisation_step
 from hinas.runtime.execution import FULL_PRECISION, Precision
@@ -106,18 +105,9 @@ class SearchStrategy:
         self.cost = search_budget(cfg, quiet=not dist.is_main)
 
     def within_budget(self, genotype: Genotype, quiet: bool) -> Genotype:
-        """`genotype` fitted to the cost budget (if any), its predicted and measured cost in its
-        meta."""
-        if self.cost is None:
-            return genotype
-        fitted = self.cost.fit(genotype, self.cfg.search.path_prior)
-        if fitted is not genotype and not quiet:
-            print(f"hinas: the selected genotype was over {self.cost.describe()}; fitted by "
-                  f"its width path and cheaper operations", file=sys.stderr, flush=True)
-        table = self.cost.table
-        measured = measure_genotype(fitted, table.multiplier, table.size, table.kind)
-        fitted.meta = {**fitted.meta, "cost": self.cost.record(fitted, measured)}
-        return fitted
+        """`genotype` fitted to the cost budget, if any (:meth:`Budget.settle`)."""
+        return genotype if self.cost is None else self.cost.settle(
+            genotype, self.cfg.search.path_prior, quiet)
 
     @staticmethod
     def arch_epochs(s: SearchConfig, epoch: int) -> int:
