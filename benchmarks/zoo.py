@@ -73,8 +73,10 @@ MODELS = {m.name: m for m in (
 )}
 
 
-def network(model: CampaignModel, family: str | None):
-    """(genotype or None, arch, build options) of `model`'s network."""
+def network(model: CampaignModel, family: str | None, size: float | None = None):
+    """(genotype or None, arch, build options) of `model`'s network; a family's network at
+    `size` (its width multiplier, or an FFDNet-like network's width), else at the size the
+    family benchmark matched."""
     from benchmarks.families import FAMILIES, family_genotype, matched_size, options
     from hinas.config import TaskConfig
     from hinas.space.genotype import Genotype
@@ -91,7 +93,7 @@ def network(model: CampaignModel, family: str | None):
     if genotype is not None:  # the genotype's cells, for this task (the model adds a map)
         genotype = dataclasses.replace(genotype, task=TaskConfig(**{**model.task,
                                                                     "noise_map": False}))
-    return genotype, chosen.arch, options(chosen, matched_size(chosen))
+    return genotype, chosen.arch, options(chosen, size or matched_size(chosen))
 
 
 def data_folders(model: CampaignModel, args: argparse.Namespace) -> list[str]:
@@ -122,7 +124,7 @@ def train_piece(model: CampaignModel, args: argparse.Namespace) -> Path:
         hinas.train(cfg, data_folders(model, args), out, resume=True, quiet=True,
                     budget_seconds=args.piece * 60, budget_clock="cpu")
         return out
-    genotype, arch, build = network(model, args.family)
+    genotype, arch, build = network(model, args.family, args.size)
     task = dict(model.task)
     cfg = resolve(task.pop("name"), "cpu", task=task, seed=args.seed,
                   overrides=["train.schedule=constant", "train.val_every=1000", *args.overrides])
@@ -184,6 +186,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--t91", help="T91 folder (the SR models)")
     p.add_argument("--work", default="runs/zoo", help="campaign run folders")
     p.add_argument("--family", help="the family the same-size models are built from")
+    p.add_argument("--size", type=float, default=None,
+                   help="the family's width multiplier (FFDNet-like: width) for new campaigns "
+                        "(default: the size the family benchmark matched)")
     p.add_argument("--model", nargs="+", choices=sorted(MODELS), default=[],
                    help="models to train a piece of, in this order")
     p.add_argument("--piece", type=float, default=30.0, help="CPU-minutes per piece")
