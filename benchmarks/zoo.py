@@ -207,6 +207,8 @@ def main(argv: list[str] | None = None) -> dict:
     for name in args.model:
         for _ in range(args.pieces):
             train_piece(MODELS[name], args)
+            if args.save:  # after every piece: a stopped session keeps what it trained
+                save_state(work, Path(args.committed))
     if args.save:
         save_state(work, Path(args.committed))
     summary = status(work, Path(args.committed))
