@@ -280,13 +280,13 @@ def heldout_scores(out: Path, work: Path) -> dict[str, float]:
 def bm3d_scores(work: Path) -> dict[str, float]:
     """BM3D's held-back PSNR at every σ of SIGMAS, on the same noisy inputs (cached)."""
     from hinas.config import TaskConfig
-    from hinas.jobs.evaluate import evaluate_classical
+    from hinas.jobs.evaluate import evaluate_model
 
     cache = work / "bm3d.json"
     if cache.exists():
         return json.loads(cache.read_text())
     images = heldout_images(work)
-    scores = {str(s): evaluate_classical("bm3d", TaskConfig(sigma=[s]), images, quiet=True)
+    scores = {str(s): evaluate_model("bm3d", TaskConfig(sigma=[s]), images, quiet=True)
               .mean["psnr"] for s in SIGMAS}
     cache.write_text(json.dumps(scores, indent=1) + "\n")
     return scores

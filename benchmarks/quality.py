@@ -187,7 +187,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     from benchmarks.harness import device, load_1min, portable
     from hinas.config import parse_override, resolve
     from hinas.errors import HinasError
-    from hinas.jobs.evaluate import evaluate_classical, load_test_images, profile_model
+    from hinas.jobs.evaluate import evaluate_model, load_test_images, profile_model
     from hinas.jobs.train import train
     from hinas.models.classical import get_method
     from hinas.models.folder import load_model
@@ -231,8 +231,8 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         except HinasError as err:
             notes.append(f"{name} skipped: {err}")
             continue
-        report = evaluate_classical(name, cfg.task, images, data=args.test, seed=args.seed,
-                                   quiet=True)
+        report = evaluate_model(name, cfg.task, images, data=args.test, seed=args.seed,
+                                quiet=True)
         methods[name] = {
             "kind": "classic", "arch": None, "psnr": report.mean["psnr"],
             "ssim": report.mean["ssim"], "params": None, "macs": None, "cost_input": None,
