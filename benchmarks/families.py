@@ -201,7 +201,7 @@ def run_folder(work: Path, name: str) -> Path:
 
 def train_run(family: Family, minutes: float, seed: int, train_dir: Path, work: Path) -> Path:
     """Train (or resume, or leave as it is when finished) one run; returns its folder."""
-    from hinas.config import load_config
+    from hinas.config import resolve
     from hinas.jobs.train import train
 
     out = run_folder(work, run_name(family.name, minutes, seed))
@@ -209,10 +209,10 @@ def train_run(family: Family, minutes: float, seed: int, train_dir: Path, work: 
         return out
     resume = (out / "last.pt").exists()
     # a resumed run goes on under its own config.yaml, which holds the budget's iteration count
-    cfg = load_config(out / "config.yaml") if resume else base_config(seed, family.noise_map)
-    train(cfg, [str(train_dir)], out, family_genotype(family),
-                arch=family.arch, resume=resume, quiet=True,
-          options=options(family, matched_size(family)),
+    cfg = (resolve("denoise", config_file=out / "config.yaml") if resume
+           else base_config(seed, family.noise_map))
+    train(cfg, [str(train_dir)], out, family_genotype(family), arch=family.arch, resume=resume,
+          quiet=True, options=options(family, matched_size(family)),
           budget_seconds=None if resume else minutes * 60, budget_clock="cpu")
     return out
 

@@ -71,11 +71,11 @@ BASELINE_ARCH = {"denoise": "dncnn", "sr": "fsrcnn"}
 
 def builtin_genotype(task):
     """The built-in (hand-written, not searched) genotype for `task`, see `BUILTIN_CELLS`."""
-    from hinas.config import SpaceConfig
+    from hinas.config import resolve
     from hinas.space.genotype import Genotype
 
     path, cell = BUILTIN_CELLS[task.name]
-    space = SpaceConfig(**BUILTIN_SPACE[task.name])
+    space = resolve(task.name, space=BUILTIN_SPACE[task.name]).space
     return Genotype(task, space, path, [cell] * space.layers, meta={"builtin": True})
 
 
