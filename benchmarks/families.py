@@ -101,22 +101,24 @@ def split_data(bsds: Path, work: Path) -> tuple[Path, Path]:
     train, heldout = work / "data" / "train", work / "data" / "heldout"
     for folder in (train, heldout):
         folder.mkdir(parents=True, exist_ok=True)
-    val = sorted((bsds / "val").glob("*.jpg"))
-    if not val:
+    seen, kept, back = photographs(bsds)
+    if not kept and not back:
         raise SystemExit(f"families: {bsds / 'val'}: no BSDS500 val photographs")
-    kept_back = held_back(val)
-    for path in val:
-        _link(path, (heldout if path in kept_back else train) / path.name)
-    for path in sorted((bsds / "train").glob("*.jpg")):
+    for path in back:
+        _link(path, heldout / path.name)
+    for path in [*kept, *seen]:
         _link(path, train / path.name)
     return train, heldout
 
 
-def held_back(val: list[Path]) -> set[Path]:
-    """The photographs of BSDS500/val (`val`) that no training of the project sees: every
-    HOLD_EVERY-th by sorted name."""
-    return {path for k, path in enumerate(sorted(val, key=lambda p: p.name))
-            if k % HOLD_EVERY == 0}
+def photographs(bsds: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """BSDS500's photographs (its JPEGs), sorted by name: those of `train`, those of `val` a
+    training may see, and the val ones that no training of the project sees (every
+    HOLD_EVERY-th)."""
+    val = sorted((bsds / "val").glob("*.jpg"))
+    back = {path for k, path in enumerate(val) if k % HOLD_EVERY == 0}
+    return (sorted((bsds / "train").glob("*.jpg")), [p for p in val if p not in back],
+            [p for p in val if p in back])
 
 
 def _link(target: Path, link: Path) -> None:
