@@ -19,10 +19,10 @@ Prints (and with `--json` writes) JSON:
                         "load_1min"}}}
 
 `params`, `macs` and `latency_s` (median forward time of the BatchNorm-folded network that
-`hinas restore` runs; `hinas.jobs.evaluate.profile_model`, which also scores) are taken at the
-task's cost size, a 481×321 input for denoising (a BSD500 image) and a 128×128 LR input for SR
-(`--cost-size` changes it); `search_seconds` is the search that produced the genotype (None when
-it was given and did not record it); classic methods have no parameters, MACs or latency.
+`hinas restore` runs; `hinas.models.cost.model_cost`) are taken at the task's cost size, a 481×321
+input for denoising (a BSD500 image) and a 128×128 LR input for SR (`--cost-size` changes it);
+`search_seconds` is the search that produced the genotype (None when it was given and did not
+record it); classic methods have no parameters, MACs or latency.
 `--markdown` writes the table. `--methods` runs a subset (e.g. to spread the trainings over several
 processes) and `--merge EARLIER.json` adds the methods of an earlier run with the same config.
 
@@ -187,9 +187,10 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     from benchmarks.harness import device, load_1min, portable
     from hinas.config import parse_override, resolve
     from hinas.errors import HinasError
-    from hinas.jobs.evaluate import evaluate_model, load_test_images, profile_model
+    from hinas.jobs.evaluate import evaluate_model, load_test_images
     from hinas.jobs.train import train
     from hinas.models.classical import get_method
+    from hinas.models.cost import model_cost
     from hinas.models.folder import load_model
 
     torch.set_num_threads(args.threads)
@@ -214,9 +215,9 @@ def run(args: argparse.Namespace, work: Path) -> dict:
                      options=options.get(arch))
         train_s = time.perf_counter() - start
         model = load_model(work / name, cfg.device)
-        report, cost = profile_model(model, cfg.task, images, size=(w, h),
-                                     repeats=args.repeats, method=name, data=args.test,
-                                     seed=args.seed, device=cfg.device, quiet=True)
+        report = evaluate_model(model, cfg.task, images, method=name, data=args.test,
+                                seed=args.seed, device=cfg.device, quiet=True)
+        cost = model_cost(model, cfg.task, (w, h), args.repeats)
         methods[name] = {
             "kind": "network", "arch": arch, "psnr": report.mean["psnr"],
             "ssim": report.mean["ssim"], "params": cost.params, "macs": cost.macs,

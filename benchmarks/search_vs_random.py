@@ -20,7 +20,7 @@ interrupted one resumes, so the benchmark can be run in pieces, e.g. two process
 
 The report scores every trained network on `--test` and on the held-back `--val` images (PSNR /
 SSIM under the task's convention, per image too, parameters, MACs and the folded network's latency
-at the task's cost size, 481×321: `hinas.jobs.evaluate.profile_model`; kept in
+at the task's cost size, 481×321: `hinas.models.cost.model_cost`; kept in
 `train/<name>/scores.json` and reused while the test and validation sets are the same) and states:
 each HiNAS genotype's percentile among the random ones; one-sided Mann–Whitney U p-values for HiNAS
 > random and HiNAS > RSWS; a bootstrap 95 % CI of the mean gap HiNAS − random (dB); the training-
@@ -278,7 +278,8 @@ def targets(stats: dict) -> list[str]:
 
 def score(args: argparse.Namespace, work: Path) -> tuple[dict, dict]:
     """PSNR / SSIM / params / MACs / latency of every finished training, and the genotypes."""
-    from hinas.jobs.evaluate import evaluate_model, load_test_images, profile_model
+    from hinas.jobs.evaluate import evaluate_model, load_test_images
+    from hinas.models.cost import model_cost
     from hinas.models.folder import load_model
     from hinas.space.genotype import Genotype
     cfg = config(args)
@@ -302,8 +303,9 @@ def score(args: argparse.Namespace, work: Path) -> tuple[dict, dict]:
                            **curve_scores(folder / "metrics.jsonl", args.iters)}
             continue
         model = load_model(folder)
-        report, cost = profile_model(model, cfg.task, images, repeats=3, method=run,
-                                     data=args.test, seed=0, quiet=True)
+        report = evaluate_model(model, cfg.task, images, method=run, data=args.test, seed=0,
+                                quiet=True)
+        cost = model_cost(model, cfg.task, repeats=3)
         meta = genotypes[name].meta
         scores[run] = {"genotype": name, "train_seed": seed, "psnr": report.mean["psnr"],
                        "ssim": report.mean["ssim"],

@@ -2,10 +2,8 @@
 the literature's conventions (docs/metrics.md; the scoring itself is :mod:`hinas.runtime.scoring`).
 
 `evaluate_model` scores a trained network or a classical method (see `hinas.models.classical`)
-on a folder of test images and returns an :class:`EvalReport` (table + JSON);
-:func:`profile_model` adds what the network costs at one named input size (the
-benchmarks' measure of a network); :func:`evaluate` is the whole of `hinas eval` (which model or
-method, at which task, on which files).
+on a folder of test images and returns an :class:`EvalReport` (table + JSON); :func:`evaluate`
+is the whole of `hinas eval` (which model or method, at which task, on which files).
 """
 
 from __future__ import annotations
@@ -29,7 +27,6 @@ from hinas.io import atomic_write_text
 from hinas.measures.complexity import count_macs, count_params
 from hinas.measures.metrics import Convention
 from hinas.models.classical import get_method
-from hinas.models.cost import ModelCost, model_cost
 from hinas.models.fold import fold_batchnorm
 from hinas.runtime.execution import check_device, describe_device
 from hinas.runtime.scoring import EvalPair, make_pairs, score_model, score_outputs
@@ -235,20 +232,6 @@ def _test_pairs(images: dict[Path, np.ndarray], task: TaskConfig, seed: int,
     if not pairs:
         raise HinasError(f"{data or 'test set'}: no test images")
     return pairs
-
-
-def profile_model(model: nn.Module, task: TaskConfig, images: dict[Path, np.ndarray], *,
-                  size: tuple[int, int] | None = None, repeats: int = 5, warmup: int = 1,
-                  cost_device: str | torch.device | None = None, **scoring: Any
-                  ) -> tuple[EvalReport, ModelCost]:
-    """`model` scored on `images` (:func:`evaluate_model`, with the keywords `scoring`), and its
-    cost at `size` = (width, height), default `task.cost_size` (:func:`hinas.models.cost.
-    model_cost`: parameters, MACs, the folded network's latency over `repeats` after `warmup`),
-    measured on `cost_device` (default: where it was scored)."""
-    report = evaluate_model(model, task, images, **scoring)
-    if cost_device is not None:
-        model = model.to(cost_device)
-    return report, model_cost(model, task, size, repeats, warmup)
 
 
 def evaluate(data: str | Path | list[str | Path], *, model: str | Path | None = None,
