@@ -63,9 +63,9 @@ def config(args: argparse.Namespace):
 
 def child(args: argparse.Namespace) -> None:
     """One rank (or the single process) of a mode: search, then dump this rank's genotype."""
-    from hinas.jobs.search import search
+    import hinas
 
-    genotype = search(config(args), args.data, args._out, quiet=True)
+    genotype = hinas.search(config(args), args.data, args._out, quiet=True)
     rank = os.environ.get("RANK", "0")
     Path(args._child, f"rank{rank}.json").write_text(json.dumps(
         {"path": genotype.path, "cells": genotype.cells, "alpha": genotype.alpha,

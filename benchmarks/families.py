@@ -203,8 +203,8 @@ def run_folder(work: Path, name: str) -> Path:
 
 def train_run(family: Family, minutes: float, seed: int, train_dir: Path, work: Path) -> Path:
     """Train (or resume, or leave as it is when finished) one run; returns its folder."""
+    import hinas
     from hinas.config import resolve
-    from hinas.jobs.train import train
 
     out = run_folder(work, run_name(family.name, minutes, seed))
     if finished(out):
@@ -213,9 +213,9 @@ def train_run(family: Family, minutes: float, seed: int, train_dir: Path, work: 
     # a resumed run goes on under its own config.yaml, which holds the budget's iteration count
     cfg = (resolve("denoise", config_file=out / "config.yaml") if resume
            else base_config(seed, family.noise_map))
-    train(cfg, [str(train_dir)], out, family_genotype(family), arch=family.arch, resume=resume,
-          quiet=True, options=options(family, matched_size(family)),
-          budget_seconds=None if resume else minutes * 60, budget_clock="cpu")
+    hinas.train(cfg, [str(train_dir)], out, family_genotype(family), arch=family.arch,
+                resume=resume, quiet=True, options=options(family, matched_size(family)),
+                budget_seconds=None if resume else minutes * 60, budget_clock="cpu")
     return out
 
 
@@ -265,13 +265,13 @@ def heldout_images(work: Path):
 
 def heldout_scores(out: Path, work: Path) -> dict[str, float]:
     """Held-back PSNR of a finished run at every σ of SIGMAS (cached in the run folder)."""
+    import hinas
     from hinas.jobs.evaluate import evaluate_model
-    from hinas.models.folder import load_model
 
     cache = out / "heldout.json"
     if cache.exists():
         return json.loads(cache.read_text())
-    model, images = load_model(out), heldout_images(work)
+    model, images = hinas.load_model(out), heldout_images(work)
     task = model.built_for.at_evaluation()  # a noise-map model is told each σ
     scores = {str(s): evaluate_model(model, dataclasses.replace(task, sigma=[s]), images,
                                      quiet=True).mean["psnr"] for s in SIGMAS}
@@ -296,12 +296,12 @@ def bm3d_scores(work: Path) -> dict[str, float]:
 
 def run_record(out: Path, work: Path) -> dict:
     """Everything the report says of one finished run."""
+    import hinas
     from hinas.models.cost import model_cost
-    from hinas.models.folder import load_model
 
     spec = json.loads((out / "model.json").read_text())
     meta = spec["meta"]
-    model = load_model(out)
+    model = hinas.load_model(out)
     cost = model_cost(model, model.built_for, repeats=5, warmup=1)
     minutes_per_iter = meta["train_cpu_seconds"] / 60 / meta["iterations"]
     curve = [[round(r["iter"] * minutes_per_iter, 2), r["val_psnr"]]

@@ -1,13 +1,13 @@
 """Restoration quality of HiNAS against its baselines, all trained under one identical budget.
 
-Every network is trained by `hinas.jobs.train.train` with the same resolved config (iterations,
-batch, crop, learning rate, seed, training folders) and scored by `hinas.jobs.evaluate` on the same
-test images (same seeded noisy inputs / LR images, same metric convention):
+Every network is trained by `hinas.train` with the same resolved config (iterations, batch, crop,
+learning rate, seed, training folders) and scored by `hinas.jobs.evaluate` on the same test images
+(same seeded noisy inputs / LR images, same metric convention):
 
-- denoising: `hinas` (genotype of `--genotype`, or found here by `hinas.jobs.search.search`), `rsws`
-  (random search with weight sharing: `--rsws-genotype`, or searched here), `hinas-w40` and
-  `hinas-wm` (the hinas cells at fixed widths, paper Table 3), `dncnn`; plus the classic
-  `noisy` input and `bm3d` (skipped with a note where the package is missing);
+- denoising: `hinas` (genotype of `--genotype`, or found here by `hinas.search`), `rsws` (random
+  search with weight sharing: `--rsws-genotype`, or searched here), `hinas-w40` and `hinas-wm`
+  (the hinas cells at fixed widths, paper Table 3), `dncnn`; plus the classic `noisy` input and
+  `bm3d` (skipped with a note where the package is missing);
 - super-resolution: `hinas`, `rsws`, `fsrcnn`, and `bicubic`.
 
 Prints (and with `--json` writes) JSON:
@@ -168,7 +168,7 @@ def markdown(summary: dict) -> str:
 def find_genotype(cfg, strategy: str, given: str | None, data: list[str], work: Path):
     """The genotype of `strategy` (`hinas` or `random`) and its search time: loaded from `given`
     (the time its search recorded, if any), or searched on `data` in `work/search-<strategy>`."""
-    from hinas.jobs.search import search
+    import hinas
     from hinas.space.genotype import Genotype
 
     if given:
@@ -176,7 +176,7 @@ def find_genotype(cfg, strategy: str, given: str | None, data: list[str], work: 
         return genotype, genotype.meta.get("search_seconds")
     cfg = dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, strategy=strategy))
     start = time.perf_counter()
-    genotype = search(cfg, data, work / f"search-{strategy}", quiet=True)
+    genotype = hinas.search(cfg, data, work / f"search-{strategy}", quiet=True)
     return genotype, time.perf_counter() - start
 
 
@@ -184,14 +184,13 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     """Search (where needed), train, and score every method; return the summary."""
     import torch
 
+    import hinas
     from benchmarks.harness import device, load_1min, portable
     from hinas.config import parse_override, resolve
     from hinas.errors import HinasError
     from hinas.jobs.evaluate import evaluate_model, load_test_images
-    from hinas.jobs.train import train
     from hinas.models.classical import get_method
     from hinas.models.cost import model_cost
-    from hinas.models.folder import load_model
 
     torch.set_num_threads(args.threads)
     task = {"sigma": [args.sigma]} if args.task == "denoise" else {"scale": args.scale}
@@ -211,10 +210,10 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     for name, arch, strategy in networks:
         genotype, search_s = genotypes[strategy] if strategy else (None, None)
         start = time.perf_counter()
-        spec = train(cfg, args.train, work / name, genotype, arch, quiet=True,
-                     options=options.get(arch))
+        spec = hinas.train(cfg, args.train, work / name, genotype, arch, quiet=True,
+                           options=options.get(arch))
         train_s = time.perf_counter() - start
-        model = load_model(work / name, cfg.device)
+        model = hinas.load_model(work / name, cfg.device)
         report = evaluate_model(model, cfg.task, images, method=name, data=args.test,
                                 seed=args.seed, device=cfg.device, quiet=True)
         cost = model_cost(model, cfg.task, (w, h), args.repeats)
