@@ -53,14 +53,19 @@ def overrides(args: argparse.Namespace) -> list[str]:
             f"search.eval_from_epoch={args.epochs}", f"search.max_images={args.max_images}"]
 
 
+def config(args: argparse.Namespace):
+    """The resolved config of the measured search (the same in every mode and rank)."""
+    from hinas.config import resolve
+
+    return resolve("denoise", args.preset, overrides=overrides(args),
+                   task={"sigma": [args.sigma]}, seed=args.seed)
+
+
 def child(args: argparse.Namespace) -> None:
     """One rank (or the single process) of a mode: search, then dump this rank's genotype."""
-    from hinas.config import resolve
-    from hinas.jobs.search import search
+    import hinas
 
-    cfg = resolve("denoise", args.preset, overrides=overrides(args), task={"sigma": [args.sigma]},
-                  seed=args.seed)
-    genotype = search(cfg, args.data, args._out, quiet=True)
+    genotype = hinas.search(config(args), args.data, args._out, quiet=True)
     rank = os.environ.get("RANK", "0")
     Path(args._child, f"rank{rank}.json").write_text(json.dumps(
         {"path": genotype.path, "cells": genotype.cells, "alpha": genotype.alpha,
@@ -87,15 +92,12 @@ def measure(args: argparse.Namespace, processes: int, threads: int, folder: Path
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     steps = json.loads((out / "genotype.json").read_text())["meta"]["arch_budget"][
         "steps_per_epoch"]
-    from hinas.config import load_config
-
-    cfg = load_config(out / "config.yaml")
     timed = [r["seconds"] for r in records if r["phase"] == "search" and "val_psnr" not in r]
     per_step = sum(timed) / (len(timed) * steps)
     genotypes = [json.loads(p.read_text()) for p in sorted(dump.glob("rank*.json"))]
     return {"processes": processes, "threads": threads, "steps_per_epoch": steps,
             "timed_epochs": len(timed), "seconds_per_step": per_step,
-            "samples_per_second": cfg.search.batch_size / per_step, "wall_seconds": wall,
+            "samples_per_second": config(args).search.batch_size / per_step, "wall_seconds": wall,
             "genotypes": [{"path": g["path"], "cells": g["cells"]} for g in genotypes],
             "ranks_agree": all(g == genotypes[0] for g in genotypes)}
 

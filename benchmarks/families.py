@@ -104,22 +104,24 @@ def split_data(bsds: Path, work: Path) -> tuple[Path, Path]:
     train, heldout = work / "data" / "train", work / "data" / "heldout"
     for folder in (train, heldout):
         folder.mkdir(parents=True, exist_ok=True)
-    val = sorted((bsds / "val").glob("*.jpg"))
-    if not val:
+    seen, kept, back = photographs(bsds)
+    if not kept and not back:
         raise SystemExit(f"families: {bsds / 'val'}: no BSDS500 val photographs")
-    kept_back = held_back(val)
-    for path in val:
-        _link(path, (heldout if path in kept_back else train) / path.name)
-    for path in sorted((bsds / "train").glob("*.jpg")):
+    for path in back:
+        _link(path, heldout / path.name)
+    for path in [*kept, *seen]:
         _link(path, train / path.name)
     return train, heldout
 
 
-def held_back(val: list[Path]) -> set[Path]:
-    """The photographs of BSDS500/val (`val`) that no training of the project sees: every
-    HOLD_EVERY-th by sorted name."""
-    return {path for k, path in enumerate(sorted(val, key=lambda p: p.name))
-            if k % HOLD_EVERY == 0}
+def photographs(bsds: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """BSDS500's photographs (its JPEGs), sorted by name: those of `train`, those of `val` a
+    training may see, and the val ones that no training of the project sees (every
+    HOLD_EVERY-th)."""
+    val = sorted((bsds / "val").glob("*.jpg"))
+    back = {path for k, path in enumerate(val) if k % HOLD_EVERY == 0}
+    return (sorted((bsds / "train").glob("*.jpg")), [p for p in val if p not in back],
+            [p for p in val if p in back])
 
 
 def _link(target: Path, link: Path) -> None:
@@ -204,19 +206,19 @@ def run_folder(work: Path, name: str) -> Path:
 
 def train_run(family: Family, minutes: float, seed: int, train_dir: Path, work: Path) -> Path:
     """Train (or resume, or leave as it is when finished) one run; returns its folder."""
-    from hinas.config import load_config
-    from hinas.jobs.train import train
+    import hinas
+    from hinas.config import resolve
 
     out = run_folder(work, run_name(family.name, minutes, seed))
     if finished(out):
         return out
     resume = (out / "last.pt").exists()
     # a resumed run goes on under its own config.yaml, which holds the budget's iteration count
-    cfg = load_config(out / "config.yaml") if resume else base_config(seed, family.noise_map)
-    train(cfg, [str(train_dir)], out, family_genotype(family),
-                arch=family.arch, resume=resume, quiet=True,
-          options=options(family, matched_size(family)),
-          budget_seconds=None if resume else minutes * 60, budget_clock="cpu")
+    cfg = (resolve("denoise", config_file=out / "config.yaml") if resume
+           else base_config(seed, family.noise_map))
+    hinas.train(cfg, [str(train_dir)], out, family_genotype(family), arch=family.arch,
+                resume=resume, quiet=True, options=options(family, matched_size(family)),
+                budget_seconds=None if resume else minutes * 60, budget_clock="cpu")
     return out
 
 
@@ -270,13 +272,13 @@ def heldout_images(work: Path):
 
 def heldout_scores(out: Path, work: Path) -> dict[str, float]:
     """Held-back PSNR of a finished run at every σ of SIGMAS (cached in the run folder)."""
+    import hinas
     from hinas.jobs.evaluate import evaluate_model
-    from hinas.models.folder import load_model
 
     cache = out / "heldout.json"
     if cache.exists():
         return json.loads(cache.read_text())
-    model, images = load_model(out), heldout_images(work)
+    model, images = hinas.load_model(out), heldout_images(work)
     task = model.built_for.at_evaluation()  # a noise-map model is told each σ
     scores = {str(s): evaluate_model(model, dataclasses.replace(task, sigma=[s]), images,
                                      quiet=True).mean["psnr"] for s in SIGMAS}
@@ -287,13 +289,13 @@ def heldout_scores(out: Path, work: Path) -> dict[str, float]:
 def bm3d_scores(work: Path) -> dict[str, float]:
     """BM3D's held-back PSNR at every σ of SIGMAS, on the same noisy inputs (cached)."""
     from hinas.config import TaskConfig
-    from hinas.jobs.evaluate import evaluate_classical
+    from hinas.jobs.evaluate import evaluate_model
 
     cache = work / "bm3d.json"
     if cache.exists():
         return json.loads(cache.read_text())
     images = heldout_images(work)
-    scores = {str(s): evaluate_classical("bm3d", TaskConfig(sigma=[s]), images, quiet=True)
+    scores = {str(s): evaluate_model("bm3d", TaskConfig(sigma=[s]), images, quiet=True)
               .mean["psnr"] for s in SIGMAS}
     cache.write_text(json.dumps(scores, indent=1) + "\n")
     return scores
@@ -301,12 +303,12 @@ def bm3d_scores(work: Path) -> dict[str, float]:
 
 def run_record(out: Path, work: Path) -> dict:
     """Everything the report says of one finished run."""
+    import hinas
     from hinas.models.cost import model_cost
-    from hinas.models.folder import load_model
 
     spec = json.loads((out / "model.json").read_text())
     meta = spec["meta"]
-    model = load_model(out)
+    model = hinas.load_model(out)
     cost = model_cost(model, model.built_for, repeats=5, warmup=1)
     minutes_per_iter = meta["train_cpu_seconds"] / 60 / meta["iterations"]
     curve = [[round(r["iter"] * minutes_per_iter, 2), r["val_psnr"]]

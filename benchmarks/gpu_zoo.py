@@ -35,7 +35,7 @@ of result files brought back. So:
   every image of every data folder, runs every model's commands for one iteration a piece at a
   small batch, writes every card from one test image and packs the archive.
 
-No model trains on the BSDS500/val photographs the project holds back (`families.held_back`):
+No model trains on the BSDS500/val photographs the project holds back (`families.photographs`):
 the staged training folder `BSDS500-kept` leaves them out.
 
 The zoo (`ZOO`), in training order: `denoise-gray-blind` (σ uniform in 0–55, BSDS500),
@@ -115,7 +115,7 @@ DENOISE_SEARCH = ("the σ=50 gray denoising search of `hinas search --preset cpu
 SR_SEARCH = ("the ×4 SR search of `hinas search --preset cpu` "
              "(benchmarks/results/genotypes/sr_x4_cpu.json)")
 KEPT_BSDS = "BSDS500-kept"
-"""BSDS500 train + val without the photographs the project holds back (`families.held_back`), as
+"""BSDS500 train + val without the photographs the project holds back (`families.photographs`), as
 staged: what the zoo trains on."""
 BSDS_GRAY = ("BSDS500 train + val without the 20 held-back photographs (280, converted to gray; 6 "
              "held back for validation)")
@@ -196,16 +196,13 @@ def source_name(folder: str) -> str:
 
 def keep_bsds(bsds: Path, kept: Path) -> None:
     """Copy BSDS500's train and val photographs into `kept`, leaving out the held-back ones."""
-    from benchmarks.families import held_back
-    from hinas.data.images import IMAGE_EXTS
+    from benchmarks.families import photographs
 
-    val = [p for p in sorted((bsds / "val").iterdir()) if p.suffix.lower() in IMAGE_EXTS]
-    left_out = held_back(val)
-    for split, paths in (("train", sorted((bsds / "train").iterdir())), ("val", val)):
+    train, val, _ = photographs(bsds)
+    for split, paths in (("train", train), ("val", val)):
         (kept / split).mkdir(parents=True, exist_ok=True)
         for path in paths:
-            if path.suffix.lower() in IMAGE_EXTS and path not in left_out:
-                shutil.copy2(path, kept / split / path.name)
+            shutil.copy2(path, kept / split / path.name)
 
 
 def stage(source: str | Path, data: str | Path, models: list[ZooModel]) -> int:

@@ -12,9 +12,9 @@ upscaled ×4 (SR), in several execution variants:
   `fold_speedup`, eager / folded latency;
 - `channels_last`: the module and the input in channels-last memory format;
 - `compile`: `torch.compile(module)` (compilation happens in the warm-up calls);
-- `onnxruntime`: exported to an ONNX file by `hinas.models.export.export_onnx` (what `hinas export`
-  writes) and run by ONNX Runtime (`hinas.models.export.OnnxModel`), where the `onnx` extra is
-  installed.
+- `onnxruntime`: exported to an ONNX file and run by ONNX Runtime
+  (`hinas.models.export.onnx_model`, the export `hinas export` writes and the runtime `hinas
+  restore --backend onnxruntime` runs), where the `onnx` extra is installed.
 
 A variant that fails is recorded as `"unavailable: <reason>"` instead of a time.
 
@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package made importable
@@ -72,11 +71,11 @@ BASELINE_ARCH = {"denoise": "dncnn", "sr": "fsrcnn"}
 
 def builtin_genotype(task):
     """The built-in (hand-written, not searched) genotype for `task`, see `BUILTIN_CELLS`."""
-    from hinas.config import SpaceConfig
+    from hinas.config import resolve
     from hinas.space.genotype import Genotype
 
     path, cell = BUILTIN_CELLS[task.name]
-    space = SpaceConfig(**BUILTIN_SPACE[task.name])
+    space = resolve(task.name, space=BUILTIN_SPACE[task.name]).space
     return Genotype(task, space, path, [cell] * space.layers, meta={"builtin": True})
 
 
@@ -142,12 +141,9 @@ def onnxruntime_latency(model, x, args: argparse.Namespace) -> float:
     """Median latency of `model` exported to ONNX (as `hinas export` does) and run by ONNX
     Runtime on the CPU with `--threads` threads."""
     from hinas.measures.complexity import measure_latency
-    from hinas.models.export import OnnxModel, export_onnx
+    from hinas.models.export import onnx_model
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = export_onnx(model, Path(tmp) / "model.onnx", x.shape[1])
-        onnx = OnnxModel(path, args.threads)
-        return measure_latency(onnx, x.cpu(), args.repeats, args.warmup)
+    return measure_latency(onnx_model(model, args.threads), x.cpu(), args.repeats, args.warmup)
 
 
 def parse_size(text: str) -> tuple[int, int]:

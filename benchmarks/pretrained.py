@@ -96,17 +96,17 @@ def package(args: argparse.Namespace) -> dict:
     """Copy the model into the package, measure it, write pretrained.json and card.md."""
     import torch
 
+    import hinas
     from benchmarks.harness import device, load_1min
     from benchmarks.inference import bm3d_latency
     from hinas.errors import HinasError
-    from hinas.jobs.evaluate import evaluate_classical, evaluate_model
+    from hinas.jobs.evaluate import evaluate_model
     from hinas.models.cost import model_cost
-    from hinas.models.folder import load_model
     from hinas.models.pretrained import Provenance, write_pretrained
 
     torch.set_num_threads(args.threads)
     run, dest = Path(args.run), Path(args.dest) if args.dest else WEIGHTS / args.name
-    model = load_model(run)
+    model = hinas.load_model(run)
     task = model.built_for
     standard = task.package_tests()
     if not standard:
@@ -127,7 +127,7 @@ def package(args: argparse.Namespace) -> dict:
                   "ssim": report.mean["ssim"], "seconds_per_image": report.mean["seconds"],
                   "images": len(images)}
         if args.baseline:
-            base = evaluate_classical(method, test_task, images, data=name).mean
+            base = evaluate_model(method, test_task, images, data=name).mean
             result.update(baseline_psnr=base["psnr"], baseline_ssim=base["ssim"])
         results.append(result)
     cost = model_cost(model.to("cpu"), task, repeats=args.repeats)

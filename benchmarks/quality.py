@@ -1,13 +1,13 @@
 """Restoration quality of HiNAS against its baselines, all trained under one identical budget.
 
-Every network is trained by `hinas.jobs.train.train` with the same resolved config (iterations,
-batch, crop, learning rate, seed, training folders) and scored by `hinas.jobs.evaluate` on the same
-test images (same seeded noisy inputs / LR images, same metric convention):
+Every network is trained by `hinas.train` with the same resolved config (iterations, batch, crop,
+learning rate, seed, training folders) and scored by `hinas.jobs.evaluate` on the same test images
+(same seeded noisy inputs / LR images, same metric convention):
 
-- denoising: `hinas` (genotype of `--genotype`, or found here by `hinas.jobs.search.search`), `rsws`
-  (random search with weight sharing: `--rsws-genotype`, or searched here), `hinas-w40` and
-  `hinas-wm` (the hinas cells at fixed widths, paper Table 3), `dncnn`; plus the classic
-  `noisy` input and `bm3d` (skipped with a note where the package is missing);
+- denoising: `hinas` (genotype of `--genotype`, or found here by `hinas.search`), `rsws` (random
+  search with weight sharing: `--rsws-genotype`, or searched here), `hinas-w40` and `hinas-wm`
+  (the hinas cells at fixed widths, paper Table 3), `dncnn`; plus the classic `noisy` input and
+  `bm3d` (skipped with a note where the package is missing);
 - super-resolution: `hinas`, `rsws`, `fsrcnn`, and `bicubic`.
 
 Prints (and with `--json` writes) JSON:
@@ -19,10 +19,10 @@ Prints (and with `--json` writes) JSON:
                         "load_1min"}}}
 
 `params`, `macs` and `latency_s` (median forward time of the BatchNorm-folded network that
-`hinas restore` runs; `hinas.jobs.evaluate.profile_model`, which also scores) are taken at the
-task's cost size, a 481×321 input for denoising (a BSD500 image) and a 128×128 LR input for SR
-(`--cost-size` changes it); `search_seconds` is the search that produced the genotype (None when
-it was given and did not record it); classic methods have no parameters, MACs or latency.
+`hinas restore` runs; `hinas.models.cost.model_cost`) are taken at the task's cost size, a 481×321
+input for denoising (a BSD500 image) and a 128×128 LR input for SR (`--cost-size` changes it);
+`search_seconds` is the search that produced the genotype (None when it was given and did not
+record it); classic methods have no parameters, MACs or latency.
 `--markdown` writes the table. `--methods` runs a subset (e.g. to spread the trainings over several
 processes) and `--merge EARLIER.json` adds the methods of an earlier run with the same config.
 
@@ -168,7 +168,7 @@ def markdown(summary: dict) -> str:
 def find_genotype(cfg, strategy: str, given: str | None, data: list[str], work: Path):
     """The genotype of `strategy` (`hinas` or `random`) and its search time: loaded from `given`
     (the time its search recorded, if any), or searched on `data` in `work/search-<strategy>`."""
-    from hinas.jobs.search import search
+    import hinas
     from hinas.space.genotype import Genotype
 
     if given:
@@ -176,7 +176,7 @@ def find_genotype(cfg, strategy: str, given: str | None, data: list[str], work: 
         return genotype, genotype.meta.get("search_seconds")
     cfg = dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, strategy=strategy))
     start = time.perf_counter()
-    genotype = search(cfg, data, work / f"search-{strategy}", quiet=True)
+    genotype = hinas.search(cfg, data, work / f"search-{strategy}", quiet=True)
     return genotype, time.perf_counter() - start
 
 
@@ -184,13 +184,13 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     """Search (where needed), train, and score every method; return the summary."""
     import torch
 
+    import hinas
     from benchmarks.harness import device, load_1min, portable
     from hinas.config import parse_override, resolve
     from hinas.errors import HinasError
-    from hinas.jobs.evaluate import evaluate_classical, load_test_images, profile_model
-    from hinas.jobs.train import train
+    from hinas.jobs.evaluate import evaluate_model, load_test_images
     from hinas.models.classical import get_method
-    from hinas.models.folder import load_model
+    from hinas.models.cost import model_cost
 
     torch.set_num_threads(args.threads)
     task = {"sigma": [args.sigma]} if args.task == "denoise" else {"scale": args.scale}
@@ -210,13 +210,13 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     for name, arch, strategy in networks:
         genotype, search_s = genotypes[strategy] if strategy else (None, None)
         start = time.perf_counter()
-        spec = train(cfg, args.train, work / name, genotype, arch, quiet=True,
-                     options=options.get(arch))
+        spec = hinas.train(cfg, args.train, work / name, genotype, arch, quiet=True,
+                           options=options.get(arch))
         train_s = time.perf_counter() - start
-        model = load_model(work / name, cfg.device)
-        report, cost = profile_model(model, cfg.task, images, size=(w, h),
-                                     repeats=args.repeats, method=name, data=args.test,
-                                     seed=args.seed, device=cfg.device, quiet=True)
+        model = hinas.load_model(work / name, cfg.device)
+        report = evaluate_model(model, cfg.task, images, method=name, data=args.test,
+                                seed=args.seed, device=cfg.device, quiet=True)
+        cost = model_cost(model, cfg.task, (w, h), args.repeats)
         methods[name] = {
             "kind": "network", "arch": arch, "psnr": report.mean["psnr"],
             "ssim": report.mean["ssim"], "params": cost.params, "macs": cost.macs,
@@ -231,8 +231,8 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         except HinasError as err:
             notes.append(f"{name} skipped: {err}")
             continue
-        report = evaluate_classical(name, cfg.task, images, data=args.test, seed=args.seed,
-                                   quiet=True)
+        report = evaluate_model(name, cfg.task, images, data=args.test, seed=args.seed,
+                                quiet=True)
         methods[name] = {
             "kind": "classic", "arch": None, "psnr": report.mean["psnr"],
             "ssim": report.mean["ssim"], "params": None, "macs": None, "cost_input": None,

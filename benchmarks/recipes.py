@@ -2,10 +2,10 @@
 and batch size give the best network after the same minutes of training on this machine.
 
 Every run trains one network (`NETS`: the found σ=50 denoiser, DnCNN, FSRCNN, the found ×4 SR
-net) with one recipe (`RECIPES`: config overrides on the `cpu` preset) through
-`hinas.jobs.train.train` with `budget_seconds` (the iteration count is set from the throughput
-measured on the first steps), then scores it with `hinas.jobs.evaluate` on the task's test sets
-(denoising: Set12 at σ=50; SR: Set5 and Set14 ×4, Y channel, border = scale).
+net) with one recipe (`RECIPES`: config overrides on the `cpu` preset) through `hinas.train` with
+`budget_seconds` (the iteration count is set from the throughput measured on the first steps),
+then scores it with `hinas.jobs.evaluate` on the task's test sets (denoising: Set12 at σ=50; SR:
+Set5 and Set14 ×4, Y channel, border = scale).
 
 Prints (and with `--json` writes) JSON:
 
@@ -98,11 +98,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def train_and_score(args: argparse.Namespace, net: str, recipe: str) -> dict:
     """Train `net` with `recipe` for the budget, score it on its task's test sets."""
+    import hinas
     from hinas.config import resolve
     from hinas.errors import HinasError
     from hinas.jobs.evaluate import evaluate_model, load_test_images
-    from hinas.jobs.train import train
-    from hinas.models.folder import load_model
 
     task, arch, genotype = NETS[net]
     data = Path(args.data)
@@ -113,7 +112,7 @@ def train_and_score(args: argparse.Namespace, net: str, recipe: str) -> dict:
     record = {"net": net, "recipe": recipe, "arch": arch, "iters": None, "train_seconds": None,
               "best_val_psnr": None, "params": None, "tests": {}, "error": None}
     try:
-        spec = train(cfg, [str(data / d) for d in TRAIN_DIRS[task]], out, genotype, arch,
+        spec = hinas.train(cfg, [str(data / d) for d in TRAIN_DIRS[task]], out, genotype, arch,
                      quiet=True, options=ARCH_OPTIONS.get(recipe),
                      budget_seconds=args.minutes * 60, budget_clock=args.clock)
     except HinasError as err:
@@ -122,7 +121,7 @@ def train_and_score(args: argparse.Namespace, net: str, recipe: str) -> dict:
     record.update(iters=spec.meta["iterations"], train_seconds=time.perf_counter() - start,
                   train_cpu_seconds=spec.meta["train_cpu_seconds"],
                   best_val_psnr=spec.meta["best_val_psnr"], params=spec.meta["params"])
-    model = load_model(out)
+    model = hinas.load_model(out)
     for name, folder, task_fields in TESTS[task]:
         test_task = dataclasses.replace(spec.task, **task_fields)
         images, _ = load_test_images(data / folder, test_task.channels)

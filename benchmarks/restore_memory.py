@@ -58,13 +58,13 @@ def write_large_png(path: Path, side: int) -> None:
 
 def make_model(folder: Path, genotype_path: Path, multiplier: float) -> None:
     """A model folder (model.json, genotype.json, weights) for the genotype, untrained."""
-    from hinas.models.folder import WEIGHTS_FILE, ModelSpec, save_weights
+    from hinas.models.folder import ModelSpec
     from hinas.space.genotype import Genotype
+
     genotype = Genotype.load(genotype_path)
     spec = ModelSpec("hinas", genotype.task, {"width_multiplier": multiplier}, genotype)
     folder.mkdir(parents=True, exist_ok=True)
-    spec.save(folder)
-    save_weights(spec.build().eval(), folder / WEIGHTS_FILE)
+    spec.save(folder, spec.build().eval())
 
 
 def run_restore(image: Path, model: Path, out: Path, threads: int, *tiling: str) -> dict:

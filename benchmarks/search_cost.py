@@ -1,7 +1,7 @@
 """Wall time and peak memory of a whole search with and without cell sharing (paper §3.2, Eq. 5/6).
 
-The same search (`hinas.jobs.search.search`: same preset, seed, data and overrides) runs twice, each
-in a fresh subprocess so that peak RSS is its own: `sharing` (paper Eq. 5, the default) and `eq6`
+The same search (`hinas.search`: same preset, seed, data and overrides) runs twice, each in a
+fresh subprocess so that peak RSS is its own: `sharing` (paper Eq. 5, the default) and `eq6`
 (Auto-DeepLab mode, `space.cell_sharing=false`). Without `--data` it searches on the demo's
 training photographs (`hinas.demo.write_demo_data`, shipped with scikit-image). Prints (and with
 `--json` writes) JSON:
@@ -64,8 +64,8 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
     """Run the whole search in this process for `mode`; return its wall time and peak RSS."""
     import torch
 
+    import hinas
     from hinas.config import resolve
-    from hinas.jobs.search import search
     from hinas.models.cost import model_cost
     from hinas.models.folder import ModelSpec
     from hinas.runtime.runs import peak_rss_mb
@@ -75,7 +75,7 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
     cfg = resolve(args.task, args.preset, None, args.overrides, task=task, seed=args.seed,
                   space={"cell_sharing": MODES[mode]})
     start = time.perf_counter()
-    genotype = search(cfg, args.data, args._out, quiet=True)
+    genotype = hinas.search(cfg, args.data, args._out, quiet=True)
     seconds, peak = round(time.perf_counter() - start, 2), round(peak_rss_mb(), 1)
     net = ModelSpec("hinas", cfg.task, {"width_multiplier": cfg.train.width_multiplier},
                     genotype).build()

@@ -20,7 +20,7 @@ interrupted one resumes, so the benchmark can be run in pieces, e.g. two process
 
 The report scores every trained network on `--test` and on the held-back `--val` images (PSNR /
 SSIM under the task's convention, per image too, parameters, MACs and the folded network's latency
-at the task's cost size, 481×321: `hinas.jobs.evaluate.profile_model`; kept in
+at the task's cost size, 481×321: `hinas.models.cost.model_cost`; kept in
 `train/<name>/scores.json` and reused while the test and validation sets are the same) and states:
 each HiNAS genotype's percentile among the random ones; one-sided Mann–Whitney U p-values for HiNAS
 > random and HiNAS > RSWS; a bootstrap 95 % CI of the mean gap HiNAS − random (dB); the training-
@@ -130,8 +130,8 @@ def make_genotype(args: argparse.Namespace, work: Path, name: str):
     """Search (or resume searching) or draw the genotype of unit `name`; reuse a finished one."""
     import numpy as np
 
+    import hinas
     from hinas.jobs.arch import random_genotype
-    from hinas.jobs.search import search
     from hinas.models.cost import model_cost
     from hinas.models.folder import ModelSpec
     from hinas.space.genotype import Genotype
@@ -146,8 +146,8 @@ def make_genotype(args: argparse.Namespace, work: Path, name: str):
         resume = (run / "last.pt").exists()
         if run.exists() and not resume:
             shutil.rmtree(run)
-        return search(config(args, seed, "hinas" if kind == "hinas" else "random"), args.data,
-                      run, resume=resume, quiet=True)
+        return hinas.search(config(args, seed, "hinas" if kind == "hinas" else "random"),
+                            args.data, run, resume=resume, quiet=True)
     if args.budget_macs:
         genotype = budget_draw(args, int(index))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -191,7 +191,7 @@ def budget_draw(args: argparse.Namespace, index: int, tries: int = 20000):
 
 def train_unit(args: argparse.Namespace, work: Path, run: str, name: str, seed: int) -> None:
     """Train genotype `name` with training seed `seed` in `work/train/run` (resumed if cut)."""
-    from hinas.jobs.train import train
+    import hinas
 
     out = work / "train" / run
     if (out / "model.safetensors").exists() and (out / "done").exists():
@@ -201,7 +201,7 @@ def train_unit(args: argparse.Namespace, work: Path, run: str, name: str, seed: 
     resume = (out / "last.pt").exists()
     if out.exists() and not resume:  # cut before its first checkpoint: start it again
         shutil.rmtree(out)
-    train(cfg, args.data, out, genotype, resume=resume, quiet=True)
+    hinas.train(cfg, args.data, out, genotype, resume=resume, quiet=True)
     (out / "done").write_text("")
 
 
@@ -278,9 +278,11 @@ def targets(stats: dict) -> list[str]:
 
 def score(args: argparse.Namespace, work: Path) -> tuple[dict, dict]:
     """PSNR / SSIM / params / MACs / latency of every finished training, and the genotypes."""
-    from hinas.jobs.evaluate import evaluate_model, load_test_images, profile_model
-    from hinas.models.folder import load_model
+    import hinas
+    from hinas.jobs.evaluate import evaluate_model, load_test_images
+    from hinas.models.cost import model_cost
     from hinas.space.genotype import Genotype
+
     cfg = config(args)
     images, _ = load_test_images(args.test, cfg.task.channels)
     held_back = {}
@@ -301,9 +303,10 @@ def score(args: argparse.Namespace, work: Path) -> tuple[dict, dict]:
             scores[run] = {**json.loads(cache.read_text())["scores"],
                            **curve_scores(folder / "metrics.jsonl", args.iters)}
             continue
-        model = load_model(folder)
-        report, cost = profile_model(model, cfg.task, images, repeats=3, method=run,
-                                     data=args.test, seed=0, quiet=True)
+        model = hinas.load_model(folder)
+        report = evaluate_model(model, cfg.task, images, method=run, data=args.test, seed=0,
+                                quiet=True)
+        cost = model_cost(model, cfg.task, repeats=3)
         meta = genotypes[name].meta
         scores[run] = {"genotype": name, "train_seed": seed, "psnr": report.mean["psnr"],
                        "ssim": report.mean["ssim"],

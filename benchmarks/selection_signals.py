@@ -15,8 +15,9 @@ genotype gets a score from every signal (docs/selection.md):
 
 Reported per signal and supernet seed: Kendall τ with the ground truth and its bootstrap 95 %
 CI (resampling genotypes); between supernet seeds: τ of the two seeds' scores (agreement); and
-per HiNAS run the width path that Viterbi on β and one-shot path scoring choose, beside the
-ground truth's mean PSNR per path.
+per HiNAS run the width path that each width selection of `search.width` chooses (Viterbi on β
+under the run's `search.path_prior`, one-shot path scoring), beside the ground truth's mean PSNR
+per path.
 
 Example:
 python benchmarks/selection_signals.py --ground-truth benchmarks/results/search_vs_random.json
@@ -76,13 +77,12 @@ def cached_signals(run: str, kind: str, genotypes: dict, wanted: set[str]) -> tu
 def run_signals(run: str, kind: str, genotypes: dict, wanted: set[str]) -> tuple[dict, dict]:
     """Scores of every genotype under each registered signal (`hinas.runtime.selection.SIGNALS`)
     one supernet gives (the signals that read the searched α/β on HiNAS runs only; the others
-    named after the run's kind, e.g. `oneshot_rsws`), and the width decisions and timings of
-    that supernet."""
+    named after the run's kind, e.g. `oneshot_rsws`), and the timings of that supernet and, on
+    HiNAS runs, the path each registered width selection (`WIDTHS`) chooses."""
     from hinas.jobs.search import open_search
-    from hinas.runtime.selection import SIGNALS, path_oneshot_scores
-    from hinas.space.derive import viterbi
+    from hinas.runtime.selection import SIGNALS, WIDTHS
 
-    cfg, net, scorer = open_search(run)
+    cfg, _, scorer = open_search(run)
     signals: dict[str, dict[str, float]] = {}
     info: dict = {"run": Path(run).name, "seed": cfg.seed, "seconds": {}}
     for name in SIGNALS.names():
@@ -97,10 +97,9 @@ def run_signals(run: str, kind: str, genotypes: dict, wanted: set[str]) -> tuple
         info.update(signal.describe(measured))
     if kind == "hinas":
         start = time.perf_counter()
-        ranked = path_oneshot_scores(scorer)
-        beta = net.beta_weights().detach().numpy()
-        info.update(viterbi_path=viterbi(beta), oneshot_path=ranked[0][1],
-                    path_psnr=[{"path": p, "psnr": round(v, 4)} for v, p in ranked])
+        for name in WIDTHS.names():
+            path, found = WIDTHS.get(name).choose(scorer, None)
+            info.update({f"{name}_path": path, **found})
         info["seconds"]["paths"] = round(time.perf_counter() - start, 1)
     return signals, info
 

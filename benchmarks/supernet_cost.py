@@ -43,16 +43,17 @@ def measure(args: argparse.Namespace, mode: str) -> dict:
     import torch
 
     from benchmarks.harness import load_1min
-    from hinas.config import SpaceConfig, TaskConfig, resolve
+    from hinas.config import TaskConfig, resolve
     from hinas.jobs.search_probes import time_search_steps
 
     torch.set_num_threads(args.threads)
     task = TaskConfig(name=args.task, sigma=[50.0], scale=args.scale, channels=args.channels)
-    space = SpaceConfig(nodes=args.nodes, layers=args.layers, width=args.width,
-                        width_factors=args.width_factors, levels=args.levels,
-                        start_scale=args.start_scale, **MODES[mode])
-    cost = time_search_steps(space, task, resolve(args.task).search, args.batch, args.patch,
-                             args.steps, args.warmup, channels_last=mode in CHANNELS_LAST)
+    cfg = resolve(args.task, space={"nodes": args.nodes, "layers": args.layers,
+                                    "width": args.width, "width_factors": args.width_factors,
+                                    "levels": args.levels, "start_scale": args.start_scale,
+                                    **MODES[mode]})
+    cost = time_search_steps(cfg.space, task, cfg.search, args.batch, args.patch, args.steps,
+                             args.warmup, channels_last=mode in CHANNELS_LAST)
     return {"peak_rss_mb": round(cost["peak_rss_mb"], 1), "step_s": round(cost["step_s"], 3),
             "load_1min": load_1min(), "params": cost["params"]}
 

@@ -111,7 +111,7 @@ def data_folders(model: CampaignModel, args: argparse.Namespace) -> list[str]:
 def train_piece(model: CampaignModel, args: argparse.Namespace) -> Path:
     """One piece of `model`'s campaign (the first one starts it); its run folder."""
     import hinas
-    from hinas.config import load_config, resolve
+    from hinas.config import resolve
 
     out, committed = Path(args.work) / model.name, Path(args.committed) / model.name
     if not out.exists() and committed.exists():
@@ -120,7 +120,7 @@ def train_piece(model: CampaignModel, args: argparse.Namespace) -> Path:
         return out
     resume = (out / "last.pt").exists()
     if resume:
-        cfg = load_config(out / "config.yaml")
+        cfg = resolve(model.task["name"], config_file=out / "config.yaml")
         hinas.train(cfg, data_folders(model, args), out, resume=True, quiet=True,
                     budget_seconds=args.piece * 60, budget_clock="cpu")
         return out

@@ -47,6 +47,16 @@ def test_search_train_load_restore_from_python(tmp_path):
                           restored[..., None])
 
 
+def test_a_spec_saved_with_its_network_is_a_model_folder(tmp_path):
+    task = TaskConfig(name="denoise", channels=1)
+    spec = ModelSpec("hinas", task, {}, tiny_genotype(task))
+    net = spec.build().eval()
+    spec.save(tmp_path, net)
+    x = torch.rand(1, 1, 24, 24)
+    with torch.no_grad():
+        assert torch.equal(hinas.load_model(tmp_path)(x), net(x))
+
+
 def test_restore_image_sizes_channels_and_clipping():
     task = TaskConfig(name="sr", scale=3, channels=3)
     net = ModelSpec("hinas", task, {}, tiny_genotype(task)).build()

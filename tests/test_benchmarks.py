@@ -8,7 +8,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from hinas.config import TaskConfig
 from tiny_runs import GRAY_PHOTOS, RGB_PHOTOS, tiny_genotype, train_tiny, write_photos
@@ -213,7 +212,7 @@ def zoo_data(tmp_path_factory):
     for folder, names in (("BSDS500/train", RGB_PHOTOS[:3]), ("BSDS500/val", RGB_PHOTOS[3:5]),
                           ("T91", RGB_PHOTOS[:3]), ("Set5/HR", RGB_PHOTOS[5:]),
                           ("Set14/HR", RGB_PHOTOS[4:5]), ("Set12", GRAY_PHOTOS[:1])):
-        write_photos(root / folder, names, 72)
+        write_photos(root / folder, names, 72, ".jpg" if folder.startswith("BSDS500") else ".png")
     return root
 
 
@@ -272,7 +271,7 @@ def test_gpu_zoo_stages_the_data_and_refuses_without_cuda(zoo_data, tmp_path, mo
         gpu_zoo.main(["--stage", str(tmp_path), "--data", str(tmp_path / "data")])
     staged = gpu_zoo.main(["--stage", str(zoo_data), "--data", str(tmp_path / "data")])
     assert staged["staged_bytes"] > 0 and (tmp_path / "data" / "Set5" / "HR").is_dir()
-    kept = {p.name for p in (tmp_path / "data" / gpu_zoo.KEPT_BSDS).rglob("*.png")}
+    kept = {p.name for p in (tmp_path / "data" / gpu_zoo.KEPT_BSDS).rglob("*.jpg")}
     val = sorted(p.name for p in (zoo_data / "BSDS500" / "val").iterdir())
     assert len(kept) == 4 and val[0] not in kept and val[1] in kept  # the held-back one is out
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
@@ -471,11 +470,8 @@ def test_zoo_campaign_trains_pieces_saves_and_continues_from_the_committed_state
     from benchmarks import zoo
 
     bsds = tmp_path / "bsds"
-    write_photos(bsds / "train", GRAY_PHOTOS[:3], 48)
-    write_photos(bsds / "val", GRAY_PHOTOS[3:], 48)
-    for path in list(bsds.rglob("*.png")):  # BSDS500 ships JPEGs
-        Image.open(path).convert("L").save(path.with_suffix(".jpg"))
-        path.unlink()
+    write_photos(bsds / "train", GRAY_PHOTOS[:3], 48, ".jpg")
+    write_photos(bsds / "val", GRAY_PHOTOS[3:], 48, ".jpg")
     tiny = ["--set", "train.batch_size=2", "--set", "train.crop=24", "--set",
             "train.val_crop=32", "--set", "train.val_every=2"]
     common = ["--bsds", str(bsds), "--family", "start2-params", "--piece", "0.02",

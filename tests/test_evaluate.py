@@ -13,7 +13,7 @@ import hinas.models.classical as classical
 from hinas.cli import main
 from hinas.config import TaskConfig
 from hinas.errors import HinasError
-from hinas.jobs.evaluate import evaluate_classical, evaluate_model, load_test_images
+from hinas.jobs.evaluate import evaluate_model, load_test_images
 from hinas.models.classical import METHODS, get_method
 from hinas.runtime.inference import run_on_channels
 from hinas.runtime.scoring import make_pairs
@@ -128,9 +128,9 @@ def test_eval_takes_several_folders(run, photos, tmp_path, capsys):
 def test_every_method_sees_the_same_noisy_input(photos):
     images, _ = load_test_images(photos, 1)
     as_model = evaluate_model(identity_model(), DENOISE, images, seed=3)
-    as_baseline = evaluate_classical("noisy", DENOISE, images, seed=3)
+    as_baseline = evaluate_model("noisy", DENOISE, images, seed=3)
     assert [r["psnr"] for r in as_model.rows] == [r["psnr"] for r in as_baseline.rows]
-    other_seed = evaluate_classical("noisy", DENOISE, images, seed=4)
+    other_seed = evaluate_model("noisy", DENOISE, images, seed=4)
     assert as_baseline.rows[0]["psnr"] != other_seed.rows[0]["psnr"]
     assert as_baseline.mean["psnr"] == pytest.approx(20.2, abs=0.5)  # σ = 25 on clean images
 
@@ -139,8 +139,8 @@ def test_bm3d_baseline(photos):
     pytest.importorskip("bm3d")
     images, _ = load_test_images(photos, 1)
     images = dict(list(images.items())[:2])
-    noisy = evaluate_classical("noisy", DENOISE, images)
-    bm3d = evaluate_classical("bm3d", DENOISE, images)
+    noisy = evaluate_model("noisy", DENOISE, images)
+    bm3d = evaluate_model("bm3d", DENOISE, images)
     assert bm3d.mean["psnr"] > noisy.mean["psnr"] + 5
 
 
@@ -222,7 +222,7 @@ def test_bm3d_matches_published_set12_numbers(dataset, tmp_path):
     pytest.importorskip("bm3d")
     for name in ("01.png", "02.png"):
         (tmp_path / name).symlink_to(dataset("Set12") / name)
-    report = evaluate_classical("bm3d", DENOISE, load_test_images(tmp_path, 1)[0])
+    report = evaluate_model("bm3d", DENOISE, load_test_images(tmp_path, 1)[0])
     assert [r["psnr"] for r in report.rows] == pytest.approx([29.45, 32.85], abs=0.15)
 
 
@@ -236,5 +236,5 @@ def test_every_classical_method_scores_each_of_its_simulated_tasks(name, photos)
         task = TaskConfig(name=task_name).at_evaluation()
         if type(task).from_files:  # its inputs are the user's files: tests/test_paired.py
             continue
-        report = evaluate_classical(name, task, load_test_images(photos, task.channels)[0])
+        report = evaluate_model(name, task, load_test_images(photos, task.channels)[0])
         assert len(report.rows) == len(GRAY_PHOTOS) and 10 < report.mean["psnr"] < 60

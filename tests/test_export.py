@@ -9,7 +9,7 @@ from PIL import Image
 
 from hinas.cli import main
 from hinas.config import TaskConfig
-from hinas.models.export import OPSET, OnnxModel, onnx_task, read_metadata
+from hinas.models.export import OPSET, OnnxModel, onnx_model, onnx_task, read_metadata
 from hinas.models.folder import ModelSpec, load_model
 from tiny_runs import RGB_PHOTOS, tiny_genotype, train_tiny, write_photos
 
@@ -62,6 +62,12 @@ def test_file_metadata_names_opset_and_task(models, exported, capsys):
     out = exported["denoise"].parent / "again.onnx"
     assert main(["export", "--model", str(models["denoise"]), "-o", str(out)]) == 0
     assert f"ONNX opset {OPSET}" in capsys.readouterr().out and out.is_file()
+
+
+def test_a_network_in_memory_runs_as_its_exported_file(models, exported):
+    x = torch.rand(1, 1, 40, 52, generator=torch.Generator().manual_seed(0))
+    in_memory = onnx_model(load_model(models["denoise"]), threads=1)
+    assert torch.allclose(in_memory(x), OnnxModel(exported["denoise"])(x), atol=1e-6)
 
 
 def test_restore_with_onnxruntime_matches_torch(models, exported, tmp_path):

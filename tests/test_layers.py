@@ -1,5 +1,7 @@
 """The package's layers (docs/architecture.md): every module imports only from its own layer or
-the ones below it, no job imports another job, and the config is usable without torch."""
+the ones below it, no job imports another job, and the config is usable without torch; the
+benchmark scripts import few of the library's names, none of the training or search loop's
+internals."""
 
 import ast
 from pathlib import Path
@@ -9,9 +11,16 @@ import pytest
 import hinas
 
 PACKAGE = Path(hinas.__file__).parent
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 LAYERS = ["foundation", "measures", "data", "space", "models", "runtime", "jobs", "apps"]
 FOUNDATION = {"config", "tasks", "errors", "registry", "io"}
 APPS = {"cli", "cli_options", "demo", "__main__", "__init__"}
+MAX_BENCHMARK_NAMES = 35
+"""The most distinct hinas names (module, name) the benchmark scripts may import together."""
+LOOP_INTERNALS = {"IterationBatches", "build_optimizer", "lr_factor", "optimisation_step",
+                  "search_step"}
+"""The pieces of the training and search loops: a benchmark times a loop through its job's
+functions (`time_training`, `time_search_steps`), never by rebuilding it from these."""
 
 
 def layer_of(module: str) -> str:
@@ -36,17 +45,23 @@ def modules() -> dict[str, Path]:
     return found
 
 
-def hinas_imports(path: Path) -> set[str]:
-    """The hinas modules `path` imports, at its top or inside functions."""
+def imported_names(path: Path) -> set[tuple[str, str]]:
+    """The hinas names `path` imports, at its top or inside functions: (module, name), the name
+    `*` for a module imported whole (`import hinas`)."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module.startswith("hinas."):
-                names.add(node.module.removeprefix("hinas."))
+            if node.module.split(".")[0] == "hinas":
+                names.update((node.module, a.name) for a in node.names)
         elif isinstance(node, ast.Import):
-            names.update(a.name.removeprefix("hinas.") for a in node.names
-                         if a.name.startswith("hinas."))
+            names.update((a.name, "*") for a in node.names if a.name.split(".")[0] == "hinas")
     return names
+
+
+def hinas_imports(path: Path) -> set[str]:
+    """The hinas modules below the package that `path` imports (dotted paths below `hinas`)."""
+    return {module.removeprefix("hinas.") for module, _ in imported_names(path)
+            if module.startswith("hinas.")}
 
 
 @pytest.mark.parametrize("module", sorted(modules()))
@@ -62,3 +77,9 @@ def test_imports_go_down_the_layers(module):
 
 def test_every_module_is_in_a_layer():
     assert {layer_of(m) for m in modules()} == set(LAYERS)
+
+
+def test_benchmarks_import_few_library_names_and_no_loop_internals():
+    names = set().union(*map(imported_names, BENCHMARKS.rglob("*.py")))
+    assert len(names) <= MAX_BENCHMARK_NAMES, sorted(names)
+    assert not {name for _, name in names} & LOOP_INTERNALS

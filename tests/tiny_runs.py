@@ -18,12 +18,14 @@ GRAY_PHOTOS = ("camera", "coins", "moon", "brick", "grass", "gravel")
 RGB_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "retina")
 
 
-def write_photos(folder: Path, names: tuple[str, ...] = GRAY_PHOTOS, size: int = 96) -> Path:
-    """Central `size`×`size` crops of scikit-image photographs as PNGs in `folder`."""
+def write_photos(folder: Path, names: tuple[str, ...] = GRAY_PHOTOS, size: int = 96,
+                 suffix: str = ".png") -> Path:
+    """Central `size`×`size` crops of scikit-image photographs in `folder`, as PNGs (`suffix`
+    ".jpg": as JPEGs, the files BSDS500 ships)."""
     for name in names:
         img = np.asarray(getattr(data, name)())
-        save_image(folder / f"{name}.png", center_crop(img if img.ndim == 3 else img[..., None],
-                                                       size))
+        save_image(folder / f"{name}{suffix}",
+                   center_crop(img if img.ndim == 3 else img[..., None], size))
     return folder
 
 

@@ -42,7 +42,7 @@ from hinas.data.images import load_image, save_image
 from hinas.errors import HinasError
 from hinas.io import atomic_write_text
 from hinas.jobs.arch import describe_genotype
-from hinas.jobs.evaluate import EvalReport, evaluate_classical, evaluate_model, load_test_images
+from hinas.jobs.evaluate import EvalReport, evaluate_model, load_test_images
 from hinas.jobs.search import search
 from hinas.jobs.train import train
 from hinas.measures.metrics import to_uint8
@@ -252,14 +252,13 @@ def run_demo(out: str | Path = "hinas-demo", tiny: bool | None = None,
     images, notes = load_test_images(test_dir, 1)
     common = {"data": "held-out skimage photographs", "seed": cfg.seed, "quiet": quiet}
     baseline, *others = demo.methods
-    reports = [evaluate_classical(baseline, cfg.task, images, notes=notes, **common)]
+    reports = [evaluate_model(baseline, cfg.task, images, notes=notes, **common)]
     restored = {}
     for method in others:
         if METHODS.get(method).available:
             restored[METHOD_LABELS[method]] = out / "eval" / method
-            reports.append(evaluate_classical(method, cfg.task, images,
-                                              save_dir=restored[METHOD_LABELS[method]],
-                                              **common))
+            reports.append(evaluate_model(method, cfg.task, images,
+                                          save_dir=restored[METHOD_LABELS[method]], **common))
     restored["hinas"] = out / "eval" / "hinas"
     reports.append(evaluate_model(load_model(out / "train"), cfg.task, images,
                                   method="hinas", save_dir=restored["hinas"], **common))

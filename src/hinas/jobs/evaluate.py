@@ -1,11 +1,9 @@
 """`hinas eval`: a trained network or a classical method scored on a folder of test images under
 the literature's conventions (docs/metrics.md; the scoring itself is :mod:`hinas.runtime.scoring`).
 
-`evaluate_model` / `evaluate_classical` score a trained network or a classical method (see
-`hinas.models.classical`) on a folder of test images and return an :class:`EvalReport` (table +
-JSON); :func:`profile_model` adds what the network costs at one named input size (the
-benchmarks' measure of a network); :func:`evaluate` is the whole of `hinas eval` (which model or
-method, at which task, on which files).
+`evaluate_model` scores a trained network or a classical method (see `hinas.models.classical`)
+on a folder of test images and returns an :class:`EvalReport` (table + JSON); :func:`evaluate`
+is the whole of `hinas eval` (which model or method, at which task, on which files).
 """
 
 from __future__ import annotations
@@ -29,10 +27,9 @@ from hinas.io import atomic_write_text
 from hinas.measures.complexity import count_macs, count_params
 from hinas.measures.metrics import Convention
 from hinas.models.classical import get_method
-from hinas.models.cost import ModelCost, model_cost
 from hinas.models.fold import fold_batchnorm
 from hinas.runtime.execution import check_device, describe_device
-from hinas.runtime.scoring import make_pairs, score_model, score_outputs
+from hinas.runtime.scoring import EvalPair, make_pairs, score_model, score_outputs
 from hinas.tasks import check_lq, task_class
 
 
@@ -195,60 +192,46 @@ def _json_numbers(value):
     return value
 
 
-def evaluate_model(model: nn.Module, task: TaskConfig, images: dict[Path, np.ndarray], *,
-                   method: str = "model", data: str = "", seed: int = 0,
+def evaluate_model(model: nn.Module | str, task: TaskConfig, images: dict[Path, np.ndarray],
+                   *, method: str | None = None, data: str = "", seed: int = 0,
                    device: str | torch.device = "cpu", tile: int = 0, overlap: int = 32,
                    save_dir: str | Path | None = None, notes: list[str] | None = None,
                    quiet: bool = False, inputs: dict[Path, np.ndarray] | None = None,
                    lq: str = "") -> EvalReport:
-    """Score `model` (restoring `task`, with `task.channels`) on `images` under the task's
-    convention, with parameters and MACs at the first image's input size (a progress bar unless
-    `quiet`); `inputs` (from the folders `lq`, :func:`load_test_inputs`) are the degraded
-    inputs of paired data. The images go through the network's BatchNorm-folded inference copy
-    (:func:`hinas.models.fold.fold_batchnorm`); parameters and MACs are the trained network's."""
+    """Score `model`, a network or the name of a classical method (see `hinas.models.classical`),
+    restoring `task` (with `task.channels`) on `images` under the task's convention, as the row
+    `method` (default: the classical method's name, else "model"; a progress bar unless `quiet`);
+    `inputs` (from the folders `lq`, :func:`load_test_inputs`) are the degraded inputs of paired
+    data. Networks and methods see the same seeded noisy inputs and LR images. A network runs on
+    `device` (in tiles of `tile` px if given) as its BatchNorm-folded inference copy
+    (:func:`hinas.models.fold.fold_batchnorm`), with the trained network's parameters and MACs at
+    the first image's input size; a classical method runs on the CPU."""
+    if isinstance(model, str):
+        classical = get_method(model, task)
+        pairs = _test_pairs(images, task, seed, inputs, data)
+        rows, mean = score_outputs(lambda degraded: classical.restore(degraded, task), pairs,
+                                   task, save_dir, quiet)
+        return EvalReport(method or model, task, data, "cpu (numpy)", seed, rows, mean,
+                          notes=list(notes or []), lq=lq)
     check_device(device)
-    pairs = make_pairs(images, task, seed, inputs=inputs)
-    if not pairs:
-        raise HinasError(f"{data or 'test set'}: no test images")
+    pairs = _test_pairs(images, task, seed, inputs, data)
     model = model.to(device)
     h, w = pairs[0].lq.shape[:2]
     macs = count_macs(model, task.input_channels, h, w)
     rows, mean = score_model(fold_batchnorm(model), pairs, task, device, tile, overlap, save_dir,
                              quiet)
-    return EvalReport(method, task, data, describe_device(device), seed, rows, mean,
+    return EvalReport(method or "model", task, data, describe_device(device), seed, rows, mean,
                       count_params(model), macs, (w, h), tile, overlap if tile else 0,
                       list(notes or []), lq)
 
 
-def profile_model(model: nn.Module, task: TaskConfig, images: dict[Path, np.ndarray], *,
-                  size: tuple[int, int] | None = None, repeats: int = 5, warmup: int = 1,
-                  cost_device: str | torch.device | None = None, **scoring: Any
-                  ) -> tuple[EvalReport, ModelCost]:
-    """`model` scored on `images` (:func:`evaluate_model`, with the keywords `scoring`), and its
-    cost at `size` = (width, height), default `task.cost_size` (:func:`hinas.models.cost.
-    model_cost`: parameters, MACs, the folded network's latency over `repeats` after `warmup`),
-    measured on `cost_device` (default: where it was scored)."""
-    report = evaluate_model(model, task, images, **scoring)
-    if cost_device is not None:
-        model = model.to(cost_device)
-    return report, model_cost(model, task, size, repeats, warmup)
-
-
-def evaluate_classical(name: str, task: TaskConfig, images: dict[Path, np.ndarray], *,
-                      data: str = "", seed: int = 0, save_dir: str | Path | None = None,
-                      notes: list[str] | None = None, quiet: bool = False,
-                      inputs: dict[Path, np.ndarray] | None = None, lq: str = "") -> EvalReport:
-    """Score the classical method `name` (see `hinas.models.classical`) on `images` exactly as a
-    model would be scored (same seeded noisy inputs, same LR images, same paired `inputs` from
-    the folders `lq`, same convention; a progress bar unless `quiet`)."""
-    method = get_method(name, task)
+def _test_pairs(images: dict[Path, np.ndarray], task: TaskConfig, seed: int,
+                inputs: dict[Path, np.ndarray] | None, data: str) -> list[EvalPair]:
+    """The test pairs of `images` (HinasError naming the test set `data` if there are none)."""
     pairs = make_pairs(images, task, seed, inputs=inputs)
     if not pairs:
         raise HinasError(f"{data or 'test set'}: no test images")
-    rows, mean = score_outputs(lambda lq: method.restore(lq, task), pairs, task, save_dir,
-                               quiet)
-    return EvalReport(name, task, data, "cpu (numpy)", seed, rows, mean, notes=list(notes or []),
-                      lq=lq)
+    return pairs
 
 
 def evaluate(data: str | Path | list[str | Path], *, model: str | Path | None = None,
@@ -284,7 +267,7 @@ def evaluate(data: str | Path | list[str | Path], *, model: str | Path | None = 
               "notes": notes, "quiet": quiet, "inputs": load_test_inputs(images, lq, scored),
               "lq": " ".join(map(str, lq_folders))}
     if method is not None:
-        return evaluate_classical(method, scored, images, **common)
+        return evaluate_model(method, scored, images, **common)
     return evaluate_model(load_model(folder, device), scored, images,
                           method=f"{spec.arch} ({source})", device=device, tile=tile,
                           overlap=overlap, **common)

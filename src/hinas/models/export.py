@@ -174,11 +174,17 @@ class OnnxModel:
         return torch.from_numpy(self.session.run(None, feed)[0]).to(x.device)
 
 
-def onnx_model(model: str | Path, threads: int = 0) -> OnnxModel:
-    """The ONNX Runtime model of `model`: an ONNX file from `hinas export`, or a trained model
-    folder (exported on the fly to a temporary file)."""
-    model = Path(model)
-    if model.is_file():
+def onnx_model(model: str | Path | nn.Module, threads: int = 0) -> OnnxModel:
+    """The ONNX Runtime model of `model`: an ONNX file from `hinas export`, a trained model
+    folder, or a network as hinas builds it (its `built_for` task says what it takes); the
+    latter two exported on the fly to a temporary file."""
+    if not isinstance(model, nn.Module) and Path(model).is_file():
         return OnnxModel(model, threads)
     with tempfile.TemporaryDirectory() as tmp:
-        return OnnxModel(export_model(model, Path(tmp) / "model.onnx"), threads)
+        path = Path(tmp) / "model.onnx"
+        if isinstance(model, nn.Module):
+            task = model.built_for
+            export_onnx(model, path, task.channels, noise_map=task.needs_level)
+        else:
+            export_model(model, path)
+        return OnnxModel(path, threads)

@@ -113,12 +113,16 @@ class ModelSpec:
                 "genotype": GENOTYPE_FILE if self.genotype is not None else None,
                 "weights": WEIGHTS_FILE, "meta": self.meta}
 
-    def save(self, folder: str | Path) -> None:
-        """Write model.json (and genotype.json when there is a genotype) into `folder`."""
+    def save(self, folder: str | Path, net: nn.Module | None = None) -> None:
+        """Write model.json (and genotype.json when there is a genotype) into `folder`; with
+        `net`, a network of this spec, its weights too: a model folder :func:`load_model`
+        reads."""
         folder = Path(folder)
         if self.genotype is not None:
             self.genotype.save(folder / GENOTYPE_FILE)
         atomic_write_text(folder / SPEC_FILE, json.dumps(self.to_dict(), indent=1) + "\n")
+        if net is not None:
+            save_weights(net, folder / WEIGHTS_FILE)
 
     @classmethod
     def load(cls, folder: str | Path) -> ModelSpec:

@@ -36,7 +36,7 @@ from hinas.errors import HinasError
 from hinas.registry import Registry
 from hinas.runtime.scoring import EvalPair, score_model
 from hinas.space.cells import cell_edges
-from hinas.space.derive import beta_prior, derive_genotype, top2_cell
+from hinas.space.derive import beta_prior, derive_genotype, top2_cell, viterbi
 from hinas.space.genotype import Genotype
 from hinas.space.ops import usable_columns
 from hinas.space.supernet import (
@@ -255,12 +255,13 @@ class Signal:
 
 @dataclass(frozen=True)
 class WidthSelection:
-    """A way of choosing the width path (`search.width`): `choose(scorer, genotype, progress)`
-    gives the path and what it was chosen on; `cost(cfg)` its supernet evaluations on V."""
+    """A way of choosing the width path (`search.width`): `choose(scorer, progress)` gives the
+    path of the scorer's supernet and what it was chosen on; `cost(cfg)` its supernet
+    evaluations on V."""
 
     name: str
     summary: str
-    choose: Callable[[Scorer, Genotype, Progress], tuple[list[int], dict]]
+    choose: Callable[[Scorer, Progress], tuple[list[int], dict]]
     cost: Callable[[Config], int]
 
 
@@ -328,15 +329,17 @@ SIGNALS.add("perturb", Signal(
     * len(usable_columns(cfg.space.ops)), describe=_describe_importance))
 
 
-def _oneshot_path(scorer: Scorer, genotype: Genotype, progress: Progress
-                  ) -> tuple[list[int], dict]:
+def _viterbi_path(scorer: Scorer, progress: Progress) -> tuple[list[int], dict]:
+    beta = scorer.net.beta_weights().detach().cpu().numpy()
+    return viterbi(beta, scorer.cfg.search.path_prior), {}
+
+
+def _oneshot_path(scorer: Scorer, progress: Progress) -> tuple[list[int], dict]:
     ranked = path_oneshot_scores(scorer, progress)
     return ranked[0][1], {"path_psnr": [{"path": p, "psnr": round(v, 4)} for v, p in ranked]}
 
 
-WIDTHS.add("viterbi", WidthSelection(
-    "viterbi", "Viterbi on β", lambda scorer, genotype, progress: (genotype.path, {}),
-    lambda cfg: 0))
+WIDTHS.add("viterbi", WidthSelection("viterbi", "Viterbi on β", _viterbi_path, lambda cfg: 0))
 WIDTHS.add("oneshot", WidthSelection(
     "oneshot", "every valid path scored with one-hot β", _oneshot_path,
     lambda cfg: len(all_paths(cfg.space.layers))))
@@ -349,7 +352,7 @@ def select_genotype(net: Supernet, cfg: Config, scorer: Scorer, meta: dict,
     s = cfg.search
     genotype = derive_genotype(net, meta, s.path_prior)
     record: dict = {"select": s.select, "width": s.width, "viterbi_path": list(genotype.path)}
-    path, found = WIDTHS.get(s.width).choose(scorer, genotype, progress)
+    path, found = WIDTHS.get(s.width).choose(scorer, progress)
     record.update(found)
     signal = SIGNALS.get(s.select)
     cells, found = signal.cells(Choice(cfg, scorer, genotype, list(path), rng, progress),
