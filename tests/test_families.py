@@ -18,9 +18,14 @@ def _run(family, seed, psnr50, latency=0.1, minutes=120.0):
             "heldout": {"15.0": 30.0, "25.0": psnr50 + 3.0, "50.0": psnr50}}
 
 
-def test_every_fifth_val_photograph_by_name_is_held_back():
-    val = [Path(f"{k:03d}.jpg") for k in range(10, 0, -1)]
-    assert sorted(p.name for p in families.held_back(val)) == ["001.jpg", "006.jpg"]
+def test_every_fifth_val_photograph_by_name_is_held_back(tmp_path):
+    for split, count in (("train", 3), ("val", 10)):
+        (tmp_path / split).mkdir()
+        for k in range(count, 0, -1):
+            (tmp_path / split / f"{k:03d}.jpg").write_bytes(b"")
+    train, seen, back = families.photographs(tmp_path)
+    assert [p.name for p in back] == ["001.jpg", "006.jpg"]
+    assert len(train) == 3 and len(seen) == 8 and not set(seen) & set(back)
 
 
 def test_the_choice_is_the_best_mean_over_seeds_at_sigma_50():
