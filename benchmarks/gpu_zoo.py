@@ -35,6 +35,11 @@ of result files brought back. So:
   every image of every data folder, runs every model's commands for one iteration a piece at a
   small batch, writes every card from one test image and packs the archive.
 
+`--family F [--size S]` builds the models the family decides (the denoisers and JPEG) from one
+family of `benchmarks/families.py` at its width multiplier S, as `benchmarks/zoo.py` does on the
+CPU (e.g. `--family resolution-macs --size 2.2`, the CPU campaign's network); without it they
+keep the shipped genotypes at the GPU widths below.
+
 No model trains on the BSDS500/val photographs the project holds back (`families.photographs`):
 the staged training folder `BSDS500-kept` leaves them out.
 
@@ -49,6 +54,7 @@ Example (in the job): PYTHONPATH=src python benchmarks/gpu_zoo.py --out "$OUT"
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import os
@@ -151,6 +157,8 @@ ZOO = {m.name: m for m in (
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
+    from benchmarks.families import FAMILIES
+
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", default=str(DATA), metavar="DIR",
                    help="folder holding BSDS500, T91, Set5, Set12, Set14 (default: data/)")
@@ -168,12 +176,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="copy the data folders of --models from SRC into --data, and stop")
     p.add_argument("--dry-run", action="store_true",
                    help="check everything on the CPU in seconds; train nothing")
+    p.add_argument("--family", choices=[name for name, f in FAMILIES.items()
+                                        if f.arch == "hinas" and not f.noise_map],
+                   help="build the models the family decides (denoising, JPEG) from this "
+                        "family of benchmarks/families.py, as benchmarks/zoo.py does (default: "
+                        "the shipped genotypes)")
+    p.add_argument("--size", type=float,
+                   help="with --family: its width multiplier (default: the size the family "
+                        "benchmark matched)")
     args = p.parse_args(argv)
     asked = args.models.split(",")
     unknown = [m for m in asked if m not in ZOO]
     if unknown:
         p.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(ZOO)}")
     args.models = [ZOO[m] for m in ZOO if m in asked]  # the zoo's order: sr-x4 before sr-x2
+    if args.family:
+        args.models = [with_family(m, args.family, args.size, Path(args.data))
+                       for m in args.models]
     names = [m.name for m in args.models]
     if "sr-x2" in names and "sr-x4" not in names and not (Path(args.runs) / "sr-x4").is_dir():
         p.error("sr-x2 starts from this zoo's sr-x4: train both")
@@ -182,6 +201,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if not args.out:
             p.error("give --out DIR (or set $OUT): where the archive goes")
     return args
+
+
+def with_family(model: ZooModel, family: str, size: float | None, data: Path) -> ZooModel:
+    """`model` built from `family` where the family decides its network (the network
+    `benchmarks/zoo.py` trains for it, its genotype written into `data/genotypes/`, which
+    travels with the data); else `model` itself."""
+    from benchmarks.families import FAMILIES
+    from benchmarks.zoo import MODELS, network
+
+    if model.name not in MODELS or not MODELS[model.name].family:
+        return model
+    genotype, _, build = network(MODELS[model.name], family, size)
+    path = data / "genotypes" / f"{model.name}-{family}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    genotype.save(path)
+    return dataclasses.replace(
+        model, genotype=path, width=build["width_multiplier"],
+        genotype_source=f"the `{family}` family of benchmarks/families.py "
+                        f"(benchmarks/results/genotypes/{FAMILIES[family].genotype})")
 
 
 def data_folders(models: list[ZooModel]) -> list[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from hinas.config import TaskConfig
+from hinas.space.genotype import Genotype
 from tiny_runs import GRAY_PHOTOS, RGB_PHOTOS, tiny_genotype, train_tiny, write_photos
 
 sys.path.insert(0, str(Path(__file__).parents[1]))  # the repository root: `benchmarks`
@@ -510,3 +511,18 @@ def test_search_vs_random_at_a_macs_budget(folders, tmp_path):
     for name in ("hinas_s0", "rsws_s0"):
         cost = Genotype.load(search_vs_random.genotype_path(work, name)).meta["cost"]
         assert cost["budget"] == 0.15 and cost["measured"] <= 0.15
+
+
+def test_gpu_zoo_builds_the_family_models_from_the_chosen_family(zoo_data, tmp_path):
+    args = gpu_zoo.parse_args(["--data", str(zoo_data), "--runs", str(tmp_path / "gpu-zoo"),
+                               "--out", str(tmp_path / "out"), "--campaign", "--models",
+                               "denoise-color-blind,sr-x4", "--family", "resolution-macs",
+                               "--size", "1.5"])
+    colour, sr = args.models
+    genotype = Genotype.load(colour.genotype)
+    assert genotype.space.levels == "resolution" and genotype.task.channels == 3
+    assert colour.width == 1.5 and "resolution-macs" in colour.genotype_source
+    assert sr == gpu_zoo.ZOO["sr-x4"]  # SR keeps its own searched network
+    entry = gpu_zoo.run_zoo(args, smoke=True)["models"]["denoise-color-blind"]
+    assert "error" not in entry and entry["iterations"] == 1
+    assert "train.width_multiplier=1.5" in entry["pieces"][0]["command"]
