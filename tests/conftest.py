@@ -10,6 +10,16 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config):
+    """Under pytest-xdist, each worker's torch takes its share of the cores (not all of them
+    each: the workers would fight over the cores)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
 def data_root() -> Path:
     """The shared data folder: ``$HINAS_DATA``, else ``../shared/data`` next to the repository."""
     return Path(os.environ.get("HINAS_DATA", REPO_ROOT.parent / "shared" / "data"))
