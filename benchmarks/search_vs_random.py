@@ -51,6 +51,10 @@ if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package m
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+EARLY = 2 / 3
+"""The fraction of the training length whose ranking of the networks must agree with the full
+length's (Spearman ≥ 0.8) for the recipe to count as stable."""
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -327,11 +331,12 @@ def score(args: argparse.Namespace, work: Path) -> tuple[dict, dict]:
 
 
 def curve_scores(metrics: Path, iters: int) -> dict:
-    """The training run's own validation PSNR at half and at full length (from metrics.jsonl)."""
+    """The training run's own validation PSNR at EARLY of its length (the logged point nearest
+    it) and at full length (from metrics.jsonl)."""
     records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
     val = {r["iter"]: r["val_psnr"] for r in records if "val_psnr" in r}
-    half = min(val, key=lambda it: abs(it - iters / 2)) if val else None
-    return {"curve_half_iter": half, "curve_half_psnr": val.get(half),
+    early = min(val, key=lambda it: abs(it - iters * EARLY)) if val else None
+    return {"curve_early_iter": early, "curve_early_psnr": val.get(early),
             "curve_full_psnr": val.get(iters), "curve_val_psnr": val}
 
 
@@ -361,9 +366,13 @@ def markdown(summary: dict) -> str:
                      f"pairs) {truth['training_seed_std_db']:.4f} dB, so the interquartile range "
                      f"is {truth['iqr_over_noise']}× the noise: "
                      + ("**flat** at matched size" if truth["flat"] else "not flat"))
-        if "half_vs_full_spearman" in truth:
-            text += (f"; the runs' own validation ranks at half length against full length at "
-                     f"Spearman {truth['half_vs_full_spearman']:+.2f} ("
+        # results written before the early point moved to EARLY were ranked at half length
+        early = next(((k, at) for k, at in (("early_vs_full_spearman", f"{EARLY:.2f} of the "
+                                             "length"), ("half_vs_full_spearman", "half length"))
+                      if k in truth), None)
+        if early:
+            text += (f"; the runs' own validation ranks at {early[1]} against full length at "
+                     f"Spearman {truth[early[0]]:+.2f} ("
                      + ("stable" if truth["ranking_stable"] else "**not stable**: < 0.8")
                      + "; every logged iteration: " + ", ".join(
                          f"{it}: {rho:+.2f}" for it, rho in truth["curve_spearman_vs_full"].items())

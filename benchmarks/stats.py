@@ -30,7 +30,8 @@ def spread_against_noise(scores: dict, key: str) -> dict:
     spread (interquartile range, max − min), the training-seed noise (the standard deviation of one
     training, pooled over the genotypes trained with several seeds), whether the space is flat
     at matched size (interquartile range within 2× the noise), and whether the ranking is stable
-    (Spearman ρ between the runs' own validation PSNR at half and at full length ≥ 0.8)."""
+    (Spearman ρ between the runs' own validation PSNR early, `curve_early_psnr`, and at full
+    length ≥ 0.8)."""
     import numpy as np
     from scipy.stats import spearmanr
 
@@ -54,12 +55,12 @@ def spread_against_noise(scores: dict, key: str) -> dict:
                    training_seed_max_abs_diff_db=round(float(np.max(np.abs(diffs))), 4),
                    flat=bool(q3 - q1 <= 2 * noise),
                    iqr_over_noise=round(float((q3 - q1) / noise), 2) if noise else None)
-    halves = [(s["curve_half_psnr"], s["curve_full_psnr"]) for n, s in scores.items()
-              if "_t" not in n and s.get("curve_half_psnr") is not None
-              and s.get("curve_full_psnr") is not None]
-    if len(halves) > 2:
-        rho = spearmanr(*zip(*halves, strict=True)).statistic
-        out.update(half_vs_full_spearman=round(float(rho), 4), ranking_stable=bool(rho >= 0.8))
+    early = [(s["curve_early_psnr"], s["curve_full_psnr"]) for n, s in scores.items()
+             if "_t" not in n and s.get("curve_early_psnr") is not None
+             and s.get("curve_full_psnr") is not None]
+    if len(early) > 2:
+        rho = spearmanr(*zip(*early, strict=True)).statistic
+        out.update(early_vs_full_spearman=round(float(rho), 4), ranking_stable=bool(rho >= 0.8))
         curves = [s["curve_val_psnr"] for n, s in scores.items()
                   if "_t" not in n and s.get("curve_val_psnr")]
         final = max(curves[0], key=int)

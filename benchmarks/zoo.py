@@ -11,8 +11,9 @@ stop rule finds its held-back curve flat, decays and ends (docs/training-recipes
   genotype, its space changes (e.g. the start part's pixel-unshuffle ×2) and its width, matched
   as in the family benchmark or set by `--size` for a new campaign (the campaigns use the chosen
   `resolution-macs` at ×2.2: 1.6× its matched MACs, for a campaign far longer than the
-  benchmark's 120 minutes, still well over 10× faster than BM3D). Super-resolution keeps its own searched genotype and width, since
-  the families were measured on denoising; `sr-x2` starts from this campaign's `sr-x4`.
+  benchmark's 120 minutes, still well over 10× faster than BM3D). Super-resolution keeps its own
+  searched genotype and width, since the families were measured on denoising; `sr-x2` starts
+  from this campaign's `sr-x4`.
 - **The data** leave out the photographs the family benchmark holds back (every fifth BSDS500/val
   photograph by name, `families.split_data`): no zoo model trains on them, so they stay a test
   no choice has seen. SR trains on T91 + BSDS500/train.

@@ -401,12 +401,12 @@ def test_search_vs_random_runs_in_pieces_and_reports(folders, tmp_path):
                                       "random_2", "hinas_s0_t1", "random_0_t1"}
     entry = summary["scores"]["random_0"]
     assert len(entry["val_per_image_psnr"]) == 2 and len(entry["per_image_psnr"]) == 1
-    assert entry["curve_half_iter"] == 1 and entry["curve_full_psnr"] is not None
+    assert entry["curve_early_iter"] == 1 and entry["curve_full_psnr"] is not None
     stats = summary["statistics"]
     assert stats["n"] == {"hinas": 2, "rsws": 1, "random": 3, "training_seeds": 2}
     truth = stats["ground_truth"]["val_psnr"]
     assert truth["n_random"] == 3 and truth["training_pairs"] == 2
-    assert {"iqr_db", "range_db", "training_seed_std_db", "flat", "half_vs_full_spearman"} <= set(
+    assert {"iqr_db", "range_db", "training_seed_std_db", "flat", "early_vs_full_spearman"} <= set(
         truth)
     assert 0 <= stats["p_hinas_gt_random"] <= 1 and len(stats["targets"]) == 3
     reference = summary["scores"]["hinas_s0"]["params"]
