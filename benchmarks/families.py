@@ -9,8 +9,8 @@ against the reference (`width`, the width-level `cpu` search genotype at the pre
 - `resolution-*`: the `cpu` search genotype found with resolution levels
   (`denoise_sigma50_cpu_resolution.json`);
 - `ffdnet-*`: the fixed FFDNet-like network (10 convolutions at half resolution), no search;
-- `start2-macs-map`: `start2-macs` told σ by a noise-level map (a variant that measures what the
-  map is worth, not a candidate for the choice).
+- `resolution-macs-map`: `resolution-macs` (the chosen family) told σ by a noise-level map (a
+  variant that measures what the map is worth, not a candidate for the choice).
 
 `-params` / `-macs` pick the width multiplier (ffdnet: the width) whose network is nearest the
 reference's parameter count / MACs per pixel. Every run trains with the `cpu` preset's recipe
@@ -92,7 +92,7 @@ FAMILIES = {f.name: f for f in [
     Family("resolution-macs", "hinas", "denoise_sigma50_cpu_resolution.json", (), "macs"),
     Family("ffdnet-params", "ffdnet", None, (), "params"),
     Family("ffdnet-macs", "ffdnet", None, (), "macs"),
-    Family("start2-macs-map", "hinas", "denoise_sigma50_cpu.json", (("start_scale", 2),), "macs",
+    Family("resolution-macs-map", "hinas", "denoise_sigma50_cpu_resolution.json", (), "macs",
            noise_map=True),
 ]}
 CANDIDATES = [name for name, family in FAMILIES.items() if not family.noise_map]
