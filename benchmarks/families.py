@@ -104,12 +104,12 @@ def split_data(bsds: Path, work: Path) -> tuple[Path, Path]:
     train, heldout = work / "data" / "train", work / "data" / "heldout"
     for folder in (train, heldout):
         folder.mkdir(parents=True, exist_ok=True)
-    seen, kept, back = photographs(bsds)
-    if not kept and not back:
+    from_train, from_val, back = photographs(bsds)
+    if not from_val and not back:
         raise SystemExit(f"families: {bsds / 'val'}: no BSDS500 val photographs")
     for path in back:
         _link(path, heldout / path.name)
-    for path in [*kept, *seen]:
+    for path in [*from_val, *from_train]:
         _link(path, train / path.name)
     return train, heldout
 
@@ -195,12 +195,12 @@ def run_name(family: str, minutes: float, seed: int) -> str:
     return f"{family}_{minutes:g}m_s{seed}"
 
 
-def run_folder(work: Path, name: str) -> Path:
+def run_folder(work: Path, name: str, committed: Path | None = None) -> Path:
     """The folder of the training `name` under `work`, continued from its committed state
-    (what `--save` wrote) when this work folder has none."""
-    out = work / name
-    if not out.exists() and (COMMITTED / out.name).exists():
-        shutil.copytree(COMMITTED / out.name, out)
+    under `committed` (default COMMITTED; what `--save` wrote) when this work folder has none."""
+    out, committed = work / name, committed or COMMITTED
+    if not out.exists() and (committed / name).exists():
+        shutil.copytree(committed / name, out)
     return out
 
 
@@ -256,8 +256,9 @@ def stage_runs(stage: int, work: Path) -> list[tuple[str, float, int]]:
     best = sorted(scores, key=scores.get, reverse=True)[:2]
     long = [run_folder(work, run_name(name, 120.0, 0)) for name in best]
     if all(finished(out) for out in long):  # the second seed goes to the leader at 120 minutes
-        at_120 = [heldout_scores(out, work)[str(SIGMAS[-1])] for out in long]
-        best = [best[at_120.index(max(at_120))], best[at_120.index(min(at_120))]]
+        first, second = (heldout_scores(out, work)[str(SIGMAS[-1])] for out in long)
+        if second > first:
+            best.reverse()
     # today's space at the same length: what the chosen family's gain is measured against
     reference = [] if "width" in best else [("width", 120.0, 0)]
     return [(best[0], 120.0, 0), (best[1], 120.0, 0), (best[0], 120.0, 1), *reference]

@@ -114,11 +114,10 @@ def data_folders(model: CampaignModel, args: argparse.Namespace) -> list[str]:
 def train_piece(model: CampaignModel, args: argparse.Namespace) -> Path:
     """One piece of `model`'s campaign (the first one starts it); its run folder."""
     import hinas
+    from benchmarks.families import run_folder
     from hinas.config import resolve
 
-    out, committed = Path(args.work) / model.name, Path(args.committed) / model.name
-    if not out.exists() and committed.exists():
-        shutil.copytree(committed, out)
+    out = run_folder(Path(args.work), model.name, Path(args.committed))
     if phase(out) == "done":
         return out
     resume = (out / "last.pt").exists()
@@ -212,7 +211,7 @@ def main(argv: list[str] | None = None) -> dict:
             train_piece(MODELS[name], args)
             if args.save:  # after every piece: a stopped session keeps what it trained
                 save_state(work, Path(args.committed))
-    if args.save:
+    if args.save and not args.model:  # nothing trained now: save what --work holds
         save_state(work, Path(args.committed))
     summary = status(work, Path(args.committed))
     emit(summary, args.json)
