@@ -17,9 +17,10 @@ stop rule finds its held-back curve flat, decays and ends (docs/training-recipes
 - **The data** leave out the photographs the family benchmark holds back (every fifth BSDS500/val
   photograph by name, `families.split_data`): no zoo model trains on them, so they stay a test
   no choice has seen. SR trains on T91 + BSDS500/train.
-- **A piece** is `hinas train` under `train.schedule: constant` for `--piece` CPU-minutes, new or
-  resumed; each appends a row to the run's `campaign.jsonl` (held-back PSNR per level) and the
-  stop rule starts the decay phase when the curve is flat, after which the run is done.
+- **A piece** is `hinas train` under `train.schedule: constant`, with the weights' moving average
+  (`train.ema`) validated and shipped, for `--piece` CPU-minutes, new or resumed; each appends a
+  row to the run's `campaign.jsonl` (held-back PSNR per level) and the stop rule starts the decay
+  phase when the curve is flat, after which the run is done.
 - **The committed state** (`--save`) is `benchmarks/results/zoo/<model>/`: the run's records, its
   best weights and, while it trains, `last.pt` (under 5 MB): a run missing from `--work` starts
   from there, so a fresh clone continues every campaign.
@@ -46,6 +47,9 @@ COMMITTED = REPO / "benchmarks" / "results" / "zoo"
 KEPT = ("model.json", "model.safetensors", "genotype.json", "config.yaml", "metrics.jsonl",
         "campaign.jsonl", "campaign.png", "curves.png")
 SIGMA_RANGE = {"sigma": [0.0, 55.0], "sigma_sampling": "uniform"}
+AVERAGE = "train.ema=0.999"
+"""Every campaign validates, scores and ships the average of its weights (docs/training-recipes.md);
+a campaign started without it takes it on its next piece."""
 
 
 @dataclass(frozen=True)
@@ -122,14 +126,15 @@ def train_piece(model: CampaignModel, args: argparse.Namespace) -> Path:
         return out
     resume = (out / "last.pt").exists()
     if resume:
-        cfg = resolve(model.task["name"], config_file=out / "config.yaml")
+        cfg = resolve(model.task["name"], config_file=out / "config.yaml", overrides=[AVERAGE])
         hinas.train(cfg, data_folders(model, args), out, resume=True, quiet=True,
                     budget_seconds=args.piece * 60, budget_clock="cpu")
         return out
     genotype, arch, build = network(model, args.family, args.size)
     task = dict(model.task)
     cfg = resolve(task.pop("name"), "cpu", task=task, seed=args.seed,
-                  overrides=["train.schedule=constant", "train.val_every=1000", *args.overrides])
+                  overrides=["train.schedule=constant", "train.val_every=1000", AVERAGE,
+                             *args.overrides])
     init = str(Path(args.work) / model.init_from) if model.init_from else None
     hinas.train(cfg, data_folders(model, args), out, genotype, arch=arch, quiet=True,
                 options=build, budget_seconds=args.piece * 60, budget_clock="cpu",

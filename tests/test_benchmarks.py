@@ -8,6 +8,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hinas.config import TaskConfig
 from hinas.space.genotype import Genotype
@@ -486,6 +487,8 @@ def test_zoo_campaign_trains_pieces_saves_and_continues_from_the_committed_state
     assert again["models"]["denoise-gray-map"]["pieces"] == 2
     trained = json.loads((tmp_path / "w2" / "denoise-gray-map" / "model.json").read_text())
     assert trained["task"]["noise_map"] is True
+    assert yaml.safe_load((tmp_path / "w2" / "denoise-gray-map" / "config.yaml").read_text()
+                          )["train"]["ema"] == 0.999  # the campaigns ship the weights' average
     held_back = {p.name for p in (tmp_path / "w1" / "data" / "heldout").iterdir()}
     assert held_back and not held_back & set(trained["meta"]["data_split"]["train"])
 

@@ -120,6 +120,8 @@ def test_bad_overrides(override, message):
     ("search.w_momentum=1", "search.w_momentum must be in [0, 1)"),
     ("train.weight_decay=-1", "train.weight_decay must be a finite number ≥ 0"),
     ("train.width_multiplier=.inf", "train.width_multiplier must be a finite number > 0"),
+    *((f"train.ema={value}", "train.ema must be in [0, 1) (0: off)")
+      for value in ("1", "-0.1", ".nan")),
 ])
 def test_every_optimisation_setting_is_validated(override, message):
     with pytest.raises(HinasError) as err:

@@ -330,6 +330,56 @@ def _same_state(a: Path, b: Path) -> None:
             assert torch.equal(tensor, second["optimizer"]["state"][key][name]), (key, name)
 
 
+def _average(run: Path) -> dict[str, torch.Tensor]:
+    """The weight average's network in a run's last.pt, by the model's own tensor names."""
+    state = load_checkpoint(run / "last.pt")["average"]
+    return {k.removeprefix("module."): v for k, v in state.items() if k.startswith("module.")}
+
+
+def test_the_weight_average_is_what_is_scored_and_saved_and_resumes_exactly(
+        tmp_path, photos, genotype_file):
+    base = ["train", "--genotype", str(genotype_file), "--data", str(photos), "--preset", "tiny",
+            "--quiet", *PIECES, "--set", "train.ema=0.9"]
+    assert main([*base, "--out", str(tmp_path / "one"), "--iters", "30"]) == 0
+    assert main([*base, "--out", str(tmp_path / "pieces"), "--iters", "7"]) == 0
+    assert main(["train", "--out", str(tmp_path / "pieces"), "--resume", "--quiet", "--iters",
+                 "30"]) == 0
+    _same_state(tmp_path / "one", tmp_path / "pieces")
+    average, raw = _average(tmp_path / "one"), load_checkpoint(tmp_path / "one" / "last.pt")
+    for key, value in _average(tmp_path / "pieces").items():
+        assert torch.equal(value, average[key]), key
+    saved = load_file(str(tmp_path / "one" / "model.safetensors"))  # one validation: the end
+    assert all(torch.equal(saved[k], average[k]) for k in saved)
+    assert not all(torch.equal(saved[k], raw["model"][k]) for k in saved)
+    metrics = [json.loads(line) for line in
+               (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
+    spec = ModelSpec.load(tmp_path / "one")
+    net = spec.build()
+    net.load_state_dict(saved)
+    cfg = resolve("denoise", config_file=tmp_path / "one" / "config.yaml")
+    data = sorted(p for p in photos.iterdir() if p.name in spec.meta["data_split"]["val"])
+    pairs = make_pairs({p: load_image(p, 1) for p in data}, cfg.task, cfg.seed,
+                       cfg.train.val_crop)
+    assert score_model(net, pairs, cfg.task, "cpu")[1]["psnr"] == pytest.approx(
+        [m for m in metrics if "val_psnr" in m][-1]["val_psnr"], abs=1e-4)
+
+
+def test_a_resume_can_start_the_weight_average(tmp_path, photos, genotype_file):
+    from hinas.runtime.runs import save_checkpoint
+
+    out = tmp_path / "run"
+    assert main(["train", "--genotype", str(genotype_file), "--data", str(photos), "--preset",
+                 "tiny", "--quiet", *PIECES, "--out", str(out), "--iters", "6"]) == 0
+    state = load_checkpoint(out / "last.pt")
+    del state["config"]["train"]["ema"]  # a checkpoint of a hinas from before the setting
+    save_checkpoint(out / "last.pt", state)
+    assert main(["train", "--out", str(out), "--resume", "--quiet", "--iters", "9", "--set",
+                 "train.ema=0.5"]) == 0
+    resumes = [json.loads(line) for line in (out / "resumes.jsonl").read_text().splitlines()]
+    assert resumes[-1]["iter"] == 6 and resumes[-1]["changes"]["train.ema"] == [0.0, 0.5]
+    assert load_checkpoint(out / "last.pt")["average"]["n_averaged"] == 3
+
+
 def test_the_constant_schedule_and_its_decay():
     t = TrainConfig(iters=10, lr=0.05, lr_min=0.0, warmup_iters=4, schedule="constant")
     assert [lr_factor(t, d) for d in (0, 3, 4, 10_000)] == pytest.approx([0.2, 0.8, 1, 1])

@@ -276,7 +276,9 @@ class TrainConfig(JobConfig):
     `cosine` and `step` span `iters`; `constant` holds `lr` with no planned end until the decay,
     a half cosine to `lr_min` over `decay_iters` (0: a fifth of the iterations before it) from
     iteration `decay_from` (0: when the campaign's stop rule finds the held-back PSNR flat;
-    see :mod:`hinas.runtime.campaign`), after which the run is done.
+    see :mod:`hinas.runtime.campaign`), after which the run is done. `ema` > 0 keeps an
+    exponential moving average of the weights (decay `ema` per iteration, buffers included):
+    validation, the held-back scores and the saved model are then the average's (0: off).
     """
 
     section: ClassVar[str] = "train"
@@ -290,6 +292,7 @@ class TrainConfig(JobConfig):
     decay_from: int = 0
     decay_iters: int = 0
     warmup_iters: int = 0
+    ema: float = 0.0
     momentum: float = 0.9
     weight_decay: float = 1e-4
     grad_clip: float = 0.4
@@ -313,6 +316,8 @@ class TrainConfig(JobConfig):
         _check(self.decay_from >= 0 and self.decay_iters >= 0,
                f"train.decay_from and train.decay_iters must be ≥ 0, got {self.decay_from}, "
                f"{self.decay_iters}")
+        _check(math.isfinite(self.ema) and 0 <= self.ema < 1,
+               f"train.ema must be in [0, 1) (0: off), got {self.ema}")
         _check(self.optimizer in OPTIMIZERS,
                f"train.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         _check(0 <= self.warmup_iters and (self.warmup_iters < self.iters

@@ -29,6 +29,11 @@
   (`train.val_fraction`); the Validation part is held back from training and scored (PSNR/SSIM under
   the task's convention, central `train.val_crop` crops; 0 = whole images) every `train.val_every`
   iterations and at the end. The weights with the best validation PSNR are the trained model.
+- Weight average: with `train.ema` > 0 an exponential moving average of the weights (and BatchNorm
+  buffers) follows every step (:class:`torch.optim.swa_utils.AveragedModel`); it is what is
+  validated, scored on the held-back levels and saved, so a constant learning rate's noisy last
+  iterate does not decide a ranking or the stop rule. A run resumed with `train.ema` newly set
+  starts its average from the resumed weights (recorded as a change).
 
 Run folder: `config.yaml`, `model.json` + `genotype.json` (what is trained, see
 :mod:`hinas.models.folder`), `model.safetensors` (best weights so far), `last.pt` (model, optimizer,
@@ -59,6 +64,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import Dataset
 
 from hinas.config import Config, TrainConfig, save_config, with_inputs
@@ -257,6 +263,8 @@ class TrainRun(Run):
         self.net = self._place(spec.build())
         if init_from is not None and not resume:
             spec.meta["init_from"] = init_weights(self.net, init_from)
+        self.average = weight_average(self.net, t.ema)
+        self.average_started = False  # by this resume, from the resumed weights
         self.val_pairs = make_pairs(self.data.val, cfg.task, cfg.seed, t.val_crop,
                                     self.data.val_inputs)
         self.held_back = HeldBack(self.data.val, cfg.task, cfg.seed, t.val_crop,
@@ -329,11 +337,17 @@ class TrainRun(Run):
                                        train=dataclasses.replace(self.cfg.train, **changes))
         return self.cfg.train
 
+    @property
+    def evaluated(self) -> nn.Module:
+        """The network validated, scored and saved: the weight average if there is one."""
+        return self.net if self.average is None else self.average.module
+
     def _own_state(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "iteration": self.iteration,
                 "pending_losses": list(self.pending),
-                "seconds": self._wall_seconds(), "cpu_seconds": self._cpu_seconds()}
+                "seconds": self._wall_seconds(), "cpu_seconds": self._cpu_seconds(),
+                **({} if self.average is None else {"average": self.average.state_dict()})}
 
     def _load_own_state(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
@@ -341,6 +355,9 @@ class TrainRun(Run):
         self.iteration, self.pending = state["iteration"], list(state["pending_losses"])
         self.seconds = state.get("seconds", 0.0)
         self.cpu_seconds = state.get("cpu_seconds", 0.0)
+        self.average_started = self.average is not None and "average" not in state
+        if self.average is not None and not self.average_started:
+            self.average.load_state_dict(state["average"])
 
     def _wall_seconds(self) -> float:
         """Wall-clock seconds of training in every session of the run so far."""
@@ -354,6 +371,8 @@ class TrainRun(Run):
         """A changed training setting: a `decay_from` already passed starts the decay now, and
         the rate is recomputed for the new schedule at the resumed iteration."""
         decay_from = self.cfg.train.decay_from
+        if self.average_started:  # also a checkpoint from before `train.ema` existed
+            changes.setdefault("train.ema", (0.0, self.cfg.train.ema))
         if "train.decay_from" in changes and 0 < decay_from < self.iteration:
             self._set_train(decay_from=self.iteration)  # asked to start it: now
             changes["train.decay_from"] = (changes["train.decay_from"][0], self.iteration)
@@ -398,6 +417,8 @@ class TrainRun(Run):
                         gt.to(self.device, memory_format=fmt), t.grad_clip,
                         precision=self.precision)
                 self.scheduler.step()
+                if self.average is not None:
+                    self.average.update_parameters(self.net)
                 self.iteration = it
                 self.pending.append(loss)
                 steps.tick()
@@ -430,7 +451,7 @@ class TrainRun(Run):
         if self.iteration and self.budget is None:
             return 0.0
         start = self.clock()
-        scores = self.dist.on_main(lambda: self.held_back.score(self.net, self.device))
+        scores = self.dist.on_main(lambda: self.held_back.score(self.evaluated, self.device))
         seconds = (self.clock() - start) / len(scores)
         if not self.iteration and self.dist.is_main:
             row = self.campaign.row(0, 0.0, 0.0, scores, self.optimizer.param_groups[0]["lr"])
@@ -474,7 +495,7 @@ class TrainRun(Run):
         if scores["psnr"] > self.best["psnr"]:
             self.best = {"psnr": scores["psnr"], "ssim": scores["ssim"], "iter": self.iteration}
             if self.dist.is_main:
-                save_weights(self.net, self.out / WEIGHTS_FILE)
+                save_weights(self.evaluated, self.out / WEIGHTS_FILE)
         if self.dist.is_main:
             self._log({"iter": self.iteration, "val_psnr": scores["psnr"],
                        "val_ssim": scores["ssim"], "best_val_psnr": self.best["psnr"],
@@ -494,7 +515,7 @@ class TrainRun(Run):
         if self.dist.is_main:
             t = self.cfg.train
             row = self.campaign.row(self.iteration, self._cpu_seconds(), self._wall_seconds(),
-                                    self.held_back.score(self.net, self.device),
+                                    self.held_back.score(self.evaluated, self.device),
                                     self.optimizer.param_groups[0]["lr"])
             started_decay = (t.schedule == "constant" and not t.decay_from
                              and flattened(row["gain_db"]))
@@ -533,6 +554,14 @@ class TrainRun(Run):
                               f"{self.spec.arch} {self.cfg.task.describe()}: {rows[-1]['status']}")
         self.dist.barrier()
         return self.spec
+
+
+def weight_average(net: nn.Module, decay: float) -> AveragedModel | None:
+    """An exponential moving average of `net`'s weights and buffers at `decay` per update
+    (None: decay 0, no average); its first update copies the weights."""
+    if not decay:
+        return None
+    return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 class StepTimes:

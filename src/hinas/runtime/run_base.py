@@ -169,7 +169,12 @@ class Run:
     def _score_validation(self) -> dict[str, float]:
         """PSNR / SSIM of the network on the validation pairs (rank 0 scores, all get them)."""
         return self.dist.on_main(
-            lambda: score_model(self.net, self.val_pairs, self.cfg.task, self.device)[1])
+            lambda: score_model(self.evaluated, self.val_pairs, self.cfg.task, self.device)[1])
+
+    @property
+    def evaluated(self) -> nn.Module:
+        """The network that validation scores."""
+        return self.net
 
     def _log(self, record: dict[str, Any], total: int | None) -> None:
         """Add a metrics record to metrics.jsonl, run.log (`step` of `total`) and the scalars."""

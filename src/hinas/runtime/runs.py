@@ -234,9 +234,10 @@ class RunFolder:
 
 RESUME_CHANGEABLE = ("search.epochs", "search.w_lr", "search.w_lr_min", "search.a_lr",
                      "search.amp", "train.iters", "train.lr", "train.lr_min", "train.amp",
-                     "train.decay_from", "train.decay_iters", "device", "data.workers")
+                     "train.decay_from", "train.decay_iters", "train.ema", "device",
+                     "data.workers")
 """Settings a resumed run may change: learning rates, the length of the run and of its decay,
-where and in which precision it runs.
+the weight average (a run may start averaging), where and in which precision it runs.
 Any other change would make the resumed run a different experiment."""
 
 
