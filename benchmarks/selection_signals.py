@@ -11,7 +11,9 @@ genotype gets a score from every signal (docs/selection.md):
   genotype's one-hot α/β, BatchNorm re-estimated per genotype;
 - `perturb`: summed perturbation importance of the genotype's operations and width moves
   (HiNAS runs);
-- `params`: the parameter count, a zero-cost floor.
+- `params`, `macs`, `latency`: the parameter count, the MACs and the measured latency of the
+  trained network (from the ground truth's report), zero-cost floors; within a cost budget the
+  last two say whether the costlier networks of the budget are the better ones.
 
 Reported per signal and supernet seed: Kendall τ with the ground truth and its bootstrap 95 %
 CI (resampling genotypes); between supernet seeds: τ of the two seeds' scores (agreement); and
@@ -34,6 +36,9 @@ import sys
 import time
 from pathlib import Path
 
+REPORTED = {"params": "params", "macs": "macs", "latency": "latency_s"}
+"""The signals read from the ground truth's report (their field there), not from a supernet."""
+
 if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package made importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -49,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="ground-truth score: val_psnr (held-back validation) or psnr (test set)")
     p.add_argument("--hinas", nargs="*", default=[], metavar="RUN", help="HiNAS search runs")
     p.add_argument("--rsws", nargs="*", default=[], metavar="RUN", help="RSWS search runs")
-    p.add_argument("--signals", default="alpha,oneshot,perturb,params",
+    p.add_argument("--signals", default="alpha,oneshot,perturb,params,macs,latency",
                    help="signals to compute (comma-separated)")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for τ's CI")
     p.add_argument("--signals-only", action="store_true",
@@ -172,7 +177,7 @@ def main(argv: list[str] | None = None) -> dict:
         runs = []
         for kind, paths in (("hinas", args.hinas), ("rsws", args.rsws)):
             for run in paths:
-                signals, info = cached_signals(run, kind, genotypes, wanted)
+                signals, info = cached_signals(run, kind, genotypes, wanted - set(REPORTED))
                 runs.append({"kind": kind, **info})
                 for name, values in signals.items():
                     per_run.setdefault(name, []).append(values)
@@ -180,10 +185,11 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"selection_signals: error: {err}") from None
     if args.signals_only:
         return {"runs": runs}
-    if "params" in wanted:
-        per_run["params"] = [{entry["genotype"]: float(entry["params"])
-                              for entry in report["scores"].values()
-                              if entry["genotype"] in truth}]
+    for signal, field in REPORTED.items():
+        if signal in wanted:
+            per_run[signal] = [{entry["genotype"]: float(entry[field])
+                                for entry in report["scores"].values()
+                                if entry["genotype"] in truth and field in entry}]
     names = list(truth)
     target = [truth[n] for n in names]
     ranking = {}

@@ -426,7 +426,7 @@ def test_search_vs_random_runs_in_pieces_and_reports(folders, tmp_path):
         "--hinas", str(work / "hinas_s0"), str(work / "hinas_s1"), "--rsws", str(work / "rsws_s0"),
         "--bootstrap", "50", "--json", str(tmp_path / "s.json")])
     assert set(signals["signals"]) == {"alpha", "oneshot_hinas", "oneshot_rsws", "perturb",
-                                       "params"}
+                                       "params", "macs", "latency"}
     assert set(signals["ground_truth"]) == {"random_0", "random_1", "random_2"}
     alpha = signals["signals"]["alpha"]
     assert len(alpha["per_seed"]) == 2 and len(alpha["seed_agreement_tau"]) == 1
@@ -452,6 +452,51 @@ def test_search_vs_random_statistics_from_known_scores():
     assert stats["p_hinas_gt_rsws"] == pytest.approx(0.05)  # exact U test, 3 vs 3, all above
     assert stats["training_seed_spread_db"] == pytest.approx(0.15)
     assert stats["targets"][1].startswith("met: HiNAS above RSWS")
+
+
+def _budget_report(budget: float, psnr: dict[str, float], latency: dict[str, float]) -> dict:
+    return {"config": {"budget_macs": budget}, "device": "cpu",
+            "scores": {n: {"genotype": n.rpartition("_t")[0] if "_t" in n else n,
+                           "val_psnr": v, "psnr": v - 1, "latency_s": latency.get(n, 0.2)}
+                       for n, v in psnr.items()}}
+
+
+def test_budget_search_judges_each_budget_and_the_front(tmp_path):
+    from benchmarks import budget_search
+
+    wins = _budget_report(4.4, {"hinas_s0": 30.0, "hinas_s1": 30.1, "hinas_s2": 30.2,
+                                "rsws_s0": 29.5, "random_0": 29.0, "random_1": 29.1,
+                                "random_2": 29.2, "random_3": 29.3, "random_0_t1": 29.02},
+                          {"hinas_s0": 0.20, "random_3": 0.10})
+    loses = _budget_report(6.2, {"hinas_s0": 29.0, "hinas_s1": 29.05, "hinas_s2": 29.1,
+                                 "random_0": 29.6, "random_1": 29.4, "random_2": 29.2,
+                                 "random_0_t1": 29.5}, {"random_0": 0.3})
+    paths = []
+    for k, budget in enumerate((wins, loses)):
+        paths.append(tmp_path / f"r{k}.json")
+        paths[-1].write_text(json.dumps(budget))
+    signals = tmp_path / "s.json"
+    signals.write_text(json.dumps({"signals": {"alpha": {"mean_tau": 0.1},
+                                               "macs": {"mean_tau": 0.4}}}))
+    summary = budget_search.main(["--reports", *map(str, paths), "--signals", str(signals),
+                                  str(signals), "--plot", str(tmp_path / "p.png")])
+    first, second = summary["budgets"]
+    assert first["hinas"]["percentile_among_random"] == {"hinas_s0": 100.0, "hinas_s1": 100.0,
+                                                         "hinas_s2": 100.0}
+    assert first["hinas"]["beats_random"] and not second["hinas"]["beats_random"]
+    assert first["training_seed_std_db"] == pytest.approx(0.02 / 2 ** 0.5, abs=1e-4)
+    assert first["rsws"]["percentile_among_random"] == {"rsws_s0": 100.0}
+    margins = summary["front"]["searched"]
+    # the front is over every budget's random networks: 6.2 G's random_1 is as fast
+    assert margins["hinas_s0@4.4G"]["margin_db"] == pytest.approx(30.0 - 29.4)
+    assert margins["hinas_s0@6.2G"]["margin_db"] == pytest.approx(29.0 - 29.4)  # random_1
+    assert summary["targets"][0].startswith("MISSED") and "1 of 2 budgets" in summary["targets"][0]
+    assert summary["targets"][1].startswith("MISSED") and "hinas_s0@6.2G" in summary["targets"][1]
+    assert summary["best_signal"] == "macs"
+    assert (tmp_path / "p.png").stat().st_size > 10_000
+    paths[0].write_text(json.dumps({**wins, "config": {}}))
+    with pytest.raises(SystemExit, match="not a report of a --budget-macs run"):
+        budget_search.main(["--reports", str(paths[0])])
 
 
 def test_cost_model_predicts_macs_exactly_and_reports_the_latency_error(tmp_path):
