@@ -182,6 +182,19 @@ def test_search_resume_applies_new_epochs_and_learning_rate(trained, tmp_path):
     assert json.loads((run / "genotype.json").read_text())["meta"]["epochs"] == 2
 
 
+def test_a_search_resumes_past_training_settings_but_not_its_budget_width(trained, tmp_path,
+                                                                         capsys):
+    _, photos = trained
+    run = tmp_path / "s"
+    assert _search(photos, run) == 0
+    assert _search(photos, run, "--resume", "--set", "search.epochs=2", "--set",
+                   "train.batch_size=3", "--set", "train.ema=0.9") == 0  # the search reads none
+    assert _log(run, "resumes.jsonl")[-1]["changes"] == {"search.epochs": [1, 2]}
+    capsys.readouterr()
+    assert _search(photos, run, "--resume", "--set", "train.width_multiplier=3") == 2
+    _one_line(capsys, "train.width_multiplier cannot change on --resume")
+
+
 def _search(photos, out, *extra):
     return main(["search", "--preset", "tiny", "--quiet", "--data", str(photos), "--out",
                  str(out), "--set", "search.epochs=1", *extra])

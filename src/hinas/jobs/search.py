@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hinas.config import Config, load_config, with_inputs
+from hinas.config import Config, TrainConfig, load_config, with_inputs
 from hinas.data.datasets import PatchDataset
 from hinas.data.degradations import task_degradation
 from hinas.errors import HinasError
@@ -114,6 +114,9 @@ class SearchRun(Run):
     """A search in a run folder: build, resume, loop over epochs, choose the genotype, plot."""
 
     section, step, unit = "search", "epoch", "epoch"
+    # a search reads one training setting, the width its cost budget is counted at
+    not_compared = tuple(f"train.{f.name}" for f in dataclasses.fields(TrainConfig)
+                         if f.name != "width_multiplier")
 
     def __init__(self, cfg: Config, data_dir: str | Path, out: str | Path, resume: bool = False,
                  quiet: bool = False):
