@@ -95,9 +95,33 @@ def test_fitting_keeps_the_edges_and_meets_the_budget():
     assert Genotype.from_dict(json.loads(json.dumps(fitted.to_dict()))).cells == fitted.cells
 
 
+def test_filling_uses_the_budget_and_keeps_the_edges():
+    space, task = SPACES[0], TaskConfig()
+    table = measure_table(space, task, 1.0, SIZE, "macs")
+    genotype = sample_arch(space, task, np.random.default_rng(3)).genotype
+    genotype.cells = [[[(inp, "skip_connect") for inp, _ in node] for node in cell]
+                      for cell in genotype.cells]
+    weights = np.full((3, 5, len(space.ops)), 1 / len(space.ops))
+    weights[:, :, space.ops.index("sep_conv_3x3")] += 0.01  # the α gain per cost goes first
+    genotype.alpha = weights.tolist()
+    costliest = dataclasses.replace(genotype, cells=[
+        [[(inp, "conv_5x5" if "conv_5x5" in space.ops else space.ops[-1]) for inp, _ in node]
+         for node in cell] for cell in genotype.cells])
+    limit = (table.predict(genotype) + table.predict(costliest)) / 2
+    filled = Budget(limit, table, 1.0, 0.9).fit(genotype, "correct")
+    assert 0.9 * limit <= table.predict(filled) <= limit
+    assert filled.path == genotype.path
+    inputs = [[[inp for inp, _ in node] for node in cell] for cell in genotype.cells]
+    assert [[[inp for inp, _ in node] for node in cell] for cell in filled.cells] == inputs
+    assert "sep_conv_3x3" in {op for cell in filled.cells for node in cell for _, op in node}
+    assert Budget(limit, table, 1.0, 0.0).fit(genotype, "correct").cells == genotype.cells
+
+
 def test_budget_settings_are_checked():
     with pytest.raises(HinasError, match="search.max_macs must be"):
         resolve("denoise", "tiny", overrides=["search.max_macs=-1"])
+    with pytest.raises(HinasError, match=r"search.budget_fill must be in \[0, 1\]"):
+        resolve("denoise", "tiny", overrides=["search.budget_fill=1.5"])
     with pytest.raises(HinasError, match="one budget"):
         resolve("denoise", "tiny", overrides=["search.max_macs=1", "search.max_latency=5"])
     assert search_budget(resolve("denoise", "tiny")) is None

@@ -227,6 +227,9 @@ class SearchConfig(JobConfig):
     """A cost budget (0: none): ms of the folded derived network on that input, one thread."""
     cost_weight: float = 1.0
     """Weight of the A-step's penalty on the expected cost above the budget."""
+    budget_fill: float = 0.9
+    """Share of the budget the derived network uses at least, where the space allows: below it,
+    operations are swapped for costlier ones (0: the network may use any part of it)."""
 
     def validate(self) -> None:
         """Raise HinasError on impossible search settings."""
@@ -258,6 +261,8 @@ class SearchConfig(JobConfig):
             value = getattr(self, key)
             _check(math.isfinite(value) and value >= 0,
                    f"search.{key} must be a finite number ≥ 0, got {value}")
+        _check(math.isfinite(self.budget_fill) and 0 <= self.budget_fill <= 1,
+               f"search.budget_fill must be in [0, 1], got {self.budget_fill}")
         _check(not (self.max_macs and self.max_latency),
                "give one budget: search.max_macs or search.max_latency, not both")
 

@@ -6,7 +6,12 @@ The penalty steers α and β towards networks that fit (`search.cost_weight` × 
 the expected cost, :meth:`hinas.runtime.cost_table.CostTable.expected`); the constraint guarantees
 it: a genotype over the budget takes the best-scoring width path on which it can fit, and on it its
 kept operations are swapped, one at a time, for cheaper ones where that costs the least softmax(α)
-weight per unit of cost saved, until it fits. Its edges (which inputs each node takes) are kept. A
+weight per unit of cost saved, until it fits. A genotype below `search.budget_fill` of the budget
+is filled the other way: operations swapped for costlier ones, the most α weight gained (least
+lost) per unit of cost added first, while it still fits, until it reaches that share or no swap
+fits. A budget is what the network may spend, and a search that leaves most of it unused, as one
+whose α is still near uniform does with `skip_connect` edges, competes with networks of the same
+cost at a smaller one (docs/cost.md). Its edges (which inputs each node takes) are kept. A
 budget below the cheapest network of the space is refused before any work.
 """
 
@@ -72,6 +77,7 @@ class Budget:
     limit: float
     table: CostTable
     weight: float
+    fill: float = 0.0
 
     def penalty(self, alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
         """`weight` × the relative excess of the expected cost over the limit (0 below it)."""
@@ -85,58 +91,76 @@ class Budget:
         """`genotype` fitted to this budget (:meth:`fit`, said on stderr unless `quiet`), its
         predicted and measured cost recorded in its meta (`cost`)."""
         fitted = self.fit(genotype, prior)
-        if fitted is not genotype and not quiet:
-            print(f"hinas: the selected genotype was over {self.describe()}; fitted by its "
-                  f"width path and cheaper operations", file=sys.stderr, flush=True)
+        if (fitted.cells != genotype.cells or fitted.path != genotype.path) and not quiet:
+            change = ("was over {}; fitted by its width path and cheaper operations"
+                      if not self.fits(genotype) else
+                      f"used under {self.fill:.0%} of {{}}; filled with costlier operations")
+            print(f"hinas: the selected genotype {change.format(self.describe())}",
+                  file=sys.stderr, flush=True)
         measured = measure_genotype(fitted, self.table.multiplier, self.table.size,
                                     self.table.kind)
         fitted.meta = {**fitted.meta, "cost": self.record(fitted, measured)}
         return fitted
 
     def fit(self, genotype: Genotype, prior: str) -> Genotype:
-        """`genotype` made to fit (see the module docstring); unchanged when it does."""
+        """`genotype` made to fit and to use `fill` of the budget (see the module docstring);
+        unchanged when it does both."""
         if self.fits(genotype):
-            return genotype
+            return self._swap(genotype, costlier=True)
         beta = np.array(genotype.beta) if genotype.beta else None
         paths = ([p for _, p in path_scores(beta, prior, best=len(all_paths(len(genotype.path))))]
                  if beta is not None else [genotype.path])
         paths += [p for p in all_paths(len(genotype.path)) if p not in paths]
         for path in paths:
-            fitted = self._cheapen(dataclasses.replace(genotype, path=path))
+            fitted = self._swap(dataclasses.replace(genotype, path=path), costlier=False)
             if self.fits(fitted):
                 return fitted
         raise HinasError(f"no network of the space fits {self.describe()}")
 
-    def _cheapen(self, genotype: Genotype) -> Genotype:
-        """Kept operations swapped for cheaper ones, least α weight lost per cost saved first,
-        until the genotype fits or nothing is cheaper."""
+    def _done(self, genotype: Genotype, costlier: bool) -> bool:
+        """Whether swapping is over: filled to `fill` of the limit, or fitting it."""
+        if costlier:
+            return self.table.predict(genotype) >= self.fill * self.limit
+        return self.fits(genotype)
+
+    def _swap(self, genotype: Genotype, costlier: bool) -> Genotype:
+        """Kept operations swapped one at a time, least α weight lost per unit of cost changed
+        first: for cheaper ones until the genotype fits, or (`costlier`) for costlier ones
+        that keep it within the limit until it uses `fill` of it; until done or no swap is
+        left."""
         ops = self.table.ops
         rows = {edge: r for r, edge in enumerate(cell_edges(genotype.space.nodes))}
         alpha = np.array(genotype.alpha) if genotype.alpha else None
         cells = [[list(node) for node in cell] for cell in genotype.cells]
         current = dataclasses.replace(genotype, cells=cells)
-        while not self.fits(current):
-            best = None
+        sign, overflows = (-1 if costlier else 1), set()
+        while not self._done(current, costlier):
+            best, spare = None, self.limit - self.table.predict(current)
             for layer, cell in enumerate(cells):
                 level = current.path[layer]
                 weights = None if alpha is None else alpha[layer if alpha.shape[0] > 1 else 0]
                 for j, node in enumerate(cell):
                     for e, (inp, op) in enumerate(node):
-                        for cheaper in ops:
-                            saving = ops[op][level] - ops[cheaper][level]
-                            if cheaper == "none" or saving <= 0:
+                        for other in ops:
+                            change = sign * (ops[op][level] - ops[other][level])
+                            if other == "none" or change <= 0 or (costlier and change > spare) \
+                                    or (layer, j, e, other) in overflows:
                                 continue
                             lost = 0.0 if weights is None else float(
                                 weights[rows[(j, inp)], genotype.space.ops.index(op)]
-                                - weights[rows[(j, inp)], genotype.space.ops.index(cheaper)])
-                            ratio = lost / saving
+                                - weights[rows[(j, inp)], genotype.space.ops.index(other)])
+                            ratio = lost / change
                             if best is None or ratio < best[0]:
-                                best = (ratio, layer, j, e, inp, cheaper)
+                                best = (ratio, layer, j, e, inp, op, other)
             if best is None:
                 break
-            _, layer, j, e, inp, cheaper = best
-            cells[layer][j][e] = (inp, cheaper)
+            _, layer, j, e, inp, op, other = best
+            cells[layer][j][e] = (inp, other)
             current = dataclasses.replace(genotype, cells=cells)
+            if costlier and not self.fits(current):  # the padding scale made it overflow
+                cells[layer][j][e] = (inp, op)
+                overflows.add((layer, j, e, other))
+                current = dataclasses.replace(genotype, cells=cells)
         return dataclasses.replace(current, cells=[[list(map(tuple, node)) for node in cell]
                                                    for cell in cells])
 
@@ -167,7 +191,8 @@ def search_budget(cfg: Config, quiet: bool = True) -> Budget | None:
     kind = next((k for k, key in KINDS.items() if getattr(s, key) > 0), None)
     if kind is None:
         return None
-    budget = Budget(getattr(s, KINDS[kind]), cost_table(cfg, kind, quiet), s.cost_weight)
+    budget = Budget(getattr(s, KINDS[kind]), cost_table(cfg, kind, quiet), s.cost_weight,
+                    s.budget_fill)
     cheapest = budget.table.cheapest(cfg.space)
     if cheapest > budget.limit:
         option = "--max-macs" if kind == "macs" else "--max-latency"
