@@ -411,22 +411,50 @@ def plot(scores: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def exported_name(name: str, budget: float) -> str:
+    """A unit's name in an export: with a budget, tagged after its kind (`hinas_s0` →
+    `hinas_5.3g_s0`, `random_0_t1` → `random_5.3g_0_t1`), so that the budgets share one
+    folder."""
+    if not budget:
+        return name
+    kind, _, rest = name.partition("_")
+    return f"{kind}_{budget:g}g_{rest}"
+
+
 def export(scores: dict, args: argparse.Namespace, work: Path, dest: Path) -> None:
     """Copy every genotype and trained model (model.json, model.safetensors, genotype.json) to
-    `dest` with a manifest.json listing them and their scores."""
+    `dest` with a manifest.json listing them and their scores. The runs of other budgets already
+    exported there are kept (same recipe and test images, else refused)."""
     from benchmarks.harness import portable
 
-    manifest = {"test": Path(args.test).name, "sigma": args.sigma,
-                "val": Path(args.val).name if args.val else None, "val_count": args.val_count,
-                "iters": args.iters, "overrides": args.overrides,
-                "budget_macs": args.budget_macs or None, "models": {}}
+    shared = {"test": Path(args.test).name, "sigma": args.sigma,
+              "val": Path(args.val).name if args.val else None, "val_count": args.val_count,
+              "iters": args.iters, "overrides": args.overrides}
+    manifest = {**shared, "budget_macs": args.budget_macs or None, "models": {}}
+    held = dest / "manifest.json"
+    if args.budget_macs and held.exists():
+        earlier = json.loads(held.read_text())
+        differ = sorted(k for k in shared if earlier.get(k) != shared[k])
+        if differ:
+            raise SystemExit(f"search_vs_random: {held} holds runs of another recipe or test "
+                             f"({', '.join(differ)} differ): export to another folder")
+        manifest["budget_macs"] = sorted({*(earlier.get("budget_macs") or []),
+                                          args.budget_macs})
+        manifest["models"] = {n: m for n, m in earlier["models"].items()
+                              if m.get("budget_macs") != args.budget_macs}
+    elif args.budget_macs:
+        manifest["budget_macs"] = [args.budget_macs]
+
+    def tag(name: str) -> str:
+        return exported_name(name, args.budget_macs)
+
     for name in genotype_units(args):
         src = genotype_path(work, name)
         if src.exists():
             (dest / "genotypes").mkdir(parents=True, exist_ok=True)
-            shutil.copy(src, dest / "genotypes" / f"{name}.json")
+            shutil.copy(src, dest / "genotypes" / f"{tag(name)}.json")
     for run, entry in scores.items():
-        target = dest / "models" / run
+        target = dest / "models" / tag(run)
         target.mkdir(parents=True, exist_ok=True)
         for file in ("model.json", "model.safetensors", "genotype.json"):
             if (work / "train" / run / file).exists():
@@ -434,15 +462,12 @@ def export(scores: dict, args: argparse.Namespace, work: Path, dest: Path) -> No
         record = json.loads((target / "model.json").read_text())
         record["meta"]["data"] = [portable(d) for d in record["meta"].get("data", [])]
         (target / "model.json").write_text(json.dumps(record, indent=1) + "\n")
-        manifest["models"][run] = {"folder": f"models/{run}",
-                                   "genotype": f"genotypes/{entry['genotype']}.json",
-                                   "budget_macs": args.budget_macs or None,
-                                   **{k: entry[k] for k in ("train_seed", "psnr", "ssim",
-                                                            "params", "macs", "latency_s",
-                                                            "val_psnr", "val_ssim",
-                                                            "per_image_psnr",
-                                                            "val_per_image_psnr")
-                                      if k in entry}}
+        manifest["models"][tag(run)] = {
+            "folder": f"models/{tag(run)}", "genotype": f"genotypes/{tag(entry['genotype'])}.json",
+            "budget_macs": args.budget_macs or None,
+            **{k: entry[k] for k in ("train_seed", "psnr", "ssim", "params", "macs", "latency_s",
+                                     "val_psnr", "val_ssim", "per_image_psnr",
+                                     "val_per_image_psnr") if k in entry}}
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
 
 
@@ -492,7 +517,8 @@ def main(argv: list[str] | None = None) -> dict:
     plot(scores, work / "psnr_vs_params.png")
     if args.export:
         export(scores, args, work, Path(args.export))
-        plot(scores, Path(args.export) / "psnr_vs_params.png")
+        plot(scores, Path(args.export) / (f"psnr_vs_params_{args.budget_macs:g}g.png"
+                                          if args.budget_macs else "psnr_vs_params.png"))
     emit(summary, args.json)
     return summary
 

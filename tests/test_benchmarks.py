@@ -559,6 +559,26 @@ def test_search_vs_random_at_a_macs_budget(folders, tmp_path):
     for name in ("hinas_s0", "rsws_s0"):
         cost = Genotype.load(search_vs_random.genotype_path(work, name)).meta["cost"]
         assert cost["budget"] == 0.15 and cost["measured"] <= 0.15
+    dest = tmp_path / "export"
+    for budget in ("0.15", "0.2"):
+        common = ["--data", str(folders["gray"]), "--test", str(folders["gray_test"]),
+                  "--preset", "tiny", "--iters", "2", "--search-seeds", "0", "--rsws-seeds", "",
+                  "--random", "2", "--tolerance", "0.1", "--budget-macs", budget, "--threads",
+                  "1", "--out", str(tmp_path / budget), *TINY_SEARCH, "--train-seeds", "2",
+                  "--repeat", "random_0"]
+        search_vs_random.main([*common, "--units", "random_0,random_1,random_0_t1"])
+        summary = search_vs_random.main([*common, "--report", "--export", str(dest)])
+        assert summary["config"]["budget_macs"] == float(budget)
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert manifest["budget_macs"] == [0.15, 0.2]
+    assert set(manifest["models"]) == {f"random_{b}g_{k}" for b in ("0.15", "0.2")
+                                       for k in ("0", "1", "0_t1")}
+    entry = manifest["models"]["random_0.2g_0_t1"]
+    assert entry["budget_macs"] == 0.2 and entry["latency_s"] > 0
+    assert (dest / entry["folder"] / "model.safetensors").exists()
+    assert (dest / entry["genotype"]).exists()
+    with pytest.raises(SystemExit, match="another recipe or test"):
+        search_vs_random.main([*common, "--iters", "3", "--report", "--export", str(dest)])
 
 
 def test_gpu_zoo_builds_the_family_models_from_the_chosen_family(zoo_data, tmp_path):
