@@ -51,6 +51,14 @@ if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package m
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+REPO = Path(__file__).resolve().parents[1]
+COMMITTED = REPO / "benchmarks" / "results" / "search_vs_random" / "state"
+"""Where `--save` keeps the units' state (one folder per budget), for a later session to go on."""
+KEPT = ("model.json", "model.safetensors", "genotype.json", "genotype_unfilled.json",
+        "config.yaml", "metrics.jsonl", "campaign.jsonl", "resumes.jsonl", "arch_history.jsonl",
+        "done", "scores.json", "signals.json")
+"""The files of a unit's folder that are its state (`last.pt` too while it is unfinished)."""
+
 EARLY = 2 / 3
 """The fraction of the training length whose ranking of the networks must agree with the full
 length's (Spearman ≥ 0.8) for the recipe to count as stable."""
@@ -93,6 +101,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", required=True, metavar="WORKDIR", help="run folders (kept)")
     p.add_argument("--json", metavar="PATH", help="also write the report JSON here")
     p.add_argument("--export", metavar="DIR", help="copy genotypes, models and a manifest here")
+    p.add_argument("--committed", default=str(COMMITTED), metavar="DIR",
+                   help="committed unit states: a unit missing from --out continues from there")
+    p.add_argument("--save", action="store_true",
+                   help="after every unit, copy the units' state into --committed (commit it)")
     args = p.parse_args(argv)
     args.search_seeds = [int(s) for s in args.search_seeds.split(",") if s != ""]
     args.rsws_seeds = [int(s) for s in args.rsws_seeds.split(",") if s != ""]
@@ -207,6 +219,48 @@ def train_unit(args: argparse.Namespace, work: Path, run: str, name: str, seed: 
         shutil.rmtree(out)
     hinas.train(cfg, args.data, out, genotype, resume=resume, quiet=True)
     (out / "done").write_text("")
+
+
+def state_folder(args: argparse.Namespace) -> Path:
+    """This run's folder under `--committed`: one per budget (`5.3g`), `matched` without."""
+    return Path(args.committed) / (f"{args.budget_macs:g}g" if args.budget_macs else "matched")
+
+
+def unit_folders(work: Path) -> list[Path]:
+    """Every unit's folder under `work`, searched or drawn genotypes and trainings."""
+    return sorted(p for part in ("genotypes", "train") if (work / part).is_dir()
+                  for p in (work / part).iterdir() if p.is_dir())
+
+
+def restore_state(args: argparse.Namespace, work: Path) -> None:
+    """Copy every unit folder that `--out` lacks from its committed state."""
+    from benchmarks.families import run_folder
+
+    committed = state_folder(args)
+    for folder in unit_folders(committed):
+        part = folder.parent.name
+        run_folder(work / part, folder.name, committed / part)
+
+
+def save_state(args: argparse.Namespace, work: Path) -> None:
+    """Copy every unit's state into `--committed`: the files of KEPT, `last.pt` while the unit is
+    unfinished, and a finished search's `best.pt` (its supernet) until its `signals.json` holds
+    the selection signals' scores of it."""
+    committed = state_folder(args)
+    for folder in unit_folders(work):
+        target = committed / folder.parent.name / folder.name
+        target.mkdir(parents=True, exist_ok=True)
+        searched = folder.parent.name == "genotypes"
+        finished = (folder / ("genotype.json" if searched else "done")).exists()
+        names = [*KEPT, *([] if finished else ["last.pt"]),
+                 *(["best.pt"] if searched and finished
+                   and not (folder / "signals.json").exists() else [])]
+        for name in names:
+            if (folder / name).exists():
+                shutil.copy2(folder / name, target / name)
+        for name in ("last.pt", "best.pt"):
+            if name not in names:
+                (target / name).unlink(missing_ok=True)
 
 
 def choice_agreement(a, b) -> float:
@@ -487,12 +541,17 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"search_vs_random: unknown unit(s) {', '.join(unknown)}; known: "
                          f"{', '.join(names)}")
     started = time.perf_counter()
+    restore_state(args, work)
     try:
         for run, name, seed in train_units(args):
             if run in wanted and args.genotypes_only:
                 make_genotype(args, work, name)
             elif run in wanted:
                 train_unit(args, work, run, name, seed)
+            if run in wanted and args.save:  # after every unit: a cut session keeps its work
+                save_state(args, work)
+        if args.save:
+            save_state(args, work)
         if not args.report:
             return {}
         scores, genotypes = score(args, work)

@@ -579,6 +579,16 @@ def test_search_vs_random_at_a_macs_budget(folders, tmp_path):
     assert (dest / entry["genotype"]).exists()
     with pytest.raises(SystemExit, match="another recipe or test"):
         search_vs_random.main([*common, "--iters", "3", "--report", "--export", str(dest)])
+    state = tmp_path / "state"
+    search_vs_random.main([*common, "--committed", str(state), "--units", "hinas_s0", "--save"])
+    saved = state / "0.2g"
+    assert (saved / "train" / "random_0_t1" / "done").exists()
+    assert not (saved / "train" / "random_0_t1" / "last.pt").exists()  # finished: not kept
+    assert (saved / "genotypes" / "hinas_s0" / "best.pt").exists()  # until its signals exist
+    assert (saved / "train" / "hinas_s0" / "model.safetensors").exists()
+    again = search_vs_random.main([*common, "--committed", str(state), "--report", "--out",
+                                   str(tmp_path / "fresh")])  # a fresh work folder goes on
+    assert set(again["scores"]) == {"hinas_s0", "random_0", "random_1", "random_0_t1"}
 
 
 def test_gpu_zoo_builds_the_family_models_from_the_chosen_family(zoo_data, tmp_path):
