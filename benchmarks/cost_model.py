@@ -7,7 +7,9 @@ folded, timed on one thread at the task's cost size (481×321 for denoising).
         [--table src/hinas/cost_tables/NAME.json] [--set space.start_scale=2]
 
 `--table` also writes the latency table (the file `hinas search --max-latency` looks for among the
-shipped tables of its machine class). Prints (and with `--json` writes) JSON:
+shipped tables of its machine class); `--with-table FILE` predicts with that table instead of
+measuring one (how well a shipped table predicts the networks a search derives, e.g. `--networks
+0 --genotype` every searched genotype). Prints (and with `--json` writes) JSON:
 
     {"benchmark": "cost_model", "config": {...}, "machine", "table_seconds",
      "networks": [{"name", "path", "macs_predicted", "macs_measured", "latency_predicted_ms",
@@ -41,6 +43,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--table", help="also write the latency table here")
+    p.add_argument("--with-table", metavar="FILE",
+                   help="predict with this latency table (checked against the space and this "
+                        "machine) instead of measuring one")
     p.add_argument("--json")
     args = p.parse_args(argv)
 
@@ -51,10 +56,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     from benchmarks.harness import command_line, emit
     from hinas.config import resolve
+    from hinas.errors import HinasError
     from hinas.jobs.arch import random_genotype
     from hinas.models.cost import model_cost
     from hinas.models.folder import ModelSpec
-    from hinas.runtime.cost_table import measure_table
+    from hinas.runtime.cost_table import CostTable, measure_table
+    from hinas.runtime.execution import machine_class
     from hinas.space.genotype import Genotype
 
     torch.set_num_threads(1)
@@ -62,8 +69,15 @@ def main(argv: list[str] | None = None) -> dict:
     multiplier = args.multiplier or cfg.train.width_multiplier
     size = tuple(cfg.task.cost_size)
     start = time.perf_counter()
-    latency = measure_table(cfg.space, cfg.task, multiplier, size, "latency",
-                            repeats=args.repeats)
+    if args.with_table:
+        latency = CostTable.load(args.with_table)
+        try:
+            latency.check(cfg.space, cfg.task, multiplier, machine_class("cpu"), args.with_table)
+        except HinasError as err:
+            raise SystemExit(f"cost_model: {err}") from None
+    else:
+        latency = measure_table(cfg.space, cfg.task, multiplier, size, "latency",
+                                repeats=args.repeats)
     table_seconds = time.perf_counter() - start
     macs = measure_table(cfg.space, cfg.task, multiplier, size, "macs")
     if args.table:
@@ -94,6 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
                    "multiplier": multiplier, "size": list(size), "levels": cfg.space.levels,
                    "start_scale": cfg.space.start_scale, "repeats": args.repeats},
         "machine": latency.machine, "table_seconds": round(table_seconds, 1),
+        "table": Path(args.with_table).name if args.with_table else None,
         "networks": rows,
         "latency_error": {"mean_abs": round(statistics.mean(errors), 4),
                           "max_abs": round(max(errors), 4),

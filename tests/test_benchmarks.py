@@ -508,6 +508,14 @@ def test_cost_model_predicts_macs_exactly_and_reports_the_latency_error(tmp_path
     assert summary["macs_error_max_abs"] < 1e-9 and len(summary["networks"]) == 2
     assert all(r["latency_measured_ms"] > 0 for r in summary["networks"])
     assert (tmp_path / "t.json").exists() and summary["latency_error"]["max_abs"] >= 0
+    g = tmp_path / "g.json"
+    tiny_genotype(TaskConfig(channels=1)).save(g)
+    again = cost_model.main(["--preset", "tiny", "--networks", "0", "--genotype", str(g),
+                             "--repeats", "1", "--with-table", str(tmp_path / "t.json")])
+    assert again["table"] == "t.json" and [r["name"] for r in again["networks"]] == ["g"]
+    with pytest.raises(SystemExit, match="width multiplier"):
+        cost_model.main(["--preset", "tiny", "--networks", "1", "--multiplier", "3",
+                         "--with-table", str(tmp_path / "t.json")])
 
 
 def test_zoo_campaign_trains_pieces_saves_and_continues_from_the_committed_state(tmp_path):
