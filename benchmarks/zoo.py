@@ -26,7 +26,10 @@ stop rule finds its held-back curve flat, decays and ends (docs/training-recipes
   from there, so a fresh clone continues every campaign.
 
 Prints (and with `--json` writes) JSON: `{"benchmark": "zoo", "models": {name: {"phase",
-"pieces", "iterations", "cpu_minutes", "held_back": {level: psnr}, "status"}}}`.
+"pieces", "iterations", "cpu_minutes", "held_back": {level: psnr}, "status"}}}`. With `--heldout`
+(and `--bsds`), each gray denoiser is also scored on the family benchmark's held-back photographs
+at σ 15, 25 and 50 beside BM3D on the same noisy inputs (`"heldout": {σ: {"psnr", "bm3d",
+"over_bm3d"}}`; BM3D's scores reused from the family benchmark's committed state).
 """
 
 from __future__ import annotations
@@ -167,6 +170,32 @@ def save_state(work: Path, committed: Path) -> None:
             (target / "last.pt").unlink(missing_ok=True)
 
 
+def heldout(out: Path, work: Path) -> dict:
+    """The held-back photographs' PSNR of the campaign in `out` at every σ of the family
+    benchmark, beside BM3D's on the same noisy inputs."""
+    import json
+
+    import hinas
+    from benchmarks.families import COMMITTED as FAMILIES
+    from benchmarks.families import SIGMAS, bm3d_scores, heldout_images
+    from hinas.jobs.evaluate import evaluate_model
+
+    report = FAMILIES.parent / "families_partial.json"
+    names = sorted(p.name for p in (work / "data" / "heldout").iterdir())
+    if not (work / "bm3d.json").exists() and report.exists() and \
+            json.loads(report.read_text()).get("heldout") == names:  # the same photographs
+        shutil.copy2(FAMILIES / "bm3d.json", work / "bm3d.json")
+    bm3d, model, images = bm3d_scores(work), hinas.load_model(out), heldout_images(work)
+    task = model.built_for.at_evaluation()
+    rows = {}
+    for sigma in SIGMAS:
+        psnr = evaluate_model(model, dataclasses.replace(task, sigma=[sigma]), images,
+                              quiet=True).mean["psnr"]
+        rows[str(sigma)] = {"psnr": round(psnr, 4), "bm3d": round(bm3d[str(sigma)], 4),
+                            "over_bm3d": round(psnr - bm3d[str(sigma)], 4)}
+    return rows
+
+
 def status(work: Path, committed: Path) -> dict:
     """The JSON summary of every campaign in `work` (else in `committed`)."""
     from hinas.runtime.campaign import CampaignLog
@@ -186,6 +215,7 @@ def status(work: Path, committed: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     """Train the asked pieces, save, and print the campaigns' state."""
+    from benchmarks.families import run_folder, split_data
     from benchmarks.harness import emit
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -206,6 +236,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--committed", default=str(COMMITTED), help="the committed campaign states")
     p.add_argument("--save", action="store_true", help="write the state there (commit it)")
     p.add_argument("--status", action="store_true", help="print the campaigns' state only")
+    p.add_argument("--heldout", action="store_true",
+                   help="score the gray denoisers on the held-back photographs beside BM3D")
     p.add_argument("--json")
     args = p.parse_args(argv)
     work = Path(args.work)
@@ -219,6 +251,15 @@ def main(argv: list[str] | None = None) -> dict:
     if args.save and not args.model:  # nothing trained now: save what --work holds
         save_state(work, Path(args.committed))
     summary = status(work, Path(args.committed))
+    if args.heldout:
+        if not args.bsds:
+            raise SystemExit("zoo: --heldout needs --bsds DIR (the held-back photographs)")
+        split_data(Path(args.bsds), work)
+        for name in summary["models"]:
+            task = MODELS[name].task
+            if task["name"] == "denoise" and task["channels"] == 1:
+                summary["models"][name]["heldout"] = heldout(
+                    run_folder(work, name, Path(args.committed)), work)
     emit(summary, args.json)
     return summary
 

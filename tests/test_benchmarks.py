@@ -536,8 +536,13 @@ def test_zoo_campaign_trains_pieces_saves_and_continues_from_the_committed_state
     assert set(first["models"]) == {"denoise-gray-blind", "denoise-gray-map"}
     saved = tmp_path / "committed" / "denoise-gray-map"
     assert (saved / "last.pt").exists() and (saved / "campaign.jsonl").exists()
-    again = zoo.main([*common, "--work", str(tmp_path / "w2"), "--model", "denoise-gray-map"])
+    again = zoo.main([*common, "--work", str(tmp_path / "w2"), "--model", "denoise-gray-map",
+                      "--heldout"])
     assert again["models"]["denoise-gray-map"]["pieces"] == 2
+    beside = again["models"]["denoise-gray-blind"]["heldout"]
+    assert set(beside) == {"15.0", "25.0", "50.0"}
+    assert beside["25.0"]["over_bm3d"] == pytest.approx(
+        beside["25.0"]["psnr"] - beside["25.0"]["bm3d"], abs=1e-3)
     trained = json.loads((tmp_path / "w2" / "denoise-gray-map" / "model.json").read_text())
     assert trained["task"]["noise_map"] is True
     assert yaml.safe_load((tmp_path / "w2" / "denoise-gray-map" / "config.yaml").read_text()
