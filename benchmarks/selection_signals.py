@@ -49,7 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ground-truth", required=True, metavar="JSON",
                    help="search_vs_random.py report with the stand-alone scores")
     p.add_argument("--genotypes", required=True, metavar="DIR",
-                   help="folder of <name>.json genotypes (search_vs_random --export)")
+                   help="folder of <name>.json genotypes (search_vs_random --export of a run "
+                        "without a budget) or of <name>/genotype.json (its --out/genotypes)")
     p.add_argument("--key", default="val_psnr",
                    help="ground-truth score: val_psnr (held-back validation) or psnr (test set)")
     p.add_argument("--hinas", nargs="*", default=[], metavar="RUN", help="HiNAS search runs")
@@ -168,8 +169,9 @@ def main(argv: list[str] | None = None) -> dict:
                          f"with a {args.key}; need at least 3")
     wanted = set(args.signals.split(","))
     try:
-        genotypes = {p.stem: Genotype.load(p) for p in sorted(Path(args.genotypes).glob(
-            "random_*.json"))}
+        folder = Path(args.genotypes)
+        genotypes = {p.stem: Genotype.load(p) for p in sorted(folder.glob("random_*.json"))} | {
+            p.parent.name: Genotype.load(p) for p in sorted(folder.glob("random_*/genotype.json"))}
         missing = sorted(set(truth) - set(genotypes))
         if missing:
             raise HinasError(f"{args.genotypes}: no genotype file for {', '.join(missing)}")

@@ -434,6 +434,10 @@ def test_search_vs_random_runs_in_pieces_and_reports(folders, tmp_path):
     assert signals["best_signal"] in signals["signals"]
     hinas_runs = [r for r in signals["runs"] if r["kind"] == "hinas"]
     assert all(len(r["path_psnr"]) == 5 and r["viterbi_path"] for r in hinas_runs)
+    from_work = selection_signals.main([  # the work folder's <name>/genotype.json layout
+        "--ground-truth", str(tmp_path / "r.json"), "--genotypes", str(work), "--hinas",
+        str(work / "hinas_s0"), "--signals", "alpha,params", "--bootstrap", "50"])
+    assert from_work["signals"]["alpha"]["per_seed"] == alpha["per_seed"][:1]
 
 
 def test_search_vs_random_statistics_from_known_scores():
