@@ -210,7 +210,7 @@ def train_unit(args: argparse.Namespace, work: Path, run: str, name: str, seed: 
     import hinas
 
     out = work / "train" / run
-    if (out / "model.safetensors").exists() and (out / "done").exists():
+    if (out / "done").exists() and trained_iterations(out) >= args.iters:
         return
     genotype = make_genotype(args, work, name)
     cfg = config(args, seed)
@@ -261,6 +261,12 @@ def save_state(args: argparse.Namespace, work: Path) -> None:
         for name in ("last.pt", "best.pt"):
             if name not in names:
                 (target / name).unlink(missing_ok=True)
+
+
+def trained_iterations(out: Path) -> int:
+    """The iterations a finished training ran (a longer `--iters` extends it: under a constant
+    rate the resumed run is the longer run, exactly)."""
+    return json.loads((out / "model.json").read_text())["meta"].get("iterations", 0)
 
 
 def choice_agreement(a, b) -> float:
@@ -351,10 +357,11 @@ def score(args: argparse.Namespace, work: Path) -> tuple[dict, dict]:
     genotypes = {name: Genotype.load(genotype_path(work, name)) for name in genotype_units(args)
                  if genotype_path(work, name).exists()}
     scores = {}
-    key = {"test": args.test, "val": args.val, "val_count": args.val_count, "sigma": args.sigma}
+    key = {"test": args.test, "val": args.val, "val_count": args.val_count, "sigma": args.sigma,
+           "iters": args.iters}
     for run, name, seed in train_units(args):
         folder = work / "train" / run
-        if not (folder / "done").exists():
+        if not (folder / "done").exists() or trained_iterations(folder) != args.iters:
             continue
         cache = folder / "scores.json"
         if cache.exists() and json.loads(cache.read_text()).get("key") == key:

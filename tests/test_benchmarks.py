@@ -419,6 +419,10 @@ def test_search_vs_random_runs_in_pieces_and_reports(folders, tmp_path):
     assert (tmp_path / "export" / "psnr_vs_params.png").exists()
     with pytest.raises(SystemExit, match="unknown unit"):
         search_vs_random.main([*common, "--units", "nope"])
+    at = common.index("--iters") + 1
+    longer = [*common[:at], "4", *common[at + 1:]]  # a finished training is extended
+    search_vs_random.main([*longer, "--units", "random_1"])
+    assert search_vs_random.trained_iterations(tmp_path / "work" / "train" / "random_1") == 4
     work = tmp_path / "work" / "genotypes"
     signals = selection_signals.main([
         "--ground-truth", str(tmp_path / "r.json"), "--genotypes", str(tmp_path / "export" /
