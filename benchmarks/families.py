@@ -224,15 +224,10 @@ def train_run(family: Family, minutes: float, seed: int, train_dir: Path, work: 
 
 def save_state(work: Path) -> None:
     """Copy every run's state into COMMITTED: the files of KEPT, and last.pt while unfinished."""
+    from benchmarks.harness import copy_state
+
     for out in sorted(work.glob("*_*m_s*")):
-        target = COMMITTED / out.name
-        target.mkdir(parents=True, exist_ok=True)
-        names = [*KEPT, *([] if finished(out) else ["last.pt"])]
-        for name in names:
-            if (out / name).exists():
-                shutil.copy2(out / name, target / name)
-        if finished(out):
-            (target / "last.pt").unlink(missing_ok=True)
+        copy_state(out, COMMITTED / out.name, KEPT, {"last.pt": not finished(out)})
     if (work / "bm3d.json").exists():
         shutil.copy2(work / "bm3d.json", COMMITTED / "bm3d.json")
 

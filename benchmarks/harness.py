@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,20 @@ def load_compatible(path: str, config: dict, keys: tuple[str, ...], script: str)
 def joined_commands(earlier: dict, summary: dict) -> str:
     """The command lines of two merged summaries, in the order they ran."""
     return ", then ".join(c for c in (earlier.get("command"), summary.get("command")) if c)
+
+
+def copy_state(folder: Path, target: Path, kept: tuple[str, ...] | list[str],
+               needed: dict[str, bool]) -> None:
+    """Copy a run folder's state into `target` (the committed copy): the files of `kept` that
+    exist, and each file of `needed` whose flag says the run still needs it to continue; a file of
+    `needed` no longer needed is deleted from `target`, so that only live checkpoints stay."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in [*kept, *(name for name, flag in needed.items() if flag)]:
+        if (folder / name).exists():
+            shutil.copy2(folder / name, target / name)
+    for name, flag in needed.items():
+        if not flag:
+            (target / name).unlink(missing_ok=True)
 
 
 def child_result(script_file: str, argv: list[str], mode: str, *extra: str,

@@ -246,21 +246,15 @@ def save_state(args: argparse.Namespace, work: Path) -> None:
     """Copy every unit's state into `--committed`: the files of KEPT, `last.pt` while the unit is
     unfinished, and a finished search's `best.pt` (its supernet) until its `signals.json` holds
     the selection signals' scores of it."""
+    from benchmarks.harness import copy_state
+
     committed = state_folder(args)
     for folder in unit_folders(work):
-        target = committed / folder.parent.name / folder.name
-        target.mkdir(parents=True, exist_ok=True)
         searched = folder.parent.name == "genotypes"
         finished = (folder / ("genotype.json" if searched else "done")).exists()
-        names = [*KEPT, *([] if finished else ["last.pt"]),
-                 *(["best.pt"] if searched and finished
-                   and not (folder / "signals.json").exists() else [])]
-        for name in names:
-            if (folder / name).exists():
-                shutil.copy2(folder / name, target / name)
-        for name in ("last.pt", "best.pt"):
-            if name not in names:
-                (target / name).unlink(missing_ok=True)
+        scored = (folder / "signals.json").exists()
+        copy_state(folder, committed / folder.parent.name / folder.name, KEPT,
+                   {"last.pt": not finished, "best.pt": searched and finished and not scored})
 
 
 def trained_iterations(out: Path) -> int:

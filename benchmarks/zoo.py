@@ -156,18 +156,13 @@ def phase(out: Path) -> str | None:
 def save_state(work: Path, committed: Path) -> None:
     """Copy every campaign's state into `committed`: the files of KEPT, and last.pt until
     done."""
+    from benchmarks.harness import copy_state
+
     for name in MODELS:
         out = work / name
         if not out.is_dir():
             continue
-        target = committed / name
-        target.mkdir(parents=True, exist_ok=True)
-        done = phase(out) == "done"
-        for file in [*KEPT, *([] if done else ["last.pt"])]:
-            if (out / file).exists():
-                shutil.copy2(out / file, target / file)
-        if done:
-            (target / "last.pt").unlink(missing_ok=True)
+        copy_state(out, committed / name, KEPT, {"last.pt": phase(out) != "done"})
 
 
 def heldout(out: Path, work: Path) -> dict:
