@@ -378,6 +378,10 @@ def test_a_resume_can_start_the_weight_average(tmp_path, photos, genotype_file):
     resumes = [json.loads(line) for line in (out / "resumes.jsonl").read_text().splitlines()]
     assert resumes[-1]["iter"] == 6 and resumes[-1]["changes"]["train.ema"] == [0.0, 0.5]
     assert load_checkpoint(out / "last.pt")["average"]["n_averaged"] == 3
+    assert main(["train", "--out", str(out), "--resume", "--quiet", "--iters", "12"]) == 0
+    rows = [json.loads(line) for line in (out / "campaign.jsonl").read_text().splitlines()]
+    assert [(r["iter"], r["ema"]) for r in rows] == [(0, 0.0), (6, 0.0), (9, 0.5), (12, 0.5)]
+    assert rows[-1]["gain_db"] is None  # iteration 6 is at half of 12, but scored raw weights
 
 
 def test_the_constant_schedule_and_its_decay():
@@ -445,7 +449,8 @@ def test_a_flat_campaign_decays_then_is_done(tmp_path, photos, genotype_file, mo
             "--quiet"]
     out = tmp_path / "run"
     assert main([*base, "--out", str(out), *PIECES, "--iters", "5"]) == 0
-    assert "rising (no earlier score at half" in capsys.readouterr().out  # 0 -> 5: no doubling
+    # 0 -> 5: no doubling
+    assert "rising (no earlier score of the same weights at half" in capsys.readouterr().out
     assert main(["train", "--out", str(out), "--resume", "--quiet", "--iters", "10"]) == 0
     assert yaml.safe_load((out / "config.yaml").read_text())["train"]["decay_from"] == 10
     assert "flattened (" in capsys.readouterr().out  # the gain over iterations 5 -> 10

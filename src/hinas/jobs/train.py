@@ -454,7 +454,8 @@ class TrainRun(Run):
         scores = self.dist.on_main(lambda: self.held_back.score(self.evaluated, self.device))
         seconds = (self.clock() - start) / len(scores)
         if not self.iteration and self.dist.is_main:
-            row = self.campaign.row(0, 0.0, 0.0, scores, self.optimizer.param_groups[0]["lr"])
+            row = self.campaign.row(0, 0.0, 0.0, scores, self.optimizer.param_groups[0]["lr"],
+                                    self.cfg.train.ema)
             self.campaign.append({**row, "phase": "start", "status": "untrained"})
         return seconds
 
@@ -516,7 +517,7 @@ class TrainRun(Run):
             t = self.cfg.train
             row = self.campaign.row(self.iteration, self._cpu_seconds(), self._wall_seconds(),
                                     self.held_back.score(self.evaluated, self.device),
-                                    self.optimizer.param_groups[0]["lr"])
+                                    self.optimizer.param_groups[0]["lr"], t.ema)
             started_decay = (t.schedule == "constant" and not t.decay_from
                              and flattened(row["gain_db"]))
             if started_decay:
@@ -591,7 +592,8 @@ def campaign_status(t: TrainConfig, iteration: int, gain_db: float | None,
                     started_decay: bool) -> tuple[str, str]:
     """The phase (`train`, `decay`, `done`) of a run at the end of a piece, and what the
     campaign stands at, in words."""
-    gain = ("no earlier score at half the iterations yet" if gain_db is None else
+    gain = ("no earlier score of the same weights at half the iterations yet" if gain_db is None
+            else
             f"{gain_db:+.2f} dB held-back PSNR over the last doubling of iterations")
     end = schedule_end(t)
     if end is not None and iteration >= end:

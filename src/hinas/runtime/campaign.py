@@ -7,8 +7,9 @@ record that says when more training stops paying (docs/training-recipes.md).
   its range, a blind JPEG model at qualities 10–40 within its range, else the evaluation level).
 - `campaign.jsonl` in the run folder: a row when the run starts (iteration 0) and one at the end
   of every piece: piece, iteration, CPU and wall minutes of training so far, the held-back PSNR
-  per level and their mean, the gain over the last doubling of iterations (from the latest
-  earlier piece at no more than half the iterations), the learning rate, the phase (`start`,
+  per level and their mean, the decay of the weight average scored (`ema`, 0: the raw weights),
+  the gain over the last doubling of iterations (from the latest earlier piece at no more than
+  half the iterations that scored the same weights), the learning rate, the phase (`start`,
   `train`, `decay`, `done`) and what the campaign stands at (`status`).
 - Stop rule: the mean held-back PSNR gained less than `FLAT_GAIN_DB` since the last row at no
   more than half the iterations: the run has *flattened*. Under `train.schedule: constant` that
@@ -55,23 +56,29 @@ class CampaignLog(MetricsLog):
         super().__init__(Path(folder) / CAMPAIGN_FILE)
 
     def row(self, iteration: int, cpu_seconds: float, wall_seconds: float,
-            psnr: dict[str, float], lr: float) -> dict:
-        """The next row (not yet appended): its piece number, the scores, and the gain over the
-        last doubling of iterations (None without an earlier row at ≤ half of `iteration`)."""
+            psnr: dict[str, float], lr: float, ema: float = 0.0) -> dict:
+        """The next row (not yet appended): its piece number, the scores of the weights scored
+        (`ema`: the decay of the weight average scored, 0 the raw weights), and the gain over
+        the last doubling of iterations (None without an earlier row of the same weights at
+        ≤ half of `iteration`)."""
         rows = self.read()
         mean = float(np.mean(list(psnr.values())))
         return {"piece": rows[-1]["piece"] + 1 if rows and iteration else 0, "iter": iteration,
                 "cpu_minutes": round(cpu_seconds / 60, 3),
                 "wall_minutes": round(wall_seconds / 60, 3),
                 "psnr": {k: round(v, 4) for k, v in psnr.items()}, "mean_psnr": round(mean, 4),
-                "gain_db": gain_over_doubling(rows, iteration, mean), "lr": lr}
+                "ema": ema, "gain_db": gain_over_doubling(rows, iteration, mean, ema), "lr": lr}
 
 
-def gain_over_doubling(rows: list[dict], iteration: int, mean_psnr: float) -> float | None:
+def gain_over_doubling(rows: list[dict], iteration: int, mean_psnr: float,
+                       ema: float = 0.0) -> float | None:
     """Mean held-back PSNR gained since the latest of `rows` at no more than half `iteration`
-    (None when there is none but the untrained network's: from 0 no number of iterations is a
-    doubling, and a young network's score can dip before it climbs)."""
-    earlier = [r for r in rows if 0 < r["iter"] <= iteration / 2]
+    whose scores are of the same weights (`ema`; a row without it scored the raw weights), None
+    when there is none but the untrained network's: from 0 no number of iterations is a
+    doubling, and a young network's score can dip before it climbs. An average scores higher
+    than the raw weights it follows, so a gain across the start of one is not the curve's."""
+    earlier = [r for r in rows
+               if 0 < r["iter"] <= iteration / 2 and r.get("ema", 0.0) == ema]
     return round(mean_psnr - earlier[-1]["mean_psnr"], 4) if earlier else None
 
 
