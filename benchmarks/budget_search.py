@@ -1,21 +1,21 @@
 """Does the search beat random architectures of the same cost, across cost budgets? One
-`search_vs_random.py --budget-macs G` report per budget (its HiNAS and RSWS searches under the
-budget, its random genotypes drawn within the tolerance of it, all trained under one recipe),
+`search_vs_random.py --budget-macs G` report per budget (its HiNAS, params and RSWS searches under
+the budget, its random genotypes drawn within the tolerance of it, all trained under one recipe),
 and optionally the `selection_signals.py` report of each budget, combined:
 
 - per budget, on the held-back photographs (`--key val_psnr`, the default) and on the test set:
   every searched network's percentile among the random ones of its budget, the one-sided
-  Mann–Whitney p of HiNAS (and of RSWS) above them, the mean gain with its bootstrap 95 % CI,
-  the training-seed noise (the standard deviation of one training) and whether the gain is
-  larger than twice it;
+  Mann–Whitney p of HiNAS (and of the params search and RSWS) above them, the mean gain with its
+  bootstrap 95 % CI, the training-seed noise (the standard deviation of one training) and
+  whether the gain is larger than twice it;
 - the front: the random architectures' PSNR–latency Pareto front over every budget, and whether
   each searched network lies on or above it (its PSNR at least that of every random network of
   no greater measured latency);
 - with `--signals`: Kendall τ of every selection signal within each budget, and the signal with
   the best mean τ;
-- the targets (the search above random at p < 0.05 with a gain over twice the noise at two
-  budgets or more; every searched network on or above the front), and one plot of PSNR against
-  measured latency with search, RSWS and random (`--plot`).
+- the targets, for HiNAS and for the params search (above random at p < 0.05 with a gain over
+  twice the noise at two budgets or more; every one of its networks on or above the front), and
+  one plot of PSNR against measured latency with the searches and random (`--plot`).
 
 Example:
 python benchmarks/budget_search.py --reports benchmarks/results/search_vs_random_4.4g.json
@@ -34,8 +34,11 @@ if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package m
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 KINDS = {"hinas_s": ("HiNAS", "tab:red"), "rsws_s": ("RSWS", "tab:blue"),
+         "params_s": ("params", "tab:green"),
          "random_": ("random", "tab:gray")}
 """The kinds of network of a report (by name prefix), with their label and colour."""
+SEARCHED = ("hinas_s", "params_s", "rsws_s")
+"""The kinds that search (HiNAS, the zero-cost params search, RSWS)."""
 WINS_NEEDED = 2
 """Budgets at which the search must beat random (of three)."""
 ALPHA = 0.05
@@ -81,7 +84,7 @@ def budget_row(report: dict, key: str) -> dict:
     noise = spread_against_noise(scores, key).get("training_seed_std_db")
     row: dict = {"budget_macs": report["config"].get("budget_macs"), "n_random": len(rand),
                  "training_seed_std_db": noise}
-    for prefix in ("hinas_s", "rsws_s"):
+    for prefix in SEARCHED:
         found = single(scores, prefix, key)
         if not found or len(rand) < 2:
             continue
@@ -119,7 +122,7 @@ def against_front(reports: list[dict], key: str) -> dict:
     for report in reports:
         budget = report["config"].get("budget_macs")
         for name, s in report["scores"].items():
-            if kind_of(name) in ("hinas_s", "rsws_s") and "_t" not in name and \
+            if kind_of(name) in SEARCHED and "_t" not in name and \
                     s.get(key) is not None:
                 faster = [p for lat, p in edge if lat <= s["latency_s"]]
                 margin = s[key] - max(faster) if faster else None
@@ -146,20 +149,27 @@ def signal_rows(paths: list[str], reports: list[dict]) -> dict:
 
 
 def targets(budgets: list[dict], edge: dict) -> list[str]:
-    """The targets judged: met or MISSED, with the figures."""
-    wins = [b for b in budgets if b.get("hinas", {}).get("beats_random")]
-    lines = [f"{'met' if len(wins) >= WINS_NEEDED else 'MISSED'}: the search above random at "
-             f"p < {ALPHA} with a gain over twice the training noise at {len(wins)} of "
-             f"{len(budgets)} budgets (" + "; ".join(
-                 f"{b['budget_macs']:g} G: p = {b['hinas']['p_above_random']:.3g}, gain "
-                 f"{b['hinas']['mean_gain_db']:+.3f} dB, noise "
-                 + (f"{b['training_seed_std_db']:.3f}" if b['training_seed_std_db'] is not None
-                    else "unmeasured") + " dB" for b in budgets if "hinas" in b) + ")"]
-    below = [n for n, m in edge["searched"].items()
-             if n.startswith("hinas") and not m["on_or_above"]]
-    lines.append(f"{'met' if not below else 'MISSED'}: the searched networks on or above the "
-                 f"random architectures' PSNR–latency front"
-                 + (f" ({', '.join(below)} below it)" if below else ""))
+    """The targets judged for each search (HiNAS, and the params search where the reports hold
+    it): met or MISSED, with the figures."""
+    lines = []
+    for label in ("hinas", "params"):
+        held = [b for b in budgets if label in b]
+        if not held:
+            continue
+        wins = [b for b in held if b[label]["beats_random"]]
+        lines.append(
+            f"{'met' if len(wins) >= WINS_NEEDED else 'MISSED'}: the {label} search above random "
+            f"at p < {ALPHA} with a gain over twice the training noise at {len(wins)} of "
+            f"{len(budgets)} budgets (" + "; ".join(
+                f"{b['budget_macs']:g} G: p = {b[label]['p_above_random']:.3g}, gain "
+                f"{b[label]['mean_gain_db']:+.3f} dB, noise "
+                + (f"{b['training_seed_std_db']:.3f}" if b['training_seed_std_db'] is not None
+                   else "unmeasured") + " dB" for b in held) + ")")
+        below = [n for n, m in edge["searched"].items()
+                 if n.startswith(label) and not m["on_or_above"]]
+        lines.append(f"{'met' if not below else 'MISSED'}: the {label} search's networks on or "
+                     f"above the random architectures' PSNR–latency front"
+                     + (f" ({', '.join(below)} below it)" if below else ""))
     return lines
 
 

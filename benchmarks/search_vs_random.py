@@ -7,6 +7,8 @@ interrupted one resumes, so the benchmark can be run in pieces, e.g. two process
 
 - `hinas_s<K>`: a HiNAS search with seed K (`--search-seeds`);
 - `rsws_s<K>`: random search with weight sharing (RSWS) with seed K (`--rsws-seeds`);
+- `params_s<K>`: the zero-cost search with seed K (`--params-seeds`, with a budget only): the most
+  parameters among the search's random draws within the budget, no supernet trained;
 - `random_<K>`: a genotype drawn uniformly from the same space (uniform op and edge choice per
   node, uniform valid width path), redrawn until its trained network has within ±`--tolerance`
   of the parameters of the first HiNAS genotype (`--random` of them);
@@ -59,6 +61,9 @@ KEPT = ("model.json", "model.safetensors", "genotype.json", "genotype_unfilled.j
         "done", "scores.json", "signals.json")
 """The files of a unit's folder that are its state (`last.pt` too while it is unfinished)."""
 
+SEARCHES = {"hinas": "hinas", "rsws": "random", "params": "params"}
+"""Each searched kind of unit and its `search.strategy`."""
+
 EARLY = 2 / 3
 """The fraction of the training length whose ranking of the networks must agree with the full
 length's (Spearman ≥ 0.8) for the recipe to count as stable."""
@@ -80,6 +85,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--iters", type=int, required=True, help="training iterations of every net")
     p.add_argument("--search-seeds", default="0,1,2")
     p.add_argument("--rsws-seeds", default="0,1,2")
+    p.add_argument("--params-seeds", default="",
+                   help="seeds of the zero-cost params search (with --budget-macs)")
     p.add_argument("--random", type=int, default=8, help="random genotypes (K)")
     p.add_argument("--tolerance", type=float, default=0.15,
                    help="window of the random genotypes around their target (fraction)")
@@ -108,6 +115,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.search_seeds = [int(s) for s in args.search_seeds.split(",") if s != ""]
     args.rsws_seeds = [int(s) for s in args.rsws_seeds.split(",") if s != ""]
+    args.params_seeds = [int(s) for s in args.params_seeds.split(",") if s != ""]
+    if args.params_seeds and not args.budget_macs:
+        p.error("--params-seeds needs --budget-macs: the params search searches under a budget")
     if not args.search_seeds:
         p.error("--search-seeds needs at least one seed")
     args.repeat = [n for n in args.repeat.split(",") if n] or [f"hinas_s{args.search_seeds[0]}"]
@@ -127,6 +137,7 @@ def config(args: argparse.Namespace, seed: int = 0, strategy: str = "hinas"):
 def genotype_units(args: argparse.Namespace) -> list[str]:
     """Names of every genotype of the benchmark, searched or drawn."""
     return ([f"hinas_s{s}" for s in args.search_seeds] + [f"rsws_s{s}" for s in args.rsws_seeds]
+            + [f"params_s{s}" for s in args.params_seeds]
             + [f"random_{k}" for k in range(args.random)])
 
 
@@ -156,14 +167,14 @@ def make_genotype(args: argparse.Namespace, work: Path, name: str):
     if path.exists():
         return Genotype.load(path)
     kind, _, index = name.partition("_")
-    if kind in ("hinas", "rsws"):
+    if kind in SEARCHES:
         seed = int(index.lstrip("s"))
         run = path.parent
         resume = (run / "last.pt").exists()
         if run.exists() and not resume:
             shutil.rmtree(run)
-        return hinas.search(config(args, seed, "hinas" if kind == "hinas" else "random"),
-                            args.data, run, resume=resume, quiet=True)
+        return hinas.search(config(args, seed, SEARCHES[kind]), args.data, run, resume=resume,
+                            quiet=True)
     if args.budget_macs:
         genotype = budget_draw(args, int(index))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -284,14 +295,20 @@ def statistics(scores: dict, args: argparse.Namespace, genotypes: dict) -> dict:
         return [scores[n]["psnr"] for n in scores if n.startswith(prefix) and "_t" not in n]
 
     hinas, rsws, rand = psnrs("hinas_s"), psnrs("rsws_s"), psnrs("random_")
+    zero_cost = psnrs("params_s")
     first = args.repeat[0]
     seeds = [scores[n]["psnr"] for n in scores if n == first or n.startswith(first + "_t")]
     out: dict = {"n": {"hinas": len(hinas), "rsws": len(rsws), "random": len(rand),
                        "training_seeds": len(seeds)}}
-    if hinas and rand:
+    if (hinas or zero_cost) and rand:
         out["percentile_among_random"] = {
             n: round(100.0 * np.mean([r < scores[n]["psnr"] for r in rand]), 1)
-            for n in scores if n.startswith("hinas_s") and "_t" not in n}
+            for n in scores if n.startswith(("hinas_s", "params_s")) and "_t" not in n}
+    if zero_cost and rand:
+        out["p_params_gt_random"] = p_greater(zero_cost, rand)
+        out["mean_gap_params_vs_random_db"] = round(float(np.mean(zero_cost) - np.mean(rand)), 4)
+        out["mean_gap_params_vs_random_ci95_db"] = mean_gap_ci95(zero_cost, rand)
+    if hinas and rand:
         out["p_hinas_gt_random"] = p_greater(hinas, rand)
         out["mean_gap_vs_random_db"] = round(float(np.mean(hinas) - np.mean(rand)), 4)
         out["mean_gap_vs_random_ci95_db"] = mean_gap_ci95(hinas, rand)
@@ -323,6 +340,11 @@ def targets(stats: dict) -> list[str]:
         p = stats["p_hinas_gt_random"]
         lines.append(f"{'met' if p < 0.05 else 'MISSED'}: HiNAS above random genotypes at "
                      f"p < 0.05 — p = {p:.3g}, mean gap {stats['mean_gap_vs_random_db']:+.3f} dB")
+    if "p_params_gt_random" in stats:
+        p = stats["p_params_gt_random"]
+        lines.append(f"{'met' if p < 0.05 else 'MISSED'}: the params search above random "
+                     f"genotypes at p < 0.05 — p = {p:.3g}, mean gap "
+                     f"{stats['mean_gap_params_vs_random_db']:+.3f} dB")
     if "mean_gap_vs_rsws_db" in stats:
         gap = stats["mean_gap_vs_rsws_db"]
         lines.append(f"{'met' if gap > 0 else 'MISSED'}: HiNAS above RSWS — mean gap "
@@ -446,6 +468,7 @@ def plot(scores: dict, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
     kinds = {"hinas_s": ("HiNAS (search seeds)", "tab:red"), "rsws_s": ("RSWS", "tab:blue"),
+             "params_s": ("params search (seeds)", "tab:green"),
              "random_": ("random, matched params", "tab:gray")}
     for prefix, (label, color) in kinds.items():
         pts = [(s["params"], s["psnr"]) for n, s in scores.items()
@@ -565,7 +588,8 @@ def main(argv: list[str] | None = None) -> dict:
                "config": {"data": args.data, "test": args.test, "sigma": args.sigma,
                           "preset": args.preset, "overrides": args.overrides,
                           "iters": args.iters, "search_seeds": args.search_seeds,
-                          "rsws_seeds": args.rsws_seeds, "random": args.random,
+                          "rsws_seeds": args.rsws_seeds, "params_seeds": args.params_seeds,
+                          "random": args.random,
                           "tolerance": args.tolerance, "budget_macs": args.budget_macs or None,
                           "train_seeds": args.train_seeds,
                           "repeat": args.repeat, "val": args.val, "val_count": args.val_count,

@@ -446,20 +446,26 @@ def test_search_vs_random_runs_in_pieces_and_reports(folders, tmp_path):
 
 def test_search_vs_random_statistics_from_known_scores():
     args = search_vs_random.parse_args(["--data", "d", "--test", "t", "--iters", "1", "--out",
-                                        "o", "--random", "4"])
+                                        "o", "--random", "4", "--budget-macs", "1",
+                                        "--params-seeds", "0,1"])
     psnr = {"hinas_s0": 30.0, "hinas_s1": 30.2, "hinas_s2": 30.1, "rsws_s0": 29.0,
             "rsws_s1": 29.1, "rsws_s2": 29.2, "random_0": 28.0, "random_1": 28.5,
-            "random_2": 29.5, "random_3": 30.15, "hinas_s0_t1": 30.05, "hinas_s0_t2": 29.9}
+            "random_2": 29.5, "random_3": 30.15, "hinas_s0_t1": 30.05, "hinas_s0_t2": 29.9,
+            "params_s0": 30.3, "params_s1": 27.0}
     scores = {n: {"psnr": v} for n, v in psnr.items()}
     stats = search_vs_random.statistics(scores, args, {})
     assert stats["percentile_among_random"] == {"hinas_s0": 75.0, "hinas_s1": 100.0,
-                                                "hinas_s2": 75.0}
+                                                "hinas_s2": 75.0, "params_s0": 100.0,
+                                                "params_s1": 0.0}
+    assert stats["mean_gap_params_vs_random_db"] == pytest.approx(28.65 - 29.0375)
+    assert stats["p_params_gt_random"] > 0.05
+    assert any(t.startswith("MISSED: the params search above random") for t in stats["targets"])
     assert stats["mean_gap_vs_random_db"] == pytest.approx(30.1 - 29.0375)
     low, high = stats["mean_gap_vs_random_ci95_db"]
     assert low < stats["mean_gap_vs_random_db"] < high
     assert stats["p_hinas_gt_rsws"] == pytest.approx(0.05)  # exact U test, 3 vs 3, all above
     assert stats["training_seed_spread_db"] == pytest.approx(0.15)
-    assert stats["targets"][1].startswith("met: HiNAS above RSWS")
+    assert any(t.startswith("met: HiNAS above RSWS") for t in stats["targets"])
 
 
 def _budget_report(budget: float, psnr: dict[str, float], latency: dict[str, float]) -> dict:
@@ -473,7 +479,8 @@ def test_budget_search_judges_each_budget_and_the_front(tmp_path):
     from benchmarks import budget_search
 
     wins = _budget_report(4.4, {"hinas_s0": 30.0, "hinas_s1": 30.1, "hinas_s2": 30.2,
-                                "rsws_s0": 29.5, "random_0": 29.0, "random_1": 29.1,
+                                "rsws_s0": 29.5, "params_s0": 28.0, "random_0": 29.0,
+                                "random_1": 29.1,
                                 "random_2": 29.2, "random_3": 29.3, "random_0_t1": 29.02},
                           {"hinas_s0": 0.20, "random_3": 0.10})
     loses = _budget_report(6.2, {"hinas_s0": 29.0, "hinas_s1": 29.05, "hinas_s2": 29.1,
@@ -501,6 +508,10 @@ def test_budget_search_judges_each_budget_and_the_front(tmp_path):
     assert summary["targets"][0].startswith("MISSED") and "1 of 2 budgets" in summary["targets"][0]
     assert summary["targets"][1].startswith("MISSED") and "hinas_s0@6.2G" in summary["targets"][1]
     assert summary["best_signal"] == "macs"
+    assert first["params"]["percentile_among_random"] == {"params_s0": 0.0}
+    assert "params" not in second and not first["params"]["beats_random"]
+    assert summary["targets"][2].startswith("MISSED: the params search above random")
+    assert "params_s0@4.4G" in summary["targets"][3]
     assert (tmp_path / "p.png").stat().st_size > 10_000
     paths[0].write_text(json.dumps({**wins, "config": {}}))
     with pytest.raises(SystemExit, match="not a report of a --budget-macs run"):
@@ -569,17 +580,22 @@ def test_search_vs_random_at_a_macs_budget(folders, tmp_path):
     work = tmp_path / "work"
     search_vs_random.main(["--data", str(folders["gray"]), "--test", str(folders["gray_test"]),
                            "--preset", "tiny", "--iters", "2", "--search-seeds", "0",
-                           "--rsws-seeds", "0", "--random", "2", "--tolerance", "0.1",
-                           "--budget-macs", "0.15", "--threads", "1", "--out", str(work),
-                           *TINY_SEARCH, "--genotypes-only"])
+                           "--rsws-seeds", "0", "--params-seeds", "0", "--random", "2",
+                           "--tolerance", "0.1", "--budget-macs", "0.15", "--threads", "1",
+                           "--out", str(work), *TINY_SEARCH, "--genotypes-only"])
     for name in ("random_0", "random_1"):
         g = Genotype.load(search_vs_random.genotype_path(work, name))
         net = ModelSpec("hinas", g.task, {"width_multiplier": 1.0}, g).build()
         macs = model_cost(net, g.task, repeats=0).macs / 1e9
         assert abs(macs / 0.15 - 1) <= 0.1 and g.meta["budget_macs"] == 0.15
-    for name in ("hinas_s0", "rsws_s0"):
+    for name in ("hinas_s0", "rsws_s0", "params_s0"):
         cost = Genotype.load(search_vs_random.genotype_path(work, name)).meta["cost"]
         assert cost["budget"] == 0.15 and cost["measured"] <= 0.15
+    drawn = Genotype.load(search_vs_random.genotype_path(work, "params_s0")).meta
+    assert drawn["strategy"] == "params" and drawn["draw_params"] >= drawn["draw_params_median"]
+    with pytest.raises(SystemExit):
+        search_vs_random.parse_args(["--data", "d", "--test", "t", "--iters", "1", "--out", "o",
+                                     "--params-seeds", "0"])
     dest = tmp_path / "export"
     for budget in ("0.15", "0.2"):
         common = ["--data", str(folders["gray"]), "--test", str(folders["gray_test"]),

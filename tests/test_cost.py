@@ -2,7 +2,8 @@
 expected cost under softmax(α), softmax(β)
 is the mean cost of the architectures they draw and is differentiable, a table of another space,
 width or machine is refused, and a search under --max-macs ends with a genotype that fits (HiNAS
-and RSWS), or refuses a budget below the cheapest network in one line."""
+RSWS and the zero-cost search of the most parameters), or refuses a budget below the cheapest
+network in one line."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ import torch
 from hinas.cli import main
 from hinas.config import SpaceConfig, TaskConfig, resolve
 from hinas.errors import HinasError
-from hinas.measures.complexity import count_macs
+from hinas.measures.complexity import count_macs, count_params
 from hinas.models.architectures import DerivedNet
 from hinas.runtime.budget import Budget, search_budget
 from hinas.runtime.cost_table import CostTable, measure_genotype, measure_table
+from hinas.runtime.strategies import STRATEGIES
 from hinas.space.genotype import Genotype
 from hinas.space.supernet import Supernet, path_beta, sample_arch
 from tiny_runs import write_photos
@@ -132,7 +134,7 @@ def photos(tmp_path_factory):
     return write_photos(tmp_path_factory.mktemp("budget") / "photos", size=48)
 
 
-@pytest.mark.parametrize("strategy", ["hinas", "random"])
+@pytest.mark.parametrize("strategy", STRATEGIES.names())
 def test_search_under_a_macs_budget_fits_it(photos, tmp_path, capsys, strategy):
     out = tmp_path / "search"
     assert main(["search", "--sigma", "25", "--data", str(photos), "--out", str(out),
@@ -147,6 +149,32 @@ def test_search_under_a_macs_budget_fits_it(photos, tmp_path, capsys, strategy):
     shown = capsys.readouterr().out
     assert "searched under a budget: " in shown and "within a budget of 0.1" in shown
     assert "latency at 481x321" in shown
+
+
+def test_the_params_search_keeps_the_most_parameters_of_its_draws_and_trains_nothing(
+        photos, tmp_path):
+    out = tmp_path / "search"
+    assert main(["search", "--sigma", "25", "--data", str(photos), "--out", str(out),
+                 "--preset", "tiny", "--quiet", "--strategy", "params", "--max-macs", "0.1",
+                 "--set", "search.samples=6", "--set", "search.budget_fill=0"]) == 0
+    genotype = Genotype.load(out / "genotype.json")
+    meta = genotype.meta
+    assert meta["strategy"] == "params" and meta["epochs"] == 0 and meta["samples"] == 6
+    assert meta["draw_params"] == count_params(DerivedNet(genotype, 1.0))
+    cfg = resolve("denoise", "tiny", overrides=["search.max_macs=0.1"])
+    budget, rng = search_budget(cfg), np.random.default_rng([cfg.seed, 17])
+    drawn = [g for g in (sample_arch(cfg.space, cfg.task, rng).genotype for _ in range(200))
+             if budget.fits(g)][:6]
+    assert meta["draw_params"] == max(count_params(DerivedNet(g, 1.0)) for g in drawn)
+    assert not (out / "metrics.jsonl").exists() or not (out / "metrics.jsonl").read_text()
+    assert not (out / "best.pt").exists()
+
+
+def test_the_params_search_without_a_budget_is_refused_in_one_line(photos, tmp_path, capsys):
+    assert main(["search", "--sigma", "25", "--data", str(photos), "--out",
+                 str(tmp_path / "s"), "--preset", "tiny", "--strategy", "params"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs a cost budget" in err[0]
 
 
 def test_an_unreachable_budget_is_refused_in_one_line(photos, tmp_path, capsys):

@@ -88,11 +88,11 @@ def options() -> dict[str, list[tuple[list[str], dict]]]:
         ("out", "--out", dict(metavar="RUNDIR", required=True, help="run folder")),
         ("resume", "--resume", dict(action="store_true", help="continue an interrupted run")),
         ("quiet", "--quiet", dict(action="store_true", help="no progress bar")),
-        ("strategy", "--strategy", dict(choices=STRATEGIES.names(), help="how the supernet is "
-         f"searched: {listing(STRATEGIES.names(), lambda n: STRATEGIES.get(n).summary)} "
+        ("strategy", "--strategy", dict(choices=STRATEGIES.names(), help="how the architecture "
+         f"is searched: {listing(STRATEGIES.names(), lambda n: STRATEGIES.get(n).summary)} "
          f"(default: {SearchConfig.strategy})")),
-        ("samples", "--samples", dict(type=int, help="architectures scored by random search "
-                                      "(default: the preset's)")),
+        ("samples", "--samples", dict(type=int, help="architectures scored by the random "
+                                      "and params searches (default: the preset's)")),
         ("max macs", "--max-macs", dict(type=float, metavar="G", help="search under a cost "
          "budget: at most G GMACs for the derived network (at the preset's training width) on "
          "the task's cost-size input, a 481x321 photograph for denoising")),

@@ -51,8 +51,9 @@ LQ_TASKS = tuple(t for t in tasks.TASKS.names() if tasks.TASKS.get(t).takes_file
 PRESETS = ("tiny", "cpu", "paper")
 DEFAULT_PRESET = "cpu"
 OPTIMIZERS = ("sgd", "adamw")
-STRATEGIES = ("hinas", "random")
-"""`search.strategy`: HiNAS, or random search with weight sharing (RSWS), each a registered
+STRATEGIES = ("hinas", "random", "params")
+"""`search.strategy`: HiNAS, random search with weight sharing (RSWS), or the zero-cost search
+of the most parameters within a cost budget, each a registered
 class of :mod:`hinas.runtime.strategies` (which this torch-free module does not import)."""
 SCHEDULES = ("cosine", "step", "constant")
 """`train.schedule`: learning-rate schedules (hinas.jobs.train.lr_factor)."""

@@ -170,8 +170,11 @@ class SearchRun(Run):
         return make_scorer(self.cfg, self.data, self.net, self.dist)
 
     def run(self) -> Genotype:
-        """Run the remaining epochs, then choose, save and plot the genotype."""
+        """Run the remaining epochs (none for a strategy that trains no supernet), then choose,
+        save and plot the genotype."""
         s = self.cfg.search
+        if not self.strategy.trains:
+            return self._finish()
         steps = steps_per_epoch(self.cfg, len(self.data.split["w"]))
         self.strategy.announce(self.quiet)
         bar = self._bar(s.epochs * steps, self.epoch * steps, "search")
@@ -262,7 +265,8 @@ class SearchRun(Run):
                            + (f"{best:.2f} dB" if best is not None else "none (no epoch validated)")
                            + (f"; search {decided}" if decided else ""))
             plot_genotype(genotype, self.out / "architecture.png")
-            plot_curves(records, self.out / "curves.png", "epoch")
+            if records:
+                plot_curves(records, self.out / "curves.png", "epoch")
             if self.strategy.learns_arch:
                 plot_arch_history(self.history.read(), self.cfg.space,
                                   self.out / "arch_evolution.png", records)

@@ -9,6 +9,10 @@ chooses its genotype, one registered class each (`STRATEGIES`, by `search.strate
 - `random`: random search with weight sharing (RSWS, Li & Talwalkar 2020), a baseline: each step
   trains the supernet on one uniformly sampled architecture; at the end `samples` architectures
   are scored on V with the shared weights and the best becomes the genotype.
+- `params`: a zero-cost search under a cost budget: no supernet is trained; of `samples`
+  architectures drawn uniformly among those within the budget, the one with the most parameters
+  becomes the genotype (within a MACs budget the parameter count ranks trained networks better
+  than every supernet signal: docs/selection.md).
 
 The search run (:mod:`hinas.jobs.search`) owns the data, the weight optimizer, its schedule and
 the run folder; a strategy owns the rest.
@@ -16,6 +20,7 @@ the run folder; a strategy owns the rest.
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +32,8 @@ from torch import nn
 
 from hinas.config import Config, SearchConfig
 from hinas.errors import HinasError, warn
+from hinas.measures.complexity import count_params
+from hinas.models.architectures import DerivedNet
 from hinas.registry import Registry
 from hinas.runtime.budget import Budget, search_budget
 from hinas.runtime.distributed import Context
@@ -36,7 +43,7 @@ from hinas.runtime.runs import load_checkpoint, progress
 from hinas.runtime.selection import Scorer, select_genotype, selection_cost
 from hinas.space.derive import collapse, decisiveness, derive_genotype, verdict
 from hinas.space.genotype import Genotype
-from hinas.space.supernet import Supernet, sample_arch
+from hinas.space.supernet import Supernet, genotype_arch, sample_arch
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -99,10 +106,28 @@ class SearchStrategy:
     genotype can be selected from them again (`hinas reselect`)."""
     partial_steps: ClassVar[bool] = False
     """Whether a weight step leaves parts of the supernet unused (DDP must look for them)."""
+    trains: ClassVar[bool] = True
+    """Whether it trains the supernet at all (False: the search goes straight to `choose`)."""
 
     def __init__(self, cfg: Config, net: Supernet, dist: Context, budget: dict[str, float]):
         self.cfg, self.net, self.dist, self.budget = cfg, net, dist, budget
         self.cost = search_budget(cfg, quiet=not dist.is_main)
+
+    def fitting(self, rng: np.random.Generator, what: str) -> Iterator[Genotype]:
+        """Architectures drawn uniformly from the space with `rng`, those over the cost budget
+        (if any) skipped; HinasError when `MAX_DRAWS` draws in a row miss it (`what` says
+        which search gives up)."""
+        missed = 0
+        while True:
+            genotype = sample_arch(self.cfg.space, self.cfg.task, rng).genotype
+            if self.cost is None or self.cost.fits(genotype):
+                missed = 0
+                yield genotype
+                continue
+            missed += 1
+            if missed > MAX_DRAWS:
+                raise HinasError(f"{what}: none of {missed} uniformly drawn architectures in a "
+                                 f"row fits {self.cost.describe()}; give a larger budget")
 
     def within_budget(self, genotype: Genotype, quiet: bool) -> Genotype:
         """`genotype` fitted to the cost budget, if any (:meth:`Budget.settle`)."""
@@ -168,8 +193,8 @@ class SearchStrategy:
 
 
 STRATEGIES: Registry[type[SearchStrategy]] = Registry("search strategy")
-MAX_DRAWS = 200
-"""Random search under a budget draws at most this many architectures per one it scores."""
+MAX_DRAWS = 20000
+"""A search under a budget gives up after this many drawn architectures in a row over it."""
 
 
 @STRATEGIES.register("hinas")
@@ -325,18 +350,44 @@ class RandomSearch(SearchStrategy):
         cost budget: sampled among those within it)."""
         rng = np.random.default_rng([self.cfg.seed, 11])
         score = scorer() if self.dist.is_main else None
-        scored, draws = [], 0
-        while len(scored) < self.cfg.search.samples:
-            arch, draws = sample_arch(self.cfg.space, self.cfg.task, rng), draws + 1
-            if self.cost is not None and not self.cost.fits(arch.genotype):
-                if draws > MAX_DRAWS * self.cfg.search.samples:
-                    raise HinasError(f"random search: {len(scored)} of {draws} uniformly drawn "
-                                     f"architectures fit {self.cost.describe()}; give a larger "
-                                     f"budget")
-                continue
-            scored.append((self.dist.on_main(lambda arch=arch: score(arch)), arch))
-        best_psnr, chosen = max(scored, key=lambda t: t[0])
-        genotype = chosen.genotype
+        scored = [(self.dist.on_main(lambda g=g: score(genotype_arch(g))), g) for g in
+                  itertools.islice(self.fitting(rng, "random search"), self.cfg.search.samples)]
+        best_psnr, genotype = max(scored, key=lambda t: t[0])
         genotype.meta = {**meta, "samples": len(scored), "best_val_psnr": best_psnr,
                          "bn_calibration": self.cfg.search.bn_calibration}
+        return self.dist.on_main(lambda: self.within_budget(genotype, quiet))
+
+
+@STRATEGIES.register("params")
+class ParamsSearch(SearchStrategy):
+    """Zero-cost search under a cost budget: of `search.samples` architectures drawn uniformly
+    among those within it, the one with the most parameters (at `train.width_multiplier`) is
+    the genotype; the supernet is never trained."""
+
+    summary = ("zero-cost: the most parameters among search.samples random networks within a "
+               "cost budget (needs --max-macs or --max-latency)")
+    trains = False
+
+    def __init__(self, cfg: Config, net: Supernet, dist: Context, budget: dict[str, float]):
+        super().__init__(cfg, net, dist, budget)
+        if self.cost is None:
+            raise HinasError("search.strategy params needs a cost budget (--max-macs or "
+                             "--max-latency): without one the most parameters is the largest "
+                             "network of the space")
+
+    def phase(self) -> str:
+        """Never trains: no epoch has a phase."""
+        return "none"
+
+    def choose(self, meta: dict, records: list[dict], best: dict, best_pt: Path, epoch: int,
+               scorer: Callable[[], Scorer], quiet: bool) -> Genotype:
+        """The most parameters among `search.samples` fitting architectures."""
+        rng = np.random.default_rng([self.cfg.seed, 17])
+        multiplier = self.cfg.train.width_multiplier
+        counted = [(count_params(DerivedNet(g, multiplier)), g) for g in
+                   itertools.islice(self.fitting(rng, "params search"), self.cfg.search.samples)]
+        params, genotype = max(counted, key=lambda t: t[0])
+        genotype.meta = {**meta, "epochs": 0, "samples": len(counted), "draw_params": params,
+                         "draw_params_median": int(np.median([c for c, _ in counted])),
+                         "best_val_psnr": None}
         return self.dist.on_main(lambda: self.within_budget(genotype, quiet))
