@@ -11,8 +11,9 @@ chooses its genotype, one registered class each (`STRATEGIES`, by `search.strate
   are scored on V with the shared weights and the best becomes the genotype.
 - `params`: a zero-cost search under a cost budget: no supernet is trained; of `samples`
   architectures drawn uniformly among those within the budget, the one with the most parameters
-  becomes the genotype (within a MACs budget the parameter count ranks trained networks better
-  than every supernet signal: docs/selection.md).
+  becomes the genotype: a zero-cost baseline (within a MACs budget the parameter count ranks
+  random networks better than every supernet signal, yet its pick does not beat them:
+  docs/selection.md).
 
 The search run (:mod:`hinas.jobs.search`) owns the data, the weight optimizer, its schedule and
 the run folder; a strategy owns the rest.
