@@ -21,7 +21,6 @@ the run folder; a strategy owns the rest.
 
 from __future__ import annotations
 
-import itertools
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -114,21 +113,19 @@ class SearchStrategy:
         self.cfg, self.net, self.dist, self.budget = cfg, net, dist, budget
         self.cost = search_budget(cfg, quiet=not dist.is_main)
 
-    def fitting(self, rng: np.random.Generator, what: str) -> Iterator[Genotype]:
-        """Architectures drawn uniformly from the space with `rng`, those over the cost budget
-        (if any) skipped; HinasError when `MAX_DRAWS` draws in a row miss it (`what` says
+    def fitting(self, rng: np.random.Generator, wanted: int, what: str) -> list[Genotype]:
+        """`wanted` architectures drawn uniformly from the space with `rng`, those over the cost
+        budget (if any) skipped; HinasError after `MAX_DRAWS` draws per one wanted (`what` says
         which search gives up)."""
-        missed = 0
-        while True:
-            genotype = sample_arch(self.cfg.space, self.cfg.task, rng).genotype
+        kept, draws = [], 0
+        while len(kept) < wanted:
+            genotype, draws = sample_arch(self.cfg.space, self.cfg.task, rng).genotype, draws + 1
             if self.cost is None or self.cost.fits(genotype):
-                missed = 0
-                yield genotype
-                continue
-            missed += 1
-            if missed > MAX_DRAWS:
-                raise HinasError(f"{what}: none of {missed} uniformly drawn architectures in a "
-                                 f"row fits {self.cost.describe()}; give a larger budget")
+                kept.append(genotype)
+            elif draws > MAX_DRAWS * wanted:
+                raise HinasError(f"{what}: {len(kept)} of {draws} uniformly drawn architectures "
+                                 f"fit {self.cost.describe()}; give a larger budget")
+        return kept
 
     def within_budget(self, genotype: Genotype, quiet: bool) -> Genotype:
         """`genotype` fitted to the cost budget, if any (:meth:`Budget.settle`)."""
@@ -194,8 +191,8 @@ class SearchStrategy:
 
 
 STRATEGIES: Registry[type[SearchStrategy]] = Registry("search strategy")
-MAX_DRAWS = 20000
-"""A search under a budget gives up after this many drawn architectures in a row over it."""
+MAX_DRAWS = 200
+"""A search under a budget draws at most this many architectures per one it keeps."""
 
 
 @STRATEGIES.register("hinas")
@@ -351,8 +348,8 @@ class RandomSearch(SearchStrategy):
         cost budget: sampled among those within it)."""
         rng = np.random.default_rng([self.cfg.seed, 11])
         score = scorer() if self.dist.is_main else None
-        scored = [(self.dist.on_main(lambda g=g: score(genotype_arch(g))), g) for g in
-                  itertools.islice(self.fitting(rng, "random search"), self.cfg.search.samples)]
+        scored = [(self.dist.on_main(lambda g=g: score(genotype_arch(g))), g)
+                  for g in self.fitting(rng, self.cfg.search.samples, "random search")]
         best_psnr, genotype = max(scored, key=lambda t: t[0])
         genotype.meta = {**meta, "samples": len(scored), "best_val_psnr": best_psnr,
                          "bn_calibration": self.cfg.search.bn_calibration}
@@ -376,17 +373,13 @@ class ParamsSearch(SearchStrategy):
                              "--max-latency): without one the most parameters is the largest "
                              "network of the space")
 
-    def phase(self) -> str:
-        """Never trains: no epoch has a phase."""
-        return "none"
-
     def choose(self, meta: dict, records: list[dict], best: dict, best_pt: Path, epoch: int,
                scorer: Callable[[], Scorer], quiet: bool) -> Genotype:
         """The most parameters among `search.samples` fitting architectures."""
         rng = np.random.default_rng([self.cfg.seed, 17])
         multiplier = self.cfg.train.width_multiplier
-        counted = [(count_params(DerivedNet(g, multiplier)), g) for g in
-                   itertools.islice(self.fitting(rng, "params search"), self.cfg.search.samples)]
+        counted = [(count_params(DerivedNet(g, multiplier)), g)
+                   for g in self.fitting(rng, self.cfg.search.samples, "params search")]
         params, genotype = max(counted, key=lambda t: t[0])
         genotype.meta = {**meta, "epochs": 0, "samples": len(counted), "draw_params": params,
                          "draw_params_median": int(np.median([c for c, _ in counted])),
