@@ -114,9 +114,13 @@ def package(args: argparse.Namespace) -> dict:
     method, _ = task.baseline
     tests = [(folder, Path(args.data) / folder, args.test_count, fields)
              for folder, fields in standard]
-    if args.unseen:
+    if args.unseen:  # at every setting of the standard tests, once
+        settings = []
+        for _, fields in standard:
+            if fields not in settings:
+                settings.append(fields)
         tests += [(args.unseen_name, args.unseen, args.unseen_count, fields)
-                  for _, fields in standard]
+                  for fields in settings]
     results = []
     for name, source, count, fields in tests:
         test_task = task.at_evaluation().at_levels(fields)

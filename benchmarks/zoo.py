@@ -153,12 +153,13 @@ def phase(out: Path) -> str | None:
     return rows[-1]["phase"] if rows else None
 
 
-def save_state(work: Path, committed: Path) -> None:
-    """Copy every campaign's state into `committed`: the files of KEPT, and last.pt until
-    done."""
+def save_state(work: Path, committed: Path, names=tuple(MODELS)) -> None:
+    """Copy the state of the campaigns `names` into `committed`: the files of KEPT, and
+    last.pt until done. Only the campaigns this process trains: another process may be
+    writing the others."""
     from benchmarks.harness import copy_state
 
-    for name in MODELS:
+    for name in names:
         out = work / name
         if not out.is_dir():
             continue
@@ -242,7 +243,7 @@ def main(argv: list[str] | None = None) -> dict:
         for _ in range(args.pieces):
             train_piece(MODELS[name], args)
             if args.save:  # after every piece: a stopped session keeps what it trained
-                save_state(work, Path(args.committed))
+                save_state(work, Path(args.committed), [name])
     if args.save and not args.model:  # nothing trained now: save what --work holds
         save_state(work, Path(args.committed))
     summary = status(work, Path(args.committed))
