@@ -38,6 +38,7 @@ import argparse
 import dataclasses
 import shutil
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,7 +154,7 @@ def phase(out: Path) -> str | None:
     return rows[-1]["phase"] if rows else None
 
 
-def save_state(work: Path, committed: Path, names=tuple(MODELS)) -> None:
+def save_state(work: Path, committed: Path, names: Iterable[str] = tuple(MODELS)) -> None:
     """Copy the state of the campaigns `names` into `committed`: the files of KEPT, and
     last.pt until done. Only the campaigns this process trains: another process may be
     writing the others."""
