@@ -669,3 +669,23 @@ def test_gpu_zoo_builds_the_family_models_from_the_chosen_family(zoo_data, tmp_p
     entry = gpu_zoo.run_zoo(args, smoke=True)["models"]["denoise-color-blind"]
     assert "error" not in entry and entry["iterations"] == 1
     assert "train.width_multiplier=1.5" in entry["pieces"][0]["command"]
+
+
+def test_every_zoo_campaign_builds_its_network_under_its_own_settings():
+    """Each campaign of the registry: its network builds for its task, its family size and
+    overrides reach the config, and a campaign it starts from is one of the registry's."""
+    from benchmarks import zoo
+
+    from hinas.config import resolve
+    from hinas.models.folder import ModelSpec
+
+    for model in zoo.MODELS.values():
+        genotype, arch, build = zoo.network(model, "resolution-macs", model.size)
+        task = dict(model.task)
+        net = ModelSpec(arch, TaskConfig(**task), build, genotype).build()
+        assert sum(p.numel() for p in net.parameters()) > 0, model.name
+        cfg = resolve(task.pop("name"), "cpu", task=task, overrides=list(model.overrides))
+        for override in model.overrides:
+            key, value = override.split("=")
+            assert str(getattr(cfg.train, key.split(".")[1])) == value, model.name
+        assert model.init_from is None or model.init_from in zoo.MODELS
