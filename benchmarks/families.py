@@ -52,6 +52,7 @@ import dataclasses
 import json
 import shutil
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,11 +223,14 @@ def train_run(family: Family, minutes: float, seed: int, train_dir: Path, work: 
     return out
 
 
-def save_state(work: Path) -> None:
-    """Copy every run's state into COMMITTED: the files of KEPT, and last.pt while unfinished."""
+def save_state(work: Path, runs: Iterable[str] | None = None) -> None:
+    """Copy the state of the runs `runs` (default every run under `work`) into COMMITTED: the
+    files of KEPT, and last.pt while unfinished. Only this process's runs: another process may
+    be writing others."""
     from benchmarks.harness import copy_state
 
-    for out in sorted(work.glob("*_*m_s*")):
+    for out in (sorted(work.glob("*_*m_s*")) if runs is None else
+                [work / run for run in runs if (work / run).is_dir()]):
         copy_state(out, COMMITTED / out.name, KEPT, {"last.pt": not finished(out)})
     if (work / "bm3d.json").exists():
         shutil.copy2(work / "bm3d.json", COMMITTED / "bm3d.json")
@@ -412,10 +416,12 @@ def main(argv: list[str] | None = None) -> None:
                    help="copy every run's state into benchmarks/results/families (to commit)")
     args = p.parse_args(argv)
     train_dir, _ = split_data(args.bsds, args.work)
+    trained = []
     if args.stage:
         for name, minutes, seed in stage_runs(args.stage, args.work):
             if args.only is None or name in args.only:
-                train_run(FAMILIES[name], minutes, seed, train_dir, args.work)
+                trained.append(train_run(FAMILIES[name], minutes, seed, train_dir,
+                                         args.work).name)
     if args.report:
         from benchmarks.harness import command_line, emit
 
@@ -423,8 +429,8 @@ def main(argv: list[str] | None = None) -> None:
         emit(summary, args.json)
         if args.plot:
             plot(summary, args.plot)
-    if args.save:
-        save_state(args.work)
+    if args.save:  # what this process trained, else (nothing trained now) what --work holds
+        save_state(args.work, trained if args.stage else None)
 
 
 if __name__ == "__main__":

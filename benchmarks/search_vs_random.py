@@ -47,6 +47,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 if not __package__:  # run as a file, `python benchmarks/NAME.py`: the package made importable
@@ -258,14 +259,19 @@ def restore_state(args: argparse.Namespace, work: Path) -> None:
         run_folder(work / part, folder.name, committed / part)
 
 
-def save_state(args: argparse.Namespace, work: Path) -> None:
-    """Copy every unit's state into `--committed`: the files of KEPT, `last.pt` while the unit is
-    unfinished, and a finished search's `best.pt` (its supernet) until its `signals.json` holds
-    the selection signals' scores of it."""
+def save_state(args: argparse.Namespace, work: Path,
+               units: Iterable[tuple[str, str]] | None = None) -> None:
+    """Copy the state of the units `units` ((training run, genotype) names; default every unit
+    under `work`) into `--committed`: the files of KEPT, `last.pt` while the unit is unfinished,
+    and a finished search's `best.pt` (its supernet) until its `signals.json` holds the selection
+    signals' scores of it. Only this process's units: another process may be writing others."""
     from benchmarks.harness import copy_state
 
     committed = state_folder(args)
-    for folder in unit_folders(work):
+    folders = unit_folders(work) if units is None else [
+        folder for run, name in units
+        for folder in (work / "genotypes" / name, work / "train" / run) if folder.is_dir()]
+    for folder in folders:
         searched = folder.parent.name == "genotypes"
         finished = (folder / ("genotype.json" if searched else "done")).exists()
         scored = (folder / "signals.json").exists()
@@ -571,8 +577,8 @@ def main(argv: list[str] | None = None) -> dict:
             elif run in wanted:
                 train_unit(args, work, run, name, seed)
             if run in wanted and args.save:  # after every unit: a cut session keeps its work
-                save_state(args, work)
-        if args.save:
+                save_state(args, work, [(run, name)])
+        if args.save and not wanted:  # nothing run now: save what --out holds
             save_state(args, work)
         if not args.report:
             return {}

@@ -647,6 +647,8 @@ def test_search_vs_random_at_a_macs_budget(folders, tmp_path):
     state = tmp_path / "state"
     search_vs_random.main([*common, "--committed", str(state), "--units", "hinas_s0", "--save"])
     saved = state / "0.2g"
+    assert list((saved / "train").iterdir()) == [saved / "train" / "hinas_s0"]  # its own only
+    search_vs_random.main([*common, "--committed", str(state), "--save"])  # the finished ones
     assert (saved / "train" / "random_0_t1" / "done").exists()
     assert not (saved / "train" / "random_0_t1" / "last.pt").exists()  # finished: not kept
     assert (saved / "genotypes" / "hinas_s0" / "best.pt").exists()  # until its signals exist

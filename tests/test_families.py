@@ -58,3 +58,15 @@ def test_a_fresh_work_folder_continues_from_the_committed_state(tmp_path, monkey
     (out / "last.pt").write_bytes(b"later")
     assert (families.run_folder(tmp_path / "work", "width_120m_s0") / "last.pt"
             ).read_bytes() == b"later"  # a work folder's own state is never overwritten
+
+
+def test_saving_copies_only_the_runs_this_process_trained(tmp_path, monkeypatch):
+    monkeypatch.setattr(families, "COMMITTED", tmp_path / "committed")
+    for run in ("width_120m_s0", "start2-macs_120m_s0"):  # the second one another process's
+        (tmp_path / "work" / run).mkdir(parents=True)
+        (tmp_path / "work" / run / "last.pt").write_bytes(b"state")
+    families.save_state(tmp_path / "work", ["width_120m_s0"])
+    assert [p.name for p in (tmp_path / "committed").iterdir()] == ["width_120m_s0"]
+    assert (tmp_path / "committed" / "width_120m_s0" / "last.pt").read_bytes() == b"state"
+    families.save_state(tmp_path / "work")  # nothing trained: every run the work folder holds
+    assert len(list((tmp_path / "committed").iterdir())) == 2
