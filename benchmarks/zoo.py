@@ -30,9 +30,11 @@ stop rule finds its held-back curve flat, decays and ends (docs/training-recipes
 
 Prints (and with `--json` writes) JSON: `{"benchmark": "zoo", "models": {name: {"phase",
 "pieces", "iterations", "cpu_minutes", "held_back": {level: psnr}, "status"}}}`. With `--heldout`
-(and `--bsds`), each gray denoiser is also scored on the family benchmark's held-back photographs
-at σ 15, 25 and 50 beside BM3D on the same noisy inputs (`"heldout": {σ: {"psnr", "bm3d",
-"over_bm3d"}}`; BM3D's scores reused from the family benchmark's committed state).
+(and `--bsds`), each denoiser is also scored on the family benchmark's held-back photographs
+beside its classical anchor on the same noisy inputs, gray at σ 15, 25 and 50 beside BM3D (its
+scores reused from the family benchmark's committed state), colour at σ 25 and 50 beside CBM3D
+(`bm3d.bm3d_rgb`, measured once and committed as `cbm3d.json`): `"heldout": {σ: {"psnr",
+"bm3d", "over_bm3d"}}`, where `bm3d` is the anchor's PSNR.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ COMMITTED = REPO / "benchmarks" / "results" / "zoo"
 KEPT = ("model.json", "model.safetensors", "genotype.json", "config.yaml", "metrics.jsonl",
         "campaign.jsonl", "campaign.png", "curves.png")
 SIGMA_RANGE = {"sigma": [0.0, 55.0], "sigma_sampling": "uniform"}
+ANCHOR_SIGMAS = {1: (15.0, 25.0, 50.0), 3: (25.0, 50.0)}
+"""The noise levels of each denoiser's target against its classical anchor, by channels: BM3D
+(gray), CBM3D (colour)."""
 AVERAGE = "train.ema=0.999"
 """Every campaign validates, scores and ships the average of its weights (docs/training-recipes.md);
 a campaign started without it takes it on its next piece."""
@@ -181,29 +186,54 @@ def save_state(work: Path, committed: Path, names: Iterable[str] = tuple(MODELS)
         copy_state(out, committed / name, KEPT, {"last.pt": phase(out) != "done"})
 
 
-def heldout(out: Path, work: Path) -> dict:
-    """The held-back photographs' PSNR of the campaign in `out` at every σ of the family
-    benchmark, beside BM3D's on the same noisy inputs."""
+def anchor_scores(work: Path, committed: Path, channels: int) -> dict[str, float]:
+    """The classical anchor's held-back PSNR at every σ of ANCHOR_SIGMAS[channels], on the same
+    noisy inputs as the networks' (the test noise is seeded by file name): BM3D for gray
+    (reused from the family benchmark's committed state when it held back the same
+    photographs), CBM3D (`bm3d.bm3d_rgb`) for colour, measured once and kept in `committed`
+    with the photographs' names, since it takes about 20 s a photograph."""
     import json
 
-    import hinas
     from benchmarks.families import COMMITTED as FAMILIES
-    from benchmarks.families import SIGMAS, bm3d_scores, heldout_images
-    from hinas.jobs.evaluate import evaluate_model
+    from benchmarks.families import bm3d_scores
+    from hinas.config import TaskConfig
+    from hinas.io import atomic_write_text
+    from hinas.jobs.evaluate import evaluate_model, load_test_images
 
-    report = FAMILIES.parent / "families_partial.json"
     names = sorted(p.name for p in (work / "data" / "heldout").iterdir())
-    if not (work / "bm3d.json").exists() and report.exists() and \
-            json.loads(report.read_text()).get("heldout") == names:  # the same photographs
-        shutil.copy2(FAMILIES / "bm3d.json", work / "bm3d.json")
-    bm3d, model, images = bm3d_scores(work), hinas.load_model(out), heldout_images(work)
+    if channels == 1:
+        report = FAMILIES.parent / "families_partial.json"
+        if not (work / "bm3d.json").exists() and report.exists() and \
+                json.loads(report.read_text()).get("heldout") == names:
+            shutil.copy2(FAMILIES / "bm3d.json", work / "bm3d.json")
+        return bm3d_scores(work)
+    cache = committed / "cbm3d.json"
+    if cache.exists() and json.loads(cache.read_text())["heldout"] == names:
+        return json.loads(cache.read_text())["psnr"]
+    images = load_test_images(work / "data" / "heldout", channels)[0]
+    scores = {str(s): evaluate_model("bm3d", TaskConfig(sigma=[s], channels=channels), images,
+                                     quiet=True).mean["psnr"] for s in ANCHOR_SIGMAS[channels]}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cache, json.dumps({"heldout": names, "psnr": scores}, indent=1) + "\n")
+    return scores
+
+
+def heldout(out: Path, work: Path, committed: Path) -> dict:
+    """The held-back photographs' PSNR of the denoiser campaign in `out` at every σ of its
+    target, beside the classical anchor's on the same noisy inputs (`anchor_scores`)."""
+    import hinas
+    from hinas.jobs.evaluate import evaluate_model, load_test_images
+
+    model = hinas.load_model(out)
     task = model.built_for.at_evaluation()
+    anchor = anchor_scores(work, committed, task.channels)
+    images = load_test_images(work / "data" / "heldout", task.channels)[0]
     rows = {}
-    for sigma in SIGMAS:
+    for sigma in ANCHOR_SIGMAS[task.channels]:
         psnr = evaluate_model(model, dataclasses.replace(task, sigma=[sigma]), images,
                               quiet=True).mean["psnr"]
-        rows[str(sigma)] = {"psnr": round(psnr, 4), "bm3d": round(bm3d[str(sigma)], 4),
-                            "over_bm3d": round(psnr - bm3d[str(sigma)], 4)}
+        rows[str(sigma)] = {"psnr": round(psnr, 4), "bm3d": round(anchor[str(sigma)], 4),
+                            "over_bm3d": round(psnr - anchor[str(sigma)], 4)}
     return rows
 
 
@@ -267,10 +297,9 @@ def main(argv: list[str] | None = None) -> dict:
             raise SystemExit("zoo: --heldout needs --bsds DIR (the held-back photographs)")
         split_data(Path(args.bsds), work)
         for name in summary["models"]:
-            task = MODELS[name].task
-            if task["name"] == "denoise" and task["channels"] == 1:
+            if MODELS[name].task["name"] == "denoise":
                 summary["models"][name]["heldout"] = heldout(
-                    run_folder(work, name, Path(args.committed)), work)
+                    run_folder(work, name, Path(args.committed)), work, Path(args.committed))
     emit(summary, args.json)
     return summary
 

@@ -598,6 +598,35 @@ def test_zoo_campaign_trains_pieces_saves_and_continues_from_the_committed_state
     assert held_back and not held_back & set(trained["meta"]["data_split"]["train"])
 
 
+@pytest.mark.skipif(importlib.util.find_spec("bm3d") is None, reason="bm3d not installed")
+def test_zoo_scores_the_colour_campaign_beside_cbm3d_once(tmp_path, monkeypatch):
+    """The colour denoiser's held-back photographs are scored at σ 25 and 50 beside CBM3D on the
+    same noisy RGB inputs; CBM3D is measured once and kept in the committed state."""
+    from benchmarks import zoo
+
+    from hinas.config import TaskConfig
+    from hinas.jobs.evaluate import evaluate_model, load_test_images
+
+    bsds = tmp_path / "bsds"
+    write_photos(bsds / "train", RGB_PHOTOS[:2], 40, ".jpg")
+    write_photos(bsds / "val", RGB_PHOTOS[2:], 40, ".jpg")
+    common = ["--bsds", str(bsds), "--family", "start2-params", "--piece", "0.01",
+              "--committed", str(tmp_path / "committed"), "--work", str(tmp_path / "w"),
+              "--set", "train.batch_size=2", "--set", "train.crop=24", "--set",
+              "train.val_crop=32"]
+    first = zoo.main([*common, "--model", "denoise-color-blind", "--heldout"])
+    rows = first["models"]["denoise-color-blind"]["heldout"]
+    assert set(rows) == {"25.0", "50.0"}
+    images = load_test_images(tmp_path / "w" / "data" / "heldout", 3)[0]
+    cbm3d = evaluate_model("bm3d", TaskConfig(sigma=[50.0], channels=3), images, quiet=True)
+    assert rows["50.0"]["bm3d"] == pytest.approx(cbm3d.mean["psnr"], abs=1e-3)
+    assert rows["50.0"]["over_bm3d"] == pytest.approx(
+        rows["50.0"]["psnr"] - rows["50.0"]["bm3d"], abs=1e-3)
+    monkeypatch.setattr(zoo, "ANCHOR_SIGMAS", {3: ()})  # a rerun measures CBM3D no more
+    assert zoo.anchor_scores(tmp_path / "w", tmp_path / "committed", 3)["25.0"] == \
+        pytest.approx(rows["25.0"]["bm3d"], abs=1e-3)
+
+
 def test_search_vs_random_at_a_macs_budget(folders, tmp_path):
     """With --budget-macs the searches run under it and every random genotype is within the
     tolerance of it (its MACs predicted exactly and checked against the built network)."""
