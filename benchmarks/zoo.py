@@ -96,9 +96,11 @@ MODELS = {m.name: m for m in (
     # the ×2.2 gray campaign flattened below BM3D by 0.1-0.3 dB: the colour campaign's width
     CampaignModel("denoise-gray-blind-wide", {"name": "denoise", "channels": 1, **SIGMA_RANGE},
                   True, size=3.0),
-    # sr-x4's 48-pixel crops are 12 low-resolution pixels: four times the context, half the batch
+    # sr-x4's 48-pixel crops are 12 low-resolution pixels: four times the context, half the
+    # batch, from the finished campaign's weights (a quick answer to whether context holds it back)
     CampaignModel("sr-x4-crop96", {"name": "sr", "channels": 3, "scale": 4}, False,
-                  "sr_x4_cpu.json", 3.0, "sr", overrides=("train.crop=96", "train.batch_size=8")),
+                  "sr_x4_cpu.json", 3.0, "sr", init_from="sr-x4",
+                  overrides=("train.crop=96", "train.batch_size=8")),
 )}
 
 
