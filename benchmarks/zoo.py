@@ -14,7 +14,7 @@ stop rule finds its held-back curve flat, decays and ends (docs/training-recipes
   benchmark's 120 minutes, still well over 10× faster than BM3D). Super-resolution keeps its own
   searched genotype and width, since the families were measured on denoising; `sr-x2` starts
   from this campaign's `sr-x4`.
-- **A second campaign of a model** (`denoise-gray-blind-wide`, `sr-x4-crop96`) is a registry
+- **A second campaign of a model** (`denoise-gray-blind-wide`, `sr-x4-crop72`) is a registry
   entry of its own, with the size and overrides it tries in its name's place; the one that
   scores higher on the held-back photographs ships under the model's name.
 - **The data** leave out the photographs the family benchmark holds back (every fifth BSDS500/val
@@ -96,11 +96,12 @@ MODELS = {m.name: m for m in (
     # the ×2.2 gray campaign flattened below BM3D by 0.1-0.3 dB: the colour campaign's width
     CampaignModel("denoise-gray-blind-wide", {"name": "denoise", "channels": 1, **SIGMA_RANGE},
                   True, size=3.0),
-    # sr-x4's 48-pixel crops are 12 low-resolution pixels: four times the context, half the
-    # batch, from the finished campaign's weights (a quick answer to whether context holds it back)
-    CampaignModel("sr-x4-crop96", {"name": "sr", "channels": 3, "scale": 4}, False,
+    # sr-x4's 48-pixel crops are 12 low-resolution pixels: 2.25 times the context (72 fits T91's
+    # smallest image, 78 pixels), half the batch, from the finished campaign's weights (a quick
+    # answer to whether context holds it back)
+    CampaignModel("sr-x4-crop72", {"name": "sr", "channels": 3, "scale": 4}, False,
                   "sr_x4_cpu.json", 3.0, "sr", init_from="sr-x4",
-                  overrides=("train.crop=96", "train.batch_size=8")),
+                  overrides=("train.crop=72", "train.batch_size=8")),
 )}
 
 
@@ -260,6 +261,7 @@ def main(argv: list[str] | None = None) -> dict:
     """Train the asked pieces, save, and print the campaigns' state."""
     from benchmarks.families import run_folder, split_data
     from benchmarks.harness import emit
+    from hinas.errors import HinasError
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--bsds", help="BSDS500 folder (train/, val/)")
@@ -288,7 +290,10 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit("zoo: give --bsds DIR")
     for name in args.model:
         for _ in range(args.pieces):
-            train_piece(MODELS[name], args)
+            try:
+                train_piece(MODELS[name], args)
+            except HinasError as err:  # bad input: one line, naming the file and the problem
+                raise SystemExit(f"zoo: {name}: {err}") from None
             if args.save:  # after every piece: a stopped session keeps what it trained
                 save_state(work, Path(args.committed), [name])
     if args.save and not args.model:  # nothing trained now: save what --work holds

@@ -627,6 +627,19 @@ def test_zoo_scores_the_colour_campaign_beside_cbm3d_once(tmp_path, monkeypatch)
         pytest.approx(rows["25.0"]["bm3d"], abs=1e-3)
 
 
+def test_zoo_bad_input_is_one_line_naming_the_campaign_and_the_file(tmp_path):
+    from benchmarks import zoo
+
+    bsds = tmp_path / "bsds"
+    write_photos(bsds / "train", GRAY_PHOTOS[:2], 40, ".jpg")
+    write_photos(bsds / "val", GRAY_PHOTOS[2:], 40, ".jpg")
+    with pytest.raises(SystemExit, match=r"^zoo: jpeg-blind: .*\.jpg: image is 40x40, smaller "
+                                         r"than the 64x64 crop$"):
+        zoo.main(["--bsds", str(bsds), "--family", "start2-params", "--piece", "0.01",
+                  "--work", str(tmp_path / "w"), "--committed", str(tmp_path / "c"),
+                  "--model", "jpeg-blind", "--set", "train.crop=64"])
+
+
 def test_search_vs_random_at_a_macs_budget(folders, tmp_path):
     """With --budget-macs the searches run under it and every random genotype is within the
     tolerance of it (its MACs predicted exactly and checked against the built network)."""
